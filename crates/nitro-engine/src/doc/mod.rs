@@ -1,0 +1,510 @@
+//! The workspace document: the one place that knows the Automerge schema.
+//!
+//! ```text
+//! ROOT
+//! ├─ schema: 1
+//! ├─ workspace: "<session id>"
+//! ├─ entries: { <FileId>: { name, parent: <FileId or "">, kind, size?, text? } }
+//! ├─ peers: {}       the peer roster (filled by the mesh)
+//! └─ terminals: {}   terminal metadata (filled by the terminal sessions)
+//! ```
+//!
+//! Files and folders are keyed by stable ids, so a rename or move is one field
+//! change and concurrent edits follow a file wherever it goes. Text uses UTF-16
+//! code unit offsets, as Monaco does. Binary and over-large files are listed
+//! (`kind`, `size`) but their bytes never enter the document. Only the host
+//! creates the root objects: two peers creating `entries` independently would
+//! hide each other's files.
+//!
+//! Nothing outside this module sees an Automerge type.
+
+pub mod splice;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, TextEncoding, Value, ROOT};
+
+use crate::path::RelPath;
+pub use splice::Splice;
+
+const SCHEMA: u64 = 1;
+const MAX_ID_LEN: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("document error: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    #[error("malformed sync message from peer: {0}")]
+    SyncMessage(String),
+    #[error("malformed change from peer: {0}")]
+    Change(String),
+    #[error("the document has no workspace yet")]
+    NotInitialized,
+    #[error("unknown file id {0}")]
+    UnknownFile(FileId),
+    #[error("file {0} is not a text file")]
+    NotText(FileId),
+    #[error("splice out of range in {0}")]
+    OutOfRange(FileId),
+    #[error("document schema {0} is newer than this version of NitroIDE understands ({SCHEMA})")]
+    Schema(u64),
+}
+
+/// The stable id of a file or folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(String);
+
+impl FileId {
+    fn random() -> Self {
+        Self(format!("{:016x}", rand::random::<u64>()))
+    }
+
+    /// Accepts ids found in the document: short and alphanumeric, so they are
+    /// safe in logs and maps whoever wrote them.
+    fn parse(s: &str) -> Option<Self> {
+        (!s.is_empty() && s.len() <= MAX_ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for FileId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    Text,
+    /// Listed only: contains NUL bytes or is not UTF-8.
+    Binary,
+    /// Listed only: larger than the size limit.
+    TooLarge,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Dir => "dir",
+            Kind::Text => "text",
+            Kind::Binary => "binary",
+            Kind::TooLarge => "too_large",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "dir" => Kind::Dir,
+            "text" => Kind::Text,
+            "binary" => Kind::Binary,
+            "too_large" => Kind::TooLarge,
+            _ => return None,
+        })
+    }
+}
+
+/// The content a new or changed entry gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Dir,
+    Text(String),
+    Binary(u64),
+    TooLarge(u64),
+}
+
+impl Content {
+    fn kind(&self) -> Kind {
+        match self {
+            Content::Dir => Kind::Dir,
+            Content::Text(_) => Kind::Text,
+            Content::Binary(_) => Kind::Binary,
+            Content::TooLarge(_) => Kind::TooLarge,
+        }
+    }
+}
+
+/// One entry of the resolved tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: RelPath,
+    pub kind: Kind,
+    /// Size in bytes for listed-only files.
+    pub size: Option<u64>,
+}
+
+/// The file tree with every entry's path resolved. Entries whose parent is
+/// missing, whose name is not a valid path component, that sit in a cycle of
+/// moves, or that lose a path to an entry with a smaller id are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tree {
+    pub entries: BTreeMap<FileId, Entry>,
+    pub by_path: HashMap<RelPath, FileId>,
+}
+
+/// What a batch of remote changes touched.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Touched {
+    /// An entry was added, removed, renamed, moved or changed kind.
+    pub tree: bool,
+    /// Text content changed.
+    pub texts: BTreeSet<FileId>,
+}
+
+impl Touched {
+    pub fn is_empty(&self) -> bool {
+        !self.tree && self.texts.is_empty()
+    }
+}
+
+/// Per-peer state of the Automerge sync protocol.
+#[derive(Debug, Default)]
+pub struct SyncState(sync::State);
+
+
+/// The Automerge document of one workspace.
+pub struct WorkspaceDoc {
+    doc: AutoCommit,
+    /// Local changes not yet handed to the network, each encoded.
+    outbox: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WorkspaceDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceDoc").finish_non_exhaustive()
+    }
+}
+
+impl WorkspaceDoc {
+    /// A new workspace, as the host creates it.
+    pub fn new_workspace(workspace: &str) -> Result<Self, DocError> {
+        let mut doc = AutoCommit::new_with_encoding(TextEncoding::Utf16CodeUnit);
+        doc.put(ROOT, "schema", SCHEMA)?;
+        doc.put(ROOT, "workspace", workspace)?;
+        doc.put_object(ROOT, "entries", ObjType::Map)?;
+        doc.put_object(ROOT, "peers", ObjType::Map)?;
+        doc.put_object(ROOT, "terminals", ObjType::Map)?;
+        doc.commit();
+        Ok(Self { doc, outbox: Vec::new() })
+    }
+
+    /// An empty document that a joiner fills from the host.
+    pub fn empty() -> Self {
+        Self { doc: AutoCommit::new_with_encoding(TextEncoding::Utf16CodeUnit), outbox: Vec::new() }
+    }
+
+    pub fn load(bytes: &[u8]) -> Result<Self, DocError> {
+        let opts = automerge::LoadOptions::new().text_encoding(TextEncoding::Utf16CodeUnit);
+        let doc = AutoCommit::load_with_options(bytes, opts)?;
+        let this = Self { doc, outbox: Vec::new() };
+        if let Some(v) = this.schema().filter(|v| *v > SCHEMA) {
+            return Err(DocError::Schema(v));
+        }
+        Ok(this)
+    }
+
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    fn schema(&self) -> Option<u64> {
+        match self.doc.get(ROOT, "schema").ok()?? {
+            (Value::Scalar(s), _) => match s.as_ref() {
+                ScalarValue::Uint(v) => Some(*v),
+                ScalarValue::Int(v) => u64::try_from(*v).ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The session id stored by the host, once the document has it.
+    pub fn workspace(&self) -> Option<String> {
+        self.get_str(&ROOT, "workspace")
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    fn get_str(&self, obj: &ObjId, key: &str) -> Option<String> {
+        match self.doc.get(obj, key).ok()?? {
+            (Value::Scalar(s), _) => match s.as_ref() {
+                ScalarValue::Str(v) => Some(v.to_string()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn get_obj(&self, obj: &ObjId, key: &str) -> Option<ObjId> {
+        match self.doc.get(obj, key).ok()?? {
+            (Value::Object(_), id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn entries_obj(&self) -> Result<ObjId, DocError> {
+        self.get_obj(&ROOT, "entries").ok_or(DocError::NotInitialized)
+    }
+
+    fn entry_obj(&self, id: &FileId) -> Result<ObjId, DocError> {
+        self.get_obj(&self.entries_obj()?, id.as_str()).ok_or_else(|| DocError::UnknownFile(id.clone()))
+    }
+
+    fn text_obj(&self, id: &FileId) -> Result<ObjId, DocError> {
+        self.get_obj(&self.entry_obj(id)?, "text").ok_or_else(|| DocError::NotText(id.clone()))
+    }
+
+    /// Resolves every entry's path.
+    pub fn tree(&self) -> Tree {
+        let Ok(entries) = self.entries_obj() else {
+            return Tree::default();
+        };
+        struct Raw {
+            name: String,
+            parent: Option<FileId>,
+            kind: Kind,
+            size: Option<u64>,
+        }
+        let mut raw: HashMap<FileId, Raw> = HashMap::new();
+        for key in self.doc.keys(&entries) {
+            let Some(id) = FileId::parse(&key) else { continue };
+            let Some(obj) = self.get_obj(&entries, &key) else { continue };
+            let (Some(name), Some(kind)) = (self.get_str(&obj, "name"), self.get_str(&obj, "kind").and_then(|k| Kind::parse(&k))) else {
+                continue;
+            };
+            let parent = self.get_str(&obj, "parent").and_then(|p| FileId::parse(&p));
+            let size = match self.doc.get(&obj, "size") {
+                Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                    ScalarValue::Uint(v) => Some(*v),
+                    _ => None,
+                },
+                _ => None,
+            };
+            raw.insert(id, Raw { name, parent, kind, size });
+        }
+        // Depth of each entry by walking up; cycles and dangling parents get none.
+        let depth_of = |start: &FileId| -> Option<usize> {
+            let mut depth = 1;
+            let mut cur = raw.get(start)?;
+            while let Some(p) = &cur.parent {
+                depth += 1;
+                if depth > raw.len() {
+                    return None;
+                }
+                cur = raw.get(p)?;
+            }
+            Some(depth)
+        };
+        let mut order: Vec<(usize, &FileId)> = raw.keys().filter_map(|id| depth_of(id).map(|d| (d, id))).collect();
+        order.sort();
+        let mut tree = Tree::default();
+        for (_, id) in order {
+            let r = &raw[id];
+            let path = match &r.parent {
+                None => RelPath::single(&r.name),
+                Some(p) => match tree.entries.get(p) {
+                    Some(parent) if parent.kind == Kind::Dir => parent.path.join(&r.name),
+                    _ => continue,
+                },
+            };
+            let Ok(path) = path else {
+                tracing::warn!(id = %id, "skipping an entry whose name is not a valid file name");
+                continue;
+            };
+            if tree.by_path.contains_key(&path) {
+                tracing::warn!(id = %id, path = %path, "two entries share a path; the older id wins");
+                continue;
+            }
+            tree.by_path.insert(path.clone(), id.clone());
+            tree.entries.insert(id.clone(), Entry { path, kind: r.kind, size: r.size });
+        }
+        tree
+    }
+
+    /// The text of a text file.
+    pub fn text(&self, id: &FileId) -> Result<String, DocError> {
+        Ok(self.doc.text(self.text_obj(id)?)?)
+    }
+
+    /// Adds an entry under `parent` (`None`: the workspace root).
+    pub fn create(&mut self, parent: Option<&FileId>, name: &str, content: &Content) -> Result<FileId, DocError> {
+        let id = FileId::random();
+        let obj = self.doc.put_object(self.entries_obj()?, id.as_str(), ObjType::Map)?;
+        self.doc.put(&obj, "name", name)?;
+        self.doc.put(&obj, "parent", parent.map_or("", FileId::as_str))?;
+        self.set_content(&obj, content)?;
+        self.finish();
+        Ok(id)
+    }
+
+    fn set_content(&mut self, obj: &ObjId, content: &Content) -> Result<(), DocError> {
+        self.doc.put(obj, "kind", content.kind().as_str())?;
+        match content {
+            Content::Text(text) => {
+                self.doc.delete(obj, "size")?;
+                let t = self.doc.put_object(obj, "text", ObjType::Text)?;
+                self.doc.splice_text(&t, 0, 0, text)?;
+            }
+            Content::Binary(size) | Content::TooLarge(size) => {
+                self.doc.delete(obj, "text")?;
+                self.doc.put(obj, "size", *size)?;
+            }
+            Content::Dir => {}
+        }
+        Ok(())
+    }
+
+    /// Changes what an entry holds (a text file became binary, or back).
+    pub fn set_kind(&mut self, id: &FileId, content: &Content) -> Result<(), DocError> {
+        let obj = self.entry_obj(id)?;
+        self.set_content(&obj, content)?;
+        self.finish();
+        Ok(())
+    }
+
+    /// Renames and/or moves an entry: one field change each, whatever its size.
+    pub fn rename(&mut self, id: &FileId, parent: Option<&FileId>, name: &str) -> Result<(), DocError> {
+        let obj = self.entry_obj(id)?;
+        if self.get_str(&obj, "name").as_deref() != Some(name) {
+            self.doc.put(&obj, "name", name)?;
+        }
+        let parent = parent.map_or("", FileId::as_str);
+        if self.get_str(&obj, "parent").as_deref() != Some(parent) {
+            self.doc.put(&obj, "parent", parent)?;
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// Removes an entry and everything below it.
+    pub fn delete(&mut self, id: &FileId) -> Result<(), DocError> {
+        let tree = self.tree();
+        let entries = self.entries_obj()?;
+        if let Some(entry) = tree.entries.get(id) {
+            for (other, e) in &tree.entries {
+                if other != id && e.path.starts_with(&entry.path) {
+                    self.doc.delete(&entries, other.as_str())?;
+                }
+            }
+        }
+        self.doc.delete(&entries, id.as_str())?;
+        self.finish();
+        Ok(())
+    }
+
+    /// Applies splices to a file's current text.
+    pub fn splice(&mut self, id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
+        let result = self.splice_uncommitted(id, splices);
+        self.finish();
+        result
+    }
+
+    fn splice_uncommitted(&mut self, id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
+        let text = self.text_obj(id)?;
+        for s in splices {
+            let len = self.doc.length(&text);
+            if s.index.checked_add(s.delete).is_none_or(|end| end > len) {
+                return Err(DocError::OutOfRange(id.clone()));
+            }
+            let del = isize::try_from(s.delete).map_err(|_| DocError::OutOfRange(id.clone()))?;
+            self.doc.splice_text(&text, s.index, del, &s.insert)?;
+        }
+        Ok(())
+    }
+
+    /// Applies splices made against an older version (`base`) of the
+    /// document, so they merge with everything that happened since exactly
+    /// as a concurrent peer's edit would.
+    pub fn splice_at(&mut self, base: &[ChangeHash], id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
+        self.doc.isolate(base);
+        let result = self.splice_uncommitted(id, splices);
+        self.finish();
+        self.doc.integrate();
+        result
+    }
+
+    /// Commits the current local transaction and queues its change for the peers.
+    fn finish(&mut self) {
+        if self.doc.commit().is_some() {
+            if let Some(change) = self.doc.get_last_local_change() {
+                self.outbox.push(change.raw_bytes().to_vec());
+            }
+        }
+    }
+
+    /// Local changes made since the last call, encoded for the wire.
+    pub fn take_changes(&mut self) -> Option<Vec<Vec<u8>>> {
+        (!self.outbox.is_empty()).then(|| std::mem::take(&mut self.outbox))
+    }
+
+    /// Applies encoded changes received from a peer, all in one call (the
+    /// cost of applying grows with the history, not the batch). Changes whose
+    /// dependencies are missing wait inside Automerge until those arrive.
+    pub fn apply_changes(&mut self, changes: Vec<Vec<u8>>) -> Result<Touched, DocError> {
+        let changes = changes
+            .into_iter()
+            .map(automerge::Change::from_bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DocError::Change(e.to_string()))?;
+        let before = self.doc.get_heads();
+        self.doc.apply_changes(changes)?;
+        Ok(self.touched_since(&before))
+    }
+
+    /// Handles one sync protocol message from a peer.
+    pub fn receive_sync(&mut self, state: &mut SyncState, msg: &[u8]) -> Result<Touched, DocError> {
+        let msg = sync::Message::decode(msg).map_err(|e| DocError::SyncMessage(e.to_string()))?;
+        let before = self.doc.get_heads();
+        self.doc.sync().receive_sync_message(&mut state.0, msg)?;
+        Ok(self.touched_since(&before))
+    }
+
+    /// True once the peer has told us its heads and we hold all of them.
+    pub fn caught_up(&mut self, state: &SyncState) -> bool {
+        let doc = self.doc.document();
+        state.0.their_heads.as_ref().is_some_and(|heads| heads.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+    }
+
+    /// The next sync protocol message for a peer, if any is due.
+    pub fn generate_sync(&mut self, state: &mut SyncState) -> Option<Vec<u8>> {
+        self.doc.sync().generate_sync_message(&mut state.0).map(sync::Message::encode)
+    }
+
+    fn touched_since(&mut self, before: &[ChangeHash]) -> Touched {
+        let after = self.doc.get_heads();
+        let mut touched = Touched::default();
+        if before == after.as_slice() {
+            return touched;
+        }
+        for patch in self.doc.diff(before, &after) {
+            match patch.path.as_slice() {
+                [(_, Prop::Map(top)), rest @ ..] if top == "entries" => match rest {
+                    [] => touched.tree = true,
+                    [(_, Prop::Map(id)), more @ ..] => {
+                        let Some(id) = FileId::parse(id) else { continue };
+                        if more.is_empty() {
+                            touched.tree = true;
+                        }
+                        touched.texts.insert(id);
+                    }
+                    _ => {}
+                },
+                [] => touched.tree = true,
+                _ => {}
+            }
+        }
+        touched
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,166 @@
+use super::*;
+
+fn p(s: &str) -> RelPath {
+    RelPath::new(s).expect("valid path")
+}
+
+/// Two documents brought in sync with the sync protocol, as at connect.
+fn sync_pair(a: &mut WorkspaceDoc, b: &mut WorkspaceDoc) {
+    let (mut sa, mut sb) = (SyncState::default(), SyncState::default());
+    for _ in 0..20 {
+        let m1 = a.generate_sync(&mut sa);
+        if let Some(m) = &m1 {
+            b.receive_sync(&mut sb, m).expect("sync");
+        }
+        let m2 = b.generate_sync(&mut sb);
+        if let Some(m) = &m2 {
+            a.receive_sync(&mut sa, m).expect("sync");
+        }
+        if m1.is_none() && m2.is_none() {
+            return;
+        }
+    }
+    panic!("sync did not settle");
+}
+
+fn joined_pair() -> (WorkspaceDoc, WorkspaceDoc) {
+    let mut host = WorkspaceDoc::new_workspace("ws1").expect("create");
+    let mut guest = WorkspaceDoc::empty();
+    sync_pair(&mut host, &mut guest);
+    (host, guest)
+}
+
+#[test]
+fn joiner_receives_the_tree_and_text() {
+    let (mut host, mut guest) = joined_pair();
+    let src = host.create(None, "src", &Content::Dir).expect("dir");
+    let f = host.create(Some(&src), "main.rs", &Content::Text("fn main() {}\n".into())).expect("file");
+    host.create(None, "logo.png", &Content::Binary(1234)).expect("bin");
+    let changes = host.take_changes().expect("local changes");
+    let touched = guest.apply_changes(changes).expect("apply");
+    assert!(touched.tree);
+    let tree = guest.tree();
+    assert_eq!(tree.by_path.get(&p("src/main.rs")), Some(&f));
+    assert_eq!(guest.text(&f).expect("text"), "fn main() {}\n");
+    let logo = &tree.entries[&tree.by_path[&p("logo.png")]];
+    assert_eq!((logo.kind, logo.size), (Kind::Binary, Some(1234)));
+    assert_eq!(guest.workspace().as_deref(), Some("ws1"));
+}
+
+#[test]
+fn concurrent_edits_keep_both_sides() {
+    let (mut host, mut guest) = joined_pair();
+    let f = host.create(None, "a.txt", &Content::Text("one\ntwo\nthree\n".into())).expect("file");
+    guest.apply_changes(host.take_changes().expect("c")).expect("apply");
+
+    host.splice(&f, &splice::diff("one\ntwo\nthree\n", "ONE\ntwo\nthree\n")).expect("edit");
+    guest.splice(&f, &splice::diff("one\ntwo\nthree\n", "one\ntwo\nthree!\n")).expect("edit");
+    let from_host = host.take_changes().expect("c");
+    let from_guest = guest.take_changes().expect("c");
+    let touched = guest.apply_changes(from_host).expect("apply");
+    assert_eq!(touched.texts, BTreeSet::from([f.clone()]));
+    assert!(!touched.tree);
+    host.apply_changes(from_guest).expect("apply");
+    assert_eq!(host.text(&f).expect("t"), "ONE\ntwo\nthree!\n");
+    assert_eq!(guest.text(&f).expect("t"), "ONE\ntwo\nthree!\n");
+}
+
+#[test]
+fn an_edit_based_on_an_old_version_merges_like_a_concurrent_one() {
+    let (mut host, mut guest) = joined_pair();
+    let f = host.create(None, "a.txt", &Content::Text("alpha beta".into())).expect("file");
+    guest.apply_changes(host.take_changes().expect("c")).expect("apply");
+    let base = guest.heads();
+    // A remote edit arrives ...
+    host.splice(&f, &[Splice { index: 0, delete: 0, insert: ">> ".into() }]).expect("edit");
+    guest.apply_changes(host.take_changes().expect("c")).expect("apply");
+    // ... while the disk still held the old text, which the user edited.
+    guest.splice_at(&base, &f, &splice::diff("alpha beta", "alpha beta gamma")).expect("edit");
+    assert_eq!(guest.text(&f).expect("t"), ">> alpha beta gamma");
+    host.apply_changes(guest.take_changes().expect("c")).expect("apply");
+    assert_eq!(host.text(&f).expect("t"), ">> alpha beta gamma");
+}
+
+#[test]
+fn rename_is_one_field_and_keeps_concurrent_edits() {
+    let (mut host, mut guest) = joined_pair();
+    let d = host.create(None, "d", &Content::Dir).expect("dir");
+    let f = host.create(Some(&d), "x.txt", &Content::Text("x".into())).expect("file");
+    guest.apply_changes(host.take_changes().expect("c")).expect("apply");
+
+    host.rename(&d, None, "renamed").expect("rename");
+    guest.splice(&f, &[Splice { index: 1, delete: 0, insert: "y".into() }]).expect("edit");
+    let h = host.take_changes().expect("c");
+    guest.apply_changes(h).expect("apply");
+    host.apply_changes(guest.take_changes().expect("c")).expect("apply");
+    for doc in [&host, &guest] {
+        let tree = doc.tree();
+        assert_eq!(tree.by_path.get(&p("renamed/x.txt")), Some(&f));
+        assert_eq!(doc.text(&f).expect("t"), "xy");
+    }
+}
+
+#[test]
+fn delete_removes_children() {
+    let (mut host, _) = joined_pair();
+    let d = host.create(None, "d", &Content::Dir).expect("dir");
+    host.create(Some(&d), "x.txt", &Content::Text("x".into())).expect("file");
+    host.delete(&d).expect("delete");
+    assert!(host.tree().entries.is_empty());
+}
+
+#[test]
+fn hostile_names_and_cycles_are_left_out_of_the_tree() {
+    let (mut host, _) = joined_pair();
+    let ok = host.create(None, "ok.txt", &Content::Text(String::new())).expect("file");
+    for bad in ["..", ".", "", "a/b", "x\0y"] {
+        host.create(None, bad, &Content::Text("evil".into())).expect("entry");
+    }
+    let a = host.create(None, "a", &Content::Dir).expect("dir");
+    let b = host.create(Some(&a), "b", &Content::Dir).expect("dir");
+    host.rename(&a, Some(&b), "a").expect("cycle");
+    let under_file = host.create(Some(&ok), "child", &Content::Text(String::new())).expect("entry");
+    let tree = host.tree();
+    assert_eq!(tree.entries.keys().collect::<Vec<_>>(), vec![&ok]);
+    assert!(!tree.entries.contains_key(&under_file));
+}
+
+#[test]
+fn duplicate_paths_resolve_to_one_entry_on_every_peer() {
+    let (mut host, mut guest) = joined_pair();
+    host.create(None, "same.txt", &Content::Text("host".into())).expect("file");
+    guest.create(None, "same.txt", &Content::Text("guest".into())).expect("file");
+    let h = host.take_changes().expect("c");
+    let g = guest.take_changes().expect("c");
+    guest.apply_changes(h).expect("apply");
+    host.apply_changes(g).expect("apply");
+    let (th, tg) = (host.tree(), guest.tree());
+    assert_eq!(th, tg);
+    assert_eq!(th.entries.len(), 1);
+}
+
+#[test]
+fn malformed_sync_message_is_an_error_not_a_panic() {
+    let mut doc = WorkspaceDoc::new_workspace("ws").expect("create");
+    let mut st = SyncState::default();
+    assert!(doc.receive_sync(&mut st, b"\x42garbage").is_err());
+    assert!(doc.apply_changes(vec![b"\x85\x6f\x4a\x83garbage".to_vec()]).is_err());
+}
+
+#[test]
+fn out_of_range_splice_is_refused_and_changes_nothing() {
+    let (mut host, _) = joined_pair();
+    let f = host.create(None, "a.txt", &Content::Text("abc".into())).expect("file");
+    host.take_changes();
+    assert!(host.splice(&f, &[Splice { index: 2, delete: 9, insert: String::new() }]).is_err());
+    assert_eq!(host.text(&f).expect("t"), "abc");
+}
+
+#[test]
+fn save_and_load_keep_utf16_offsets() {
+    let (mut host, _) = joined_pair();
+    let f = host.create(None, "e.txt", &Content::Text("😀".into())).expect("file");
+    let mut loaded = WorkspaceDoc::load(&host.save()).expect("load");
+    loaded.splice(&f, &[Splice { index: 2, delete: 0, insert: "!".into() }]).expect("edit");
+    assert_eq!(loaded.text(&f).expect("t"), "😀!");
+}

@@ -1,0 +1,361 @@
+//! All file I/O of the engine, confined to the workspace folder.
+//!
+//! The folder is opened once as a capability ([`cap_std::fs::Dir`]); every
+//! later operation is relative to that handle, and the kernel refuses to
+//! resolve a path (or a symlink) that leads outside of it. No check-then-use
+//! window exists for a peer to race. Paths arrive as [`RelPath`], which has
+//! already ruled out `..` and absolute paths.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+
+use super::IgnoreRules;
+use crate::path::{PathError, RelPath};
+
+/// The folder inside the workspace that holds this peer's own state (identity,
+/// saved document). It is never shared.
+pub const STATE_DIR: &str = ".nitro";
+
+/// Suffix of the temporary files used for atomic writes; the watcher ignores them.
+pub const TEMP_SUFFIX: &str = ".nitro-tmp";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
+fn io_err(path: impl std::fmt::Display) -> impl FnOnce(io::Error) -> FsError {
+    move |source| FsError::Io { path: path.to_string(), source }
+}
+
+/// What a file holds, as far as sharing is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileContent {
+    /// UTF-8 text without NUL bytes, within the size limit: shared live.
+    Text(String),
+    /// Listed with its size, never put in the document.
+    Binary(u64),
+    /// Listed with its size, never put in the document.
+    TooLarge(u64),
+}
+
+/// What is found at a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Missing,
+    Dir,
+    File(FileContent),
+    /// Symlinks, sockets, devices: never followed and never shared.
+    Other,
+}
+
+/// The workspace folder, opened as a capability.
+#[derive(Debug)]
+pub struct Sandbox {
+    dir: Dir,
+    root: PathBuf,
+    max_file_size: u64,
+}
+
+impl Sandbox {
+    /// Opens `root` (which must exist). Text files larger than `max_file_size`
+    /// bytes are treated as [`FileContent::TooLarge`].
+    pub fn open(root: &Path, max_file_size: u64) -> Result<Self, FsError> {
+        let root = root.canonicalize().map_err(io_err(root.display()))?;
+        let dir = Dir::open_ambient_dir(&root, ambient_authority()).map_err(io_err(root.display()))?;
+        Ok(Self { dir, root, max_file_size })
+    }
+
+    /// The canonical absolute path of the workspace.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Classifies and, for text, reads what is at `rel`. Symlinks are not followed.
+    pub fn read(&self, rel: &RelPath) -> Result<Node, FsError> {
+        let meta = match self.dir.symlink_metadata(rel.to_path()) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Node::Missing),
+            // A path through a file ("a.txt/b") is simply not there.
+            Err(e) if e.raw_os_error() == Some(20) => return Ok(Node::Missing),
+            Err(e) => return Err(io_err(rel)(e)),
+        };
+        if meta.is_dir() {
+            return Ok(Node::Dir);
+        }
+        if !meta.is_file() {
+            return Ok(Node::Other);
+        }
+        if meta.len() > self.max_file_size {
+            return Ok(Node::File(FileContent::TooLarge(meta.len())));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        match self.dir.open(rel.to_path()) {
+            // Read one byte past the limit so a file that grew meanwhile is still caught.
+            Ok(f) => f
+                .take(self.max_file_size + 1)
+                .read_to_end(&mut bytes)
+                .map_err(io_err(rel))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Node::Missing),
+            Err(e) => return Err(io_err(rel)(e)),
+        };
+        Ok(Node::File(classify(bytes, self.max_file_size)))
+    }
+
+    /// Replaces the file at `rel` with `text` atomically (temp file + rename),
+    /// creating missing parent folders.
+    pub fn write_text(&self, rel: &RelPath, text: &str) -> Result<(), FsError> {
+        self.write_bytes(rel, text.as_bytes())
+    }
+
+    fn write_bytes(&self, rel: &RelPath, bytes: &[u8]) -> Result<(), FsError> {
+        if let Some(parent) = rel.parent() {
+            self.create_dir(&parent)?;
+        }
+        let tmp = temp_name(rel);
+        self.dir.write(&tmp, bytes).map_err(io_err(rel))?;
+        self.dir.rename(&tmp, &self.dir, rel.to_path()).map_err(|e| {
+            let _ = self.dir.remove_file(&tmp);
+            io_err(rel)(e)
+        })
+    }
+
+    pub fn create_dir(&self, rel: &RelPath) -> Result<(), FsError> {
+        self.dir.create_dir_all(rel.to_path()).map_err(io_err(rel))
+    }
+
+    /// Removes a file; a file that is already gone is not an error.
+    pub fn remove_file(&self, rel: &RelPath) -> Result<(), FsError> {
+        ignore_missing(self.dir.remove_file(rel.to_path())).map_err(io_err(rel))
+    }
+
+    /// Removes a folder only when it is empty: files the workspace does not
+    /// share (ignored, binary) are never deleted along with it.
+    pub fn remove_dir_if_empty(&self, rel: &RelPath) -> Result<bool, FsError> {
+        match self.dir.remove_dir(rel.to_path()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => Ok(false),
+            Err(e) => Err(io_err(rel)(e)),
+        }
+    }
+
+    /// Moves `from` to `to`, creating the parent folders of `to`.
+    pub fn rename(&self, from: &RelPath, to: &RelPath) -> Result<(), FsError> {
+        if let Some(parent) = to.parent() {
+            self.create_dir(&parent)?;
+        }
+        self.dir
+            .rename(from.to_path(), &self.dir, to.to_path())
+            .map_err(io_err(format!("{from} -> {to}")))
+    }
+
+    /// Lists the entries of a folder (`None` for the root) that are shared:
+    /// not ignored, not symlinks. Returns `(path, is_dir)`.
+    pub fn list(&self, dir: Option<&RelPath>, rules: &IgnoreRules) -> Result<Vec<(RelPath, bool)>, FsError> {
+        let shown = dir.map_or_else(|| ".".to_owned(), ToString::to_string);
+        let entries = match dir {
+            Some(d) => self.dir.read_dir(d.to_path()),
+            None => self.dir.entries(),
+        };
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(shown)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&shown))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                tracing::warn!(dir = %shown, "skipping a file name that is not UTF-8");
+                continue;
+            };
+            let rel = match dir {
+                Some(d) => d.join(name)?,
+                None => RelPath::single(name)?,
+            };
+            let ft = entry.file_type().map_err(io_err(&rel))?;
+            if ft.is_symlink() || !(ft.is_dir() || ft.is_file()) {
+                continue;
+            }
+            if rules.is_ignored(&rel, ft.is_dir()) {
+                continue;
+            }
+            out.push((rel, ft.is_dir()));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every shared folder and file of the workspace, parents before children.
+    pub fn scan(&self, rules: &IgnoreRules) -> Result<Vec<(RelPath, bool)>, FsError> {
+        self.scan_under(None, rules)
+    }
+
+    /// Like [`Self::scan`], for the tree under one folder (the folder excluded).
+    pub fn scan_under(&self, dir: Option<&RelPath>, rules: &IgnoreRules) -> Result<Vec<(RelPath, bool)>, FsError> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.cloned()];
+        while let Some(d) = stack.pop() {
+            for (rel, is_dir) in self.list(d.as_ref(), rules)? {
+                if is_dir {
+                    stack.push(Some(rel.clone()));
+                }
+                out.push((rel, is_dir));
+            }
+        }
+        out.sort_by(|a, b| a.0.depth().cmp(&b.0.depth()).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// Reads a file of this peer's state folder, `None` when it does not exist.
+    pub fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, FsError> {
+        let rel = state_path(name)?;
+        match self.dir.read(rel.to_path()) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(rel)(e)),
+        }
+    }
+
+    /// Writes a file of this peer's state folder atomically.
+    pub fn write_state(&self, name: &str, bytes: &[u8]) -> Result<(), FsError> {
+        let rel = state_path(name)?;
+        if self.read_state(".gitignore")?.is_none() && name != ".gitignore" {
+            // Keep the state folder out of the user's git repository.
+            self.write_bytes(&state_path(".gitignore")?, b"*\n")?;
+        }
+        self.write_bytes(&rel, bytes)
+    }
+
+    /// True when the folder holds nothing at all.
+    pub fn is_empty(&self) -> Result<bool, FsError> {
+        let mut entries = self.dir.entries().map_err(io_err(self.root.display()))?;
+        Ok(entries.next().is_none())
+    }
+}
+
+fn state_path(name: &str) -> Result<RelPath, PathError> {
+    RelPath::single(STATE_DIR)?.join(name)
+}
+
+fn temp_name(rel: &RelPath) -> PathBuf {
+    let tag: u32 = rand::random();
+    let name = format!(".{}.{tag:08x}{TEMP_SUFFIX}", rel.name());
+    match rel.parent() {
+        Some(p) => p.to_path().join(name),
+        None => PathBuf::from(name),
+    }
+}
+
+fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Decides whether bytes are shared as text. NUL bytes or invalid UTF-8 make a
+/// file binary, as git decides.
+pub fn classify(bytes: Vec<u8>, max_file_size: u64) -> FileContent {
+    let len = bytes.len() as u64;
+    if len > max_file_size {
+        return FileContent::TooLarge(len);
+    }
+    if bytes.contains(&0) {
+        return FileContent::Binary(len);
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => FileContent::Text(s),
+        Err(_) => FileContent::Binary(len),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(s: &str) -> RelPath {
+        RelPath::new(s).expect("valid path")
+    }
+
+    fn setup() -> (tempfile::TempDir, Sandbox) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let ws = tmp.path().join("ws");
+        std::fs::create_dir(&ws).expect("mkdir");
+        let sb = Sandbox::open(&ws, 1024).expect("open");
+        (tmp, sb)
+    }
+
+    #[test]
+    fn classifies_text_binary_and_large() {
+        let (tmp, sb) = setup();
+        let ws = tmp.path().join("ws");
+        std::fs::write(ws.join("a.txt"), "héllo").expect("write");
+        std::fs::write(ws.join("b.bin"), [0u8, 1, 2]).expect("write");
+        std::fs::write(ws.join("c.txt"), vec![b'x'; 2000]).expect("write");
+        std::fs::write(ws.join("d.txt"), [0xff, 0xfe, b'a']).expect("write");
+        assert_eq!(sb.read(&rel("a.txt")).expect("read"), Node::File(FileContent::Text("héllo".into())));
+        assert_eq!(sb.read(&rel("b.bin")).expect("read"), Node::File(FileContent::Binary(3)));
+        assert_eq!(sb.read(&rel("c.txt")).expect("read"), Node::File(FileContent::TooLarge(2000)));
+        assert_eq!(sb.read(&rel("d.txt")).expect("read"), Node::File(FileContent::Binary(3)));
+        assert_eq!(sb.read(&rel("none")).expect("read"), Node::Missing);
+        assert_eq!(sb.read(&rel("a.txt/x")).expect("read"), Node::Missing);
+    }
+
+    #[test]
+    fn symlinks_out_of_the_workspace_are_never_followed() {
+        let (tmp, sb) = setup();
+        let ws = tmp.path().join("ws");
+        std::fs::write(tmp.path().join("secret"), "top secret").expect("write");
+        std::fs::create_dir(tmp.path().join("outside")).expect("mkdir");
+        std::os::unix::fs::symlink(tmp.path().join("secret"), ws.join("link")).expect("symlink");
+        std::os::unix::fs::symlink(tmp.path().join("outside"), ws.join("dirlink")).expect("symlink");
+
+        assert_eq!(sb.read(&rel("link")).expect("read"), Node::Other);
+        // Writing through a symlinked folder is refused by the capability.
+        assert!(sb.write_text(&rel("dirlink/planted"), "x").is_err());
+        assert!(!tmp.path().join("outside/planted").exists());
+        // Reading through it is refused too.
+        assert!(sb.read(&rel("dirlink/anything")).is_err() || !tmp.path().join("outside/anything").exists());
+        // A rename onto a symlink replaces the link, never the file it points to.
+        sb.write_text(&rel("x.txt"), "mine").expect("write");
+        sb.rename(&rel("x.txt"), &rel("link")).expect("rename");
+        assert_eq!(std::fs::read_to_string(tmp.path().join("secret")).expect("read"), "top secret");
+        // Symlinks are not listed for sharing.
+        let listed = sb.scan(&IgnoreRules::default()).expect("scan");
+        assert!(listed.iter().all(|(p, _)| p.as_str() != "dirlink"));
+    }
+
+    #[test]
+    fn writes_are_atomic_and_create_parents() {
+        let (tmp, sb) = setup();
+        sb.write_text(&rel("deep/er/f.txt"), "one").expect("write");
+        sb.write_text(&rel("deep/er/f.txt"), "two").expect("write");
+        let dir = tmp.path().join("ws/deep/er");
+        assert_eq!(std::fs::read_to_string(dir.join("f.txt")).expect("read"), "two");
+        let names: Vec<_> = std::fs::read_dir(&dir).expect("ls").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("f.txt")], "no temp file left behind");
+    }
+
+    #[test]
+    fn non_empty_folders_are_not_removed() {
+        let (_tmp, sb) = setup();
+        sb.write_text(&rel("d/keep.bin"), "x").expect("write");
+        assert!(!sb.remove_dir_if_empty(&rel("d")).expect("rmdir"));
+        sb.remove_file(&rel("d/keep.bin")).expect("rm");
+        assert!(sb.remove_dir_if_empty(&rel("d")).expect("rmdir"));
+    }
+}

@@ -1,0 +1,10 @@
+//! NitroIDE's engine: everything a peer does, without a window.
+//!
+//! # Layout
+//! - [`path`]: workspace-relative paths, validated once.
+//! - [`fs`]: the file system boundary ([`fs::Sandbox`]) and the watcher.
+//! - [`doc`]: the Automerge workspace document and its schema.
+
+pub mod doc;
+pub mod fs;
+pub mod path;
