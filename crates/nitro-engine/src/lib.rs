@@ -7,4 +7,7 @@
 
 pub mod doc;
 pub mod fs;
+pub mod link;
 pub mod path;
+pub mod protocol;
+pub mod signal;

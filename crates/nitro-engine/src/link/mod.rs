@@ -1,0 +1,346 @@
+//! One WebRTC peer connection to another peer, carrying two pre-negotiated
+//! data channels:
+//!
+//! - `state` (id 0): ordered, reliable. Chunked [`StateMsg`]s.
+//! - `presence` (id 1): `ordered: false`, `max_retransmits: 0`. Ephemeral
+//!   datagrams that may be lost.
+//!
+//! A link reports everything that happens to it as a [`LinkEvent`] on the
+//! engine's inbox, tagged with its [`LinkId`]; the engine learns which peer
+//! is behind a link from that peer's `Hello`.
+
+pub mod identity;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::sync::{mpsc, watch};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
+};
+
+pub use identity::Identity;
+
+use crate::protocol::frame::{self, Reassembler};
+use crate::protocol::{StateMsg, WireError};
+
+/// Bytes a channel may buffer before `send` waits: the back-pressure that
+/// keeps a slow peer from growing our memory.
+const SEND_BUFFER: usize = 1024 * 1024;
+/// Encoded state messages queued for a link before the engine must treat the
+/// peer as behind.
+pub const OUTBOX: usize = 512;
+/// ICE consent checks every 50 ms: besides noticing a vanished peer quickly,
+/// the steady inbound traffic avoids a webrtc-rs stall after receive bursts.
+const KEEPALIVE: Duration = Duration::from_millis(50);
+const DISCONNECTED_AFTER: Duration = Duration::from_secs(2);
+const FAILED_AFTER: Duration = Duration::from_secs(4);
+const GATHER_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("WebRTC: {0}")]
+    WebRtc(#[from] webrtc::error::Error),
+    #[error("certificate: {0}")]
+    Certificate(String),
+    #[error("ICE candidate gathering did not finish")]
+    Gathering,
+    #[error("the peer's certificate does not match the invite link: this is not the host you were invited by")]
+    FingerprintMismatch,
+    #[error("the connection did not open within {0:?}")]
+    OpenTimeout(Duration),
+}
+
+/// Identifies one peer connection for the lifetime of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    State,
+    Presence,
+}
+
+#[derive(Debug)]
+pub enum LinkEventKind {
+    /// A channel is open; on `State` the engine says hello.
+    Open(Channel),
+    State(StateMsg),
+    Presence(Vec<u8>),
+    /// The peer sent bytes that are not a valid message.
+    Malformed(WireError),
+    /// The connection is gone (closed, failed, or its peer vanished).
+    Closed,
+}
+
+#[derive(Debug)]
+pub struct LinkEvent {
+    pub link: LinkId,
+    pub kind: LinkEventKind,
+}
+
+/// Where and how links are made.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// Local UDP addresses ICE gathers candidates on, such as `127.0.0.1:0`.
+    pub udp_addrs: Vec<String>,
+    pub identity: Identity,
+}
+
+/// The engine's handle on a link.
+#[derive(Clone)]
+pub struct Link {
+    pub id: LinkId,
+    pc: Arc<dyn PeerConnection>,
+    state_out: mpsc::Sender<Vec<u8>>,
+    presence: Arc<dyn DataChannel>,
+    open: watch::Receiver<u8>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+struct Handler {
+    link: LinkId,
+    gathered: watch::Sender<bool>,
+    events: mpsc::Sender<LinkEvent>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        tracing::debug!(link = self.link.0, ?state, "connection state");
+        if matches!(state, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed) {
+            // Never block the driver: if the inbox is full the engine is
+            // already busy with this link's events and will see the close.
+            let _ = self.events.try_send(LinkEvent { link: self.link, kind: LinkEventKind::Closed });
+        }
+    }
+}
+
+impl Link {
+    /// Creates the peer connection and its channels. Events start flowing
+    /// into `events` at once; nothing is sent until an offer or answer is made.
+    async fn create(cfg: &LinkConfig, id: LinkId, events: mpsc::Sender<LinkEvent>) -> Result<(Self, watch::Receiver<bool>), LinkError> {
+        let (gathered_tx, gathered_rx) = watch::channel(false);
+        let handler = Arc::new(Handler { link: id, gathered: gathered_tx, events: events.clone() });
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+            .with_ice_timeouts(Some(DISCONNECTED_AFTER), Some(FAILED_AFTER), Some(KEEPALIVE))
+            .build();
+        let config = RTCConfigurationBuilder::new().with_certificates(vec![cfg.identity.cert.clone()]).build();
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(config)
+            .with_setting_engine(settings)
+            .with_handler(handler)
+            .with_udp_addrs(cfg.udp_addrs.clone())
+            .with_data_channel_send_buffer_limit(SEND_BUFFER)
+            .build()
+            .await?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let state = pc
+            .create_data_channel("state", Some(RTCDataChannelInit { negotiated: Some(0), ..Default::default() }))
+            .await?;
+        let presence = pc
+            .create_data_channel(
+                "presence",
+                Some(RTCDataChannelInit { ordered: false, max_retransmits: Some(0), negotiated: Some(1), ..Default::default() }),
+            )
+            .await?;
+        let (open_tx, open_rx) = watch::channel(0u8);
+        let open_tx = Arc::new(open_tx);
+        tokio::spawn(poll_channel(id, Channel::State, state.clone(), events.clone(), open_tx.clone()));
+        tokio::spawn(poll_channel(id, Channel::Presence, presence.clone(), events, open_tx));
+        let (state_out, out_rx) = mpsc::channel(OUTBOX);
+        tokio::spawn(write_state(id, state, out_rx));
+        Ok((Self { id, pc, state_out, presence, open: open_rx }, gathered_rx))
+    }
+
+    /// The offering side: returns the link and the complete offer SDP.
+    pub async fn offer(cfg: &LinkConfig, id: LinkId, events: mpsc::Sender<LinkEvent>) -> Result<(Self, String), LinkError> {
+        let (link, gathered) = Self::create(cfg, id, events).await?;
+        let offer = link.pc.create_offer(None).await?;
+        link.pc.set_local_description(offer).await?;
+        let sdp = link.local_sdp(gathered).await?;
+        Ok((link, sdp))
+    }
+
+    /// Completes an offer with the answer, after checking that the answering
+    /// peer's certificate is the pinned one.
+    pub async fn accept_answer(&self, sdp: String, pinned: &[u8; 32]) -> Result<(), LinkError> {
+        if identity::sdp_fingerprint(&sdp).as_ref() != Some(pinned) {
+            return Err(LinkError::FingerprintMismatch);
+        }
+        self.pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
+        Ok(())
+    }
+
+    /// The answering side: returns the link and the complete answer SDP.
+    pub async fn answer(cfg: &LinkConfig, id: LinkId, events: mpsc::Sender<LinkEvent>, offer: String) -> Result<(Self, String), LinkError> {
+        let (link, gathered) = Self::create(cfg, id, events).await?;
+        link.pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
+        let answer = link.pc.create_answer(None).await?;
+        link.pc.set_local_description(answer).await?;
+        let sdp = link.local_sdp(gathered).await?;
+        Ok((link, sdp))
+    }
+
+    async fn local_sdp(&self, mut gathered: watch::Receiver<bool>) -> Result<String, LinkError> {
+        tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|done| *done))
+            .await
+            .map_err(|_| LinkError::Gathering)?
+            .map_err(|_| LinkError::Gathering)?;
+        self.pc.local_description().await.map(|d| d.sdp).ok_or(LinkError::Gathering)
+    }
+
+    /// Waits until both channels are open.
+    pub async fn wait_open(&self, timeout: Duration) -> Result<(), LinkError> {
+        let mut open = self.open.clone();
+        tokio::time::timeout(timeout, open.wait_for(|n| *n >= 2))
+            .await
+            .map_err(|_| LinkError::OpenTimeout(timeout))?
+            .map_err(|_| LinkError::OpenTimeout(timeout))?;
+        Ok(())
+    }
+
+    /// Queues a state message. Fails at once when the outbox is full (the
+    /// peer is not keeping up) or the link is gone; nothing waits.
+    pub fn send_state(&self, msg: &StateMsg) -> Result<(), StateMsg> {
+        self.state_out.try_send(msg.encode()).map_err(|_| msg.clone())
+    }
+
+    /// Room left in the outbox.
+    pub fn outbox_room(&self) -> usize {
+        self.state_out.capacity()
+    }
+
+    /// Sends a presence datagram; dropped silently if it cannot go now.
+    pub async fn send_presence(&self, bytes: Vec<u8>) {
+        let _ = self.presence.try_send(BytesMut::from(&bytes[..])).await;
+    }
+
+    pub async fn close(&self) {
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(link = self.id.0, error = %e, "closing link");
+        }
+    }
+}
+
+/// Drains one channel for as long as it lives. Every handle must be polled:
+/// an unpolled channel stalls the whole association in webrtc-rs.
+async fn poll_channel(
+    link: LinkId,
+    channel: Channel,
+    dc: Arc<dyn DataChannel>,
+    events: mpsc::Sender<LinkEvent>,
+    open: Arc<watch::Sender<u8>>,
+) {
+    let mut chunks = Reassembler::default();
+    while let Some(ev) = dc.poll().await {
+        let kind = match ev {
+            DataChannelEvent::OnOpen => {
+                open.send_modify(|n| *n += 1);
+                LinkEventKind::Open(channel)
+            }
+            DataChannelEvent::OnClose => LinkEventKind::Closed,
+            DataChannelEvent::OnMessage(msg) => match channel {
+                Channel::Presence => match events.try_send(LinkEvent { link, kind: LinkEventKind::Presence(msg.data.to_vec()) }) {
+                    // Presence is lossy by design: drop it rather than wait.
+                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => continue,
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                },
+                Channel::State => match chunks.push(&msg.data).and_then(|m| m.map(|m| StateMsg::decode(&m)).transpose()) {
+                    Ok(Some(m)) => LinkEventKind::State(m),
+                    Ok(None) => continue,
+                    Err(e) => LinkEventKind::Malformed(e),
+                },
+            },
+            _ => continue,
+        };
+        let closed = matches!(kind, LinkEventKind::Closed);
+        if events.send(LinkEvent { link, kind }).await.is_err() || closed {
+            return;
+        }
+    }
+}
+
+/// Sends queued state messages in order, chunked, waiting while the
+/// channel's send buffer is full.
+async fn write_state(link: LinkId, dc: Arc<dyn DataChannel>, mut rx: mpsc::Receiver<Vec<u8>>) {
+    while let Some(msg) = rx.recv().await {
+        for chunk in frame::split(&msg) {
+            if let Err(e) = dc.send(BytesMut::from(&chunk[..])).await {
+                tracing::debug!(link = link.0, error = %e, "state channel send failed");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> LinkConfig {
+        LinkConfig { udp_addrs: vec!["127.0.0.1:0".into()], identity: Identity::generate().expect("identity") }
+    }
+
+    async fn next_state(rx: &mut mpsc::Receiver<LinkEvent>) -> StateMsg {
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("in time").expect("open");
+            match ev.kind {
+                LinkEventKind::State(m) => return m,
+                LinkEventKind::Open(_) | LinkEventKind::Presence(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_links_exchange_large_state_messages_and_presence() {
+        let (a_cfg, b_cfg) = (cfg(), cfg());
+        let (a_tx, mut a_rx) = mpsc::channel(1024);
+        let (b_tx, mut b_rx) = mpsc::channel(1024);
+        let (a, offer) = Link::offer(&a_cfg, LinkId(1), a_tx).await.expect("offer");
+        let (b, answer) = Link::answer(&b_cfg, LinkId(2), b_tx, offer).await.expect("answer");
+        assert!(matches!(a.accept_answer(answer.clone(), &a_cfg.identity.fingerprint).await, Err(LinkError::FingerprintMismatch)));
+        a.accept_answer(answer, &b_cfg.identity.fingerprint).await.expect("accept");
+        a.wait_open(Duration::from_secs(10)).await.expect("a open");
+        b.wait_open(Duration::from_secs(10)).await.expect("b open");
+
+        let big = StateMsg::Sync((0..1_000_000u32).map(|i| (i % 253) as u8).collect());
+        a.send_state(&big).expect("queued");
+        a.send_state(&StateMsg::Bye("done".into())).expect("queued");
+        assert_eq!(next_state(&mut b_rx).await, big);
+        assert_eq!(next_state(&mut b_rx).await, StateMsg::Bye("done".into()));
+
+        b.send_presence(vec![1, 2, 3]).await;
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(10), a_rx.recv()).await.expect("in time").expect("open");
+            if let LinkEventKind::Presence(p) = ev.kind {
+                assert_eq!(p, vec![1, 2, 3]);
+                break;
+            }
+        }
+        b.close().await;
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(15), a_rx.recv()).await.expect("close noticed").expect("open");
+            if matches!(ev.kind, LinkEventKind::Closed) {
+                break;
+            }
+        }
+        a.close().await;
+    }
+}

@@ -1,0 +1,51 @@
+//! Everything that crosses the network, byte for byte: the invite link, the
+//! signaling envelope, and the messages on the two data channels. The format
+//! is specified in `docs/PROTOCOL.md`; this module is its implementation.
+
+pub mod frame;
+pub mod invite;
+pub mod presence;
+pub mod wire;
+
+pub use invite::{Invite, InviteError, Secret, SessionId};
+pub use wire::{Hello, StateMsg, WireError, PROTOCOL_VERSION};
+
+/// A peer's stable id: 16 lowercase hex digits, chosen at random once and
+/// kept in the peer's state folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PeerId(String);
+
+impl PeerId {
+    pub fn random() -> Self {
+        Self(format!("{:016x}", rand::random::<u64>()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PeerId {
+    type Error = WireError;
+
+    fn try_from(s: String) -> Result<Self, WireError> {
+        if s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(Self(s))
+        } else {
+            Err(WireError::Malformed("peer id must be 16 lowercase hex digits"))
+        }
+    }
+}
+
+impl From<PeerId> for String {
+    fn from(p: PeerId) -> String {
+        p.0
+    }
+}
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -1,0 +1,151 @@
+//! Messages on the reliable, ordered `state` channel.
+//!
+//! Each message is one type byte followed by its body:
+//!
+//! | type | message | body |
+//! |------|---------|------|
+//! | 0x01 | Hello   | UTF-8 JSON [`Hello`] |
+//! | 0x02 | Sync    | one Automerge sync protocol message |
+//! | 0x03 | Changes | repeated: u32 big-endian length, one encoded Automerge change |
+//! | 0x04 | Bye     | UTF-8 reason |
+
+use serde::{Deserialize, Serialize};
+
+use super::PeerId;
+
+/// Peers with a different protocol version refuse each other with a clear
+/// message instead of misreading bytes.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("malformed message: {0}")]
+    Malformed(&'static str),
+    #[error("unknown message type 0x{0:02x}")]
+    UnknownType(u8),
+    #[error("message larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("malformed hello: {0}")]
+    Hello(String),
+}
+
+/// The first message each side sends on `state`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub peer: PeerId,
+    pub name: String,
+    /// The session id of the workspace this peer holds.
+    pub workspace: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateMsg {
+    Hello(Hello),
+    Sync(Vec<u8>),
+    Changes(Vec<Vec<u8>>),
+    Bye(String),
+}
+
+const HELLO: u8 = 0x01;
+const SYNC: u8 = 0x02;
+const CHANGES: u8 = 0x03;
+const BYE: u8 = 0x04;
+
+/// Names shown to other peers are cut to this many bytes.
+pub const MAX_NAME: usize = 64;
+
+impl StateMsg {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            StateMsg::Hello(h) => {
+                out.push(HELLO);
+                // Serializing a struct of strings and integers cannot fail.
+                out.extend(serde_json::to_vec(h).unwrap_or_default());
+            }
+            StateMsg::Sync(m) => {
+                out.push(SYNC);
+                out.extend_from_slice(m);
+            }
+            StateMsg::Changes(changes) => {
+                out.push(CHANGES);
+                for c in changes {
+                    out.extend_from_slice(&(c.len() as u32).to_be_bytes());
+                    out.extend_from_slice(c);
+                }
+            }
+            StateMsg::Bye(reason) => {
+                out.push(BYE);
+                out.extend_from_slice(reason.as_bytes());
+            }
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let (&kind, body) = bytes.split_first().ok_or(WireError::Malformed("empty message"))?;
+        match kind {
+            HELLO => {
+                let h: Hello = serde_json::from_slice(body).map_err(|e| WireError::Hello(e.to_string()))?;
+                if h.name.len() > MAX_NAME {
+                    return Err(WireError::Hello(format!("name longer than {MAX_NAME} bytes")));
+                }
+                Ok(StateMsg::Hello(h))
+            }
+            SYNC => Ok(StateMsg::Sync(body.to_vec())),
+            CHANGES => {
+                let mut changes = Vec::new();
+                let mut rest = body;
+                while !rest.is_empty() {
+                    let (len, tail) = rest.split_first_chunk::<4>().ok_or(WireError::Malformed("truncated change length"))?;
+                    let len = u32::from_be_bytes(*len) as usize;
+                    if tail.len() < len {
+                        return Err(WireError::Malformed("truncated change"));
+                    }
+                    changes.push(tail[..len].to_vec());
+                    rest = &tail[len..];
+                }
+                Ok(StateMsg::Changes(changes))
+            }
+            BYE => Ok(StateMsg::Bye(String::from_utf8_lossy(body).into_owned())),
+            other => Err(WireError::UnknownType(other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_round_trips() {
+        let msgs = [
+            StateMsg::Hello(Hello {
+                protocol: PROTOCOL_VERSION,
+                peer: PeerId::random(),
+                name: "ada".into(),
+                workspace: "abc".into(),
+            }),
+            StateMsg::Sync(vec![1, 2, 3]),
+            StateMsg::Changes(vec![vec![9; 10], vec![], vec![7; 3]]),
+            StateMsg::Bye("bye".into()),
+        ];
+        for m in msgs {
+            assert_eq!(StateMsg::decode(&m.encode()), Ok(m));
+        }
+    }
+
+    #[test]
+    fn malformed_messages_are_errors() {
+        assert!(StateMsg::decode(&[]).is_err());
+        assert_eq!(StateMsg::decode(&[0x7f]), Err(WireError::UnknownType(0x7f)));
+        assert!(StateMsg::decode(&[HELLO, b'{']).is_err());
+        assert!(StateMsg::decode(br#"{"protocol":1,"peer":"../../etc","name":"x","workspace":"w"}"#).is_err());
+        assert!(StateMsg::decode(&[CHANGES, 0, 0, 0, 9, 1]).is_err());
+        assert!(StateMsg::decode(&[CHANGES, 0, 0]).is_err());
+        let mut long = vec![HELLO];
+        long.extend(format!(r#"{{"protocol":1,"peer":"0123456789abcdef","name":"{}","workspace":"w"}}"#, "n".repeat(100)).bytes());
+        assert!(StateMsg::decode(&long).is_err());
+    }
+}
