@@ -6,6 +6,7 @@
 //! - [`doc`]: the Automerge workspace document and its schema.
 
 pub mod doc;
+pub mod engine;
 pub mod fs;
 pub mod link;
 pub mod path;

@@ -149,6 +149,21 @@ pub struct Tree {
     pub by_path: HashMap<RelPath, FileId>,
 }
 
+impl Tree {
+    /// `id` and every entry below it, deepest first.
+    pub fn with_descendants(&self, id: &FileId) -> Vec<FileId> {
+        let Some(top) = self.entries.get(id) else { return vec![id.clone()] };
+        let mut out: Vec<(usize, FileId)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.path.starts_with(&top.path))
+            .map(|(i, e)| (e.path.depth(), i.clone()))
+            .collect();
+        out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        out.into_iter().map(|(_, i)| i).collect()
+    }
+}
+
 /// What a batch of remote changes touched.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Touched {
@@ -163,6 +178,10 @@ impl Touched {
         !self.tree && self.texts.is_empty()
     }
 }
+
+/// A version of the document (its heads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version(Vec<ChangeHash>);
 
 /// Per-peer state of the Automerge sync protocol.
 #[derive(Debug, Default)]
@@ -230,8 +249,15 @@ impl WorkspaceDoc {
         self.get_str(&ROOT, "workspace")
     }
 
-    pub fn heads(&mut self) -> Vec<ChangeHash> {
-        self.doc.get_heads()
+    /// The current version, to apply edits against later with [`Self::splice_at`].
+    pub fn version(&mut self) -> Version {
+        Version(self.doc.get_heads())
+    }
+
+    /// True once the document holds a workspace (always for the host; for a
+    /// joiner, after the first sync with the host).
+    pub fn is_initialized(&self) -> bool {
+        self.entries_obj().is_ok()
     }
 
     fn get_str(&self, obj: &ObjId, key: &str) -> Option<String> {
@@ -385,18 +411,13 @@ impl WorkspaceDoc {
         Ok(())
     }
 
-    /// Removes an entry and everything below it.
-    pub fn delete(&mut self, id: &FileId) -> Result<(), DocError> {
-        let tree = self.tree();
+    /// Removes entries in one change. Pass an entry together with everything
+    /// below it ([`Tree::with_descendants`]), or the children become orphans.
+    pub fn delete(&mut self, ids: &[FileId]) -> Result<(), DocError> {
         let entries = self.entries_obj()?;
-        if let Some(entry) = tree.entries.get(id) {
-            for (other, e) in &tree.entries {
-                if other != id && e.path.starts_with(&entry.path) {
-                    self.doc.delete(&entries, other.as_str())?;
-                }
-            }
+        for id in ids {
+            self.doc.delete(&entries, id.as_str())?;
         }
-        self.doc.delete(&entries, id.as_str())?;
         self.finish();
         Ok(())
     }
@@ -424,8 +445,8 @@ impl WorkspaceDoc {
     /// Applies splices made against an older version (`base`) of the
     /// document, so they merge with everything that happened since exactly
     /// as a concurrent peer's edit would.
-    pub fn splice_at(&mut self, base: &[ChangeHash], id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
-        self.doc.isolate(base);
+    pub fn splice_at(&mut self, base: &Version, id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
+        self.doc.isolate(&base.0);
         let result = self.splice_uncommitted(id, splices);
         self.finish();
         self.doc.integrate();

@@ -70,7 +70,7 @@ fn an_edit_based_on_an_old_version_merges_like_a_concurrent_one() {
     let (mut host, mut guest) = joined_pair();
     let f = host.create(None, "a.txt", &Content::Text("alpha beta".into())).expect("file");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
-    let base = guest.heads();
+    let base = guest.version();
     // A remote edit arrives ...
     host.splice(&f, &[Splice { index: 0, delete: 0, insert: ">> ".into() }]).expect("edit");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
@@ -105,7 +105,9 @@ fn delete_removes_children() {
     let (mut host, _) = joined_pair();
     let d = host.create(None, "d", &Content::Dir).expect("dir");
     host.create(Some(&d), "x.txt", &Content::Text("x".into())).expect("file");
-    host.delete(&d).expect("delete");
+    let all = host.tree().with_descendants(&d);
+    assert_eq!(all.len(), 2);
+    host.delete(&all).expect("delete");
     assert!(host.tree().entries.is_empty());
 }
 

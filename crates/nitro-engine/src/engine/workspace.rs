@@ -1,0 +1,487 @@
+//! Keeps the workspace folder and the document in step, in both directions.
+//!
+//! For every file it has written or read, it remembers the text that is on
+//! disk and the document version that text belongs to. A change on disk is
+//! diffed against that text, and the splices are applied *at that version*,
+//! so an edit made on disk while remote changes were arriving merges exactly
+//! like a concurrent peer's edit. Before a remote change is written, any
+//! unsynced edit on disk is taken in first: nothing typed is overwritten.
+//!
+//! This module is synchronous and does no networking; the engine feeds it
+//! watcher batches and remote changes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::doc::{splice, Content, DocError, FileId, Kind, Touched, Tree, Version, WorkspaceDoc};
+use crate::fs::watcher::FsChange;
+use crate::fs::{FileContent, FsError, IgnoreRules, Node, Sandbox};
+use crate::path::RelPath;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    #[error(transparent)]
+    Path(#[from] crate::path::PathError),
+}
+
+/// What this peer last wrote to or read from disk for one entry.
+#[derive(Debug, Clone)]
+struct OnDisk {
+    path: RelPath,
+    /// The text on disk; `None` for a folder.
+    text: Option<String>,
+    /// The document version `text` corresponds to.
+    version: Version,
+}
+
+pub struct Workspace {
+    sandbox: Sandbox,
+    rules: IgnoreRules,
+    doc: WorkspaceDoc,
+    tree: Tree,
+    disk: HashMap<FileId, OnDisk>,
+}
+
+impl Workspace {
+    /// `materialized` lists the entries this peer had on disk when it last
+    /// saved (empty for a new workspace).
+    pub fn open(sandbox: Sandbox, mut doc: WorkspaceDoc, materialized: &BTreeMap<FileId, RelPath>) -> Result<Self, WorkspaceError> {
+        let rules = IgnoreRules::load(&sandbox)?;
+        let tree = doc.tree();
+        let version = doc.version();
+        let mut disk = HashMap::new();
+        for (id, path) in materialized {
+            let text = match tree.entries.get(id).map(|e| e.kind) {
+                Some(Kind::Text) => Some(doc.text(id)?),
+                Some(Kind::Dir) => None,
+                _ => continue,
+            };
+            disk.insert(id.clone(), OnDisk { path: path.clone(), text, version: version.clone() });
+        }
+        Ok(Self { sandbox, rules, doc, tree, disk })
+    }
+
+    pub fn doc(&mut self) -> &mut WorkspaceDoc {
+        &mut self.doc
+    }
+
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// The entries present on this peer's disk, to save beside the document.
+    pub fn materialized(&self) -> BTreeMap<FileId, RelPath> {
+        self.disk.iter().map(|(id, d)| (id.clone(), d.path.clone())).collect()
+    }
+
+    /// Compares the whole folder with the document: takes in what changed on
+    /// disk (also while this peer was not running) and writes what is
+    /// missing on disk.
+    pub fn rescan(&mut self) -> Result<(), WorkspaceError> {
+        self.rules = IgnoreRules::load(&self.sandbox)?;
+        self.tree = self.doc.tree();
+        let mut paths: Vec<RelPath> = self.sandbox.scan(&self.rules)?.into_iter().map(|(p, _)| p).collect();
+        paths.extend(self.disk.values().map(|d| d.path.clone()));
+        paths.sort_by(|a, b| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
+        paths.dedup();
+        for path in paths {
+            self.ingest_logged(&path);
+        }
+        let missing: Vec<FileId> = self
+            .tree
+            .entries
+            .iter()
+            .filter(|(id, e)| !self.disk.contains_key(*id) && matches!(e.kind, Kind::Dir | Kind::Text))
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.materialize_new(missing)
+    }
+
+    /// Takes in one batch of changes seen by the watcher.
+    pub fn ingest(&mut self, batch: Vec<FsChange>) -> Result<(), WorkspaceError> {
+        let mut gitignore_changed = false;
+        for change in batch {
+            match change {
+                FsChange::Rescan => return self.rescan(),
+                FsChange::Changed(path) => {
+                    gitignore_changed |= path.name() == ".gitignore";
+                    self.ingest_logged(&path);
+                }
+                FsChange::Renamed { from, to } => {
+                    gitignore_changed |= from.name() == ".gitignore" || to.name() == ".gitignore";
+                    if let Err(e) = self.ingest_rename(&from, &to) {
+                        tracing::warn!(%from, %to, error = %e, "could not take in a rename");
+                    }
+                }
+            }
+        }
+        if gitignore_changed {
+            self.rules = IgnoreRules::load(&self.sandbox)?;
+        }
+        Ok(())
+    }
+
+    fn ingest_logged(&mut self, path: &RelPath) {
+        if let Err(e) = self.ingest_path(path) {
+            tracing::warn!(%path, error = %e, "could not take in a change on disk");
+        }
+    }
+
+    fn ingest_rename(&mut self, from: &RelPath, to: &RelPath) -> Result<(), WorkspaceError> {
+        let moved = self.tree.by_path.get(from).filter(|id| self.disk.contains_key(*id)).cloned();
+        let to_node = self.sandbox.read(to)?;
+        let shared = !matches!(to_node, Node::Missing | Node::Other) && !self.rules.is_ignored(to, to_node == Node::Dir);
+        match moved {
+            Some(id) if shared && !self.tree.by_path.contains_key(to) => {
+                let parent = self.ensure_parent(to)?;
+                self.doc.rename(&id, parent.as_ref(), to.name())?;
+                self.move_in_tree(from, to);
+                self.ingest_path(to)
+            }
+            _ => {
+                self.ingest_path(from)?;
+                self.ingest_path(to)
+            }
+        }
+    }
+
+    /// Takes in whatever is now at `path`.
+    fn ingest_path(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
+        let node = self.sandbox.read(path)?;
+        if self.rules.is_ignored(path, node == Node::Dir) {
+            return Ok(());
+        }
+        let existing = self.tree.by_path.get(path).cloned();
+        match (existing, node) {
+            (None, Node::Missing | Node::Other) => {}
+            (None, Node::Dir) => self.add_dir_tree(path)?,
+            (None, Node::File(content)) => {
+                self.create_entry(path, to_content(content))?;
+            }
+            (Some(id), Node::Missing | Node::Other) => {
+                // Listed-only entries of other peers are absent here by design.
+                if self.disk.contains_key(&id) {
+                    self.remove_entry(&id)?;
+                }
+            }
+            (Some(id), Node::Dir) => {
+                if self.tree.entries.get(&id).map(|e| e.kind) != Some(Kind::Dir) {
+                    self.remove_entry(&id)?;
+                    self.add_dir_tree(path)?;
+                } else if !self.disk.contains_key(&id) {
+                    let version = self.doc.version();
+                    self.disk.insert(id, OnDisk { path: path.clone(), text: None, version });
+                }
+            }
+            (Some(id), Node::File(content)) => {
+                let kind = self.tree.entries.get(&id).map_or(Kind::Dir, |e| e.kind);
+                match (kind, content) {
+                    (Kind::Dir, content) => {
+                        self.remove_entry(&id)?;
+                        self.create_entry(path, to_content(content))?;
+                    }
+                    (Kind::Text, FileContent::Text(text)) => self.sync_text(&id, Some(text))?,
+                    (_, FileContent::Text(text)) => {
+                        self.doc.set_kind(&id, &Content::Text(text.clone()))?;
+                        self.set_tree_kind(&id, Kind::Text, None);
+                        let version = self.doc.version();
+                        self.disk.insert(id, OnDisk { path: path.clone(), text: Some(text), version });
+                    }
+                    (old, content) => {
+                        let content = to_content(content);
+                        let (new_kind, size) = kind_and_size(&content);
+                        let entry_size = self.tree.entries.get(&id).and_then(|e| e.size);
+                        if old != new_kind || entry_size != size {
+                            self.doc.set_kind(&id, &content)?;
+                            self.set_tree_kind(&id, new_kind, size);
+                        }
+                        // The other peers keep their last text copy; this one is no longer shared.
+                        self.disk.remove(&id);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings one text file and its entry together. `on_disk` is what the
+    /// file holds now (`None`: read it). An edit on disk is merged into the
+    /// document at the version it was based on, then the merged text is
+    /// written back if it differs from the disk.
+    fn sync_text(&mut self, id: &FileId, on_disk: Option<String>) -> Result<(), WorkspaceError> {
+        let Some(rec) = self.disk.get(id).cloned() else {
+            return Ok(());
+        };
+        let on_disk = match on_disk {
+            Some(t) => t,
+            None => match self.sandbox.read(&rec.path)? {
+                Node::File(FileContent::Text(t)) => t,
+                // Gone or no longer text: the watcher reports that change itself.
+                _ => return Ok(()),
+            },
+        };
+        let base = rec.text.clone().unwrap_or_default();
+        if on_disk != base {
+            let splices = splice::diff(&base, &on_disk);
+            if self.doc.text(id)? == base {
+                self.doc.splice(id, &splices)?;
+            } else {
+                self.doc.splice_at(&rec.version, id, &splices)?;
+            }
+        }
+        let merged = self.doc.text(id)?;
+        if merged != on_disk {
+            self.sandbox.write_text(&rec.path, &merged)?;
+        }
+        let version = self.doc.version();
+        self.disk.insert(id.clone(), OnDisk { path: rec.path, text: Some(merged), version });
+        Ok(())
+    }
+
+    /// Makes the disk follow changes that came from other peers.
+    pub fn apply_remote(&mut self, touched: &Touched) -> Result<(), WorkspaceError> {
+        if touched.tree {
+            self.tree = self.doc.tree();
+            self.reconcile_tree()?;
+        }
+        for id in &touched.texts {
+            if self.tree.entries.get(id).map(|e| e.kind) == Some(Kind::Text) && self.disk.contains_key(id) {
+                if let Err(e) = self.sync_text(id, None) {
+                    tracing::warn!(%id, error = %e, "could not write a remote change");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After the tree changed remotely: delete, move and create on disk.
+    fn reconcile_tree(&mut self) -> Result<(), WorkspaceError> {
+        // 1. Entries gone from the tree, or no longer shared as text, deepest first.
+        let mut gone: Vec<(FileId, OnDisk)> = self
+            .disk
+            .iter()
+            .filter(|(id, d)| match self.tree.entries.get(*id) {
+                None => true,
+                Some(e) => match e.kind {
+                    Kind::Dir => d.text.is_some(),
+                    Kind::Text => d.text.is_none(),
+                    Kind::Binary | Kind::TooLarge => true,
+                },
+            })
+            .map(|(id, d)| (id.clone(), d.clone()))
+            .collect();
+        gone.sort_by(|a, b| b.1.path.depth().cmp(&a.1.path.depth()));
+        let mut kept_local = Vec::new();
+        for (id, rec) in gone {
+            self.disk.remove(&id);
+            if self.tree.entries.get(&id).is_some_and(|e| matches!(e.kind, Kind::Binary | Kind::TooLarge)) {
+                continue; // became listed-only elsewhere: this copy stays as it is
+            }
+            match rec.text {
+                Some(base) => match self.sandbox.read(&rec.path)? {
+                    Node::File(FileContent::Text(t)) if t != base => kept_local.push(rec.path),
+                    Node::File(_) => self.sandbox.remove_file(&rec.path)?,
+                    _ => {}
+                },
+                None => {
+                    if !self.sandbox.remove_dir_if_empty(&rec.path)? {
+                        tracing::info!(path = %rec.path, "kept a deleted folder that still holds unshared files");
+                    }
+                }
+            }
+        }
+        // 2. Moves, shallowest first; children travel with their folder.
+        let mut moves: Vec<(FileId, RelPath, RelPath)> = self
+            .disk
+            .iter()
+            .filter_map(|(id, d)| {
+                let e = self.tree.entries.get(id)?;
+                (e.path != d.path).then(|| (id.clone(), d.path.clone(), e.path.clone()))
+            })
+            .collect();
+        moves.sort_by(|a, b| a.1.depth().cmp(&b.1.depth()));
+        for (id, _, to) in moves {
+            let Some(from) = self.disk.get(&id).map(|d| d.path.clone()) else { continue };
+            if from == to {
+                continue;
+            }
+            if self.sandbox.read(&to)? != Node::Missing {
+                self.set_aside(&to)?;
+            }
+            self.sandbox.rename(&from, &to)?;
+            for d in self.disk.values_mut() {
+                if let Some(p) = d.path.rebase(&from, &to) {
+                    d.path = p;
+                }
+            }
+        }
+        // 3. New entries.
+        let new: Vec<FileId> = self
+            .tree
+            .entries
+            .iter()
+            .filter(|(id, e)| !self.disk.contains_key(*id) && matches!(e.kind, Kind::Dir | Kind::Text))
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.materialize_new(new)?;
+        // Local edits to files deleted remotely come back as new files.
+        for path in kept_local {
+            self.ingest_logged(&path);
+        }
+        Ok(())
+    }
+
+    /// Writes entries that are in the document but not yet on this disk.
+    fn materialize_new(&mut self, mut ids: Vec<FileId>) -> Result<(), WorkspaceError> {
+        ids.sort_by_key(|id| self.tree.entries.get(id).map_or(0, |e| e.path.depth()));
+        for id in ids {
+            let Some(entry) = self.tree.entries.get(&id).cloned() else { continue };
+            let version = self.doc.version();
+            match entry.kind {
+                Kind::Dir => {
+                    if !matches!(self.sandbox.read(&entry.path)?, Node::Dir | Node::Missing) {
+                        self.set_aside(&entry.path)?;
+                    }
+                    self.sandbox.create_dir(&entry.path)?;
+                    self.disk.insert(id, OnDisk { path: entry.path, text: None, version });
+                }
+                Kind::Text => {
+                    let text = self.doc.text(&id)?;
+                    match self.sandbox.read(&entry.path)? {
+                        Node::File(FileContent::Text(t)) if t == text => {}
+                        Node::Missing => self.sandbox.write_text(&entry.path, &text)?,
+                        _ => {
+                            self.set_aside(&entry.path)?;
+                            self.sandbox.write_text(&entry.path, &text)?;
+                        }
+                    }
+                    self.disk.insert(id, OnDisk { path: entry.path, text: Some(text), version });
+                }
+                Kind::Binary | Kind::TooLarge => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a local file that is in the way of a remote one to a free
+    /// `<name>.conflict-N` beside it, and shares it under that name.
+    fn set_aside(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
+        let parent = path.parent();
+        let mut n = 1;
+        let aside = loop {
+            let name = format!("{}.conflict-{n}", path.name());
+            let candidate = match &parent {
+                Some(p) => p.join(&name)?,
+                None => RelPath::single(&name)?,
+            };
+            if self.sandbox.read(&candidate)? == Node::Missing {
+                break candidate;
+            }
+            n += 1;
+        };
+        tracing::warn!(%path, %aside, "a local file was in the way of a shared one; kept it under a new name");
+        self.sandbox.rename(path, &aside)?;
+        self.ingest_path(&aside)
+    }
+
+    /// Adds a folder found on disk and everything in it.
+    fn add_dir_tree(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
+        self.create_entry(path, Content::Dir)?;
+        for (child, _) in self.sandbox.scan_under(Some(path), &self.rules)? {
+            self.ingest_logged(&child);
+        }
+        Ok(())
+    }
+
+    /// The parent folder entry of `path`, created (with its own parents) when missing.
+    fn ensure_parent(&mut self, path: &RelPath) -> Result<Option<FileId>, WorkspaceError> {
+        let Some(parent) = path.parent() else { return Ok(None) };
+        if let Some(id) = self.tree.by_path.get(&parent) {
+            if self.tree.entries.get(id).map(|e| e.kind) == Some(Kind::Dir) {
+                return Ok(Some(id.clone()));
+            }
+            let id = id.clone();
+            self.remove_entry(&id)?;
+        }
+        self.create_entry(&parent, Content::Dir).map(Some)
+    }
+
+    fn create_entry(&mut self, path: &RelPath, content: Content) -> Result<FileId, WorkspaceError> {
+        let parent = self.ensure_parent(path)?;
+        let id = self.doc.create(parent.as_ref(), path.name(), &content)?;
+        let (kind, size) = kind_and_size(&content);
+        self.tree.by_path.insert(path.clone(), id.clone());
+        self.tree.entries.insert(id.clone(), crate::doc::Entry { path: path.clone(), kind, size });
+        let text = match content {
+            Content::Text(t) => Some(t),
+            Content::Dir => None,
+            Content::Binary(_) | Content::TooLarge(_) => return Ok(id),
+        };
+        let version = self.doc.version();
+        self.disk.insert(id.clone(), OnDisk { path: path.clone(), text, version });
+        Ok(id)
+    }
+
+    fn remove_entry(&mut self, id: &FileId) -> Result<(), WorkspaceError> {
+        let ids = self.tree.with_descendants(id);
+        self.doc.delete(&ids)?;
+        for id in ids {
+            self.disk.remove(&id);
+            if let Some(e) = self.tree.entries.remove(&id) {
+                self.tree.by_path.remove(&e.path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Updates the cached tree after this peer moved `from` to `to`.
+    fn move_in_tree(&mut self, from: &RelPath, to: &RelPath) {
+        let moved: Vec<(RelPath, RelPath)> =
+            self.tree.by_path.keys().filter_map(|p| p.rebase(from, to).map(|n| (p.clone(), n))).collect();
+        for (old, new) in moved {
+            if let Some(id) = self.tree.by_path.remove(&old) {
+                if let Some(e) = self.tree.entries.get_mut(&id) {
+                    e.path = new.clone();
+                }
+                if let Some(d) = self.disk.get_mut(&id) {
+                    d.path = new.clone();
+                }
+                self.tree.by_path.insert(new, id);
+            }
+        }
+    }
+
+    fn set_tree_kind(&mut self, id: &FileId, kind: Kind, size: Option<u64>) {
+        if let Some(e) = self.tree.entries.get_mut(id) {
+            e.kind = kind;
+            e.size = size;
+        }
+    }
+}
+
+fn to_content(c: FileContent) -> Content {
+    match c {
+        FileContent::Text(t) => Content::Text(t),
+        FileContent::Binary(n) => Content::Binary(n),
+        FileContent::TooLarge(n) => Content::TooLarge(n),
+    }
+}
+
+fn kind_and_size(c: &Content) -> (Kind, Option<u64>) {
+    match c {
+        Content::Dir => (Kind::Dir, None),
+        Content::Text(_) => (Kind::Text, None),
+        Content::Binary(n) => (Kind::Binary, Some(*n)),
+        Content::TooLarge(n) => (Kind::TooLarge, Some(*n)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::doc::SyncState;
+
+const MAX: u64 = 1024 * 1024;
+
+struct Peer {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    ws: Workspace,
+}
+
+impl Peer {
+    fn new(doc: WorkspaceDoc, files: &[(&str, &[u8])]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("ws");
+        std::fs::create_dir(&root).expect("mkdir");
+        for (p, content) in files {
+            let f = root.join(p);
+            std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+            std::fs::write(f, content).expect("write");
+        }
+        let sb = Sandbox::open(&root, MAX).expect("sandbox");
+        let ws = Workspace::open(sb, doc, &BTreeMap::new()).expect("open");
+        Self { _tmp: tmp, root, ws }
+    }
+
+    fn read(&self, p: &str) -> Option<String> {
+        std::fs::read_to_string(self.root.join(p)).ok()
+    }
+
+    fn write(&self, p: &str, s: &str) {
+        let f = self.root.join(p);
+        std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+        std::fs::write(f, s).expect("write");
+    }
+
+    /// Tells the workspace that `p` changed, as the watcher would.
+    fn changed(&mut self, p: &str) {
+        self.ws.ingest(vec![FsChange::Changed(RelPath::new(p).expect("path"))]).expect("ingest");
+    }
+
+    /// Sends this peer's pending changes to `other`.
+    fn send_to(&mut self, other: &mut Peer) {
+        if let Some(changes) = self.ws.doc().take_changes() {
+            let touched = other.ws.doc().apply_changes(changes).expect("apply");
+            other.ws.apply_remote(&touched).expect("remote");
+        }
+    }
+}
+
+fn listing(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("ls") {
+            let e = e.expect("entry");
+            let rel = e.path().strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+            if rel.starts_with(".nitro") {
+                continue;
+            }
+            if e.file_type().expect("type").is_dir() {
+                stack.push(e.path());
+                out.insert(format!("{rel}/"), Vec::new());
+            } else {
+                out.insert(rel, std::fs::read(e.path()).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+/// A host sharing `files` and a guest that joined it with the sync protocol.
+fn pair(files: &[(&str, &[u8])]) -> (Peer, Peer) {
+    let mut host = Peer::new(WorkspaceDoc::new_workspace("w").expect("doc"), files);
+    host.ws.rescan().expect("scan");
+    host.ws.doc().take_changes();
+    let mut guest = Peer::new(WorkspaceDoc::empty(), &[]);
+    let (mut hs, mut gs) = (SyncState::default(), SyncState::default());
+    loop {
+        let a = host.ws.doc().generate_sync(&mut hs);
+        if let Some(m) = &a {
+            guest.ws.doc().receive_sync(&mut gs, m).expect("sync");
+        }
+        let b = guest.ws.doc().generate_sync(&mut gs);
+        if let Some(m) = &b {
+            host.ws.doc().receive_sync(&mut hs, m).expect("sync");
+        }
+        if a.is_none() && b.is_none() {
+            break;
+        }
+    }
+    guest.ws.rescan().expect("materialize");
+    (host, guest)
+}
+
+#[test]
+fn guest_mirrors_text_files_byte_for_byte_and_skips_binary_ignored_and_git() {
+    let (host, guest) = pair(&[
+        ("README.md", b"# hi\n"),
+        ("src/main.rs", "fn main() { println!(\"héllo 😀\"); }\n".as_bytes()),
+        ("src/empty.txt", b""),
+        ("img/logo.png", &[0x89, b'P', b'N', b'G', 0, 0, 1]),
+        (".gitignore", b"target/\n*.log\n"),
+        ("target/debug/out", b"build output"),
+        ("debug.log", b"noise"),
+        (".git/HEAD", b"ref: refs/heads/main\n"),
+    ]);
+    let g = listing(&guest.root);
+    let want: Vec<&str> = vec![".gitignore", "README.md", "img/", "src/", "src/empty.txt", "src/main.rs"];
+    assert_eq!(g.keys().map(String::as_str).collect::<Vec<_>>(), want);
+    for (k, v) in &g {
+        if !k.ends_with('/') {
+            assert_eq!(Some(v), listing(&host.root).get(k), "{k}");
+        }
+    }
+    let tree = guest.ws.tree();
+    let logo = &tree.entries[&tree.by_path[&RelPath::new("img/logo.png").expect("p")]];
+    assert_eq!((logo.kind, logo.size), (Kind::Binary, Some(7)));
+}
+
+#[test]
+fn edits_on_either_side_reach_the_other() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"one\n")]);
+    guest.write("a.txt", "one\ntwo\n");
+    guest.changed("a.txt");
+    guest.send_to(&mut host);
+    assert_eq!(host.read("a.txt").as_deref(), Some("one\ntwo\n"));
+    host.write("new/dir/b.txt", "fresh");
+    host.changed("new");
+    host.send_to(&mut guest);
+    assert_eq!(guest.read("new/dir/b.txt").as_deref(), Some("fresh"));
+}
+
+#[test]
+fn own_writes_do_not_come_back_as_edits() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"one\n")]);
+    host.write("a.txt", "one!\n");
+    host.changed("a.txt");
+    host.send_to(&mut guest);
+    // The watcher reports the guest's own write; nothing new must be produced.
+    guest.changed("a.txt");
+    assert!(guest.ws.doc().take_changes().is_none());
+}
+
+#[test]
+fn an_unsynced_disk_edit_merges_with_an_arriving_remote_edit() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"alpha\nbeta\ngamma\n")]);
+    // The guest's user saves, but the watcher has not reported it yet ...
+    guest.write("a.txt", "alpha\nbeta\ngamma\ndelta\n");
+    // ... when the host's edit arrives.
+    host.write("a.txt", "ALPHA\nbeta\ngamma\n");
+    host.changed("a.txt");
+    host.send_to(&mut guest);
+    assert_eq!(guest.read("a.txt").as_deref(), Some("ALPHA\nbeta\ngamma\ndelta\n"));
+    guest.changed("a.txt");
+    guest.send_to(&mut host);
+    assert_eq!(host.read("a.txt").as_deref(), Some("ALPHA\nbeta\ngamma\ndelta\n"));
+}
+
+#[test]
+fn renames_and_deletes_propagate() {
+    let (mut host, mut guest) = pair(&[("d/x.txt", b"x"), ("gone.txt", b"bye")]);
+    std::fs::rename(host.root.join("d"), host.root.join("e")).expect("mv");
+    host.ws
+        .ingest(vec![FsChange::Renamed { from: RelPath::new("d").expect("p"), to: RelPath::new("e").expect("p") }])
+        .expect("ingest");
+    std::fs::remove_file(host.root.join("gone.txt")).expect("rm");
+    host.changed("gone.txt");
+    host.send_to(&mut guest);
+    assert_eq!(guest.read("e/x.txt").as_deref(), Some("x"));
+    assert!(!guest.root.join("d").exists());
+    assert!(!guest.root.join("gone.txt").exists());
+}
+
+#[test]
+fn a_remote_delete_keeps_a_file_with_unsynced_local_edits() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"v1")]);
+    guest.write("a.txt", "v1 plus my work");
+    std::fs::remove_file(host.root.join("a.txt")).expect("rm");
+    host.changed("a.txt");
+    host.send_to(&mut guest);
+    assert_eq!(guest.read("a.txt").as_deref(), Some("v1 plus my work"));
+    guest.send_to(&mut host);
+    assert_eq!(host.read("a.txt").as_deref(), Some("v1 plus my work"));
+}
+
+#[test]
+fn binary_files_are_never_written_or_deleted_by_peers() {
+    let (mut host, mut guest) = pair(&[("blob.bin", &[0, 1, 2, 3])]);
+    assert!(!guest.root.join("blob.bin").exists());
+    // The guest has its own, different binary at that path: left alone.
+    std::fs::write(guest.root.join("blob.bin"), [9u8, 0, 9]).expect("write");
+    guest.changed("blob.bin");
+    guest.send_to(&mut host);
+    assert_eq!(std::fs::read(host.root.join("blob.bin")).expect("read"), vec![0, 1, 2, 3]);
+    std::fs::remove_file(host.root.join("blob.bin")).expect("rm");
+    host.changed("blob.bin");
+    host.send_to(&mut guest);
+    assert_eq!(std::fs::read(guest.root.join("blob.bin")).expect("read"), vec![9, 0, 9]);
+}
+
+#[test]
+fn a_text_file_turned_binary_stays_as_it_is_on_other_peers() {
+    let (mut host, mut guest) = pair(&[("a.dat", b"text for now")]);
+    std::fs::write(host.root.join("a.dat"), [0u8, 159, 146, 150]).expect("write");
+    host.changed("a.dat");
+    host.send_to(&mut guest);
+    assert_eq!(guest.read("a.dat").as_deref(), Some("text for now"));
+}
+
+#[test]
+fn changes_made_while_offline_are_taken_in_at_restart() {
+    let (mut host, _guest) = pair(&[("a.txt", b"before"), ("b.txt", b"doomed")]);
+    let saved = host.ws.doc().save();
+    let materialized = host.ws.materialized();
+    host.write("a.txt", "after");
+    std::fs::remove_file(host.root.join("b.txt")).expect("rm");
+    host.write("c.txt", "new");
+    let sb = Sandbox::open(&host.root, MAX).expect("sandbox");
+    let mut ws = Workspace::open(sb, WorkspaceDoc::load(&saved).expect("load"), &materialized).expect("open");
+    ws.rescan().expect("rescan");
+    let tree = ws.tree().clone();
+    let paths: Vec<&str> = {
+        let mut v: Vec<&str> = tree.by_path.keys().map(RelPath::as_str).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(paths, vec!["a.txt", "c.txt"]);
+    let a = tree.by_path[&RelPath::new("a.txt").expect("p")].clone();
+    assert_eq!(ws.doc().text(&a).expect("text"), "after");
+}
+
+#[test]
+fn a_local_file_in_the_way_of_a_remote_one_is_kept_aside() {
+    let (mut host, mut guest) = pair(&[]);
+    guest.write("same.txt", "guest's own");
+    host.write("same.txt", "host's");
+    host.changed("same.txt");
+    host.send_to(&mut guest);
+    assert_eq!(guest.read("same.txt").as_deref(), Some("host's"));
+    assert_eq!(guest.read("same.txt.conflict-1").as_deref(), Some("guest's own"));
+}
