@@ -1,1 +1,153 @@
-fn main(){}
+//! `nitro`: the headless NitroIDE peer.
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use nitro_engine::engine::{Engine, EngineConfig, EngineEvent, EngineHandle, DEFAULT_MAX_FILE_SIZE};
+use nitro_engine::protocol::Invite;
+use tracing_subscriber::EnvFilter;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Share a folder and edit it together, peer to peer.
+///
+/// The host shares a folder and prints an invite link; whoever runs `nitro
+/// join` with that link gets a live copy of the folder. Changes made on either
+/// side, by any editor, reach the other; concurrent edits to one file merge.
+#[derive(Parser)]
+#[command(name = "nitro", version, propagate_version = true)]
+struct Cli {
+    /// More log output on standard error (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Share a folder: prints one invite line (nitroide://...) on standard
+    /// output and runs until Ctrl+C or SIGTERM.
+    Host {
+        /// The folder to share.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Port of the built-in signaling endpoint that joiners contact (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Join a shared workspace and keep DIR in sync with it until Ctrl+C or SIGTERM.
+    Join {
+        /// The invite link printed by `nitro host` (quote it in the shell).
+        link: String,
+        /// Where to mirror the workspace: a new or empty folder, or one that
+        /// already holds this workspace from an earlier join.
+        dir: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// The name other peers see.
+    #[arg(long, env = "NITRO_NAME")]
+    name: Option<String>,
+    /// Use only this local address for signaling and peer connections
+    /// (for example 127.0.0.1); by default every interface is used.
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// Signal through this y-webrtc signaling server (ws:// or wss://) instead
+    /// of the host's built-in endpoint.
+    #[arg(long)]
+    signal: Option<url::Url>,
+    /// Files larger than this many bytes are listed but not shared.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
+    max_file_size: u64,
+}
+
+impl Common {
+    fn config(self, dir: PathBuf) -> EngineConfig {
+        let name = self.name.unwrap_or_else(default_name);
+        let mut cfg = EngineConfig::new(dir, name);
+        cfg.bind = self.bind;
+        cfg.signal = self.signal;
+        cfg.max_file_size = self.max_file_size;
+        cfg
+    }
+}
+
+fn default_name() -> String {
+    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "anonymous".into())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // The WebRTC stack warns about routine events (a probe before the answer
+    // arrived, ...): keep it to errors unless asked for more.
+    let level = match cli.verbose {
+        0 => "warn,rtc=error,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,webrtc=error",
+        1 => "info,rtc=warn,rtc_ice=warn,rtc_dtls=warn,rtc_sctp=warn,webrtc=warn",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> Result<()> {
+    let engine = match command {
+        Command::Host { dir, port, common } => {
+            let mut cfg = common.config(dir.clone());
+            cfg.port = port;
+            let engine = Engine::host(cfg).await.with_context(|| format!("cannot share {}", dir.display()))?;
+            if let Some(invite) = engine.invite() {
+                println!("{}", invite.to_link());
+            }
+            eprintln!("Sharing {}. Send the link above to invite someone; Ctrl+C stops.", dir.display());
+            engine
+        }
+        Command::Join { link, dir, common } => {
+            let invite = Invite::parse(&link).context("cannot read the invite link")?;
+            let who = if invite.host_name.is_empty() { "the host".to_owned() } else { invite.host_name.clone() };
+            eprintln!("Joining {who}'s workspace into {} ...", dir.display());
+            let engine = Engine::join(common.config(dir.clone()), invite)
+                .await
+                .with_context(|| format!("cannot join {who}'s workspace"))?;
+            eprintln!("Joined: {} is in sync. Ctrl+C stops.", dir.display());
+            engine
+        }
+    };
+    serve(engine).await
+}
+
+/// Reports peers coming and going until Ctrl+C or SIGTERM, then shuts down.
+async fn serve(engine: EngineHandle) -> Result<()> {
+    let mut events = engine.subscribe();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            ev = events.recv() => match ev {
+                Ok(EngineEvent::PeerJoined { name, .. }) => eprintln!("{name} joined"),
+                Ok(EngineEvent::PeerLeft { name, .. }) => eprintln!("{name} left"),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+    engine.shutdown().await.context("shutting down")?;
+    Ok(())
+}

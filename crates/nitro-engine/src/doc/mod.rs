@@ -63,7 +63,7 @@ impl FileId {
 
     /// Accepts ids found in the document: short and alphanumeric, so they are
     /// safe in logs and maps whoever wrote them.
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         (!s.is_empty() && s.len() <= MAX_ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()))
             .then(|| Self(s.to_owned()))
     }

@@ -1,2 +1,245 @@
-//! The engine: one actor that owns the workspace and talks to the peers.
+//! The engine: starts a peer (host or joiner) and runs it until shutdown.
+//!
+//! [`Engine::host`] and [`Engine::join`] return an [`EngineHandle`]; the
+//! command-line peer and the desktop app both drive the engine through it.
+//! One actor task owns the workspace and every link (see [`actor`]); links
+//! and the watcher feed it through channels, so no lock guards the document.
+
+mod actor;
+mod handshake;
+mod state;
 pub mod workspace;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+use url::Url;
+
+use crate::doc::{DocError, WorkspaceDoc};
+use crate::fs::watcher::{WatchError, Watcher};
+use crate::fs::{FsError, Sandbox};
+use crate::link::{Identity, LinkConfig, LinkError};
+use crate::protocol::{Invite, PeerId, Secret, SessionId};
+use crate::signal::crypto::{self, SignalKey};
+use crate::signal::{client, hub::Hub, SignalError};
+use actor::{Actor, Command};
+use handshake::{LinkIds, Local};
+use state::{Role, SavedSession};
+use workspace::{Workspace, WorkspaceError};
+
+/// Files larger than this are listed but not shared, unless configured otherwise.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 2 * 1024 * 1024;
+/// How long a joiner waits for the whole workspace to arrive.
+const INITIAL_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error("state folder: {0}")]
+    State(String),
+    #[error("the host refused this peer: the invite link's secret is wrong")]
+    WrongSecret,
+    #[error("no answer from the host: it is not running, or not reachable from here")]
+    HostUnreachable,
+    #[error("the host closed the connection before the workspace arrived")]
+    HostLeft,
+    #[error("the workspace did not arrive within {0:?}")]
+    SyncTimeout(std::time::Duration),
+    #[error("{0} is not empty and does not hold this workspace; join into a new or empty folder")]
+    NotEmpty(PathBuf),
+    #[error("{0} mirrors a session hosted elsewhere: join that session again, or remove its .nitro folder to host it as a new session")]
+    GuestFolder(PathBuf),
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// How a peer runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The workspace folder.
+    pub root: PathBuf,
+    /// The name other peers see.
+    pub name: String,
+    pub max_file_size: u64,
+    /// The address to use for signaling and WebRTC (`None`: every interface).
+    pub bind: Option<IpAddr>,
+    /// The host's signaling port (0: any free port).
+    pub port: u16,
+    /// A y-webrtc signaling server to use instead of the host's own.
+    pub signal: Option<Url>,
+}
+
+impl EngineConfig {
+    pub fn new(root: impl Into<PathBuf>, name: impl Into<String>) -> Self {
+        Self { root: root.into(), name: name.into(), max_file_size: DEFAULT_MAX_FILE_SIZE, bind: None, port: 0, signal: None }
+    }
+
+    fn udp_addrs(&self) -> Vec<String> {
+        match self.bind {
+            Some(ip) if !ip.is_unspecified() => vec![SocketAddr::new(ip, 0).to_string()],
+            // A wildcard address gathers every interface but loopback: add it
+            // so peers on one machine connect without a network.
+            _ => vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
+        }
+    }
+}
+
+/// What the engine tells its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    PeerJoined { peer: PeerId, name: String },
+    PeerLeft { peer: PeerId, name: String },
+}
+
+/// A running peer.
+pub struct EngineHandle {
+    invite: Option<Invite>,
+    cmd: mpsc::Sender<Command>,
+    events: broadcast::Sender<EngineEvent>,
+    task: tokio::task::JoinHandle<Result<(), EngineError>>,
+}
+
+impl EngineHandle {
+    /// The invite link, for a host.
+    pub fn invite(&self) -> Option<&Invite> {
+        self.invite.as_ref()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
+    }
+
+    /// Says goodbye to the peers, saves the document and stops.
+    pub async fn shutdown(self) -> Result<(), EngineError> {
+        let _ = self.cmd.send(Command::Shutdown).await;
+        self.task.await.map_err(|_| EngineError::Stopped)?
+    }
+}
+
+pub struct Engine;
+
+impl Engine {
+    /// Shares `cfg.root`. Returns once the workspace is scanned and the
+    /// invite link is ready.
+    pub async fn host(cfg: EngineConfig) -> Result<EngineHandle, EngineError> {
+        let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?;
+        let (session, secret, me, identity, doc, files) = match state::load_session(&sb)? {
+            Some(s) if s.role == Role::Host => {
+                let identity = state::load_identity(&sb)?.ok_or_else(|| EngineError::State("identity.pem is missing".into()))?;
+                let (doc, files) = match state::load_document(&sb)? {
+                    Some(saved) => saved,
+                    None => (WorkspaceDoc::new_workspace(&s.session)?, Default::default()),
+                };
+                (s.session_id()?, s.secret()?, s.peer, identity, doc, files)
+            }
+            Some(_) => return Err(EngineError::GuestFolder(sb.root().to_path_buf())),
+            None => {
+                let (session, secret, me, identity) = (SessionId::random(), Secret::random(), PeerId::random(), Identity::generate()?);
+                let saved = SavedSession { session: session.to_hex(), role: Role::Host, peer: me.clone(), secret: Some(secret.to_base64()) };
+                state::save_session(&sb, &saved)?;
+                state::save_identity(&sb, &identity)?;
+                (session, secret, me, identity, WorkspaceDoc::new_workspace(&session.to_hex())?, Default::default())
+            }
+        };
+        let mut ws = Workspace::open(sb, doc, &files)?;
+        ws.rescan()?;
+        let (watcher, fs_rx) = Watcher::spawn(ws.sandbox().root())?;
+
+        let topic = crypto::topic(&session);
+        let (signal, url, hub) = match &cfg.signal {
+            Some(url) => (client::connect(url, &topic).await?, url.clone(), None),
+            None => {
+                let (hub, addr) = Hub::bind(SocketAddr::new(cfg.bind.unwrap_or(Ipv4Addr::UNSPECIFIED.into()), cfg.port)).await?;
+                let url = Url::parse(&format!("ws://{}", SocketAddr::new(advertised_ip(cfg.bind), addr.port())))
+                    .map_err(|e| EngineError::State(e.to_string()))?;
+                (hub.local(&topic), url, Some(hub))
+            }
+        };
+        let invite = Invite { session, secret: secret.clone(), signal: url, fingerprint: identity.fingerprint, host_name: cfg.name.clone() };
+        let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
+        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity }, ids: LinkIds::default(), inbox: inbox_tx };
+        let acceptor = tokio::spawn(handshake::accept(local, SignalKey::derive(&secret, &session), signal));
+
+        let mut actor = Actor::new(ws, me, cfg.name, session, inbox_rx);
+        actor.watch(watcher, fs_rx);
+        actor.keep_alive(acceptor, hub);
+        Ok(actor.spawn(Some(invite)))
+    }
+
+    /// Joins the session of `invite`, mirroring it into `cfg.root`. Returns
+    /// once the whole workspace is on disk.
+    pub async fn join(cfg: EngineConfig, invite: Invite) -> Result<EngineHandle, EngineError> {
+        std::fs::create_dir_all(&cfg.root).map_err(|source| FsError::Io { path: cfg.root.display().to_string(), source })?;
+        let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?;
+        let (me, doc, files) = match state::load_session(&sb)? {
+            Some(s) if s.session == invite.session.to_hex() => match state::load_document(&sb)? {
+                Some((doc, files)) => (s.peer, doc, files),
+                None => (s.peer, WorkspaceDoc::empty(), Default::default()),
+            },
+            Some(_) => return Err(EngineError::NotEmpty(sb.root().to_path_buf())),
+            None if !sb.is_empty()? => return Err(EngineError::NotEmpty(sb.root().to_path_buf())),
+            None => (PeerId::random(), WorkspaceDoc::empty(), Default::default()),
+        };
+        let mut ws = Workspace::open(sb, doc, &files)?;
+        let rejoining = ws.doc().is_initialized();
+        if rejoining {
+            ws.rescan()?;
+        }
+        let topic = crypto::topic(&invite.session);
+        let signal = client::connect(cfg.signal.as_ref().unwrap_or(&invite.signal), &topic).await?;
+        let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
+        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity: Identity::generate()? }, ids: LinkIds::default(), inbox: inbox_tx };
+
+        let mut actor = Actor::new(ws, me.clone(), cfg.name, invite.session, inbox_rx);
+        let (joined_tx, joined_rx) = oneshot::channel();
+        actor.on_first_sync(joined_tx, SavedSession { session: invite.session.to_hex(), role: Role::Guest, peer: me, secret: None });
+        if rejoining {
+            let root = actor.root();
+            let (watcher, fs_rx) = Watcher::spawn(&root)?;
+            actor.watch(watcher, fs_rx);
+        }
+        let handle = actor.spawn(None);
+        let joined = async {
+            handshake::join(&local, &invite, signal).await?;
+            tokio::time::timeout(INITIAL_SYNC_TIMEOUT, joined_rx)
+                .await
+                .map_err(|_| EngineError::SyncTimeout(INITIAL_SYNC_TIMEOUT))?
+                .map_err(|_| EngineError::Stopped)?
+        }
+        .await;
+        match joined {
+            Ok(()) => Ok(handle),
+            Err(e) => {
+                let _ = handle.shutdown().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The address joiners should use to reach this host's signaling: the bound
+/// one, or the address of the interface that routes outwards (found without
+/// sending anything), or loopback on a machine without a network.
+fn advertised_ip(bind: Option<IpAddr>) -> IpAddr {
+    if let Some(ip) = bind.filter(|ip| !ip.is_unspecified()) {
+        return ip;
+    }
+    let routed = || -> Option<IpAddr> {
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        sock.connect("192.0.2.1:9").ok()?;
+        Some(sock.local_addr().ok()?.ip()).filter(|ip| !ip.is_unspecified())
+    };
+    routed().unwrap_or(Ipv4Addr::LOCALHOST.into())
+}

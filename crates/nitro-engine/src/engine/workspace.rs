@@ -76,6 +76,11 @@ impl Workspace {
         &self.sandbox
     }
 
+    /// The sandbox and the document at once, for saving.
+    pub fn parts(&mut self) -> (&Sandbox, &mut WorkspaceDoc) {
+        (&self.sandbox, &mut self.doc)
+    }
+
     /// The entries present on this peer's disk, to save beside the document.
     pub fn materialized(&self) -> BTreeMap<FileId, RelPath> {
         self.disk.iter().map(|(id, d)| (id.clone(), d.path.clone())).collect()

@@ -66,6 +66,8 @@ pub enum Channel {
 
 #[derive(Debug)]
 pub enum LinkEventKind {
+    /// A new link, announced by whoever made it before it can connect.
+    Added(Link),
     /// A channel is open; on `State` the engine says hello.
     Open(Channel),
     State(StateMsg),

@@ -1,0 +1,447 @@
+//! The engine's one task: it owns the workspace and the links, and handles,
+//! one at a time, what the watcher, the links and the handle send it.
+//!
+//! Live edits travel as Automerge changes, sent to every peer as soon as they
+//! are made; the sync protocol runs only when a peer connects (and when a
+//! peer fell behind), which costs far less per keystroke. Changes that
+//! arrive together are applied in one call.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::state::{self, SavedSession};
+use super::workspace::Workspace;
+use super::{EngineError, EngineEvent, EngineHandle};
+use crate::doc::{SyncState, Touched};
+use crate::fs::watcher::{FsChange, Watcher};
+use crate::link::{Channel, Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
+use crate::protocol::presence::Heartbeat;
+use crate::protocol::{Hello, Invite, PeerId, SessionId, StateMsg, PROTOCOL_VERSION};
+use crate::signal::hub::Hub;
+
+/// Link events queued for the actor.
+pub const INBOX: usize = 4096;
+const TICK: Duration = Duration::from_millis(250);
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// A peer not heard from on either channel for this long is dropped.
+const SILENT_FOR: Duration = Duration::from_secs(10);
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+/// Events taken from the inbox at once, so changes that arrived together are
+/// applied together.
+const BATCH: usize = 256;
+
+pub enum Command {
+    Shutdown,
+}
+
+/// One connection, and the peer behind it once it said hello.
+struct Slot {
+    link: Link,
+    peer: Option<(PeerId, String)>,
+    sync: SyncState,
+    /// Its outbox overflowed: it gets a sync round when the outbox drains.
+    behind: bool,
+    heard: Instant,
+}
+
+/// A fresh joiner's wait for the workspace.
+struct FirstSync {
+    done: oneshot::Sender<Result<(), EngineError>>,
+    session: SavedSession,
+    host: Option<LinkId>,
+}
+
+pub struct Actor {
+    ws: Workspace,
+    me: PeerId,
+    name: String,
+    session: SessionId,
+    inbox: mpsc::Receiver<LinkEvent>,
+    slots: HashMap<LinkId, Slot>,
+    events: broadcast::Sender<EngineEvent>,
+    fs: Option<(Watcher, mpsc::UnboundedReceiver<Vec<FsChange>>)>,
+    first_sync: Option<FirstSync>,
+    /// Tasks and servers that live as long as the actor.
+    acceptor: Option<JoinHandle<()>>,
+    _hub: Option<Hub>,
+    /// False until a fresh joiner has the workspace: nothing is saved before.
+    persist: bool,
+    dirty: bool,
+    last_save: Instant,
+    heartbeat_seq: u32,
+    last_heartbeat: Instant,
+}
+
+impl Actor {
+    pub fn new(ws: Workspace, me: PeerId, name: String, session: SessionId, inbox: mpsc::Receiver<LinkEvent>) -> Self {
+        let (events, _) = broadcast::channel(256);
+        Self {
+            ws,
+            me,
+            name,
+            session,
+            inbox,
+            slots: HashMap::new(),
+            events,
+            fs: None,
+            first_sync: None,
+            acceptor: None,
+            _hub: None,
+            persist: true,
+            dirty: false,
+            last_save: Instant::now(),
+            heartbeat_seq: 0,
+            last_heartbeat: Instant::now(),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.ws.sandbox().root().to_path_buf()
+    }
+
+    pub fn watch(&mut self, watcher: Watcher, rx: mpsc::UnboundedReceiver<Vec<FsChange>>) {
+        self.fs = Some((watcher, rx));
+    }
+
+    pub fn keep_alive(&mut self, acceptor: JoinHandle<()>, hub: Option<Hub>) {
+        self.acceptor = Some(acceptor);
+        self._hub = hub;
+    }
+
+    /// For a joiner: `done` is told when the workspace has arrived (or why
+    /// not); `session` is saved then.
+    pub fn on_first_sync(&mut self, done: oneshot::Sender<Result<(), EngineError>>, session: SavedSession) {
+        self.persist = self.ws.doc().is_initialized();
+        self.first_sync = Some(FirstSync { done, session, host: None });
+    }
+
+    pub fn spawn(self, invite: Option<Invite>) -> EngineHandle {
+        let (cmd, cmd_rx) = mpsc::channel(16);
+        let events = self.events.clone();
+        let task = tokio::spawn(self.run(cmd_rx));
+        EngineHandle { invite, cmd, events, task }
+    }
+
+    async fn run(mut self, mut cmd: mpsc::Receiver<Command>) -> Result<(), EngineError> {
+        let mut tick = tokio::time::interval(TICK);
+        let mut queue: VecDeque<LinkEvent> = VecDeque::new();
+        loop {
+            tokio::select! {
+                c = cmd.recv() => match c {
+                    Some(Command::Shutdown) | None => break,
+                },
+                ev = self.inbox.recv() => {
+                    let Some(ev) = ev else { break };
+                    queue.push_back(ev);
+                    while queue.len() < BATCH {
+                        match self.inbox.try_recv() {
+                            Ok(ev) => queue.push_back(ev),
+                            Err(_) => break,
+                        }
+                    }
+                    self.handle_events(&mut queue);
+                }
+                batch = next_fs_batch(&mut self.fs) => {
+                    if let Err(e) = self.ws.ingest(batch) {
+                        tracing::warn!(error = %e, "could not take in changes on disk");
+                    }
+                }
+                _ = tick.tick() => self.on_tick(),
+            }
+            self.flush();
+        }
+        self.stop().await
+    }
+
+    fn handle_events(&mut self, queue: &mut VecDeque<LinkEvent>) {
+        while let Some(ev) = queue.pop_front() {
+            if let LinkEventKind::State(StateMsg::Changes(_)) = ev.kind {
+                // Gather every change message queued behind this one.
+                let mut changes = Vec::new();
+                let mut rest = VecDeque::new();
+                for e in std::iter::once(ev).chain(queue.drain(..)) {
+                    match e.kind {
+                        LinkEventKind::State(StateMsg::Changes(c)) if self.said_hello(e.link) => {
+                            self.heard(e.link);
+                            changes.extend(c);
+                        }
+                        _ => rest.push_back(e),
+                    }
+                }
+                *queue = rest;
+                match self.ws.doc().apply_changes(changes) {
+                    Ok(touched) => self.apply_remote(&touched),
+                    Err(e) => tracing::warn!(error = %e, "ignored malformed changes from a peer"),
+                }
+                continue;
+            }
+            self.handle_event(ev);
+        }
+    }
+
+    fn said_hello(&self, link: LinkId) -> bool {
+        self.slots.get(&link).is_some_and(|s| s.peer.is_some())
+    }
+
+    fn heard(&mut self, link: LinkId) {
+        if let Some(s) = self.slots.get_mut(&link) {
+            s.heard = Instant::now();
+        }
+    }
+
+    fn handle_event(&mut self, ev: LinkEvent) {
+        let id = ev.link;
+        match ev.kind {
+            LinkEventKind::Added(link) => {
+                self.slots.insert(id, Slot { link, peer: None, sync: SyncState::default(), behind: false, heard: Instant::now() });
+            }
+            LinkEventKind::Open(Channel::State) => {
+                let hello = Hello { protocol: PROTOCOL_VERSION, peer: self.me.clone(), name: self.name.clone(), workspace: self.session.to_hex() };
+                self.send(id, &StateMsg::Hello(hello));
+            }
+            LinkEventKind::Open(Channel::Presence) => {}
+            LinkEventKind::State(msg) => {
+                self.heard(id);
+                self.handle_state(id, msg);
+            }
+            LinkEventKind::Presence(bytes) => match Heartbeat::decode(&bytes) {
+                Ok(_) => self.heard(id),
+                Err(e) => tracing::debug!(link = id.0, error = %e, "ignored a malformed presence message"),
+            },
+            LinkEventKind::Malformed(e) => self.drop_link(id, &format!("sent a malformed message ({e})")),
+            LinkEventKind::Closed => self.drop_link(id, "left"),
+        }
+    }
+
+    fn handle_state(&mut self, id: LinkId, msg: StateMsg) {
+        let Some(slot) = self.slots.get(&id) else { return };
+        match (msg, slot.peer.is_some()) {
+            (StateMsg::Hello(h), false) => self.on_hello(id, h),
+            (StateMsg::Hello(_), true) => {}
+            (StateMsg::Bye(reason), _) => {
+                tracing::debug!(link = id.0, %reason, "peer said goodbye");
+                self.drop_link(id, "left");
+            }
+            (StateMsg::Sync(m), true) => {
+                let result = {
+                    let slot = self.slots.get_mut(&id).map(|s| &mut s.sync);
+                    match slot {
+                        Some(sync) => self.ws.doc().receive_sync(sync, &m),
+                        None => return,
+                    }
+                };
+                match result {
+                    Ok(touched) => {
+                        self.apply_remote(&touched);
+                        self.send_sync(id);
+                        self.check_first_sync(id);
+                    }
+                    Err(e) => self.drop_link(id, &format!("sent a malformed sync message ({e})")),
+                }
+            }
+            (StateMsg::Changes(c), true) => match self.ws.doc().apply_changes(c) {
+                Ok(touched) => self.apply_remote(&touched),
+                Err(e) => tracing::warn!(error = %e, "ignored malformed changes from a peer"),
+            },
+            (_, false) => self.drop_link(id, "spoke before saying hello"),
+        }
+    }
+
+    fn on_hello(&mut self, id: LinkId, h: Hello) {
+        let refusal = if h.protocol != PROTOCOL_VERSION {
+            Some(format!("protocol version {} is not {PROTOCOL_VERSION}; both peers need the same NitroIDE version", h.protocol))
+        } else if h.workspace != self.session.to_hex() {
+            Some("that peer holds a different workspace".to_owned())
+        } else if h.peer == self.me {
+            Some("that peer has this peer's own id".to_owned())
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            tracing::warn!(peer = %h.peer, %reason, "refusing a peer");
+            self.send(id, &StateMsg::Bye(reason.clone()));
+            self.drop_link(id, &reason);
+            return;
+        }
+        // A peer that reconnects replaces its old, dead connection.
+        let stale: Vec<LinkId> = self.slots.iter().filter(|(l, s)| **l != id && s.peer.as_ref().is_some_and(|(p, _)| p == &h.peer)).map(|(l, _)| *l).collect();
+        for l in stale {
+            self.drop_link(l, "reconnected");
+        }
+        if let Some(slot) = self.slots.get_mut(&id) {
+            slot.peer = Some((h.peer.clone(), h.name.clone()));
+        }
+        if let Some(first) = &mut self.first_sync {
+            first.host.get_or_insert(id);
+        }
+        let _ = self.events.send(EngineEvent::PeerJoined { peer: h.peer, name: h.name });
+        self.send_sync(id);
+    }
+
+    fn send_sync(&mut self, id: LinkId) {
+        let msg = {
+            let Some(slot) = self.slots.get_mut(&id) else { return };
+            let sync = &mut slot.sync;
+            self.ws.doc().generate_sync(sync)
+        };
+        if let Some(m) = msg {
+            self.send(id, &StateMsg::Sync(m));
+        }
+    }
+
+    /// A fresh joiner writes the workspace to disk once it holds everything
+    /// the host had when they connected.
+    fn check_first_sync(&mut self, id: LinkId) {
+        let ready = match (&self.first_sync, self.slots.get(&id)) {
+            (Some(f), Some(slot)) if f.host == Some(id) => {
+                let sync = &slot.sync;
+                let doc = self.ws.doc();
+                doc.is_initialized() && doc.workspace().as_deref() == Some(self.session.to_hex().as_str()) && doc.caught_up(sync)
+            }
+            _ => false,
+        };
+        if !ready {
+            return;
+        }
+        let Some(first) = self.first_sync.take() else { return };
+        let result = (|| {
+            if self.fs.is_none() {
+                self.ws.rescan()?;
+                let (w, rx) = Watcher::spawn(self.ws.sandbox().root())?;
+                self.fs = Some((w, rx));
+            }
+            state::save_session(self.ws.sandbox(), &first.session)?;
+            self.persist = true;
+            self.save()
+        })();
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "could not write the workspace");
+        }
+        let _ = first.done.send(result);
+    }
+
+    fn apply_remote(&mut self, touched: &Touched) {
+        if touched.is_empty() {
+            return;
+        }
+        self.dirty = true;
+        // A fresh joiner writes nothing until the whole workspace is here.
+        if self.fs.is_none() {
+            return;
+        }
+        if let Err(e) = self.ws.apply_remote(touched) {
+            tracing::warn!(error = %e, "could not write remote changes to disk");
+        }
+    }
+
+    /// Sends local changes to every peer that said hello.
+    fn flush(&mut self) {
+        let Some(changes) = self.ws.doc().take_changes() else { return };
+        self.dirty = true;
+        let msg = StateMsg::Changes(changes);
+        for slot in self.slots.values_mut() {
+            if slot.peer.is_none() || slot.behind {
+                continue;
+            }
+            if slot.link.send_state(&msg).is_err() {
+                tracing::info!(link = slot.link.id.0, "a peer is not keeping up; it will catch up by sync");
+                slot.behind = true;
+            }
+        }
+    }
+
+    fn send(&mut self, id: LinkId, msg: &StateMsg) {
+        let Some(slot) = self.slots.get_mut(&id) else { return };
+        if slot.link.send_state(msg).is_err() {
+            slot.behind = true;
+        }
+    }
+
+    fn drop_link(&mut self, id: LinkId, why: &str) {
+        let Some(slot) = self.slots.remove(&id) else { return };
+        let link = slot.link.clone();
+        tokio::spawn(async move { link.close().await });
+        if let Some((peer, name)) = slot.peer {
+            tracing::info!(%peer, %name, "peer {why}");
+            let _ = self.events.send(EngineEvent::PeerLeft { peer, name });
+        }
+        if self.first_sync.as_ref().is_some_and(|f| f.host == Some(id)) {
+            if let Some(first) = self.first_sync.take() {
+                let _ = first.done.send(Err(EngineError::HostLeft));
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.last_heartbeat) >= HEARTBEAT_EVERY {
+            self.last_heartbeat = now;
+            self.heartbeat_seq = self.heartbeat_seq.wrapping_add(1);
+            let beat = Heartbeat { seq: self.heartbeat_seq, name: self.name.clone() }.encode();
+            for slot in self.slots.values().filter(|s| s.peer.is_some()) {
+                let link = slot.link.clone();
+                let beat = beat.clone();
+                tokio::spawn(async move { link.send_presence(beat).await });
+            }
+        }
+        let silent: Vec<LinkId> = self.slots.iter().filter(|(_, s)| s.peer.is_some() && now.duration_since(s.heard) > SILENT_FOR).map(|(l, _)| *l).collect();
+        for l in silent {
+            self.drop_link(l, "went silent");
+        }
+        let recovered: Vec<LinkId> = self.slots.iter().filter(|(_, s)| s.behind && s.link.outbox_room() > OUTBOX / 2).map(|(l, _)| *l).collect();
+        for l in recovered {
+            if let Some(slot) = self.slots.get_mut(&l) {
+                slot.behind = false;
+                slot.sync = SyncState::default();
+            }
+            self.send_sync(l);
+        }
+        if self.dirty && now.duration_since(self.last_save) >= SAVE_EVERY {
+            if let Err(e) = self.save() {
+                tracing::error!(error = %e, "could not save the document");
+            }
+        }
+    }
+
+    fn save(&mut self) -> Result<(), EngineError> {
+        self.last_save = Instant::now();
+        if !self.persist {
+            return Ok(());
+        }
+        self.dirty = false;
+        let files = self.ws.materialized();
+        let (sb, doc) = self.ws.parts();
+        state::save_document(sb, doc, &files)
+    }
+
+    async fn stop(mut self) -> Result<(), EngineError> {
+        if let Some(a) = self.acceptor.take() {
+            a.abort();
+        }
+        let bye = StateMsg::Bye("shutting down".into());
+        let links: Vec<Link> = self.slots.values().map(|s| s.link.clone()).collect();
+        for link in &links {
+            let _ = link.send_state(&bye);
+        }
+        // Give the goodbyes a moment to leave before the connections close.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for link in links {
+            link.close().await;
+        }
+        self.save()
+    }
+}
+
+async fn next_fs_batch(fs: &mut Option<(Watcher, mpsc::UnboundedReceiver<Vec<FsChange>>)>) -> Vec<FsChange> {
+    match fs {
+        Some((_, rx)) => match rx.recv().await {
+            Some(batch) => batch,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
