@@ -1,1 +1,193 @@
+//! Helpers for the end-to-end tests: real `nitro` processes on loopback,
+//! real folders, and a way to wait for them to agree.
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// How long peers get to converge before a test gives up. A deadline for a
+/// condition, not a measurement: speed is measured in the benchmarks.
+pub const CONVERGE: Duration = Duration::from_secs(20);
+
+/// The `nitro` binary built beside this test binary (`target/<profile>/nitro`).
+pub fn nitro_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile folder");
+    let bin = dir.join("nitro");
+    assert!(bin.exists(), "{} is missing: build it with `cargo build -p nitro-cli` (the test command does)", bin.display());
+    bin
+}
+
+/// A running `nitro` process; killed when dropped.
+pub struct Peer {
+    child: Child,
+    pub dir: PathBuf,
+    pub stderr_path: PathBuf,
+    /// The invite link, for a host.
+    pub link: Option<String>,
+}
+
+impl Peer {
+    /// Starts `nitro host DIR` on loopback and waits for its invite line.
+    pub fn host(dir: &Path, extra: &[&str]) -> Result<Self> {
+        let stderr_path = dir.with_extension("host.log");
+        let mut child = Command::new(nitro_bin())
+            .args(["host", path_str(dir)?, "--bind", "127.0.0.1", "--name", "host"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path)?)
+            .spawn()
+            .context("starting nitro host")?;
+        let stdout = child.stdout.take().context("host stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).context("reading the invite line")?;
+        let link = line.trim().to_owned();
+        if !link.starts_with("nitroide://") {
+            bail!("host printed {link:?} instead of an invite; its log: {}", std::fs::read_to_string(&stderr_path)?);
+        }
+        Ok(Self { child, dir: dir.to_owned(), stderr_path, link: Some(link) })
+    }
+
+    /// Starts `nitro join LINK DIR` on loopback; returns once it reports that
+    /// the workspace is in sync, or fails with its log.
+    pub fn join(link: &str, dir: &Path, name: &str, extra: &[&str]) -> Result<Self> {
+        let stderr_path = dir.with_extension(format!("{name}.log"));
+        let child = Command::new(nitro_bin())
+            .args(["join", link, path_str(dir)?, "--bind", "127.0.0.1", "--name", name])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path)?)
+            .spawn()
+            .context("starting nitro join")?;
+        let mut peer = Self { child, dir: dir.to_owned(), stderr_path, link: None };
+        wait_for(CONVERGE, || {
+            if let Some(status) = peer.child.try_wait()? {
+                bail!("join exited with {status}: {}", peer.log());
+            }
+            Ok(peer.log().contains("Joined:"))
+        })
+        .with_context(|| format!("joining; log: {}", peer.log()))?;
+        Ok(peer)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> Result<ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + CONVERGE;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("nitro did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str().context("test paths are UTF-8")
+}
+
+/// Runs a joiner to completion: for joins that must fail.
+pub fn join_expecting_failure(link: &str, dir: &Path) -> Result<(ExitStatus, String)> {
+    let out = Command::new(nitro_bin())
+        .args(["join", link, path_str(dir)?, "--bind", "127.0.0.1", "--name", "intruder"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()?;
+    Ok((out.status, String::from_utf8_lossy(&out.stderr).into_owned()))
+}
+
+/// Polls `cond` every 50 ms until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond()? {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("condition not met within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every file and folder under `root` (the state folder `.nitro` left out):
+/// folders end in `/` and map to nothing, files map to their bytes.
+pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let rel = rel.to_string_lossy().into_owned();
+            if rel == ".nitro" || rel.starts_with(".nitro/") {
+                continue;
+            }
+            match e.file_type() {
+                Ok(t) if t.is_dir() => {
+                    stack.push(path);
+                    out.insert(format!("{rel}/"), Vec::new());
+                }
+                Ok(_) => {
+                    if let Ok(bytes) = std::fs::read(&path) {
+                        out.insert(rel, bytes);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    out
+}
+
+/// Writes files (creating folders) under `root`.
+pub fn write_files(root: &Path, files: &[(&str, &[u8])]) -> Result<()> {
+    for (rel, bytes) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().context("parent")?)?;
+        std::fs::write(p, bytes)?;
+    }
+    Ok(())
+}
+
+/// Runs a shell command in `dir`, as a user at a prompt would.
+pub fn sh(dir: &Path, script: &str) -> Result<()> {
+    let status = Command::new("sh").arg("-c").arg(script).current_dir(dir).status()?;
+    if !status.success() {
+        bail!("`{script}` failed: {status}");
+    }
+    Ok(())
+}
+
+pub fn read(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// Where the text-editing traces are: `NITRO_TRACES`, or `../shared/traces`
+/// beside the repository.
+pub fn traces_dir() -> PathBuf {
+    std::env::var_os("NITRO_TRACES").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces")
+    })
+}

@@ -18,7 +18,7 @@ use super::workspace::Workspace;
 use super::{EngineError, EngineEvent, EngineHandle};
 use crate::doc::{SyncState, Touched};
 use crate::fs::watcher::{FsChange, Watcher};
-use crate::link::{Channel, Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
+use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
 use crate::protocol::presence::Heartbeat;
 use crate::protocol::{Hello, Invite, PeerId, SessionId, StateMsg, PROTOCOL_VERSION};
 use crate::signal::hub::Hub;
@@ -198,12 +198,10 @@ impl Actor {
         match ev.kind {
             LinkEventKind::Added(link) => {
                 self.slots.insert(id, Slot { link, peer: None, sync: SyncState::default(), behind: false, heard: Instant::now() });
+                // Queued now, sent first once the link opens.
+                self.send_hello(id);
             }
-            LinkEventKind::Open(Channel::State) => {
-                let hello = Hello { protocol: PROTOCOL_VERSION, peer: self.me.clone(), name: self.name.clone(), workspace: self.session.to_hex() };
-                self.send(id, &StateMsg::Hello(hello));
-            }
-            LinkEventKind::Open(Channel::Presence) => {}
+            LinkEventKind::Open(_) => {}
             LinkEventKind::State(msg) => {
                 self.heard(id);
                 self.handle_state(id, msg);
@@ -278,8 +276,17 @@ impl Actor {
         if let Some(first) = &mut self.first_sync {
             first.host.get_or_insert(id);
         }
+        // webrtc-rs drops what arrives on a channel before that side has
+        // opened it, which can swallow our first hello. The peer's hello proves
+        // its side is open: say hello once more (a repeat is ignored).
+        self.send_hello(id);
         let _ = self.events.send(EngineEvent::PeerJoined { peer: h.peer, name: h.name });
         self.send_sync(id);
+    }
+
+    fn send_hello(&mut self, id: LinkId) {
+        let hello = Hello { protocol: PROTOCOL_VERSION, peer: self.me.clone(), name: self.name.clone(), workspace: self.session.to_hex() };
+        self.send(id, &StateMsg::Hello(hello));
     }
 
     fn send_sync(&mut self, id: LinkId) {
@@ -363,6 +370,7 @@ impl Actor {
 
     fn drop_link(&mut self, id: LinkId, why: &str) {
         let Some(slot) = self.slots.remove(&id) else { return };
+        tracing::debug!(link = id.0, why, "dropping link");
         let link = slot.link.clone();
         tokio::spawn(async move { link.close().await });
         if let Some((peer, name)) = slot.peer {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::EngineError;
-use crate::link::{Link, LinkConfig, LinkEvent, LinkEventKind, LinkId};
+use crate::link::{Link, LinkConfig, LinkEvent, LinkId};
 use crate::protocol::{Invite, PeerId};
 use crate::signal::crypto::{Plain, SignalKey};
 use crate::signal::{Kind, SignalConn};
@@ -43,21 +43,10 @@ pub struct Local {
     pub inbox: mpsc::Sender<LinkEvent>,
 }
 
-impl Local {
-    /// Registers a new link with the engine before anything can arrive on it.
-    async fn announce(&self, link: &Link) -> Result<(), EngineError> {
-        self.inbox
-            .send(LinkEvent { link: link.id, kind: LinkEventKind::Added(link.clone()) })
-            .await
-            .map_err(|_| EngineError::Stopped)
-    }
-}
-
 /// Joins through `signal`: returns once the link to the host is open.
 pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn) -> Result<Link, EngineError> {
     let key = SignalKey::derive(&invite.secret, &invite.session);
     let (link, sdp) = Link::offer(&local.links, local.ids.next(), local.inbox.clone()).await?;
-    local.announce(&link).await?;
     let offer = key.seal(Kind::Offer, &local.me, None, &Plain { sdp, peer: local.me.clone(), name: local.name.clone() });
     let result = async {
         let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
@@ -135,7 +124,6 @@ pub async fn accept(local: Local, key: SignalKey, mut signal: SignalConn) {
 
 async fn answer(local: &Local, key: &SignalKey, tx: &mpsc::UnboundedSender<crate::signal::Envelope>, offer: Plain) -> Result<(), EngineError> {
     let (link, sdp) = Link::answer(&local.links, local.ids.next(), local.inbox.clone(), offer.sdp).await?;
-    local.announce(&link).await?;
     let reply = key.seal(Kind::Answer, &local.me, Some(&offer.peer), &Plain { sdp, peer: local.me.clone(), name: local.name.clone() });
     tx.send(reply).map_err(|_| EngineError::Stopped)?;
     if let Err(e) = link.wait_open(OPEN_TIMEOUT).await {

@@ -50,6 +50,8 @@ pub enum LinkError {
     Gathering,
     #[error("the peer's certificate does not match the invite link: this is not the host you were invited by")]
     FingerprintMismatch,
+    #[error("the engine stopped")]
+    EngineGone,
     #[error("the connection did not open within {0:?}")]
     OpenTimeout(Duration),
 }
@@ -66,9 +68,9 @@ pub enum Channel {
 
 #[derive(Debug)]
 pub enum LinkEventKind {
-    /// A new link, announced by whoever made it before it can connect.
+    /// A new link, announced as soon as it exists.
     Added(Link),
-    /// A channel is open; on `State` the engine says hello.
+    /// A channel is open.
     Open(Channel),
     State(StateMsg),
     Presence(Vec<u8>),
@@ -164,10 +166,14 @@ impl Link {
         let (open_tx, open_rx) = watch::channel(0u8);
         let open_tx = Arc::new(open_tx);
         tokio::spawn(poll_channel(id, Channel::State, state.clone(), events.clone(), open_tx.clone()));
-        tokio::spawn(poll_channel(id, Channel::Presence, presence.clone(), events, open_tx));
+        tokio::spawn(poll_channel(id, Channel::Presence, presence.clone(), events.clone(), open_tx));
         let (state_out, out_rx) = mpsc::channel(OUTBOX);
-        tokio::spawn(write_state(id, state, out_rx));
-        Ok((Self { id, pc, state_out, presence, open: open_rx }, gathered_rx))
+        tokio::spawn(write_state(id, state, out_rx, open_rx.clone()));
+        let link = Self { id, pc, state_out, presence, open: open_rx };
+        // Announced before any description is set: once the remote side has
+        // ours, data can arrive, and the engine must know the link by then.
+        events.send(LinkEvent { link: id, kind: LinkEventKind::Added(link.clone()) }).await.map_err(|_| LinkError::EngineGone)?;
+        Ok((link, gathered_rx))
     }
 
     /// The offering side: returns the link and the complete offer SDP.
@@ -253,10 +259,14 @@ async fn poll_channel(
     while let Some(ev) = dc.poll().await {
         let kind = match ev {
             DataChannelEvent::OnOpen => {
+                tracing::debug!(link = link.0, ?channel, "channel open");
                 open.send_modify(|n| *n += 1);
                 LinkEventKind::Open(channel)
             }
-            DataChannelEvent::OnClose => LinkEventKind::Closed,
+            DataChannelEvent::OnClose => {
+                tracing::debug!(link = link.0, ?channel, "channel closed");
+                LinkEventKind::Closed
+            }
             DataChannelEvent::OnMessage(msg) => match channel {
                 Channel::Presence => match events.try_send(LinkEvent { link, kind: LinkEventKind::Presence(msg.data.to_vec()) }) {
                     // Presence is lossy by design: drop it rather than wait.
@@ -279,8 +289,12 @@ async fn poll_channel(
 }
 
 /// Sends queued state messages in order, chunked, waiting while the
-/// channel's send buffer is full.
-async fn write_state(link: LinkId, dc: Arc<dyn DataChannel>, mut rx: mpsc::Receiver<Vec<u8>>) {
+/// channel's send buffer is full. Messages queued before the connection is
+/// open wait for it, so a peer's hello is always its first message.
+async fn write_state(link: LinkId, dc: Arc<dyn DataChannel>, mut rx: mpsc::Receiver<Vec<u8>>, mut open: watch::Receiver<u8>) {
+    if open.wait_for(|n| *n >= 2).await.is_err() {
+        return;
+    }
     while let Some(msg) = rx.recv().await {
         for chunk in frame::split(&msg) {
             if let Err(e) = dc.send(BytesMut::from(&chunk[..])).await {
@@ -304,7 +318,7 @@ mod tests {
             let ev = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("in time").expect("open");
             match ev.kind {
                 LinkEventKind::State(m) => return m,
-                LinkEventKind::Open(_) | LinkEventKind::Presence(_) => {}
+                LinkEventKind::Added(_) | LinkEventKind::Open(_) | LinkEventKind::Presence(_) => {}
                 other => panic!("unexpected {other:?}"),
             }
         }
