@@ -143,6 +143,7 @@ async fn serve(engine: EngineHandle) -> Result<()> {
             ev = events.recv() => match ev {
                 Ok(EngineEvent::PeerJoined { name, .. }) => eprintln!("{name} joined"),
                 Ok(EngineEvent::PeerLeft { name, .. }) => eprintln!("{name} left"),
+                Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }

@@ -16,7 +16,8 @@ use tokio::task::JoinHandle;
 use super::state::{self, SavedSession};
 use super::workspace::Workspace;
 use super::{EngineError, EngineEvent, EngineHandle};
-use crate::doc::{SyncState, Touched};
+use crate::doc::{Splice, SyncState, Touched};
+use crate::path::RelPath;
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
 use crate::protocol::presence::Heartbeat;
@@ -35,6 +36,8 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 const BATCH: usize = 256;
 
 pub enum Command {
+    Edit { path: RelPath, splices: Vec<Splice> },
+    Text { path: RelPath, reply: oneshot::Sender<Result<String, EngineError>> },
     Shutdown,
 }
 
@@ -120,7 +123,7 @@ impl Actor {
     }
 
     pub fn spawn(self, invite: Option<Invite>) -> EngineHandle {
-        let (cmd, cmd_rx) = mpsc::channel(16);
+        let (cmd, cmd_rx) = mpsc::channel(1024);
         let events = self.events.clone();
         let task = tokio::spawn(self.run(cmd_rx));
         EngineHandle { invite, cmd, events, task }
@@ -131,9 +134,13 @@ impl Actor {
         let mut queue: VecDeque<LinkEvent> = VecDeque::new();
         loop {
             tokio::select! {
-                c = cmd.recv() => match c {
-                    Some(Command::Shutdown) | None => break,
-                },
+                c = cmd.recv() => {
+                    let Some(first) = c else { break };
+                    if self.handle_commands(first, &mut cmd) {
+                        break;
+                    }
+                    self.ws.write_edits();
+                }
                 ev = self.inbox.recv() => {
                     let Some(ev) = ev else { break };
                     queue.push_back(ev);
@@ -155,6 +162,36 @@ impl Actor {
             self.flush();
         }
         self.stop().await
+    }
+
+    /// Handles `first` and every command queued behind it, so a burst of
+    /// edits becomes one write and one message. True when asked to stop.
+    fn handle_commands(&mut self, first: Command, rx: &mut mpsc::Receiver<Command>) -> bool {
+        let mut next = Some(first);
+        let mut handled = 0;
+        while let Some(c) = next {
+            if let Command::Shutdown = c {
+                return true;
+            }
+            self.handle_command(c);
+            handled += 1;
+            next = if handled < BATCH { rx.try_recv().ok() } else { None };
+        }
+        false
+    }
+
+    fn handle_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Edit { path, splices } => {
+                if let Err(e) = self.ws.edit(&path, &splices) {
+                    let _ = self.events.send(EngineEvent::EditRejected { path, reason: e.to_string() });
+                }
+            }
+            Command::Text { path, reply } => {
+                let _ = reply.send(self.ws.text(&path).map_err(EngineError::from));
+            }
+            Command::Shutdown => {}
+        }
     }
 
     fn handle_events(&mut self, queue: &mut VecDeque<LinkEvent>) {
@@ -342,6 +379,10 @@ impl Actor {
         }
         if let Err(e) = self.ws.apply_remote(touched) {
             tracing::warn!(error = %e, "could not write remote changes to disk");
+        }
+        let paths = self.ws.paths_of(&touched.texts);
+        if touched.tree || !paths.is_empty() {
+            let _ = self.events.send(EngineEvent::RemoteChange { paths, tree: touched.tree });
         }
     }
 

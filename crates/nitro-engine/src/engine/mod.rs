@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use url::Url;
 
-use crate::doc::{DocError, WorkspaceDoc};
+use crate::doc::{DocError, Splice, WorkspaceDoc};
+use crate::path::RelPath;
 use crate::fs::watcher::{WatchError, Watcher};
 use crate::fs::{FsError, Sandbox};
 use crate::link::{Identity, LinkConfig, LinkError};
@@ -101,6 +102,12 @@ impl EngineConfig {
 pub enum EngineEvent {
     PeerJoined { peer: PeerId, name: String },
     PeerLeft { peer: PeerId, name: String },
+    /// Other peers changed these text files (`tree`: and added, removed or
+    /// moved entries). The files on disk already hold the change.
+    RemoteChange { paths: Vec<RelPath>, tree: bool },
+    /// An [`EngineHandle::edit`] could not be applied; the editor should
+    /// reload the file's text.
+    EditRejected { path: RelPath, reason: String },
 }
 
 /// A running peer.
@@ -119,6 +126,20 @@ impl EngineHandle {
 
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.events.subscribe()
+    }
+
+    /// Applies an edit typed in an editor to a shared text file; every peer
+    /// gets it, and the file is written. Returns once the edit is queued;
+    /// a failure arrives as [`EngineEvent::EditRejected`].
+    pub async fn edit(&self, path: RelPath, splices: Vec<Splice>) -> Result<(), EngineError> {
+        self.cmd.send(Command::Edit { path, splices }).await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// The current text of a shared file.
+    pub async fn text(&self, path: RelPath) -> Result<String, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Command::Text { path, reply }).await.map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
     }
 
     /// Says goodbye to the peers, saves the document and stops.

@@ -25,6 +25,8 @@ pub enum WorkspaceError {
     Doc(#[from] DocError),
     #[error(transparent)]
     Path(#[from] crate::path::PathError),
+    #[error("{0} is not a shared text file")]
+    NotSharedText(RelPath),
 }
 
 /// What this peer last wrote to or read from disk for one entry.
@@ -43,6 +45,8 @@ pub struct Workspace {
     doc: WorkspaceDoc,
     tree: Tree,
     disk: HashMap<FileId, OnDisk>,
+    /// Files edited through [`Self::edit`] and not yet written.
+    unwritten: std::collections::BTreeSet<FileId>,
 }
 
 impl Workspace {
@@ -61,7 +65,7 @@ impl Workspace {
             };
             disk.insert(id.clone(), OnDisk { path: path.clone(), text, version: version.clone() });
         }
-        Ok(Self { sandbox, rules, doc, tree, disk })
+        Ok(Self { sandbox, rules, doc, tree, disk, unwritten: Default::default() })
     }
 
     pub fn doc(&mut self) -> &mut WorkspaceDoc {
@@ -84,6 +88,43 @@ impl Workspace {
     /// The entries present on this peer's disk, to save beside the document.
     pub fn materialized(&self) -> BTreeMap<FileId, RelPath> {
         self.disk.iter().map(|(id, d)| (id.clone(), d.path.clone())).collect()
+    }
+
+    fn shared_text(&self, path: &RelPath) -> Result<FileId, WorkspaceError> {
+        self.tree
+            .by_path
+            .get(path)
+            .filter(|id| self.tree.entries.get(*id).map(|e| e.kind) == Some(Kind::Text) && self.disk.contains_key(*id))
+            .cloned()
+            .ok_or_else(|| WorkspaceError::NotSharedText(path.clone()))
+    }
+
+    /// The current text of a shared file.
+    pub fn text(&self, path: &RelPath) -> Result<String, WorkspaceError> {
+        Ok(self.doc.text(&self.shared_text(path)?)?)
+    }
+
+    /// Applies an edit made in an editor. The file is written by the next
+    /// [`Self::write_edits`], once for any number of edits.
+    pub fn edit(&mut self, path: &RelPath, splices: &[splice::Splice]) -> Result<(), WorkspaceError> {
+        let id = self.shared_text(path)?;
+        self.doc.splice(&id, splices)?;
+        self.unwritten.insert(id);
+        Ok(())
+    }
+
+    /// Writes the files changed by [`Self::edit`].
+    pub fn write_edits(&mut self) {
+        for id in std::mem::take(&mut self.unwritten) {
+            if let Err(e) = self.sync_text(&id, None) {
+                tracing::warn!(%id, error = %e, "could not write an edited file");
+            }
+        }
+    }
+
+    /// Paths of the given entries, for reporting what changed.
+    pub fn paths_of<'a>(&self, ids: impl IntoIterator<Item = &'a FileId>) -> Vec<RelPath> {
+        ids.into_iter().filter_map(|id| self.tree.entries.get(id).map(|e| e.path.clone())).collect()
     }
 
     /// Compares the whole folder with the document: takes in what changed on
