@@ -183,11 +183,3 @@ pub fn sh(dir: &Path, script: &str) -> Result<()> {
 pub fn read(path: &Path) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
-
-/// Where the text-editing traces are: `NITRO_TRACES`, or `../shared/traces`
-/// beside the repository.
-pub fn traces_dir() -> PathBuf {
-    std::env::var_os("NITRO_TRACES").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces")
-    })
-}

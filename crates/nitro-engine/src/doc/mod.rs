@@ -476,17 +476,13 @@ impl WorkspaceDoc {
             .map(automerge::Change::from_bytes)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| DocError::Change(e.to_string()))?;
-        let before = self.doc.get_heads();
-        self.doc.apply_changes(changes)?;
-        Ok(self.touched_since(&before))
+        self.logged(|doc| doc.apply_changes(changes))
     }
 
     /// Handles one sync protocol message from a peer.
     pub fn receive_sync(&mut self, state: &mut SyncState, msg: &[u8]) -> Result<Touched, DocError> {
         let msg = sync::Message::decode(msg).map_err(|e| DocError::SyncMessage(e.to_string()))?;
-        let before = self.doc.get_heads();
-        self.doc.sync().receive_sync_message(&mut state.0, msg)?;
-        Ok(self.touched_since(&before))
+        self.logged(|doc| doc.sync().receive_sync_message(&mut state.0, msg))
     }
 
     /// True once the peer has told us its heads and we hold all of them.
@@ -500,13 +496,17 @@ impl WorkspaceDoc {
         self.doc.sync().generate_sync_message(&mut state.0).map(sync::Message::encode)
     }
 
-    fn touched_since(&mut self, before: &[ChangeHash]) -> Touched {
-        let after = self.doc.get_heads();
+    /// Runs `apply` with Automerge's patch log on, and reports what it
+    /// touched. Logging during the apply costs little; diffing heads
+    /// afterwards would scan the whole history (tens of ms on a long one).
+    fn logged(&mut self, apply: impl FnOnce(&mut AutoCommit) -> Result<(), automerge::AutomergeError>) -> Result<Touched, DocError> {
+        self.doc.update_diff_cursor();
+        let result = apply(&mut self.doc);
+        let patches = self.doc.diff_incremental();
+        self.doc.reset_diff_cursor();
+        result?;
         let mut touched = Touched::default();
-        if before == after.as_slice() {
-            return touched;
-        }
-        for patch in self.doc.diff(before, &after) {
+        for patch in patches {
             match patch.path.as_slice() {
                 [(_, Prop::Map(top)), rest @ ..] if top == "entries" => match rest {
                     [] => touched.tree = true,
@@ -523,7 +523,7 @@ impl WorkspaceDoc {
                 _ => {}
             }
         }
-        touched
+        Ok(touched)
     }
 }
 
