@@ -150,6 +150,12 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// Leaves out the entries whose path fails `keep`.
+    pub fn retain(&mut self, keep: impl Fn(&RelPath) -> bool) {
+        self.entries.retain(|_, e| keep(&e.path));
+        self.by_path.retain(|p, _| keep(p));
+    }
+
     /// `id` and every entry below it, deepest first.
     pub fn with_descendants(&self, id: &FileId) -> Vec<FileId> {
         let Some(top) = self.entries.get(id) else { return vec![id.clone()] };

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::doc::{splice, Content, DocError, FileId, Kind, Touched, Tree, Version, WorkspaceDoc};
 use crate::fs::watcher::FsChange;
+use crate::fs::ignore_rules::is_reserved;
 use crate::fs::{FileContent, FsError, IgnoreRules, Node, Sandbox};
 use crate::path::RelPath;
 
@@ -54,7 +55,7 @@ impl Workspace {
     /// saved (empty for a new workspace).
     pub fn open(sandbox: Sandbox, mut doc: WorkspaceDoc, materialized: &BTreeMap<FileId, RelPath>) -> Result<Self, WorkspaceError> {
         let rules = IgnoreRules::load(&sandbox)?;
-        let tree = doc.tree();
+        let tree = shared_tree(&doc);
         let version = doc.version();
         let mut disk = HashMap::new();
         for (id, path) in materialized {
@@ -132,7 +133,7 @@ impl Workspace {
     /// missing on disk.
     pub fn rescan(&mut self) -> Result<(), WorkspaceError> {
         self.rules = IgnoreRules::load(&self.sandbox)?;
-        self.tree = self.doc.tree();
+        self.tree = shared_tree(&self.doc);
         let mut paths: Vec<RelPath> = self.sandbox.scan(&self.rules)?.into_iter().map(|(p, _)| p).collect();
         paths.extend(self.disk.values().map(|d| d.path.clone()));
         paths.sort_by(|a, b| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
@@ -294,7 +295,7 @@ impl Workspace {
     /// Makes the disk follow changes that came from other peers.
     pub fn apply_remote(&mut self, touched: &Touched) -> Result<(), WorkspaceError> {
         if touched.tree {
-            self.tree = self.doc.tree();
+            self.tree = shared_tree(&self.doc);
             self.reconcile_tree()?;
         }
         for id in &touched.texts {
@@ -510,6 +511,14 @@ impl Workspace {
             e.size = size;
         }
     }
+}
+
+/// The document's tree without reserved paths: a peer cannot make this one
+/// write into `.git/` or its own state folder.
+fn shared_tree(doc: &WorkspaceDoc) -> Tree {
+    let mut tree = doc.tree();
+    tree.retain(|p| !is_reserved(p));
+    tree
 }
 
 fn to_content(c: FileContent) -> Content {

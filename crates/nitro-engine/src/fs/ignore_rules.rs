@@ -8,6 +8,14 @@ use super::sandbox::{Sandbox, STATE_DIR, TEMP_SUFFIX};
 use super::FsError;
 use crate::path::RelPath;
 
+/// Paths that are never shared whatever `.gitignore` says, and that no peer
+/// may create: git's data, this peer's state folder, the engine's temporary files.
+pub fn is_reserved(rel: &RelPath) -> bool {
+    let mut parts = rel.as_str().split('/');
+    rel.as_str().split('/').next() == Some(STATE_DIR)
+        || parts.any(|p| p == ".git" || p.ends_with(TEMP_SUFFIX))
+}
+
 /// The `.gitignore` files of a workspace, deepest first, so the nearest one
 /// decides as git does.
 #[derive(Debug, Default)]
@@ -57,11 +65,7 @@ impl IgnoreRules {
 
     /// True when `rel` is not shared.
     pub fn is_ignored(&self, rel: &RelPath, is_dir: bool) -> bool {
-        let mut parts = rel.as_str().split('/');
-        if parts.any(|p| p == ".git") || rel.as_str().split('/').next() == Some(STATE_DIR) {
-            return true;
-        }
-        if rel.name().ends_with(TEMP_SUFFIX) {
+        if is_reserved(rel) {
             return true;
         }
         for (dir, gi) in &self.files {

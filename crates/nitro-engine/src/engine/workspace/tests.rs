@@ -243,3 +243,22 @@ fn a_local_file_in_the_way_of_a_remote_one_is_kept_aside() {
     assert_eq!(guest.read("same.txt").as_deref(), Some("host's"));
     assert_eq!(guest.read("same.txt.conflict-1").as_deref(), Some("guest's own"));
 }
+
+#[test]
+fn a_peer_cannot_write_into_git_or_the_state_folder() {
+    let (mut host, mut guest) = pair(&[]);
+    std::fs::create_dir_all(guest.root.join(".nitro")).expect("mkdir");
+    std::fs::write(guest.root.join(".nitro/session.json"), "mine").expect("write");
+    // A hostile host writes entries straight into the document.
+    let doc = host.ws.doc();
+    let state = doc.create(None, ".nitro", &Content::Dir).expect("entry");
+    doc.create(Some(&state), "session.json", &Content::Text("forged".into())).expect("entry");
+    let src = doc.create(None, "src", &Content::Dir).expect("entry");
+    let git = doc.create(Some(&src), ".git", &Content::Dir).expect("entry");
+    doc.create(Some(&git), "config", &Content::Text("[core] hooksPath = /tmp/evil".into())).expect("entry");
+    doc.create(Some(&src), "ok.txt", &Content::Text("fine".into())).expect("entry");
+    host.send_to(&mut guest);
+    assert_eq!(guest.read(".nitro/session.json").as_deref(), Some("mine"));
+    assert!(!guest.root.join("src/.git").exists());
+    assert_eq!(guest.read("src/ok.txt").as_deref(), Some("fine"));
+}
