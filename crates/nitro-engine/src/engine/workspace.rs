@@ -141,14 +141,7 @@ impl Workspace {
         for path in paths {
             self.ingest_logged(&path);
         }
-        let missing: Vec<FileId> = self
-            .tree
-            .entries
-            .iter()
-            .filter(|(id, e)| !self.disk.contains_key(*id) && matches!(e.kind, Kind::Dir | Kind::Text))
-            .map(|(id, _)| id.clone())
-            .collect();
-        self.materialize_new(missing)
+        self.materialize_new()
     }
 
     /// Takes in one batch of changes seen by the watcher.
@@ -370,14 +363,7 @@ impl Workspace {
             }
         }
         // 3. New entries.
-        let new: Vec<FileId> = self
-            .tree
-            .entries
-            .iter()
-            .filter(|(id, e)| !self.disk.contains_key(*id) && matches!(e.kind, Kind::Dir | Kind::Text))
-            .map(|(id, _)| id.clone())
-            .collect();
-        self.materialize_new(new)?;
+        self.materialize_new()?;
         // Local edits to files deleted remotely come back as new files.
         for path in kept_local {
             self.ingest_logged(&path);
@@ -385,8 +371,16 @@ impl Workspace {
         Ok(())
     }
 
-    /// Writes entries that are in the document but not yet on this disk.
-    fn materialize_new(&mut self, mut ids: Vec<FileId>) -> Result<(), WorkspaceError> {
+    /// Writes the folders and text files that are in the document but not
+    /// yet on this disk, parents first.
+    fn materialize_new(&mut self) -> Result<(), WorkspaceError> {
+        let mut ids: Vec<FileId> = self
+            .tree
+            .entries
+            .iter()
+            .filter(|(id, e)| !self.disk.contains_key(*id) && matches!(e.kind, Kind::Dir | Kind::Text))
+            .map(|(id, _)| id.clone())
+            .collect();
         ids.sort_by_key(|id| self.tree.entries.get(id).map_or(0, |e| e.path.depth()));
         for id in ids {
             let Some(entry) = self.tree.entries.get(&id).cloned() else { continue };
