@@ -451,12 +451,15 @@ impl WorkspaceDoc {
     /// Applies splices made against an older version (`base`) of the
     /// document, so they merge with everything that happened since exactly
     /// as a concurrent peer's edit would.
-    pub fn splice_at(&mut self, base: &Version, id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
+    /// Returns the version that holds `base` plus these splices and nothing
+    /// else (its text is the edited text).
+    pub fn splice_at(&mut self, base: &Version, id: &FileId, splices: &[Splice]) -> Result<Version, DocError> {
         self.doc.isolate(&base.0);
         let result = self.splice_uncommitted(id, splices);
         self.finish();
+        let edited = Version(self.doc.get_heads());
         self.doc.integrate();
-        result
+        result.map(|()| edited)
     }
 
     /// Commits the current local transaction and queues its change for the peers.

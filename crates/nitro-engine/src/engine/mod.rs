@@ -7,6 +7,7 @@
 
 mod actor;
 mod handshake;
+mod mesh;
 mod state;
 pub mod workspace;
 
@@ -24,7 +25,7 @@ use crate::link::{Identity, LinkConfig, LinkError};
 use crate::protocol::{Invite, PeerId, Secret, SessionId};
 use crate::signal::crypto::{self, SignalKey};
 use crate::signal::{client, hub::Hub, SignalError};
-use actor::{Actor, Command};
+use actor::{Actor, Command, Rejoin};
 use handshake::{LinkIds, Local};
 use state::{Role, SavedSession};
 use workspace::{Workspace, WorkspaceError};
@@ -156,6 +157,7 @@ impl Engine {
     /// invite link is ready.
     pub async fn host(cfg: EngineConfig) -> Result<EngineHandle, EngineError> {
         let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?;
+        let saved_port = state::load_session(&sb)?.and_then(|s| s.port);
         let (session, secret, me, identity, doc, files) = match state::load_session(&sb)? {
             Some(s) if s.role == Role::Host => {
                 let identity = state::load_identity(&sb)?.ok_or_else(|| EngineError::State("identity.pem is missing".into()))?;
@@ -168,7 +170,7 @@ impl Engine {
             Some(_) => return Err(EngineError::GuestFolder(sb.root().to_path_buf())),
             None => {
                 let (session, secret, me, identity) = (SessionId::random(), Secret::random(), PeerId::random(), Identity::generate()?);
-                let saved = SavedSession { session: session.to_hex(), role: Role::Host, peer: me.clone(), secret: Some(secret.to_base64()) };
+                let saved = SavedSession { session: session.to_hex(), role: Role::Host, peer: me.clone(), secret: Some(secret.to_base64()), port: None };
                 state::save_session(&sb, &saved)?;
                 state::save_identity(&sb, &identity)?;
                 (session, secret, me, identity, WorkspaceDoc::new_workspace(&session.to_hex())?, Default::default())
@@ -182,7 +184,11 @@ impl Engine {
         let (signal, url, hub) = match &cfg.signal {
             Some(url) => (client::connect(url, &topic).await?, url.clone(), None),
             None => {
-                let (hub, addr) = Hub::bind(SocketAddr::new(cfg.bind.unwrap_or(Ipv4Addr::UNSPECIFIED.into()), cfg.port)).await?;
+                let (hub, addr) = bind_hub(&cfg, saved_port).await?;
+                if saved_port != Some(addr.port()) {
+                    let saved = SavedSession { session: session.to_hex(), role: Role::Host, peer: me.clone(), secret: Some(secret.to_base64()), port: Some(addr.port()) };
+                    state::save_session(ws.sandbox(), &saved)?;
+                }
                 let url = Url::parse(&format!("ws://{}", SocketAddr::new(advertised_ip(cfg.bind), addr.port())))
                     .map_err(|e| EngineError::State(e.to_string()))?;
                 (hub.local(&topic), url, Some(hub))
@@ -190,10 +196,10 @@ impl Engine {
         };
         let invite = Invite { session, secret: secret.clone(), signal: url, fingerprint: identity.fingerprint, host_name: cfg.name.clone() };
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity }, ids: LinkIds::default(), inbox: inbox_tx };
-        let acceptor = tokio::spawn(handshake::accept(local, SignalKey::derive(&secret, &session), signal));
+        let local = Local { me, name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity }, ids: LinkIds::default(), inbox: inbox_tx };
+        let acceptor = tokio::spawn(handshake::accept(local.clone(), SignalKey::derive(&secret, &session), signal));
 
-        let mut actor = Actor::new(ws, me, cfg.name, session, inbox_rx);
+        let mut actor = Actor::new(ws, local, session, inbox_rx);
         actor.watch(watcher, fs_rx);
         actor.keep_alive(acceptor, hub);
         Ok(actor.spawn(Some(invite)))
@@ -219,13 +225,15 @@ impl Engine {
             ws.rescan()?;
         }
         let topic = crypto::topic(&invite.session);
-        let signal = client::connect(cfg.signal.as_ref().unwrap_or(&invite.signal), &topic).await?;
+        let url = cfg.signal.clone().unwrap_or_else(|| invite.signal.clone());
+        let signal = client::connect(&url, &topic).await?;
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
         let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity: Identity::generate()? }, ids: LinkIds::default(), inbox: inbox_tx };
 
-        let mut actor = Actor::new(ws, me.clone(), cfg.name, invite.session, inbox_rx);
+        let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx);
         let (joined_tx, joined_rx) = oneshot::channel();
-        actor.on_first_sync(joined_tx, SavedSession { session: invite.session.to_hex(), role: Role::Guest, peer: me, secret: None });
+        let saved = SavedSession { session: invite.session.to_hex(), role: Role::Guest, peer: me, secret: None, port: None };
+        actor.on_first_sync(joined_tx, saved, Rejoin::new(invite.clone(), url));
         if rejoining {
             let root = actor.root();
             let (watcher, fs_rx) = Watcher::spawn(&root)?;
@@ -248,6 +256,21 @@ impl Engine {
             }
         }
     }
+}
+
+/// Serves signaling on the configured port, else on the port this host used
+/// before (so its invite link keeps working), else on any free port.
+async fn bind_hub(cfg: &EngineConfig, saved: Option<u16>) -> Result<(Hub, SocketAddr), EngineError> {
+    let ip = cfg.bind.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
+    if cfg.port == 0 {
+        if let Some(port) = saved {
+            match Hub::bind(SocketAddr::new(ip, port)).await {
+                Ok(bound) => return Ok(bound),
+                Err(e) => tracing::warn!(error = %e, "the previous signaling port is taken; the invite link changes"),
+            }
+        }
+    }
+    Ok(Hub::bind(SocketAddr::new(ip, cfg.port)).await?)
 }
 
 /// The address joiners should use to reach this host's signaling: the bound

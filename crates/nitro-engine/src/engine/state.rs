@@ -2,7 +2,7 @@
 //! never shared), so it can stop and come back as the same peer:
 //!
 //! - `session.json`: session id, role, this peer's id; for the host also the
-//!   invite secret and signaling URL, so its invite link survives restarts.
+//!   invite secret and signaling port, so its invite link survives restarts.
 //! - `identity.pem`: the host's DTLS certificate and key (pinned by invites).
 //! - `document.automerge`: the workspace document.
 //! - `files.json`: which entries this peer has on disk, and where.
@@ -37,6 +37,9 @@ pub struct SavedSession {
     pub peer: PeerId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The host's signaling port, reused at restart so invites keep working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 impl SavedSession {

@@ -268,20 +268,28 @@ impl Workspace {
             },
         };
         let base = rec.text.clone().unwrap_or_default();
-        if on_disk != base {
+        // What is on disk now, and the version whose text that is.
+        let disk_version = if on_disk == base {
+            rec.version.clone()
+        } else {
             let splices = splice::diff(&base, &on_disk);
             if self.doc.text(id)? == base {
                 self.doc.splice(id, &splices)?;
+                self.doc.version()
             } else {
-                self.doc.splice_at(&rec.version, id, &splices)?;
+                self.doc.splice_at(&rec.version, id, &splices)?
             }
-        }
+        };
         let merged = self.doc.text(id)?;
-        if merged != on_disk {
-            self.sandbox.write_text(&rec.path, &merged)?;
-        }
-        let version = self.doc.version();
-        self.disk.insert(id.clone(), OnDisk { path: rec.path, text: Some(merged), version });
+        let written = merged == on_disk || self.sandbox.replace_text(&rec.path, &on_disk, &merged)?;
+        let record = if written {
+            OnDisk { path: rec.path, text: Some(merged), version: self.doc.version() }
+        } else {
+            // Changed on disk meanwhile: the watcher brings that edit, which
+            // then merges from what the disk held before it.
+            OnDisk { path: rec.path, text: Some(on_disk), version: disk_version }
+        };
+        self.disk.insert(id.clone(), record);
         Ok(())
     }
 

@@ -118,14 +118,38 @@ impl Sandbox {
         self.write_bytes(rel, text.as_bytes())
     }
 
+    /// Like [`Self::write_text`], but only while the file still holds
+    /// `expected`: returns `false`, writing nothing, when someone changed it
+    /// meanwhile (their change arrives through the watcher and is merged).
+    /// The check is repeated right before the rename, so the window for a
+    /// write to slip in between is as short as it can be made.
+    pub fn replace_text(&self, rel: &RelPath, expected: &str, text: &str) -> Result<bool, FsError> {
+        let unchanged = || -> Result<bool, FsError> { Ok(self.read(rel)? == Node::File(FileContent::Text(expected.to_owned()))) };
+        if !unchanged()? {
+            return Ok(false);
+        }
+        let tmp = temp_name(rel);
+        self.dir.write(&tmp, text.as_bytes()).map_err(io_err(rel))?;
+        if !unchanged()? {
+            let _ = self.dir.remove_file(&tmp);
+            return Ok(false);
+        }
+        self.rename_temp(&tmp, rel)?;
+        Ok(true)
+    }
+
     fn write_bytes(&self, rel: &RelPath, bytes: &[u8]) -> Result<(), FsError> {
         if let Some(parent) = rel.parent() {
             self.create_dir(&parent)?;
         }
         let tmp = temp_name(rel);
         self.dir.write(&tmp, bytes).map_err(io_err(rel))?;
-        self.dir.rename(&tmp, &self.dir, rel.to_path()).map_err(|e| {
-            let _ = self.dir.remove_file(&tmp);
+        self.rename_temp(&tmp, rel)
+    }
+
+    fn rename_temp(&self, tmp: &Path, rel: &RelPath) -> Result<(), FsError> {
+        self.dir.rename(tmp, &self.dir, rel.to_path()).map_err(|e| {
+            let _ = self.dir.remove_file(tmp);
             io_err(rel)(e)
         })
     }
@@ -348,6 +372,16 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join("f.txt")).expect("read"), "two");
         let names: Vec<_> = std::fs::read_dir(&dir).expect("ls").map(|e| e.expect("entry").file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("f.txt")], "no temp file left behind");
+    }
+
+    #[test]
+    fn replace_text_leaves_a_file_someone_else_changed() {
+        let (tmp, sb) = setup();
+        sb.write_text(&rel("f.txt"), "base").expect("write");
+        assert!(sb.replace_text(&rel("f.txt"), "base", "merged").expect("replace"));
+        std::fs::write(tmp.path().join("ws/f.txt"), "typed meanwhile").expect("write");
+        assert!(!sb.replace_text(&rel("f.txt"), "merged", "stale merge").expect("replace"));
+        assert_eq!(std::fs::read_to_string(tmp.path().join("ws/f.txt")).expect("read"), "typed meanwhile");
     }
 
     #[test]

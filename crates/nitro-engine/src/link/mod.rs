@@ -191,6 +191,11 @@ impl Link {
         if identity::sdp_fingerprint(&sdp).as_ref() != Some(pinned) {
             return Err(LinkError::FingerprintMismatch);
         }
+        self.accept_remote(sdp).await
+    }
+
+    /// Completes an offer with an answer that came through a trusted peer.
+    pub async fn accept_remote(&self, sdp: String) -> Result<(), LinkError> {
         self.pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
         Ok(())
     }

@@ -8,6 +8,8 @@
 //! | 0x02 | Sync    | one Automerge sync protocol message |
 //! | 0x03 | Changes | repeated: u32 big-endian length, one encoded Automerge change |
 //! | 0x04 | Bye     | UTF-8 reason |
+//! | 0x05 | Peers   | UTF-8 JSON [`PeersMsg`]: the sender's connected peers |
+//! | 0x06 | Relay   | UTF-8 JSON [`Relay`]: an offer or answer for a third peer |
 
 use serde::{Deserialize, Serialize};
 
@@ -39,18 +41,56 @@ pub struct Hello {
     pub workspace: String,
 }
 
+/// One peer, as another peer knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerEntry {
+    pub peer: PeerId,
+    pub name: String,
+}
+
+/// The peers the sender is connected to right now (itself and the receiver
+/// excluded), sent whenever that set changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeersMsg {
+    pub peers: Vec<PeerEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayKind {
+    Offer,
+    Answer,
+}
+
+/// An offer or answer between two peers that are not connected yet,
+/// carried by a peer connected to both (one hop, never further).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relay {
+    pub from: PeerId,
+    pub to: PeerId,
+    pub kind: RelayKind,
+    /// The complete SDP (non-trickle).
+    pub sdp: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateMsg {
     Hello(Hello),
     Sync(Vec<u8>),
     Changes(Vec<Vec<u8>>),
     Bye(String),
+    Peers(PeersMsg),
+    Relay(Relay),
 }
 
 const HELLO: u8 = 0x01;
 const SYNC: u8 = 0x02;
 const CHANGES: u8 = 0x03;
 const BYE: u8 = 0x04;
+const PEERS: u8 = 0x05;
+const RELAY: u8 = 0x06;
+/// A peer lists at most this many others: more is a malformed message.
+pub const MAX_PEERS: usize = 256;
 
 /// Names shown to other peers are cut to this many bytes.
 pub const MAX_NAME: usize = 64;
@@ -78,6 +118,14 @@ impl StateMsg {
             StateMsg::Bye(reason) => {
                 out.push(BYE);
                 out.extend_from_slice(reason.as_bytes());
+            }
+            StateMsg::Peers(p) => {
+                out.push(PEERS);
+                out.extend(serde_json::to_vec(p).unwrap_or_default());
+            }
+            StateMsg::Relay(r) => {
+                out.push(RELAY);
+                out.extend(serde_json::to_vec(r).unwrap_or_default());
             }
         }
         out
@@ -109,6 +157,14 @@ impl StateMsg {
                 Ok(StateMsg::Changes(changes))
             }
             BYE => Ok(StateMsg::Bye(String::from_utf8_lossy(body).into_owned())),
+            PEERS => {
+                let p: PeersMsg = serde_json::from_slice(body).map_err(|_| WireError::Malformed("peers list"))?;
+                if p.peers.len() > MAX_PEERS || p.peers.iter().any(|e| e.name.len() > MAX_NAME) {
+                    return Err(WireError::Malformed("peers list too long"));
+                }
+                Ok(StateMsg::Peers(p))
+            }
+            RELAY => serde_json::from_slice(body).map(StateMsg::Relay).map_err(|_| WireError::Malformed("relay")),
             other => Err(WireError::UnknownType(other)),
         }
     }
@@ -130,6 +186,8 @@ mod tests {
             StateMsg::Sync(vec![1, 2, 3]),
             StateMsg::Changes(vec![vec![9; 10], vec![], vec![7; 3]]),
             StateMsg::Bye("bye".into()),
+            StateMsg::Peers(PeersMsg { peers: vec![PeerEntry { peer: PeerId::random(), name: "bob".into() }] }),
+            StateMsg::Relay(Relay { from: PeerId::random(), to: PeerId::random(), kind: RelayKind::Offer, sdp: "v=0".into() }),
         ];
         for m in msgs {
             assert_eq!(StateMsg::decode(&m.encode()), Ok(m));
@@ -144,6 +202,8 @@ mod tests {
         assert!(StateMsg::decode(br#"{"protocol":1,"peer":"../../etc","name":"x","workspace":"w"}"#).is_err());
         assert!(StateMsg::decode(&[CHANGES, 0, 0, 0, 9, 1]).is_err());
         assert!(StateMsg::decode(&[CHANGES, 0, 0]).is_err());
+        let bad_peer_ids = [&[RELAY][..], br#"{"from":"x","to":"y","kind":"offer","sdp":""}"#].concat();
+        assert_eq!(StateMsg::decode(&bad_peer_ids), Err(WireError::Malformed("relay")));
         let mut long = vec![HELLO];
         long.extend(format!(r#"{{"protocol":1,"peer":"0123456789abcdef","name":"{}","workspace":"w"}}"#, "n".repeat(100)).bytes());
         assert!(StateMsg::decode(&long).is_err());

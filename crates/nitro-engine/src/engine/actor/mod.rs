@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::handshake::Local;
+use super::mesh::Mesh;
 use super::state::{self, SavedSession};
 use super::workspace::Workspace;
 use super::{EngineError, EngineEvent, EngineHandle};
@@ -21,8 +23,12 @@ use crate::path::RelPath;
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
 use crate::protocol::presence::Heartbeat;
+use crate::protocol::wire::Relay;
 use crate::protocol::{Hello, Invite, PeerId, SessionId, StateMsg, PROTOCOL_VERSION};
 use crate::signal::hub::Hub;
+
+mod peers;
+pub use peers::Rejoin;
 
 /// Link events queued for the actor.
 pub const INBOX: usize = 4096;
@@ -30,6 +36,8 @@ const TICK: Duration = Duration::from_millis(250);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// A peer not heard from on either channel for this long is dropped.
 const SILENT_FOR: Duration = Duration::from_secs(10);
+/// A link whose peer has not said hello by then is given up.
+const NO_HELLO_FOR: Duration = Duration::from_secs(30);
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// Events taken from the inbox at once, so changes that arrived together are
 /// applied together.
@@ -63,6 +71,15 @@ pub struct Actor {
     me: PeerId,
     name: String,
     session: SessionId,
+    /// What new links are made with.
+    local: Local,
+    mesh: Mesh,
+    /// Offers and answers made by link tasks, to send through a neighbor.
+    relay_tx: mpsc::UnboundedSender<(PeerId, Relay)>,
+    relay_rx: mpsc::UnboundedReceiver<(PeerId, Relay)>,
+    last_gossip: Instant,
+    /// For a joiner: how to reach the host again when its link is lost.
+    rejoin: Option<Rejoin>,
     inbox: mpsc::Receiver<LinkEvent>,
     slots: HashMap<LinkId, Slot>,
     events: broadcast::Sender<EngineEvent>,
@@ -80,13 +97,20 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn new(ws: Workspace, me: PeerId, name: String, session: SessionId, inbox: mpsc::Receiver<LinkEvent>) -> Self {
+    pub fn new(ws: Workspace, local: Local, session: SessionId, inbox: mpsc::Receiver<LinkEvent>) -> Self {
         let (events, _) = broadcast::channel(256);
+        let (relay_tx, relay_rx) = mpsc::unbounded_channel();
         Self {
             ws,
-            me,
-            name,
+            me: local.me.clone(),
+            name: local.name.clone(),
             session,
+            mesh: Mesh::new(local.me.clone()),
+            local,
+            relay_tx,
+            relay_rx,
+            last_gossip: Instant::now(),
+            rejoin: None,
             inbox,
             slots: HashMap::new(),
             events,
@@ -116,10 +140,12 @@ impl Actor {
     }
 
     /// For a joiner: `done` is told when the workspace has arrived (or why
-    /// not); `session` is saved then.
-    pub fn on_first_sync(&mut self, done: oneshot::Sender<Result<(), EngineError>>, session: SavedSession) {
+    /// not); `session` is saved then. `rejoin` is how to reach the host
+    /// again whenever its link is lost.
+    pub fn on_first_sync(&mut self, done: oneshot::Sender<Result<(), EngineError>>, session: SavedSession, rejoin: Rejoin) {
         self.persist = self.ws.doc().is_initialized();
         self.first_sync = Some(FirstSync { done, session, host: None });
+        self.rejoin = Some(rejoin);
     }
 
     pub fn spawn(self, invite: Option<Invite>) -> EngineHandle {
@@ -151,6 +177,11 @@ impl Actor {
                         }
                     }
                     self.handle_events(&mut queue);
+                }
+                relay = self.relay_rx.recv() => {
+                    if let Some((via, relay)) = relay {
+                        self.send_to_peer(&via, &StateMsg::Relay(relay));
+                    }
                 }
                 batch = next_fs_batch(&mut self.fs) => {
                     if let Err(e) = self.ws.ingest(batch) {
@@ -282,6 +313,16 @@ impl Actor {
                 Ok(touched) => self.apply_remote(&touched),
                 Err(e) => tracing::warn!(error = %e, "ignored malformed changes from a peer"),
             },
+            (StateMsg::Peers(p), true) => {
+                if let Some((from, _)) = slot.peer.clone() {
+                    self.on_peers(from, p);
+                }
+            }
+            (StateMsg::Relay(r), true) => {
+                if let Some((from, _)) = slot.peer.clone() {
+                    self.on_relay(from, r);
+                }
+            }
             (_, false) => self.drop_link(id, "spoke before saying hello"),
         }
     }
@@ -312,13 +353,18 @@ impl Actor {
         }
         if let Some(first) = &mut self.first_sync {
             first.host.get_or_insert(id);
+            if let Some(r) = &mut self.rejoin {
+                r.host.get_or_insert(h.peer.clone());
+            }
         }
+        self.mesh.connected(&h.peer);
         // webrtc-rs drops what arrives on a channel before that side has
         // opened it, which can swallow our first hello. The peer's hello proves
         // its side is open: say hello once more (a repeat is ignored).
         self.send_hello(id);
         let _ = self.events.send(EngineEvent::PeerJoined { peer: h.peer, name: h.name });
         self.send_sync(id);
+        self.gossip();
     }
 
     fn send_hello(&mut self, id: LinkId) {
@@ -416,7 +462,9 @@ impl Actor {
         tokio::spawn(async move { link.close().await });
         if let Some((peer, name)) = slot.peer {
             tracing::info!(%peer, %name, "peer {why}");
+            self.mesh.forget(&peer);
             let _ = self.events.send(EngineEvent::PeerLeft { peer, name });
+            self.gossip();
         }
         if self.first_sync.as_ref().is_some_and(|f| f.host == Some(id)) {
             if let Some(first) = self.first_sync.take() {
@@ -437,7 +485,20 @@ impl Actor {
                 tokio::spawn(async move { link.send_presence(beat).await });
             }
         }
-        let silent: Vec<LinkId> = self.slots.iter().filter(|(_, s)| s.peer.is_some() && now.duration_since(s.heard) > SILENT_FOR).map(|(l, _)| *l).collect();
+        if now.duration_since(self.last_gossip) >= peers::GOSSIP_EVERY {
+            self.gossip();
+            self.dial_missing();
+        }
+        self.maybe_rejoin();
+        let silent: Vec<LinkId> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| {
+                let quiet = now.duration_since(s.heard);
+                if s.peer.is_some() { quiet > SILENT_FOR } else { quiet > NO_HELLO_FOR }
+            })
+            .map(|(l, _)| *l)
+            .collect();
         for l in silent {
             self.drop_link(l, "went silent");
         }
@@ -469,6 +530,9 @@ impl Actor {
 
     async fn stop(mut self) -> Result<(), EngineError> {
         if let Some(a) = self.acceptor.take() {
+            a.abort();
+        }
+        if let Some(a) = self.rejoin.as_mut().and_then(|r| r.attempt.take()) {
             a.abort();
         }
         let bye = StateMsg::Bye("shutting down".into());

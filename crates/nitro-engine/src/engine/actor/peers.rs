@@ -1,0 +1,160 @@
+//! The actor's side of the mesh: telling neighbors who we are connected
+//! to, dialing the peers they know, carrying offers and answers for others,
+//! and, for a joiner, reaching the host again after losing it.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+use super::Actor;
+use crate::engine::handshake;
+use crate::link::{Link, LinkId};
+use crate::protocol::wire::{PeerEntry, PeersMsg, Relay, RelayKind};
+use crate::protocol::{Invite, PeerId, StateMsg};
+use crate::signal::client;
+
+/// How often neighbors are told our connections even when nothing changed,
+/// and missing connections are dialed.
+pub(super) const GOSSIP_EVERY: Duration = Duration::from_secs(2);
+/// Pause between attempts to reach the host again.
+const REJOIN_EVERY: Duration = Duration::from_secs(3);
+
+/// How a joiner reaches the host's signaling again.
+pub struct Rejoin {
+    pub invite: Invite,
+    pub signal: Url,
+    pub host: Option<PeerId>,
+    pub attempt: Option<tokio::task::JoinHandle<()>>,
+    pub last: Option<Instant>,
+}
+
+impl Rejoin {
+    pub fn new(invite: Invite, signal: Url) -> Self {
+        Self { invite, signal, host: None, attempt: None, last: None }
+    }
+}
+
+impl Actor {
+    pub(super) fn connected_peers(&self) -> HashSet<PeerId> {
+        self.slots.values().filter_map(|s| s.peer.as_ref().map(|(p, _)| p.clone())).collect()
+    }
+
+    /// Sends every neighbor the list of our other connections.
+    pub(super) fn gossip(&mut self) {
+        self.last_gossip = Instant::now();
+        let all: Vec<PeerEntry> = self
+            .slots
+            .values()
+            .filter_map(|s| s.peer.as_ref().map(|(peer, name)| PeerEntry { peer: peer.clone(), name: name.clone() }))
+            .collect();
+        let ids: Vec<LinkId> = self.slots.iter().filter(|(_, s)| s.peer.is_some()).map(|(l, _)| *l).collect();
+        for id in ids {
+            let Some((to, _)) = self.slots.get(&id).and_then(|s| s.peer.clone()) else { continue };
+            let peers = all.iter().filter(|e| e.peer != to).cloned().collect();
+            self.send(id, &StateMsg::Peers(PeersMsg { peers }));
+        }
+    }
+
+    pub(super) fn on_peers(&mut self, from: PeerId, msg: PeersMsg) {
+        self.mesh.heard(from, msg.peers);
+        self.dial_missing();
+    }
+
+    /// Offers a connection to every peer a neighbor knows and we do not.
+    /// The host never dials: everyone reaches it through its signaling.
+    pub(super) fn dial_missing(&mut self) {
+        // Joiners reach the host through its signaling (see `maybe_rejoin`);
+        // dialing it through the mesh as well would make two connections.
+        let Some(host) = self.rejoin.as_ref().and_then(|r| r.host.clone()) else { return };
+        let now = Instant::now();
+        let mut skip = self.connected_peers();
+        skip.insert(host);
+        let (dial, expired) = self.mesh.to_dial(&skip, now);
+        for link in expired {
+            self.drop_link(link, "did not connect in time");
+        }
+        for (peer, via) in dial {
+            let id = self.local.ids.next();
+            self.mesh.dialing(peer.clone(), id, now);
+            let (local, relay_tx) = (self.local.clone(), self.relay_tx.clone());
+            tokio::spawn(async move {
+                match Link::offer(&local.links, id, local.inbox.clone()).await {
+                    Ok((_, sdp)) => {
+                        let _ = relay_tx.send((via, Relay { from: local.me.clone(), to: peer, kind: RelayKind::Offer, sdp }));
+                    }
+                    Err(e) => tracing::warn!(%peer, error = %e, "could not make an offer"),
+                }
+            });
+        }
+    }
+
+    /// An offer or answer from `neighbor`: for us, or to pass on.
+    pub(super) fn on_relay(&mut self, neighbor: PeerId, relay: Relay) {
+        if relay.to != self.me {
+            // One hop only, and only a neighbor's own offers and answers.
+            if relay.from == neighbor {
+                self.send_to_peer(&relay.to.clone(), &StateMsg::Relay(relay));
+            }
+            return;
+        }
+        match relay.kind {
+            RelayKind::Offer => {
+                let id = self.local.ids.next();
+                let (local, relay_tx) = (self.local.clone(), self.relay_tx.clone());
+                tokio::spawn(async move {
+                    let peer = relay.from;
+                    match Link::answer(&local.links, id, local.inbox.clone(), relay.sdp).await {
+                        Ok((_, sdp)) => {
+                            let _ = relay_tx.send((neighbor, Relay { from: local.me.clone(), to: peer, kind: RelayKind::Answer, sdp }));
+                        }
+                        Err(e) => tracing::warn!(%peer, error = %e, "could not answer an offer"),
+                    }
+                });
+            }
+            RelayKind::Answer => {
+                let Some(link) = self.mesh.answer_for(&relay.from).and_then(|id| self.slots.get(&id)).map(|s| s.link.clone()) else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    // The session's members are trusted to carry answers; DTLS
+                    // then holds the peer to the certificate in this one.
+                    if let Err(e) = link.accept_remote(relay.sdp).await {
+                        tracing::warn!(peer = %relay.from, error = %e, "could not accept an answer");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Sends to the link of a connected peer, if there is one.
+    pub(super) fn send_to_peer(&mut self, peer: &PeerId, msg: &StateMsg) {
+        let link = self.slots.iter().find(|(_, s)| s.peer.as_ref().is_some_and(|(p, _)| p == peer)).map(|(l, _)| *l);
+        if let Some(l) = link {
+            self.send(l, msg);
+        }
+    }
+
+    /// For a joiner that lost the host: tries the invite's signaling again.
+    pub(super) fn maybe_rejoin(&mut self) {
+        let connected = self.connected_peers();
+        let Some(r) = &mut self.rejoin else { return };
+        let Some(host) = &r.host else { return };
+        if connected.contains(host) || r.attempt.as_ref().is_some_and(|a| !a.is_finished()) || r.last.is_some_and(|t| t.elapsed() < REJOIN_EVERY) {
+            return;
+        }
+        r.last = Some(Instant::now());
+        let (local, invite, url) = (self.local.clone(), r.invite.clone(), r.signal.clone());
+        r.attempt = Some(tokio::spawn(async move {
+            let topic = crate::signal::crypto::topic(&invite.session);
+            let result = match client::connect(&url, &topic).await {
+                Ok(signal) => handshake::join(&local, &invite, signal).await.map(|_| ()),
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(()) => tracing::info!("reconnected to the host"),
+                Err(e) => tracing::debug!(error = %e, "the host is not reachable yet"),
+            }
+        }));
+    }
+}

@@ -1,0 +1,134 @@
+//! Who connects to whom, so that every pair of peers in a session ends up
+//! with a direct connection.
+//!
+//! Each peer tells its neighbors which peers it is connected to (`Peers`).
+//! A peer that hears of one it is not connected to offers a connection if
+//! its own id is the smaller of the two (so exactly one side offers), and the
+//! offer and answer travel through the neighbor that told it (`Relay`). After
+//! the first handshake with the host no signaling server is needed.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::link::LinkId;
+use crate::protocol::wire::PeerEntry;
+use crate::protocol::PeerId;
+
+/// An offer not answered and connected within this time is given up and
+/// made again.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug)]
+pub struct Mesh {
+    me: PeerId,
+    /// What each connected neighbor last said about its own connections
+    /// (forgotten when its link drops).
+    heard: HashMap<PeerId, Vec<PeerEntry>>,
+    /// Offers made and not yet connected: the link carrying each, and when.
+    dialing: HashMap<PeerId, (LinkId, Instant)>,
+}
+
+impl Mesh {
+    pub fn new(me: PeerId) -> Self {
+        Self { me, heard: HashMap::new(), dialing: HashMap::new() }
+    }
+
+    pub fn heard(&mut self, neighbor: PeerId, peers: Vec<PeerEntry>) {
+        self.heard.insert(neighbor, peers);
+    }
+
+    /// A neighbor's connection is gone: what it said no longer holds.
+    pub fn forget(&mut self, neighbor: &PeerId) {
+        self.heard.remove(neighbor);
+    }
+
+    /// A connection to `peer` is up: stop dialing it.
+    pub fn connected(&mut self, peer: &PeerId) {
+        self.dialing.remove(peer);
+    }
+
+    /// Peers to offer a connection to now (those in `skip` left out: the
+    /// connected ones, mostly), each with the neighbor that can carry the
+    /// offer. Dials older than [`DIAL_TIMEOUT`] are returned in
+    /// `expired` (their links should be closed) and made again.
+    pub fn to_dial(&mut self, skip: &HashSet<PeerId>, now: Instant) -> (Vec<(PeerId, PeerId)>, Vec<LinkId>) {
+        let mut expired = Vec::new();
+        self.dialing.retain(|_, (link, since)| {
+            let alive = now.duration_since(*since) < DIAL_TIMEOUT;
+            if !alive {
+                expired.push(*link);
+            }
+            alive
+        });
+        let mut dial: Vec<(PeerId, PeerId)> = Vec::new();
+        for (via, peers) in &self.heard {
+            for e in peers {
+                let p = &e.peer;
+                if *p != self.me && self.me < *p && !skip.contains(p) && !self.dialing.contains_key(p) && !dial.iter().any(|(d, _)| d == p) {
+                    dial.push((p.clone(), via.clone()));
+                }
+            }
+        }
+        dial.sort();
+        (dial, expired)
+    }
+
+    pub fn dialing(&mut self, peer: PeerId, link: LinkId, now: Instant) {
+        self.dialing.insert(peer, (link, now));
+    }
+
+    /// The link of our pending offer to `peer`, when its answer arrives.
+    pub fn answer_for(&self, peer: &PeerId) -> Option<LinkId> {
+        self.dialing.get(peer).map(|(l, _)| *l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> PeerId {
+        PeerId::try_from(format!("{:016x}", n)).expect("valid id")
+    }
+
+    fn entry(n: u8) -> PeerEntry {
+        PeerEntry { peer: id(n), name: format!("p{n}") }
+    }
+
+    #[test]
+    fn only_the_smaller_id_dials_and_only_through_a_connected_neighbor() {
+        let now = Instant::now();
+        let mut m = Mesh::new(id(5));
+        m.heard(id(1), vec![entry(3), entry(7), entry(9), entry(5)]);
+        let connected = HashSet::from([id(1)]);
+        let (dial, expired) = m.to_dial(&connected, now);
+        // Peer 3 has the smaller id: it dials us, not we it.
+        assert_eq!(dial, vec![(id(7), id(1)), (id(9), id(1))]);
+        assert!(expired.is_empty());
+
+        m.dialing(id(7), LinkId(1), now);
+        let (dial, _) = m.to_dial(&connected, now);
+        assert_eq!(dial, vec![(id(9), id(1))]);
+        let skip = HashSet::from([id(1), id(9)]);
+        assert!(m.to_dial(&skip, now).0.is_empty());
+        assert_eq!(m.answer_for(&id(7)), Some(LinkId(1)));
+
+        // A neighbor that left cannot carry offers.
+        m.forget(&id(1));
+        assert!(m.to_dial(&HashSet::new(), now).0.is_empty());
+    }
+
+    #[test]
+    fn a_dial_that_never_connects_is_retried() {
+        let now = Instant::now();
+        let mut m = Mesh::new(id(1));
+        m.heard(id(2), vec![entry(3)]);
+        let connected = HashSet::from([id(2)]);
+        m.dialing(id(3), LinkId(9), now);
+        let (dial, expired) = m.to_dial(&connected, now + DIAL_TIMEOUT + Duration::from_secs(1));
+        assert_eq!(expired, vec![LinkId(9)]);
+        assert_eq!(dial, vec![(id(3), id(2))]);
+        m.connected(&id(3));
+        assert_eq!(m.answer_for(&id(3)), None);
+    }
+}
