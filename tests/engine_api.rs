@@ -38,9 +38,9 @@ async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
 
     let path = RelPath::new("main.rs")?;
     // Offsets are UTF-16 code units: '😀' counts two.
-    let text = guest.text(path.clone()).await?;
+    let (text, version) = host.text(path.clone()).await?;
     let end = text.encode_utf16().count();
-    host.edit(path.clone(), vec![Splice { index: end - 1, delete: 0, insert: " ✓".into() }]).await?;
+    host.edit(path.clone(), Some(version), vec![Splice { index: end - 1, delete: 0, insert: " ✓".into() }]).await?;
     let changed = tokio::time::timeout(CONVERGE, async {
         loop {
             if let Ok(EngineEvent::RemoteChange { paths, .. }) = guest_events.recv().await {
@@ -53,7 +53,7 @@ async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
     .await;
     assert!(changed.is_ok(), "the guest reports the remote change");
     let want = "fn main() {}\n// ünïcode 😀 ✓\n";
-    assert_eq!(guest.text(path.clone()).await?, want);
+    assert_eq!(guest.text(path.clone()).await?.0, want);
     assert_eq!(std::fs::read_to_string(tmp.path().join("pair/main.rs"))?, want);
     // The host's own file is written too.
     let deadline = tokio::time::Instant::now() + CONVERGE;
@@ -63,7 +63,7 @@ async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
     }
 
     // An edit to a file that is not shared is rejected with a reason.
-    host.edit(RelPath::new("missing.rs")?, vec![Splice { index: 0, delete: 0, insert: "x".into() }]).await?;
+    host.edit(RelPath::new("missing.rs")?, None, vec![Splice { index: 0, delete: 0, insert: "x".into() }]).await?;
     let rejected = tokio::time::timeout(CONVERGE, async {
         loop {
             if let Ok(EngineEvent::EditRejected { path, reason }) = host_events.recv().await {

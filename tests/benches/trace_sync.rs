@@ -135,7 +135,7 @@ async fn wait_text(guest: &EngineHandle, events: &mut broadcast::Receiver<Engine
     loop {
         match events.recv().await {
             Ok(EngineEvent::RemoteChange { paths, .. }) if paths.contains(path) => {
-                if guest.text(path.clone()).await? == want {
+                if guest.text(path.clone()).await?.0 == want {
                     return Ok(());
                 }
             }
@@ -148,13 +148,13 @@ async fn wait_text(guest: &EngineHandle, events: &mut broadcast::Receiver<Engine
 /// Single-character edits at the host, one at a time, each timed until the
 /// guest reports it.
 async fn keystrokes(host: &EngineHandle, guest: &EngineHandle, events: &mut broadcast::Receiver<EngineEvent>, path: &RelPath) -> Result<Vec<Duration>> {
-    let mut text = guest.text(path.clone()).await?;
+    let mut text = guest.text(path.clone()).await?.0;
     let mut out = Vec::new();
     for _ in 0..KEYSTROKES {
         let index = text.encode_utf16().count();
         text.push('x');
         let t = Instant::now();
-        host.edit(path.clone(), vec![Splice { index, delete: 0, insert: "x".into() }]).await?;
+        host.edit(path.clone(), None, vec![Splice { index, delete: 0, insert: "x".into() }]).await?;
         tokio::time::timeout(Duration::from_secs(30), wait_text(guest, events, path, &text)).await??;
         out.push(t.elapsed());
         tokio::time::sleep(KEYSTROKE_GAP).await;
@@ -207,7 +207,7 @@ fn main() -> Result<()> {
         let paper = RelPath::new("paper.tex")?;
         let t = Instant::now();
         for (pos, del, ins) in &trace.edits {
-            host.edit(paper.clone(), vec![Splice { index: *pos, delete: *del, insert: ins.clone() }]).await?;
+            host.edit(paper.clone(), None, vec![Splice { index: *pos, delete: *del, insert: ins.clone() }]).await?;
         }
         let queued = t.elapsed();
         tokio::time::timeout(Duration::from_secs(600), wait_text(&guest, &mut events, &paper, &trace.end)).await??;

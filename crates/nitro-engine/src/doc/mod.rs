@@ -454,6 +454,10 @@ impl WorkspaceDoc {
     /// Returns the version that holds `base` plus these splices and nothing
     /// else (its text is the edited text).
     pub fn splice_at(&mut self, base: &Version, id: &FileId, splices: &[Splice]) -> Result<Version, DocError> {
+        if base.0 == self.doc.get_heads() {
+            self.splice(id, splices)?;
+            return Ok(self.version());
+        }
         self.doc.isolate(&base.0);
         let result = self.splice_uncommitted(id, splices);
         self.finish();

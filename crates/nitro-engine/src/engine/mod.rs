@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use url::Url;
 
-use crate::doc::{DocError, Splice, WorkspaceDoc};
+use crate::doc::{DocError, Splice, Version, WorkspaceDoc};
 use crate::path::RelPath;
 use crate::fs::watcher::{WatchError, Watcher};
 use crate::fs::{FsError, Sandbox};
@@ -111,6 +111,13 @@ pub enum EngineEvent {
     EditRejected { path: RelPath, reason: String },
 }
 
+/// A peer this one is connected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub peer: PeerId,
+    pub name: String,
+}
+
 /// A running peer.
 pub struct EngineHandle {
     invite: Option<Invite>,
@@ -130,17 +137,27 @@ impl EngineHandle {
     }
 
     /// Applies an edit typed in an editor to a shared text file; every peer
-    /// gets it, and the file is written. Returns once the edit is queued;
-    /// a failure arrives as [`EngineEvent::EditRejected`].
-    pub async fn edit(&self, path: RelPath, splices: Vec<Splice>) -> Result<(), EngineError> {
-        self.cmd.send(Command::Edit { path, splices }).await.map_err(|_| EngineError::Stopped)
+    /// gets it, and the file is written. `base` is the version of the text
+    /// the editor showed (from [`Self::text`], or `None` for the current
+    /// text): offsets refer to that text, and the edit merges with whatever
+    /// arrived since. Returns once the edit is queued; a failure arrives as
+    /// [`EngineEvent::EditRejected`].
+    pub async fn edit(&self, path: RelPath, base: Option<Version>, splices: Vec<Splice>) -> Result<(), EngineError> {
+        self.cmd.send(Command::Edit { path, base, splices }).await.map_err(|_| EngineError::Stopped)
     }
 
-    /// The current text of a shared file.
-    pub async fn text(&self, path: RelPath) -> Result<String, EngineError> {
+    /// The current text of a shared file, and its version.
+    pub async fn text(&self, path: RelPath) -> Result<(String, Version), EngineError> {
         let (reply, rx) = oneshot::channel();
         self.cmd.send(Command::Text { path, reply }).await.map_err(|_| EngineError::Stopped)?;
         rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// The peers this one is connected to now.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Command::Peers { reply }).await.map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
     }
 
     /// Says goodbye to the peers, saves the document and stops.

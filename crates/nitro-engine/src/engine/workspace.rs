@@ -100,16 +100,24 @@ impl Workspace {
             .ok_or_else(|| WorkspaceError::NotSharedText(path.clone()))
     }
 
-    /// The current text of a shared file.
-    pub fn text(&self, path: &RelPath) -> Result<String, WorkspaceError> {
-        Ok(self.doc.text(&self.shared_text(path)?)?)
+    /// The current text of a shared file, and the version it belongs to.
+    pub fn text(&mut self, path: &RelPath) -> Result<(String, Version), WorkspaceError> {
+        let id = self.shared_text(path)?;
+        Ok((self.doc.text(&id)?, self.doc.version()))
     }
 
-    /// Applies an edit made in an editor. The file is written by the next
-    /// [`Self::write_edits`], once for any number of edits.
-    pub fn edit(&mut self, path: &RelPath, splices: &[splice::Splice]) -> Result<(), WorkspaceError> {
+    /// Applies an edit made in an editor whose text was that of `base` (or
+    /// the current text when `None`): edits made against an older text merge
+    /// with what arrived since, as a concurrent peer's would. The file is
+    /// written by the next [`Self::write_edits`], once for any number of edits.
+    pub fn edit(&mut self, path: &RelPath, base: Option<&Version>, splices: &[splice::Splice]) -> Result<(), WorkspaceError> {
         let id = self.shared_text(path)?;
-        self.doc.splice(&id, splices)?;
+        match base {
+            Some(v) => {
+                self.doc.splice_at(v, &id, splices)?;
+            }
+            None => self.doc.splice(&id, splices)?,
+        }
         self.unwritten.insert(id);
         Ok(())
     }

@@ -17,8 +17,8 @@ use super::handshake::Local;
 use super::mesh::Mesh;
 use super::state::{self, SavedSession};
 use super::workspace::Workspace;
-use super::{EngineError, EngineEvent, EngineHandle};
-use crate::doc::{Splice, SyncState, Touched};
+use super::{EngineError, EngineEvent, EngineHandle, PeerInfo};
+use crate::doc::{Splice, SyncState, Touched, Version};
 use crate::path::RelPath;
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
@@ -44,8 +44,9 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 const BATCH: usize = 256;
 
 pub enum Command {
-    Edit { path: RelPath, splices: Vec<Splice> },
-    Text { path: RelPath, reply: oneshot::Sender<Result<String, EngineError>> },
+    Edit { path: RelPath, base: Option<Version>, splices: Vec<Splice> },
+    Text { path: RelPath, reply: oneshot::Sender<Result<(String, Version), EngineError>> },
+    Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
     Shutdown,
 }
 
@@ -213,13 +214,18 @@ impl Actor {
 
     fn handle_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Edit { path, splices } => {
-                if let Err(e) = self.ws.edit(&path, &splices) {
+            Command::Edit { path, base, splices } => {
+                if let Err(e) = self.ws.edit(&path, base.as_ref(), &splices) {
                     let _ = self.events.send(EngineEvent::EditRejected { path, reason: e.to_string() });
                 }
             }
             Command::Text { path, reply } => {
                 let _ = reply.send(self.ws.text(&path).map_err(EngineError::from));
+            }
+            Command::Peers { reply } => {
+                let mut peers: Vec<PeerInfo> = self.slots.values().filter_map(|s| s.peer.clone()).map(|(peer, name)| PeerInfo { peer, name }).collect();
+                peers.sort_by(|a, b| a.peer.cmp(&b.peer));
+                let _ = reply.send(peers);
             }
             Command::Shutdown => {}
         }

@@ -1,0 +1,146 @@
+//! Many peers in one session: a full mesh over real WebRTC on loopback.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use nitro_engine::doc::Splice;
+use nitro_engine::engine::{Engine, EngineConfig, EngineHandle};
+use nitro_engine::path::RelPath;
+use nitro_tests::{read, sh, snapshot, wait_for, write_files, Peer, CONVERGE};
+use rand::{Rng, SeedableRng};
+
+fn config(dir: &Path, name: &str) -> EngineConfig {
+    let mut cfg = EngineConfig::new(dir, name);
+    cfg.bind = Some("127.0.0.1".parse().expect("ip"));
+    cfg
+}
+
+async fn until(limit: Duration, mut cond: impl AsyncFnMut() -> Result<bool>) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !cond().await? {
+        if tokio::time::Instant::now() > deadline {
+            bail!("condition not met within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_peers_converge_under_random_concurrent_edits() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("p0");
+    write_files(&proj, &[("shared.txt", b"start\n")])?;
+    let host = Engine::host(config(&proj, "p0")).await?;
+    let invite = host.invite().context("invite")?.clone();
+    let mut peers: Vec<EngineHandle> = vec![host];
+    for i in 1..5 {
+        peers.push(Engine::join(config(&tmp.path().join(format!("p{i}")), &format!("p{i}")), invite.clone()).await?);
+    }
+    // Everyone connects to everyone, not only to the host.
+    until(CONVERGE, async || {
+        for p in &peers {
+            if p.peers().await?.len() != 4 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .await
+    .context("full mesh")?;
+
+    let path = RelPath::new("shared.txt")?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut kept = BTreeSet::new();
+    for round in 0..30 {
+        for (i, p) in peers.iter().enumerate() {
+            // Offsets refer to this text, whatever arrives before the edit does.
+            let (text, version) = p.text(path.clone()).await?;
+            // Now and then a peer deletes one of its own earlier tokens.
+            let mine: Vec<String> = kept.iter().filter(|t: &&String| t.starts_with(&format!("<p{i}r")) && text.contains(t.as_str())).cloned().collect();
+            if !mine.is_empty() && rng.random_bool(0.2) {
+                let gone = &mine[rng.random_range(0..mine.len())];
+                let at = text.find(gone.as_str()).context("token")?;
+                let index = text[..at].encode_utf16().count();
+                p.edit(path.clone(), Some(version), vec![Splice { index, delete: gone.len(), insert: String::new() }]).await?;
+                kept.remove(gone);
+                continue;
+            }
+            // Insert between tokens, never inside one.
+            let bounds: Vec<usize> = std::iter::once(0)
+                .chain(text.char_indices().filter(|(_, c)| *c == '>').map(|(at, _)| at + 1))
+                .chain(std::iter::once(text.len()))
+                .collect();
+            let at = bounds[rng.random_range(0..bounds.len())];
+            let token = format!("<p{i}r{round}>");
+            p.edit(path.clone(), Some(version), vec![Splice { index: text[..at].encode_utf16().count(), delete: 0, insert: token.clone() }]).await?;
+            kept.insert(token);
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..30))).await;
+    }
+
+    let mut texts = Vec::new();
+    until(CONVERGE, async || {
+        texts.clear();
+        for p in &peers {
+            texts.push(p.text(path.clone()).await?.0);
+        }
+        Ok(texts.windows(2).all(|w| w[0] == w[1]))
+    })
+    .await
+    .with_context(|| format!("texts differ: {texts:#?}"))?;
+    let found: BTreeSet<String> = texts[0].split_inclusive('>').filter_map(|t| t.find('<').map(|at| t[at..].to_owned())).collect();
+    assert_eq!(found, kept, "every edit is kept, every deletion done, on every peer");
+    for i in 0..5 {
+        let dir = tmp.path().join(format!("p{i}"));
+        wait_for(CONVERGE, || Ok(read(&dir.join("shared.txt")).as_deref() == Some(texts[0].as_str())))
+            .with_context(|| format!("p{i}'s file"))?;
+    }
+    for p in peers {
+        p.shutdown().await?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_peer_killed_mid_edit_comes_back_and_everything_converges() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("host");
+    write_files(&proj, &[("log.txt", b"")])?;
+    let host = Peer::host(&proj, &[])?;
+    let link = host.link.clone().unwrap_or_default();
+    let a = Peer::join(&link, &tmp.path().join("a"), "a", &[])?;
+    let b = Peer::join(&link, &tmp.path().join("b"), "b", &[])?;
+    wait_for(CONVERGE, || Ok(a.log().contains("b joined") || b.log().contains("a joined")))?;
+
+    let mut lines = BTreeSet::new();
+    let mut append = |peer: &Path, line: String| -> Result<()> {
+        sh(peer, &format!("echo '{line}' >> log.txt"))?;
+        lines.insert(line);
+        std::thread::sleep(Duration::from_millis(15));
+        Ok(())
+    };
+    for i in 0..10 {
+        append(&proj, format!("host {i}"))?;
+        append(&a.dir, format!("a {i}"))?;
+        append(&b.dir, format!("b {i}"))?;
+    }
+    // b dies without a word, right after an edit.
+    append(&b.dir.clone(), "b last words".into())?;
+    let b_dir = b.dir.clone();
+    drop(b); // SIGKILL
+    wait_for(CONVERGE, || Ok(host.log().contains("b left") && a.log().contains("b left")))
+        .context("the others notice b is gone")?;
+    for i in 10..20 {
+        append(&proj, format!("host {i}"))?;
+        append(&a.dir, format!("a {i}"))?;
+    }
+    append(&b_dir, "b while dead".into())?;
+    let b = Peer::join(&link, &b_dir, "b", &[])?;
+    let all = |dir: &Path| -> BTreeSet<String> { read(&dir.join("log.txt")).unwrap_or_default().lines().map(str::to_owned).collect() };
+    wait_for(CONVERGE, || Ok(all(&proj) == lines && snapshot(&proj) == snapshot(&a.dir) && snapshot(&proj) == snapshot(&b.dir)))
+        .with_context(|| format!("missing on host: {:?}", lines.difference(&all(&proj)).collect::<Vec<_>>()))?;
+    Ok(())
+}
