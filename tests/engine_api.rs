@@ -79,3 +79,76 @@ async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
     host.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_shows_where_a_peer_is_and_follows_edits() -> Result<()> {
+    use nitro_engine::engine::presence::{LocalPresence, Selection};
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(&proj, &[("main.rs", b"fn main() {}\n")])?;
+    let host = Engine::host(config(&proj, "ada")).await?;
+    let invite = host.invite().context("invite")?.clone();
+    let mut events = host.subscribe();
+    let guest = Engine::join(config(&tmp.path().join("pair"), "bob"), invite).await?;
+    let path = RelPath::new("main.rs")?;
+
+    // bob selects "main".
+    let selection = Selection { anchor: 3, head: 7 };
+    guest.set_presence(LocalPresence { file: Some(path.clone()), selections: vec![selection], typing: true }, None).await?;
+    let seen = tokio::time::timeout(CONVERGE, async {
+        loop {
+            if let Ok(EngineEvent::Presence(p)) = events.recv().await {
+                if p.name == "bob" && !p.selections.is_empty() {
+                    return p;
+                }
+            }
+        }
+    })
+    .await?;
+    assert_eq!(seen.file.as_ref(), Some(&path));
+    assert_eq!(seen.selections, vec![selection]);
+    assert!(seen.typing);
+    assert!(seen.color.starts_with('#') && seen.color.len() == 7, "{}", seen.color);
+
+    // ada types before it: bob's selection still covers "main".
+    host.edit(path.clone(), None, vec![nitro_engine::doc::Splice { index: 0, delete: 0, insert: "pub ".into() }]).await?;
+    let (text, _) = host.text(path.clone()).await?;
+    let now = host.presence().await?;
+    let sel = now.first().and_then(|p| p.selections.first()).copied().context("bob's selection")?;
+    assert_eq!(&text[sel.anchor..sel.head], "main");
+
+    // When bob leaves, so does his presence.
+    guest.shutdown().await?;
+    tokio::time::timeout(CONVERGE, async {
+        loop {
+            if let Ok(EngineEvent::PresenceGone { .. }) = events.recv().await {
+                return;
+            }
+        }
+    })
+    .await?;
+    assert!(host.presence().await?.is_empty());
+    host.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_headless_peer_prints_where_others_are() -> Result<()> {
+    use nitro_engine::engine::presence::{LocalPresence, Selection};
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(&proj, &[("src/main.rs", b"fn main() {\n    run();\n}\n")])?;
+    let host = nitro_tests::Peer::host(&proj, &["--presence"])?;
+    let invite = nitro_engine::protocol::Invite::parse(host.link.as_deref().unwrap_or_default())?;
+    let guest = Engine::join(config(&tmp.path().join("pair"), "bob"), invite).await?;
+    // The caret before "run", on line 2, column 5.
+    let caret = Selection { anchor: 16, head: 16 };
+    guest.set_presence(LocalPresence { file: Some(RelPath::new("src/main.rs")?), selections: vec![caret], typing: false }, None).await?;
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    while !host.log().contains("bob: src/main.rs 2:5") {
+        assert!(tokio::time::Instant::now() < deadline, "host log: {}", host.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    guest.shutdown().await?;
+    Ok(())
+}

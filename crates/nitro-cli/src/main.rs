@@ -1,11 +1,13 @@
 //! `nitro`: the headless NitroIDE peer.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use nitro_engine::engine::presence::PeerPresence;
 use nitro_engine::engine::{Engine, EngineConfig, EngineEvent, EngineHandle, DEFAULT_MAX_FILE_SIZE};
 use nitro_engine::protocol::Invite;
 use tracing_subscriber::EnvFilter;
@@ -70,6 +72,9 @@ struct Common {
     /// Files larger than this many bytes are listed but not shared.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_SIZE)]
     max_file_size: u64,
+    /// Print where the other peers are (file, line:column, typing) as it changes.
+    #[arg(long)]
+    presence: bool,
 }
 
 impl Common {
@@ -107,6 +112,9 @@ fn main() -> Result<()> {
 }
 
 async fn run(command: Command) -> Result<()> {
+    let show_presence = match &command {
+        Command::Host { common, .. } | Command::Join { common, .. } => common.presence,
+    };
     let engine = match command {
         Command::Host { dir, port, common } => {
             let mut cfg = common.config(dir.clone());
@@ -129,12 +137,14 @@ async fn run(command: Command) -> Result<()> {
             engine
         }
     };
-    serve(engine).await
+    serve(engine, show_presence).await
 }
 
-/// Reports peers coming and going until Ctrl+C or SIGTERM, then shuts down.
-async fn serve(engine: EngineHandle) -> Result<()> {
+/// Reports peers coming and going (and, with `--presence`, where they are)
+/// until Ctrl+C or SIGTERM, then shuts down.
+async fn serve(engine: EngineHandle, show_presence: bool) -> Result<()> {
     let mut events = engine.subscribe();
+    let mut shown: HashMap<String, String> = HashMap::new();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
     loop {
         tokio::select! {
@@ -143,6 +153,13 @@ async fn serve(engine: EngineHandle) -> Result<()> {
             ev = events.recv() => match ev {
                 Ok(EngineEvent::PeerJoined { name, .. }) => eprintln!("{name} joined"),
                 Ok(EngineEvent::PeerLeft { name, .. }) => eprintln!("{name} left"),
+                Ok(EngineEvent::Presence(p)) if show_presence => {
+                    let line = describe(&engine, &p).await;
+                    if shown.get(p.peer.as_str()) != Some(&line) {
+                        eprintln!("{line}");
+                        shown.insert(p.peer.as_str().to_owned(), line);
+                    }
+                }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
@@ -151,4 +168,24 @@ async fn serve(engine: EngineHandle) -> Result<()> {
     }
     engine.shutdown().await.context("shutting down")?;
     Ok(())
+}
+
+/// "ada: src/main.rs 12:5, typing", with 1-based line and column.
+async fn describe(engine: &EngineHandle, p: &PeerPresence) -> String {
+    let Some(path) = &p.file else { return format!("{}: no file open", p.name) };
+    let mut out = format!("{}: {path}", p.name);
+    if let (Some(sel), Ok((text, _))) = (p.selections.first(), engine.text(path.clone()).await) {
+        let before: Vec<u16> = text.encode_utf16().take(sel.head).collect();
+        let before = String::from_utf16_lossy(&before);
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        out.push_str(&format!(" {line}:{col}"));
+        if sel.anchor != sel.head {
+            out.push_str(" (selection)");
+        }
+    }
+    if p.typing {
+        out.push_str(", typing");
+    }
+    out
 }

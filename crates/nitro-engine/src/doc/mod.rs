@@ -5,7 +5,7 @@
 //! ├─ schema: 1
 //! ├─ workspace: "<session id>"
 //! ├─ entries: { <FileId>: { name, parent: <FileId or "">, kind, size?, text? } }
-//! ├─ peers: {}       the peer roster (filled by the mesh)
+//! ├─ peers: { <PeerId>: { name, color, role } }   the roster: who belongs to the session
 //! └─ terminals: {}   terminal metadata (filled by the terminal sessions)
 //! ```
 //!
@@ -38,6 +38,8 @@ pub enum DocError {
     Automerge(#[from] automerge::AutomergeError),
     #[error("malformed sync message from peer: {0}")]
     SyncMessage(String),
+    #[error("malformed cursor from peer: {0}")]
+    Cursor(String),
     #[error("malformed change from peer: {0}")]
     Change(String),
     #[error("the document has no workspace yet")]
@@ -183,6 +185,16 @@ impl Touched {
     pub fn is_empty(&self) -> bool {
         !self.tree && self.texts.is_empty()
     }
+}
+
+/// A member of the session, as the roster in the document has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: String,
+    /// `host` or `editor`.
+    pub role: String,
 }
 
 /// A version of the document (its heads).
@@ -393,6 +405,55 @@ impl WorkspaceDoc {
             Content::Dir => {}
         }
         Ok(())
+    }
+
+    /// Adds or updates a member of the roster (each peer writes its own).
+    pub fn set_member(&mut self, peer: &str, member: &Member) -> Result<(), DocError> {
+        let peers = self.get_obj(&ROOT, "peers").ok_or(DocError::NotInitialized)?;
+        let obj = match self.get_obj(&peers, peer) {
+            Some(o) => o,
+            None => self.doc.put_object(&peers, peer, ObjType::Map)?,
+        };
+        for (key, value) in [("name", &member.name), ("color", &member.color), ("role", &member.role)] {
+            if self.get_str(&obj, key).as_deref() != Some(value.as_str()) {
+                self.doc.put(&obj, key, value.as_str())?;
+            }
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// The roster, by peer id.
+    pub fn roster(&self) -> BTreeMap<String, Member> {
+        let Some(peers) = self.get_obj(&ROOT, "peers") else { return BTreeMap::new() };
+        self.doc
+            .keys(&peers)
+            .filter_map(|key| {
+                let obj = self.get_obj(&peers, &key)?;
+                let member = Member { name: self.get_str(&obj, "name")?, color: self.get_str(&obj, "color")?, role: self.get_str(&obj, "role")? };
+                Some((key, member))
+            })
+            .collect()
+    }
+
+    /// A stable position in a text file: it stays on the character at
+    /// `index` (UTF-16 units, in the text of version `at`, or the current
+    /// text) whatever is inserted or deleted around it.
+    pub fn cursor(&self, id: &FileId, index: usize, at: Option<&Version>) -> Result<Vec<u8>, DocError> {
+        let text = self.text_obj(id)?;
+        let len = match at {
+            Some(v) => self.doc.length_at(&text, &v.0),
+            None => self.doc.length(&text),
+        };
+        let pos = if index >= len { automerge::CursorPosition::End } else { automerge::CursorPosition::Index(index) };
+        Ok(self.doc.get_cursor(&text, pos, at.map(|v| v.0.as_slice()))?.to_bytes())
+    }
+
+    /// Where a cursor made by [`Self::cursor`] (on any peer) is now.
+    pub fn cursor_position(&self, id: &FileId, cursor: &[u8]) -> Result<usize, DocError> {
+        let text = self.text_obj(id)?;
+        let cursor = automerge::Cursor::try_from(cursor).map_err(|e| DocError::Cursor(e.to_string()))?;
+        Ok(self.doc.get_cursor_position(&text, &cursor, None)?)
     }
 
     /// Changes what an entry holds (a text file became binary, or back).

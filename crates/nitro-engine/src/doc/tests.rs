@@ -166,3 +166,32 @@ fn save_and_load_keep_utf16_offsets() {
     loaded.splice(&f, &[Splice { index: 2, delete: 0, insert: "!".into() }]).expect("edit");
     assert_eq!(loaded.text(&f).expect("t"), "😀!");
 }
+
+#[test]
+fn cursors_stay_on_their_character_through_concurrent_edits() {
+    let (mut host, mut guest) = joined_pair();
+    let f = host.create(None, "a.txt", &Content::Text("hello world".into())).expect("file");
+    guest.apply_changes(host.take_changes().expect("c")).expect("apply");
+    // The guest's caret sits before "world".
+    let caret = guest.cursor(&f, 6, None).expect("cursor");
+    let end = guest.cursor(&f, 11, None).expect("cursor at the end");
+    host.splice(&f, &[Splice { index: 0, delete: 0, insert: ">> ".into() }]).expect("edit");
+    host.apply_changes(guest.take_changes().unwrap_or_default()).expect("apply");
+    assert_eq!(host.cursor_position(&f, &caret).expect("position"), 9);
+    assert_eq!(host.cursor_position(&f, &end).expect("position"), 14);
+    assert!(host.cursor_position(&f, b"garbage").is_err());
+}
+
+#[test]
+fn the_roster_merges_members_written_by_each_peer() {
+    let (mut host, mut guest) = joined_pair();
+    let m = |name: &str, role: &str| Member { name: name.into(), color: "#e06c75".into(), role: role.into() };
+    host.set_member("aaaaaaaaaaaaaaaa", &m("ada", "host")).expect("member");
+    guest.set_member("bbbbbbbbbbbbbbbb", &m("bob", "editor")).expect("member");
+    let (h, g) = (host.take_changes().expect("c"), guest.take_changes().expect("c"));
+    host.apply_changes(g).expect("apply");
+    guest.apply_changes(h).expect("apply");
+    assert_eq!(host.roster(), guest.roster());
+    assert_eq!(host.roster().len(), 2);
+    assert_eq!(host.roster()["bbbbbbbbbbbbbbbb"].name, "bob");
+}

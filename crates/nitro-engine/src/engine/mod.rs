@@ -8,6 +8,7 @@
 mod actor;
 mod handshake;
 mod mesh;
+pub mod presence;
 mod state;
 pub mod workspace;
 
@@ -26,6 +27,7 @@ use crate::protocol::{Invite, PeerId, Secret, SessionId};
 use crate::signal::crypto::{self, SignalKey};
 use crate::signal::{client, hub::Hub, SignalError};
 use actor::{Actor, Command, Rejoin};
+use presence::{LocalPresence, PeerPresence};
 use handshake::{LinkIds, Local};
 use state::{Role, SavedSession};
 use workspace::{Workspace, WorkspaceError};
@@ -109,6 +111,10 @@ pub enum EngineEvent {
     /// An [`EngineHandle::edit`] could not be applied; the editor should
     /// reload the file's text.
     EditRejected { path: RelPath, reason: String },
+    /// Another peer's presence changed (at most 60 times a second each).
+    Presence(PeerPresence),
+    /// A peer's presence went stale or the peer left.
+    PresenceGone { peer: PeerId },
 }
 
 /// A peer this one is connected to.
@@ -157,6 +163,19 @@ impl EngineHandle {
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.cmd.send(Command::Peers { reply }).await.map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Tells the other peers where this one is. Offsets are UTF-16 code units
+    /// in the text of `base` (from [`Self::text`]; `None`: the current text).
+    pub async fn set_presence(&self, presence: LocalPresence, base: Option<Version>) -> Result<(), EngineError> {
+        self.cmd.send(Command::SetPresence { presence, base }).await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Where every other peer is now.
+    pub async fn presence(&self) -> Result<Vec<PeerPresence>, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Command::Presence { reply }).await.map_err(|_| EngineError::Stopped)?;
         rx.await.map_err(|_| EngineError::Stopped)
     }
 
@@ -217,6 +236,7 @@ impl Engine {
         let acceptor = tokio::spawn(handshake::accept(local.clone(), SignalKey::derive(&secret, &session), signal));
 
         let mut actor = Actor::new(ws, local, session, inbox_rx);
+        actor.enroll(actor::ROLE_HOST)?;
         actor.watch(watcher, fs_rx);
         actor.keep_alive(acceptor, hub);
         Ok(actor.spawn(Some(invite)))
@@ -252,6 +272,7 @@ impl Engine {
         let saved = SavedSession { session: invite.session.to_hex(), role: Role::Guest, peer: me, secret: None, port: None };
         actor.on_first_sync(joined_tx, saved, Rejoin::new(invite.clone(), url));
         if rejoining {
+            actor.enroll(actor::ROLE_EDITOR)?;
             let root = actor.root();
             let (watcher, fs_rx) = Watcher::spawn(&root)?;
             actor.watch(watcher, fs_rx);

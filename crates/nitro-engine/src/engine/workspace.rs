@@ -100,6 +100,26 @@ impl Workspace {
             .ok_or_else(|| WorkspaceError::NotSharedText(path.clone()))
     }
 
+    /// The id of a shared text file.
+    pub fn text_id(&self, path: &RelPath) -> Result<FileId, WorkspaceError> {
+        self.shared_text(path)
+    }
+
+    /// The path of an entry named by an id a peer sent.
+    pub fn path_of_id(&self, id: &str) -> Option<RelPath> {
+        FileId::parse(id).and_then(|id| self.tree.entries.get(&id)).map(|e| e.path.clone())
+    }
+
+    /// Where a peer's cursor in a file is now, `None` if it is not valid here.
+    pub fn cursor_position(&self, id: &str, cursor: &[u8]) -> Option<usize> {
+        self.doc.cursor_position(&FileId::parse(id)?, cursor).ok()
+    }
+
+    /// A member's color from the roster.
+    pub fn roster_color(&self, peer: &crate::protocol::PeerId) -> Option<String> {
+        self.doc.roster().remove(peer.as_str()).map(|m| m.color)
+    }
+
     /// The current text of a shared file, and the version it belongs to.
     pub fn text(&mut self, path: &RelPath) -> Result<(String, Version), WorkspaceError> {
         let id = self.shared_text(path)?;

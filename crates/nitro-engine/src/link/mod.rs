@@ -100,7 +100,8 @@ pub struct Link {
     pub id: LinkId,
     pc: Arc<dyn PeerConnection>,
     state_out: mpsc::Sender<Vec<u8>>,
-    presence: Arc<dyn DataChannel>,
+    /// The newest presence datagram; older unsent ones are simply replaced.
+    presence_out: Arc<watch::Sender<Vec<u8>>>,
     open: watch::Receiver<u8>,
 }
 
@@ -169,7 +170,9 @@ impl Link {
         tokio::spawn(poll_channel(id, Channel::Presence, presence.clone(), events.clone(), open_tx));
         let (state_out, out_rx) = mpsc::channel(OUTBOX);
         tokio::spawn(write_state(id, state, out_rx, open_rx.clone()));
-        let link = Self { id, pc, state_out, presence, open: open_rx };
+        let (presence_out, presence_rx) = watch::channel(Vec::new());
+        tokio::spawn(write_presence(presence, presence_rx, open_rx.clone()));
+        let link = Self { id, pc, state_out, presence_out: Arc::new(presence_out), open: open_rx };
         // Announced before any description is set: once the remote side has
         // ours, data can arrive, and the engine must know the link by then.
         events.send(LinkEvent { link: id, kind: LinkEventKind::Added(link.clone()) }).await.map_err(|_| LinkError::EngineGone)?;
@@ -239,9 +242,10 @@ impl Link {
         self.state_out.capacity()
     }
 
-    /// Sends a presence datagram; dropped silently if it cannot go now.
-    pub async fn send_presence(&self, bytes: Vec<u8>) {
-        let _ = self.presence.try_send(BytesMut::from(&bytes[..])).await;
+    /// Sends a presence datagram. If the previous one has not left yet, this
+    /// one replaces it: only the newest presence matters.
+    pub fn send_presence(&self, bytes: Vec<u8>) {
+        self.presence_out.send_replace(bytes);
     }
 
     pub async fn close(&self) {
@@ -290,6 +294,18 @@ async fn poll_channel(
         if events.send(LinkEvent { link, kind }).await.is_err() || closed {
             return;
         }
+    }
+}
+
+/// Sends the newest presence datagram whenever it changes; one that cannot
+/// leave at once is dropped, as the channel itself may drop it.
+async fn write_presence(dc: Arc<dyn DataChannel>, mut rx: watch::Receiver<Vec<u8>>, mut open: watch::Receiver<u8>) {
+    if open.wait_for(|n| *n >= 2).await.is_err() {
+        return;
+    }
+    while rx.changed().await.is_ok() {
+        let bytes = rx.borrow_and_update().clone();
+        let _ = dc.try_send(BytesMut::from(&bytes[..])).await;
     }
 }
 
@@ -347,7 +363,7 @@ mod tests {
         assert_eq!(next_state(&mut b_rx).await, big);
         assert_eq!(next_state(&mut b_rx).await, StateMsg::Bye("done".into()));
 
-        b.send_presence(vec![1, 2, 3]).await;
+        b.send_presence(vec![1, 2, 3]);
         loop {
             let ev = tokio::time::timeout(Duration::from_secs(10), a_rx.recv()).await.expect("in time").expect("open");
             if let LinkEventKind::Presence(p) = ev.kind {

@@ -15,25 +15,30 @@ use tokio::task::JoinHandle;
 
 use super::handshake::Local;
 use super::mesh::Mesh;
+use super::presence::{default_color, LocalPresence, PeerPresence, PresenceTable, MIN_INTERVAL};
 use super::state::{self, SavedSession};
 use super::workspace::Workspace;
 use super::{EngineError, EngineEvent, EngineHandle, PeerInfo};
-use crate::doc::{Splice, SyncState, Touched, Version};
+use crate::doc::{Member, Splice, SyncState, Touched, Version};
 use crate::path::RelPath;
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
-use crate::protocol::presence::Heartbeat;
+use crate::protocol::presence::PresenceMsg;
 use crate::protocol::wire::Relay;
 use crate::protocol::{Hello, Invite, PeerId, SessionId, StateMsg, PROTOCOL_VERSION};
 use crate::signal::hub::Hub;
 
 mod peers;
+mod presence;
 pub use peers::Rejoin;
+
+/// Roles in the roster.
+pub const ROLE_HOST: &str = "host";
+pub const ROLE_EDITOR: &str = "editor";
 
 /// Link events queued for the actor.
 pub const INBOX: usize = 4096;
 const TICK: Duration = Duration::from_millis(250);
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// A peer not heard from on either channel for this long is dropped.
 const SILENT_FOR: Duration = Duration::from_secs(10);
 /// A link whose peer has not said hello by then is given up.
@@ -47,6 +52,8 @@ pub enum Command {
     Edit { path: RelPath, base: Option<Version>, splices: Vec<Splice> },
     Text { path: RelPath, reply: oneshot::Sender<Result<(String, Version), EngineError>> },
     Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
+    SetPresence { presence: LocalPresence, base: Option<Version> },
+    Presence { reply: oneshot::Sender<Vec<PeerPresence>> },
     Shutdown,
 }
 
@@ -93,8 +100,12 @@ pub struct Actor {
     persist: bool,
     dirty: bool,
     last_save: Instant,
-    heartbeat_seq: u32,
-    last_heartbeat: Instant,
+    /// Everyone else's presence.
+    presence: PresenceTable,
+    /// Ours, as last set; sent when due.
+    mine: PresenceMsg,
+    presence_pending: bool,
+    last_presence: Instant,
 }
 
 impl Actor {
@@ -122,8 +133,10 @@ impl Actor {
             persist: true,
             dirty: false,
             last_save: Instant::now(),
-            heartbeat_seq: 0,
-            last_heartbeat: Instant::now(),
+            presence: PresenceTable::default(),
+            mine: PresenceMsg::default(),
+            presence_pending: false,
+            last_presence: Instant::now(),
         }
     }
 
@@ -147,6 +160,18 @@ impl Actor {
         self.persist = self.ws.doc().is_initialized();
         self.first_sync = Some(FirstSync { done, session, host: None });
         self.rejoin = Some(rejoin);
+    }
+
+    /// Writes this peer into the roster, keeping a color and role it already has.
+    pub fn enroll(&mut self, role: &str) -> Result<(), EngineError> {
+        let existing = self.ws.doc().roster().remove(self.me.as_str());
+        let member = Member {
+            name: self.name.clone(),
+            color: existing.as_ref().map_or_else(|| default_color(&self.me), |m| m.color.clone()),
+            role: existing.map_or_else(|| role.to_owned(), |m| m.role),
+        };
+        self.ws.doc().set_member(self.me.as_str(), &member)?;
+        Ok(())
     }
 
     pub fn spawn(self, invite: Option<Invite>) -> EngineHandle {
@@ -189,6 +214,9 @@ impl Actor {
                         tracing::warn!(error = %e, "could not take in changes on disk");
                     }
                 }
+                _ = tokio::time::sleep_until((self.last_presence + MIN_INTERVAL).into()), if self.presence_pending => {
+                    self.send_presence_if_due(Instant::now());
+                }
                 _ = tick.tick() => self.on_tick(),
             }
             self.flush();
@@ -226,6 +254,14 @@ impl Actor {
                 let mut peers: Vec<PeerInfo> = self.slots.values().filter_map(|s| s.peer.clone()).map(|(peer, name)| PeerInfo { peer, name }).collect();
                 peers.sort_by(|a, b| a.peer.cmp(&b.peer));
                 let _ = reply.send(peers);
+            }
+            Command::SetPresence { presence, base } => {
+                if let Err(e) = self.set_presence(presence, base) {
+                    tracing::debug!(error = %e, "ignored a presence for a file that is not shared");
+                }
+            }
+            Command::Presence { reply } => {
+                let _ = reply.send(self.presences());
             }
             Command::Shutdown => {}
         }
@@ -280,10 +316,10 @@ impl Actor {
                 self.heard(id);
                 self.handle_state(id, msg);
             }
-            LinkEventKind::Presence(bytes) => match Heartbeat::decode(&bytes) {
-                Ok(_) => self.heard(id),
-                Err(e) => tracing::debug!(link = id.0, error = %e, "ignored a malformed presence message"),
-            },
+            LinkEventKind::Presence(bytes) => {
+                self.heard(id);
+                self.on_presence(id, &bytes);
+            }
             LinkEventKind::Malformed(e) => self.drop_link(id, &format!("sent a malformed message ({e})")),
             LinkEventKind::Closed => self.drop_link(id, "left"),
         }
@@ -407,6 +443,7 @@ impl Actor {
         let result = (|| {
             if self.fs.is_none() {
                 self.ws.rescan()?;
+                self.enroll(ROLE_EDITOR)?;
                 let (w, rx) = Watcher::spawn(self.ws.sandbox().root())?;
                 self.fs = Some((w, rx));
             }
@@ -469,6 +506,7 @@ impl Actor {
         if let Some((peer, name)) = slot.peer {
             tracing::info!(%peer, %name, "peer {why}");
             self.mesh.forget(&peer);
+            self.forget_presence(&peer);
             let _ = self.events.send(EngineEvent::PeerLeft { peer, name });
             self.gossip();
         }
@@ -481,16 +519,8 @@ impl Actor {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
-        if now.duration_since(self.last_heartbeat) >= HEARTBEAT_EVERY {
-            self.last_heartbeat = now;
-            self.heartbeat_seq = self.heartbeat_seq.wrapping_add(1);
-            let beat = Heartbeat { seq: self.heartbeat_seq, name: self.name.clone() }.encode();
-            for slot in self.slots.values().filter(|s| s.peer.is_some()) {
-                let link = slot.link.clone();
-                let beat = beat.clone();
-                tokio::spawn(async move { link.send_presence(beat).await });
-            }
-        }
+        self.send_presence_if_due(now);
+        self.expire_presence(now);
         if now.duration_since(self.last_gossip) >= peers::GOSSIP_EVERY {
             self.gossip();
             self.dial_missing();

@@ -1,0 +1,101 @@
+//! The actor's side of presence: sending ours at most 60 times a second
+//! (and as a heartbeat), and keeping and resolving everyone else's.
+
+use std::time::Instant;
+
+use super::Actor;
+use crate::doc::Version;
+use crate::engine::presence::{default_color, LocalPresence, PeerPresence, Selection, MIN_INTERVAL, REPEAT_EVERY};
+use crate::engine::{EngineError, EngineEvent};
+use crate::link::LinkId;
+use crate::protocol::presence::{PresenceMsg, WireSelection};
+use crate::protocol::PeerId;
+
+impl Actor {
+    /// Takes this peer's new presence; offsets refer to the text of `base`
+    /// (or the current text).
+    pub(super) fn set_presence(&mut self, local: LocalPresence, base: Option<Version>) -> Result<(), EngineError> {
+        let (file, selections) = match &local.file {
+            None => (None, Vec::new()),
+            Some(path) => {
+                let id = self.ws.text_id(path)?;
+                let mut sels = Vec::new();
+                for s in local.selections.iter().take(crate::protocol::presence::MAX_SELECTIONS) {
+                    let anchor = self.ws.doc().cursor(&id, s.anchor, base.as_ref())?;
+                    let head = if s.head == s.anchor { anchor.clone() } else { self.ws.doc().cursor(&id, s.head, base.as_ref())? };
+                    sels.push(WireSelection { anchor, head });
+                }
+                (Some(id.as_str().to_owned()), sels)
+            }
+        };
+        self.mine = PresenceMsg { seq: self.mine.seq, name: self.name.clone(), typing: local.typing, file, selections };
+        self.presence_pending = true;
+        self.send_presence_if_due(Instant::now());
+        Ok(())
+    }
+
+    /// Sends our presence when it changed and the last one left at least
+    /// [`MIN_INTERVAL`] ago, or as a heartbeat every [`REPEAT_EVERY`].
+    pub(super) fn send_presence_if_due(&mut self, now: Instant) {
+        let since = now.duration_since(self.last_presence);
+        if !(self.presence_pending && since >= MIN_INTERVAL || since >= REPEAT_EVERY) {
+            return;
+        }
+        self.presence_pending = false;
+        self.last_presence = now;
+        self.mine.seq = self.mine.seq.wrapping_add(1);
+        self.mine.name.clone_from(&self.name);
+        let bytes = self.mine.encode();
+        for slot in self.slots.values().filter(|s| s.peer.is_some()) {
+            slot.link.send_presence(bytes.clone());
+        }
+    }
+
+    pub(super) fn on_presence(&mut self, link: LinkId, bytes: &[u8]) {
+        let Some(peer) = self.slots.get(&link).and_then(|s| s.peer.as_ref()).map(|(p, _)| p.clone()) else { return };
+        match PresenceMsg::decode(bytes) {
+            Ok(msg) => {
+                if self.presence.update(peer.clone(), msg, Instant::now()) {
+                    if let Some(p) = self.resolve_presence(&peer) {
+                        let _ = self.events.send(EngineEvent::Presence(p));
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(%peer, error = %e, "ignored a malformed presence message"),
+        }
+    }
+
+    /// Another peer's presence with offsets into this peer's current texts.
+    pub(super) fn resolve_presence(&self, peer: &PeerId) -> Option<PeerPresence> {
+        let msg = self.presence.get(peer)?;
+        let color = self.ws.roster_color(peer).unwrap_or_else(|| default_color(peer));
+        let file = msg.file.as_deref().and_then(|f| self.ws.path_of_id(f));
+        let mut selections = Vec::new();
+        if let (Some(f), Some(_)) = (msg.file.as_deref(), &file) {
+            for s in &msg.selections {
+                if let (Some(anchor), Some(head)) = (self.ws.cursor_position(f, &s.anchor), self.ws.cursor_position(f, &s.head)) {
+                    selections.push(Selection { anchor, head });
+                }
+            }
+        }
+        Some(PeerPresence { peer: peer.clone(), name: msg.name.clone(), color, file, selections, typing: msg.typing })
+    }
+
+    pub(super) fn presences(&self) -> Vec<PeerPresence> {
+        let mut all: Vec<PeerPresence> = self.presence.iter().filter_map(|(p, _)| self.resolve_presence(p)).collect();
+        all.sort_by(|a, b| a.peer.cmp(&b.peer));
+        all
+    }
+
+    pub(super) fn forget_presence(&mut self, peer: &PeerId) {
+        if self.presence.remove(peer) {
+            let _ = self.events.send(EngineEvent::PresenceGone { peer: peer.clone() });
+        }
+    }
+
+    pub(super) fn expire_presence(&mut self, now: Instant) {
+        for peer in self.presence.expire(now) {
+            let _ = self.events.send(EngineEvent::PresenceGone { peer });
+        }
+    }
+}
