@@ -519,7 +519,18 @@ impl WorkspaceDoc {
             self.splice(id, splices)?;
             return Ok(self.version());
         }
-        self.doc.isolate(&base.0);
+        // Automerge numbers an actor's changes in sequence: a change that
+        // did not follow this peer's own latest one would reuse its number
+        // and be dropped by the other peers as a duplicate. This peer's later
+        // changes never touch this text without moving `base` (callers keep
+        // it current), so including them leaves the text of `base` as it is.
+        let mut heads = base.0.clone();
+        if let Some(own) = self.doc.get_last_local_change().map(|c| c.hash()) {
+            if !heads.contains(&own) {
+                heads.push(own);
+            }
+        }
+        self.doc.isolate(&heads);
         let result = self.splice_uncommitted(id, splices);
         self.finish();
         let edited = Version(self.doc.get_heads());

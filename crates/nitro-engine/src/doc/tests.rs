@@ -77,7 +77,8 @@ fn an_edit_based_on_an_old_version_merges_like_a_concurrent_one() {
     // ... while the disk still held the old text, which the user edited.
     guest.splice_at(&base, &f, &splice::diff("alpha beta", "alpha beta gamma")).expect("edit");
     assert_eq!(guest.text(&f).expect("t"), ">> alpha beta gamma");
-    host.apply_changes(guest.take_changes().expect("c")).expect("apply");
+    let touched = host.apply_changes(guest.take_changes().expect("c")).expect("apply");
+    assert_eq!(touched.texts, BTreeSet::from([f.clone()]), "the receiver learns which file changed");
     assert_eq!(host.text(&f).expect("t"), ">> alpha beta gamma");
 }
 
@@ -194,4 +195,24 @@ fn the_roster_merges_members_written_by_each_peer() {
     assert_eq!(host.roster(), guest.roster());
     assert_eq!(host.roster().len(), 2);
     assert_eq!(host.roster()["bbbbbbbbbbbbbbbb"].name, "bob");
+}
+
+#[test]
+fn an_isolated_edit_is_reported_to_a_receiver_with_its_own_concurrent_edit() {
+    let mut host = WorkspaceDoc::new_workspace("ws1").expect("create");
+    let f = host.create(None, "a.txt", &Content::Text("one\ntwo\nthree\n".into())).expect("file");
+    host.take_changes();
+    let mut guest = WorkspaceDoc::empty();
+    sync_pair(&mut host, &mut guest);
+    let base = host.version();
+    // The host makes another change of its own after `base`, elsewhere.
+    host.set_member("aaaaaaaaaaaaaaaa", &Member { name: "ada".into(), color: "#000000".into(), role: "host".into() }).expect("member");
+    guest.apply_changes(host.take_changes().expect("c")).expect("apply");
+    guest.splice(&f, &splice::diff("one\ntwo\nthree\n", "one\ntwo\nthree!\n")).expect("edit");
+    let touched = host.apply_changes(guest.take_changes().expect("c")).expect("apply");
+    assert!(touched.texts.contains(&f));
+    host.splice_at(&base, &f, &splice::diff("one\ntwo\nthree\n", "ONE\ntwo\nthree\n")).expect("edit");
+    let touched = guest.apply_changes(host.take_changes().expect("c")).expect("apply");
+    assert!(touched.texts.contains(&f), "{touched:?}");
+    assert_eq!(guest.text(&f).expect("t"), "ONE\ntwo\nthree!\n");
 }
