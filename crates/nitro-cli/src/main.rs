@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nitro_engine::engine::presence::PeerPresence;
 use nitro_engine::engine::{Engine, EngineConfig, EngineEvent, EngineHandle, DEFAULT_MAX_FILE_SIZE};
+use nitro_engine::link::{IceConfig, IceServer};
 use nitro_engine::protocol::Invite;
 use tracing_subscriber::EnvFilter;
 
@@ -75,17 +76,59 @@ struct Common {
     /// Print where the other peers are (file, line:column, typing) as it changes.
     #[arg(long)]
     presence: bool,
+    /// A STUN or TURN server for NAT traversal, such as
+    /// `stun:stun.example.org:3478` or `turn:turn.example.org:3478?transport=udp`
+    /// (repeat for more). Adds to the servers of the config file.
+    #[arg(long = "ice-server", value_name = "URL")]
+    ice_servers: Vec<String>,
+    /// User name for the TURN servers given with --ice-server.
+    #[arg(long, default_value = "")]
+    ice_username: String,
+    /// Password for the TURN servers given with --ice-server.
+    #[arg(long, env = "NITRO_ICE_CREDENTIAL", default_value = "", hide_env_values = true)]
+    ice_credential: String,
+    /// Connect only through TURN relays: peers never learn each other's addresses.
+    #[arg(long)]
+    relay_only: bool,
+    /// Config file with STUN/TURN servers (TOML: `relay_only = true` and
+    /// `[[ice_servers]]` tables with `urls`, `username`, `credential`).
+    /// Default: $XDG_CONFIG_HOME/nitroide/config.toml, if it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 impl Common {
-    fn config(self, dir: PathBuf) -> EngineConfig {
+    fn config(self, dir: PathBuf) -> Result<EngineConfig> {
+        let mut ice = load_ice_config(self.config.as_deref())?;
+        if !self.ice_servers.is_empty() {
+            ice.servers.push(IceServer { urls: self.ice_servers, username: self.ice_username, credential: self.ice_credential });
+        }
+        ice.relay_only |= self.relay_only;
+        if ice.relay_only && !ice.servers.iter().any(|s| s.urls.iter().any(|u| u.starts_with("turn"))) {
+            anyhow::bail!("--relay-only needs a TURN server (--ice-server turn:... or the config file)");
+        }
         let name = self.name.unwrap_or_else(default_name);
         let mut cfg = EngineConfig::new(dir, name);
         cfg.bind = self.bind;
         cfg.signal = self.signal;
         cfg.max_file_size = self.max_file_size;
-        cfg
+        cfg.ice = ice;
+        Ok(cfg)
     }
+}
+
+/// Reads the STUN/TURN settings from `path`, or from the default config file
+/// when it exists.
+fn load_ice_config(path: Option<&std::path::Path>) -> Result<IceConfig> {
+    let default = || {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        Some(base.join("nitroide/config.toml")).filter(|p| p.exists())
+    };
+    let Some(path) = path.map(PathBuf::from).or_else(default) else { return Ok(IceConfig::default()) };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not a valid config file", path.display()))
 }
 
 fn default_name() -> String {
@@ -117,7 +160,7 @@ async fn run(command: Command) -> Result<()> {
     };
     let engine = match command {
         Command::Host { dir, port, common } => {
-            let mut cfg = common.config(dir.clone());
+            let mut cfg = common.config(dir.clone())?;
             cfg.port = port;
             let engine = Engine::host(cfg).await.with_context(|| format!("cannot share {}", dir.display()))?;
             if let Some(invite) = engine.invite() {
@@ -130,7 +173,7 @@ async fn run(command: Command) -> Result<()> {
             let invite = Invite::parse(&link).context("cannot read the invite link")?;
             let who = if invite.host_name.is_empty() { "the host".to_owned() } else { invite.host_name.clone() };
             eprintln!("Joining {who}'s workspace into {} ...", dir.display());
-            let engine = Engine::join(common.config(dir.clone()), invite)
+            let engine = Engine::join(common.config(dir.clone())?, invite)
                 .await
                 .with_context(|| format!("cannot join {who}'s workspace"))?;
             eprintln!("Joined: {} is in sync. Ctrl+C stops.", dir.display());

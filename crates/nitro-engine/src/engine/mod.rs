@@ -22,7 +22,7 @@ use crate::doc::{DocError, Splice, Version, WorkspaceDoc};
 use crate::path::RelPath;
 use crate::fs::watcher::{WatchError, Watcher};
 use crate::fs::{FsError, Sandbox};
-use crate::link::{Identity, LinkConfig, LinkError};
+use crate::link::{IceConfig, Identity, LinkConfig, LinkError};
 use crate::protocol::{Invite, PeerId, Secret, SessionId};
 use crate::signal::crypto::{self, SignalKey};
 use crate::signal::{client, hub::Hub, SignalError};
@@ -83,11 +83,13 @@ pub struct EngineConfig {
     pub port: u16,
     /// A y-webrtc signaling server to use instead of the host's own.
     pub signal: Option<Url>,
+    /// STUN/TURN servers, and whether to relay only.
+    pub ice: IceConfig,
 }
 
 impl EngineConfig {
     pub fn new(root: impl Into<PathBuf>, name: impl Into<String>) -> Self {
-        Self { root: root.into(), name: name.into(), max_file_size: DEFAULT_MAX_FILE_SIZE, bind: None, port: 0, signal: None }
+        Self { root: root.into(), name: name.into(), max_file_size: DEFAULT_MAX_FILE_SIZE, bind: None, port: 0, signal: None, ice: IceConfig::default() }
     }
 
     fn udp_addrs(&self) -> Vec<String> {
@@ -232,7 +234,7 @@ impl Engine {
         };
         let invite = Invite { session, secret: secret.clone(), signal: url, fingerprint: identity.fingerprint, host_name: cfg.name.clone() };
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local { me, name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity }, ids: LinkIds::default(), inbox: inbox_tx };
+        let local = Local { me, name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone() }, ids: LinkIds::default(), inbox: inbox_tx };
         let acceptor = tokio::spawn(handshake::accept(local.clone(), SignalKey::derive(&secret, &session), signal));
 
         let mut actor = Actor::new(ws, local, session, inbox_rx);
@@ -265,7 +267,7 @@ impl Engine {
         let url = cfg.signal.clone().unwrap_or_else(|| invite.signal.clone());
         let signal = client::connect(&url, &topic).await?;
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity: Identity::generate()? }, ids: LinkIds::default(), inbox: inbox_tx };
+        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity: Identity::generate()?, ice: cfg.ice.clone() }, ids: LinkIds::default(), inbox: inbox_tx };
 
         let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx);
         let (joined_tx, joined_rx) = oneshot::channel();

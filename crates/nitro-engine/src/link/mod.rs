@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
+    RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
 };
 
 pub use identity::Identity;
@@ -86,12 +86,34 @@ pub struct LinkEvent {
     pub kind: LinkEventKind,
 }
 
+/// A STUN or TURN server.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct IceServer {
+    /// `stun:host:port` or `turn:host:port?transport=udp`.
+    pub urls: Vec<String>,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub credential: String,
+}
+
+/// NAT traversal: the servers ICE may use, and whether it must relay.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct IceConfig {
+    #[serde(default, rename = "ice_servers")]
+    pub servers: Vec<IceServer>,
+    /// Use only TURN relay candidates: peers never see each other's addresses.
+    #[serde(default)]
+    pub relay_only: bool,
+}
+
 /// Where and how links are made.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
     /// Local UDP addresses ICE gathers candidates on, such as `127.0.0.1:0`.
     pub udp_addrs: Vec<String>,
     pub identity: Identity,
+    pub ice: IceConfig,
 }
 
 /// The engine's handle on a link.
@@ -145,7 +167,18 @@ impl Link {
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
             .with_ice_timeouts(Some(DISCONNECTED_AFTER), Some(FAILED_AFTER), Some(KEEPALIVE))
             .build();
-        let config = RTCConfigurationBuilder::new().with_certificates(vec![cfg.identity.cert.clone()]).build();
+        let servers = cfg
+            .ice
+            .servers
+            .iter()
+            .map(|s| RTCIceServer { urls: s.urls.clone(), username: s.username.clone(), credential: s.credential.clone(), ..Default::default() })
+            .collect();
+        let policy = if cfg.ice.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
+        let config = RTCConfigurationBuilder::new()
+            .with_certificates(vec![cfg.identity.cert.clone()])
+            .with_ice_servers(servers)
+            .with_ice_transport_policy(policy)
+            .build();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config)
             .with_setting_engine(settings)
@@ -331,7 +364,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> LinkConfig {
-        LinkConfig { udp_addrs: vec!["127.0.0.1:0".into()], identity: Identity::generate().expect("identity") }
+        LinkConfig { udp_addrs: vec!["127.0.0.1:0".into()], identity: Identity::generate().expect("identity"), ice: IceConfig::default() }
     }
 
     async fn next_state(rx: &mut mpsc::Receiver<LinkEvent>) -> StateMsg {
