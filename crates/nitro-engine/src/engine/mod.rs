@@ -22,7 +22,9 @@ use crate::doc::{DocError, Splice, Version, WorkspaceDoc};
 use crate::path::RelPath;
 use crate::fs::watcher::{WatchError, Watcher};
 use crate::fs::{FsError, Sandbox};
-use crate::link::{IceConfig, Identity, LinkConfig, LinkError};
+use crate::link::{IceConfig, Identity, LinkConfig, LinkError, Traffic};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use crate::protocol::{Invite, PeerId, Secret, SessionId};
 use crate::signal::crypto::{self, SignalKey};
 use crate::signal::{client, hub::Hub, SignalError};
@@ -129,6 +131,7 @@ pub struct PeerInfo {
 /// A running peer.
 pub struct EngineHandle {
     invite: Option<Invite>,
+    traffic: Arc<Traffic>,
     cmd: mpsc::Sender<Command>,
     events: broadcast::Sender<EngineEvent>,
     task: tokio::task::JoinHandle<Result<(), EngineError>>,
@@ -142,6 +145,11 @@ impl EngineHandle {
 
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.events.subscribe()
+    }
+
+    /// Bytes sent and received on the state channels since the start.
+    pub fn traffic(&self) -> (u64, u64) {
+        (self.traffic.sent.load(Ordering::Relaxed), self.traffic.received.load(Ordering::Relaxed))
     }
 
     /// Applies an edit typed in an editor to a shared text file; every peer
@@ -234,7 +242,7 @@ impl Engine {
         };
         let invite = Invite { session, secret: secret.clone(), signal: url, fingerprint: identity.fingerprint, host_name: cfg.name.clone() };
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local { me, name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone() }, ids: LinkIds::default(), inbox: inbox_tx };
+        let local = Local { me, name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default() }, ids: LinkIds::default(), inbox: inbox_tx };
         let acceptor = tokio::spawn(handshake::accept(local.clone(), SignalKey::derive(&secret, &session), signal));
 
         let mut actor = Actor::new(ws, local, session, inbox_rx);
@@ -267,7 +275,7 @@ impl Engine {
         let url = cfg.signal.clone().unwrap_or_else(|| invite.signal.clone());
         let signal = client::connect(&url, &topic).await?;
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity: Identity::generate()?, ice: cfg.ice.clone() }, ids: LinkIds::default(), inbox: inbox_tx };
+        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity: Identity::generate()?, ice: cfg.ice.clone(), traffic: Arc::default() }, ids: LinkIds::default(), inbox: inbox_tx };
 
         let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx);
         let (joined_tx, joined_rx) = oneshot::channel();

@@ -11,6 +11,7 @@
 
 pub mod identity;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,6 +108,13 @@ pub struct IceConfig {
     pub relay_only: bool,
 }
 
+/// Bytes carried by the `state` channels of all links of one peer.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+}
+
 /// Where and how links are made.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
@@ -114,6 +122,8 @@ pub struct LinkConfig {
     pub udp_addrs: Vec<String>,
     pub identity: Identity,
     pub ice: IceConfig,
+    /// Shared by every link made with this config.
+    pub traffic: Arc<Traffic>,
 }
 
 /// The engine's handle on a link.
@@ -199,10 +209,10 @@ impl Link {
             .await?;
         let (open_tx, open_rx) = watch::channel(0u8);
         let open_tx = Arc::new(open_tx);
-        tokio::spawn(poll_channel(id, Channel::State, state.clone(), events.clone(), open_tx.clone()));
-        tokio::spawn(poll_channel(id, Channel::Presence, presence.clone(), events.clone(), open_tx));
+        tokio::spawn(poll_channel(id, Channel::State, state.clone(), events.clone(), open_tx.clone(), cfg.traffic.clone()));
+        tokio::spawn(poll_channel(id, Channel::Presence, presence.clone(), events.clone(), open_tx, cfg.traffic.clone()));
         let (state_out, out_rx) = mpsc::channel(OUTBOX);
-        tokio::spawn(write_state(id, state, out_rx, open_rx.clone()));
+        tokio::spawn(write_state(id, state, out_rx, open_rx.clone(), cfg.traffic.clone()));
         let (presence_out, presence_rx) = watch::channel(Vec::new());
         tokio::spawn(write_presence(presence, presence_rx, open_rx.clone()));
         let link = Self { id, pc, state_out, presence_out: Arc::new(presence_out), open: open_rx };
@@ -296,6 +306,7 @@ async fn poll_channel(
     dc: Arc<dyn DataChannel>,
     events: mpsc::Sender<LinkEvent>,
     open: Arc<watch::Sender<u8>>,
+    traffic: Arc<Traffic>,
 ) {
     let mut chunks = Reassembler::default();
     while let Some(ev) = dc.poll().await {
@@ -315,11 +326,14 @@ async fn poll_channel(
                     Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => continue,
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
                 },
-                Channel::State => match chunks.push(&msg.data).and_then(|m| m.map(|m| StateMsg::decode(&m)).transpose()) {
-                    Ok(Some(m)) => LinkEventKind::State(m),
-                    Ok(None) => continue,
-                    Err(e) => LinkEventKind::Malformed(e),
-                },
+                Channel::State => {
+                    traffic.received.fetch_add(msg.data.len() as u64, Ordering::Relaxed);
+                    match chunks.push(&msg.data).and_then(|m| m.map(|m| StateMsg::decode(&m)).transpose()) {
+                        Ok(Some(m)) => LinkEventKind::State(m),
+                        Ok(None) => continue,
+                        Err(e) => LinkEventKind::Malformed(e),
+                    }
+                }
             },
             _ => continue,
         };
@@ -345,12 +359,13 @@ async fn write_presence(dc: Arc<dyn DataChannel>, mut rx: watch::Receiver<Vec<u8
 /// Sends queued state messages in order, chunked, waiting while the
 /// channel's send buffer is full. Messages queued before the connection is
 /// open wait for it, so a peer's hello is always its first message.
-async fn write_state(link: LinkId, dc: Arc<dyn DataChannel>, mut rx: mpsc::Receiver<Vec<u8>>, mut open: watch::Receiver<u8>) {
+async fn write_state(link: LinkId, dc: Arc<dyn DataChannel>, mut rx: mpsc::Receiver<Vec<u8>>, mut open: watch::Receiver<u8>, traffic: Arc<Traffic>) {
     if open.wait_for(|n| *n >= 2).await.is_err() {
         return;
     }
     while let Some(msg) = rx.recv().await {
         for chunk in frame::split(&msg) {
+            traffic.sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             if let Err(e) = dc.send(BytesMut::from(&chunk[..])).await {
                 tracing::debug!(link = link.0, error = %e, "state channel send failed");
                 return;
@@ -364,7 +379,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> LinkConfig {
-        LinkConfig { udp_addrs: vec!["127.0.0.1:0".into()], identity: Identity::generate().expect("identity"), ice: IceConfig::default() }
+        LinkConfig { udp_addrs: vec!["127.0.0.1:0".into()], identity: Identity::generate().expect("identity"), ice: IceConfig::default(), traffic: Arc::default() }
     }
 
     async fn next_state(rx: &mut mpsc::Receiver<LinkEvent>) -> StateMsg {

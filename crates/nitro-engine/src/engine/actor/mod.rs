@@ -177,8 +177,9 @@ impl Actor {
     pub fn spawn(self, invite: Option<Invite>) -> EngineHandle {
         let (cmd, cmd_rx) = mpsc::channel(1024);
         let events = self.events.clone();
+        let traffic = self.local.links.traffic.clone();
         let task = tokio::spawn(self.run(cmd_rx));
-        EngineHandle { invite, cmd, events, task }
+        EngineHandle { invite, traffic, cmd, events, task }
     }
 
     async fn run(mut self, mut cmd: mpsc::Receiver<Command>) -> Result<(), EngineError> {
