@@ -144,3 +144,52 @@ fn a_peer_killed_mid_edit_comes_back_and_everything_converges() -> Result<()> {
         .with_context(|| format!("missing on host: {:?}", lines.difference(&all(&proj)).collect::<Vec<_>>()))?;
     Ok(())
 }
+
+/// Two groups of peers on two test hosts; the link between the hosts is cut,
+/// both groups keep editing, and the link comes back.
+#[test]
+fn a_split_mesh_keeps_editing_and_converges_when_it_heals() -> Result<()> {
+    let net = nitro_tests::TwoHosts::new()?;
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("host");
+    write_files(&proj, &[("notes.txt", b"")])?;
+    let host = Peer::host_at(Some(&net.a), &net.ip_a, &proj, &[])?;
+    let link = host.link.clone().unwrap_or_default();
+    let a1 = Peer::join_at(Some(&net.a), &net.ip_a, &link, &tmp.path().join("a1"), "a1", &[])?;
+    let b1 = Peer::join_at(Some(&net.b), &net.ip_b, &link, &tmp.path().join("b1"), "b1", &[])?;
+    let b2 = Peer::join_at(Some(&net.b), &net.ip_b, &link, &tmp.path().join("b2"), "b2", &[])?;
+    let peers = [&host, &a1, &b1, &b2];
+    let joined = |p: &Peer, names: &[&str]| names.iter().all(|n| p.log().matches(&format!("{n} joined")).count() >= 1);
+    wait_for(CONVERGE, || Ok(joined(&a1, &["b1", "b2"]) || joined(&b1, &["a1"]) && joined(&b2, &["a1"])))
+        .context("the mesh spans both hosts")?;
+
+    let mut lines = BTreeSet::new();
+    let mut add = |p: &Peer, line: String| -> Result<()> {
+        sh(&p.dir, &format!("echo '{line}' >> notes.txt"))?;
+        lines.insert(line);
+        std::thread::sleep(Duration::from_millis(30));
+        Ok(())
+    };
+    add(&host, "before the split".into())?;
+    let same = |a: &Peer, b: &Peer| snapshot(&a.dir) == snapshot(&b.dir);
+    wait_for(CONVERGE, || Ok(peers.iter().all(|p| same(p, &host))))?;
+
+    net.cut()?;
+    wait_for(CONVERGE, || Ok(host.log().contains("b1 left") && host.log().contains("b2 left") && b1.log().contains("a1 left")))
+        .context("both sides notice the split")?;
+    for i in 0..5 {
+        add(&host, format!("host while split {i}"))?;
+        add(&a1, format!("a1 while split {i}"))?;
+        add(&b1, format!("b1 while split {i}"))?;
+        add(&b2, format!("b2 while split {i}"))?;
+    }
+    // Each side still works within itself.
+    wait_for(CONVERGE, || Ok(same(&host, &a1) && same(&b1, &b2)))?;
+    assert_ne!(snapshot(&host.dir), snapshot(&b1.dir));
+
+    net.heal()?;
+    let all = |p: &Peer| -> BTreeSet<String> { read(&p.dir.join("notes.txt")).unwrap_or_default().lines().map(str::to_owned).collect() };
+    wait_for(Duration::from_secs(60), || Ok(peers.iter().all(|p| all(p) == lines && same(p, &host))))
+        .with_context(|| format!("after healing, host misses {:?}", lines.difference(&all(&host)).collect::<Vec<_>>()))?;
+    Ok(())
+}

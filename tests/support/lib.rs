@@ -31,12 +31,29 @@ pub struct Peer {
     pub link: Option<String>,
 }
 
+/// `nitro`, or `nitro` inside a network namespace.
+fn nitro(netns: Option<&str>) -> Command {
+    match netns {
+        None => Command::new(nitro_bin()),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(nitro_bin());
+            c
+        }
+    }
+}
+
 impl Peer {
     /// Starts `nitro host DIR` on loopback and waits for its invite line.
     pub fn host(dir: &Path, extra: &[&str]) -> Result<Self> {
+        Self::host_at(None, "127.0.0.1", dir, extra)
+    }
+
+    /// Starts `nitro host DIR` bound to `ip`, in network namespace `netns`.
+    pub fn host_at(netns: Option<&str>, ip: &str, dir: &Path, extra: &[&str]) -> Result<Self> {
         let stderr_path = dir.with_extension("host.log");
-        let mut child = Command::new(nitro_bin())
-            .args(["host", path_str(dir)?, "--bind", "127.0.0.1", "--name", "host"])
+        let mut child = nitro(netns)
+            .args(["host", path_str(dir)?, "--bind", ip, "--name", "host"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path)?)
@@ -55,9 +72,14 @@ impl Peer {
     /// Starts `nitro join LINK DIR` on loopback; returns once it reports that
     /// the workspace is in sync, or fails with its log.
     pub fn join(link: &str, dir: &Path, name: &str, extra: &[&str]) -> Result<Self> {
+        Self::join_at(None, "127.0.0.1", link, dir, name, extra)
+    }
+
+    /// Like [`Self::join`], bound to `ip`, in network namespace `netns`.
+    pub fn join_at(netns: Option<&str>, ip: &str, link: &str, dir: &Path, name: &str, extra: &[&str]) -> Result<Self> {
         let stderr_path = dir.with_extension(format!("{name}.log"));
-        let child = Command::new(nitro_bin())
-            .args(["join", link, path_str(dir)?, "--bind", "127.0.0.1", "--name", name])
+        let child = nitro(netns)
+            .args(["join", link, path_str(dir)?, "--bind", ip, "--name", name])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path)?)
@@ -81,6 +103,7 @@ impl Peer {
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> Result<ExitStatus> {
         let pid = self.child.id().to_string();
+        anyhow::ensure!(self.child.try_wait()?.is_none(), "nitro already exited: {}", self.log());
         Command::new("kill").args(["-TERM", &pid]).status()?;
         let deadline = Instant::now() + CONVERGE;
         loop {
@@ -182,4 +205,62 @@ pub fn sh(dir: &Path, script: &str) -> Result<()> {
 
 pub fn read(path: &Path) -> Option<String> {
     std::fs::read_to_string(path).ok()
+}
+
+/// Two test hosts on this machine: network namespaces joined by a veth
+/// pair, so the link between them can be cut and restored. Needs root; the
+/// namespaces are removed when this is dropped.
+pub struct TwoHosts {
+    pub a: String,
+    pub b: String,
+    pub ip_a: String,
+    pub ip_b: String,
+    veth_a: String,
+}
+
+impl TwoHosts {
+    pub fn new() -> Result<Self> {
+        let id = std::process::id() % 50_000;
+        let (a, b) = (format!("nitro-a{id}"), format!("nitro-b{id}"));
+        let (veth_a, veth_b) = (format!("nva{id}"), format!("nvb{id}"));
+        let net = format!("10.{}.{}", 100 + id % 100, id / 100 % 250);
+        let (ip_a, ip_b) = (format!("{net}.1"), format!("{net}.2"));
+        let hosts = Self { a: a.clone(), b: b.clone(), ip_a: ip_a.clone(), ip_b: ip_b.clone(), veth_a: veth_a.clone() };
+        ip(&["netns", "add", &a]).context("creating a network namespace needs root")?;
+        ip(&["netns", "add", &b])?;
+        ip(&["link", "add", &veth_a, "type", "veth", "peer", "name", &veth_b])?;
+        ip(&["link", "set", &veth_a, "netns", &a])?;
+        ip(&["link", "set", &veth_b, "netns", &b])?;
+        ip(&["-n", &a, "addr", "add", &format!("{ip_a}/24"), "dev", &veth_a])?;
+        ip(&["-n", &b, "addr", "add", &format!("{ip_b}/24"), "dev", &veth_b])?;
+        for (ns, dev) in [(&a, &veth_a), (&b, &veth_b)] {
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        Ok(hosts)
+    }
+
+    /// Cuts the link between the two hosts; each still reaches itself.
+    pub fn cut(&self) -> Result<()> {
+        ip(&["-n", &self.a, "link", "set", &self.veth_a, "down"])
+    }
+
+    pub fn heal(&self) -> Result<()> {
+        ip(&["-n", &self.a, "link", "set", &self.veth_a, "up"])
+    }
+}
+
+impl Drop for TwoHosts {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+    }
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip").args(args).output().context("running ip (Debian's iproute2)")?;
+    if !out.status.success() {
+        bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
 }
