@@ -31,8 +31,24 @@ pub enum PathError {
 }
 
 /// A normalized, `/`-separated path relative to the workspace root.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Deserializing validates, like [`RelPath::new`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct RelPath(String);
+
+impl TryFrom<String> for RelPath {
+    type Error = PathError;
+
+    fn try_from(s: String) -> Result<Self, PathError> {
+        Self::new(&s)
+    }
+}
+
+impl From<RelPath> for String {
+    fn from(p: RelPath) -> String {
+        p.0
+    }
+}
 
 impl RelPath {
     /// Validates a `/`-separated path as found in the document or on the wire.

@@ -201,6 +201,18 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version(Vec<ChangeHash>);
 
+impl Version {
+    /// The heads as hex strings, for saving.
+    pub fn to_strings(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+
+    /// Reads what [`Self::to_strings`] wrote; `None` if any head is malformed.
+    pub fn parse(heads: &[String]) -> Option<Self> {
+        heads.iter().map(|h| h.parse().ok()).collect::<Option<Vec<ChangeHash>>>().map(Self)
+    }
+}
+
 /// Per-peer state of the Automerge sync protocol.
 #[derive(Debug, Default)]
 pub struct SyncState(sync::State);
@@ -377,6 +389,24 @@ impl WorkspaceDoc {
     /// The text of a text file.
     pub fn text(&self, id: &FileId) -> Result<String, DocError> {
         Ok(self.doc.text(self.text_obj(id)?)?)
+    }
+
+    /// The text of a text file as it was at `version`.
+    pub fn text_at(&self, id: &FileId, version: &Version) -> Result<String, DocError> {
+        Ok(self.doc.text_at(self.text_obj(id)?, &version.0)?)
+    }
+
+    /// Encoded changes made or received since the last call (or the last
+    /// full save), for an append-only log on disk.
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        self.doc.save_incremental()
+    }
+
+    /// Adds what [`Self::save_incremental`] wrote. A torn last change (a
+    /// crash in the middle of an append) is skipped.
+    pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+        self.doc.load_incremental(bytes)?;
+        Ok(())
     }
 
     /// Adds an entry under `parent` (`None`: the workspace root).

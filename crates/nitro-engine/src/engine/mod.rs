@@ -247,6 +247,7 @@ impl Engine {
 
         let mut actor = Actor::new(ws, local, session, inbox_rx);
         actor.enroll(actor::ROLE_HOST)?;
+        actor.save()?;
         actor.watch(watcher, fs_rx);
         actor.keep_alive(acceptor, hub);
         Ok(actor.spawn(Some(invite)))
@@ -283,6 +284,7 @@ impl Engine {
         actor.on_first_sync(joined_tx, saved, Rejoin::new(invite.clone(), url));
         if rejoining {
             actor.enroll(actor::ROLE_EDITOR)?;
+            actor.save()?;
             let root = actor.root();
             let (watcher, fs_rx) = Watcher::spawn(&root)?;
             actor.watch(watcher, fs_rx);

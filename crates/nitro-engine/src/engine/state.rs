@@ -4,8 +4,15 @@
 //! - `session.json`: session id, role, this peer's id; for the host also the
 //!   invite secret and signaling port, so its invite link survives restarts.
 //! - `identity.pem`: the host's DTLS certificate and key (pinned by invites).
-//! - `document.automerge`: the workspace document.
-//! - `files.json`: which entries this peer has on disk, and where.
+//! - `document.automerge` and `document.changes`: the workspace document, as a
+//!   snapshot and the changes appended since.
+//! - `files.json` and `files.log`: for each entry this peer has on disk, its
+//!   path, the hash of the text written there and the document version of
+//!   that text; a snapshot and the records appended since.
+//!
+//! Both logs are appended *before* a file is written, so after a crash the
+//! peer knows which version each file on disk holds, and tells an edit made
+//! while it was down from a write of its own that it did not record.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +28,9 @@ use crate::protocol::{PeerId, Secret, SessionId};
 const SESSION: &str = "session.json";
 const IDENTITY: &str = "identity.pem";
 const DOCUMENT: &str = "document.automerge";
+const CHANGES: &str = "document.changes";
 const FILES: &str = "files.json";
+const FILES_LOG: &str = "files.log";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,26 +92,84 @@ pub fn save_identity(sb: &Sandbox, id: &Identity) -> Result<(), EngineError> {
     Ok(sb.write_state(IDENTITY, id.to_pem()?.as_bytes())?)
 }
 
-/// The saved document and the entries on disk; `None` when nothing was saved.
-pub fn load_document(sb: &Sandbox) -> Result<Option<(WorkspaceDoc, BTreeMap<FileId, RelPath>)>, EngineError> {
+/// What this peer last wrote to (or read from) one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub path: RelPath,
+    /// SHA-256 of the text, hex; empty for a folder.
+    pub hash: String,
+    /// The document version of that text.
+    pub version: Vec<String>,
+}
+
+/// A file's last record, and the one before it (for a write that may not
+/// have happened).
+pub type Records = BTreeMap<FileId, (Option<FileRecord>, FileRecord)>;
+
+#[derive(Serialize, Deserialize)]
+struct LogLine {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    record: Option<FileRecord>,
+}
+
+/// The saved document and file records; `None` when nothing was saved.
+pub fn load_document(sb: &Sandbox) -> Result<Option<(WorkspaceDoc, Records)>, EngineError> {
     let Some(bytes) = sb.read_state(DOCUMENT)? else { return Ok(None) };
-    let doc = WorkspaceDoc::load(&bytes)?;
-    let mut files = BTreeMap::new();
+    let mut doc = WorkspaceDoc::load(&bytes)?;
+    if let Some(changes) = sb.read_state(CHANGES)? {
+        if let Err(e) = doc.load_incremental(&changes) {
+            tracing::warn!(error = %e, "the end of {CHANGES} is damaged; the peers resend what it missed");
+        }
+    }
+    let mut records = Records::new();
     if let Some(json) = sb.read_state(FILES)? {
-        let raw: BTreeMap<String, String> =
+        let raw: BTreeMap<String, FileRecord> =
             serde_json::from_slice(&json).map_err(|e| EngineError::State(format!("{FILES}: {e}")))?;
-        for (id, path) in raw {
-            if let (Some(id), Ok(path)) = (FileId::parse(&id), RelPath::new(&path)) {
-                files.insert(id, path);
+        for (id, rec) in raw {
+            if let Some(id) = FileId::parse(&id) {
+                records.insert(id, (None, rec));
             }
         }
     }
-    Ok(Some((doc, files)))
+    if let Some(log) = sb.read_state(FILES_LOG)? {
+        // A torn last line (a crash mid-append) does not parse and is skipped.
+        for line in log.split(|b| *b == b'\n').filter_map(|l| serde_json::from_slice::<LogLine>(l).ok()) {
+            let Some(id) = FileId::parse(&line.id) else { continue };
+            match line.record {
+                Some(rec) => {
+                    let prev = records.remove(&id).map(|(_, last)| last);
+                    records.insert(id, (prev, rec));
+                }
+                None => {
+                    records.remove(&id);
+                }
+            }
+        }
+    }
+    Ok(Some((doc, records)))
 }
 
-pub fn save_document(sb: &Sandbox, doc: &mut WorkspaceDoc, files: &BTreeMap<FileId, RelPath>) -> Result<(), EngineError> {
+/// Writes fresh snapshots of the document and the file records, and empties
+/// both logs.
+pub fn save_document(sb: &Sandbox, doc: &mut WorkspaceDoc, records: &BTreeMap<FileId, FileRecord>) -> Result<(), EngineError> {
     sb.write_state(DOCUMENT, &doc.save())?;
-    let raw: BTreeMap<&str, &str> = files.iter().map(|(id, p)| (id.as_str(), p.as_str())).collect();
+    sb.write_state(CHANGES, b"")?;
+    let raw: BTreeMap<&str, &FileRecord> = records.iter().map(|(id, r)| (id.as_str(), r)).collect();
     let json = serde_json::to_vec(&raw).map_err(|e| EngineError::State(e.to_string()))?;
-    Ok(sb.write_state(FILES, &json)?)
+    sb.write_state(FILES, &json)?;
+    Ok(sb.write_state(FILES_LOG, b"")?)
+}
+
+/// Appends changes from [`WorkspaceDoc::save_incremental`] to the log.
+pub fn append_changes(sb: &Sandbox, bytes: &[u8]) -> Result<(), crate::fs::FsError> {
+    sb.append_state(CHANGES, bytes)
+}
+
+/// Appends a file's new record (`None`: it is no longer on this disk).
+pub fn append_record(sb: &Sandbox, id: &FileId, record: Option<&FileRecord>) -> Result<(), crate::fs::FsError> {
+    let line = LogLine { id: id.as_str().to_owned(), record: record.cloned() };
+    let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+    bytes.push(b'\n');
+    sb.append_state(FILES_LOG, &bytes)
 }

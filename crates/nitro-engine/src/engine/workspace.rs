@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::state::{self, FileRecord, Records};
 use crate::doc::{splice, Content, DocError, FileId, Kind, Touched, Tree, Version, WorkspaceDoc};
 use crate::fs::watcher::FsChange;
 use crate::fs::ignore_rules::is_reserved;
@@ -40,6 +41,18 @@ struct OnDisk {
     version: Version,
 }
 
+impl OnDisk {
+    fn record(&self) -> FileRecord {
+        FileRecord { path: self.path.clone(), hash: self.text.as_deref().map(text_hash).unwrap_or_default(), version: self.version.to_strings() }
+    }
+}
+
+/// SHA-256 of a text, hex: recognizes a file's content after a restart.
+fn text_hash(text: &str) -> String {
+    use sha2::Digest;
+    crate::protocol::invite::hex(&sha2::Sha256::digest(text.as_bytes()))
+}
+
 pub struct Workspace {
     sandbox: Sandbox,
     rules: IgnoreRules,
@@ -48,25 +61,75 @@ pub struct Workspace {
     disk: HashMap<FileId, OnDisk>,
     /// Files edited through [`Self::edit`] and not yet written.
     unwritten: std::collections::BTreeSet<FileId>,
+    /// Whether records go to the state folder's logs (not before a joiner
+    /// has the workspace).
+    journal: bool,
 }
 
 impl Workspace {
-    /// `materialized` lists the entries this peer had on disk when it last
-    /// saved (empty for a new workspace).
-    pub fn open(sandbox: Sandbox, mut doc: WorkspaceDoc, materialized: &BTreeMap<FileId, RelPath>) -> Result<Self, WorkspaceError> {
+    /// `records` says what this peer last wrote to each file before it
+    /// stopped (empty for a new workspace). A file that holds neither the
+    /// last nor the previous record's text was edited while the peer was not
+    /// running; [`Self::rescan`] takes that edit in at the recorded version.
+    pub fn open(sandbox: Sandbox, mut doc: WorkspaceDoc, records: &Records) -> Result<Self, WorkspaceError> {
         let rules = IgnoreRules::load(&sandbox)?;
         let tree = shared_tree(&doc);
-        let version = doc.version();
         let mut disk = HashMap::new();
-        for (id, path) in materialized {
-            let text = match tree.entries.get(id).map(|e| e.kind) {
-                Some(Kind::Text) => Some(doc.text(id)?),
-                Some(Kind::Dir) => None,
-                _ => continue,
+        for (id, (prev, last)) in records {
+            let Some(kind) = tree.entries.get(id).map(|e| e.kind) else { continue };
+            let on_disk = match sandbox.read(&last.path)? {
+                Node::File(FileContent::Text(t)) => Some(text_hash(&t)),
+                _ => None,
             };
-            disk.insert(id.clone(), OnDisk { path: path.clone(), text, version: version.clone() });
+            let rec = match prev {
+                Some(p) if on_disk.as_ref() != Some(&last.hash) && on_disk.as_ref() == Some(&p.hash) => p,
+                _ => last,
+            };
+            let version = match Version::parse(&rec.version) {
+                Some(v) => v,
+                None => doc.version(),
+            };
+            let text = match kind {
+                Kind::Dir => None,
+                Kind::Text => Some(doc.text_at(id, &version).or_else(|_| doc.text(id))?),
+                Kind::Binary | Kind::TooLarge => continue,
+            };
+            disk.insert(id.clone(), OnDisk { path: rec.path.clone(), text, version });
         }
-        Ok(Self { sandbox, rules, doc, tree, disk, unwritten: Default::default() })
+        Ok(Self { sandbox, rules, doc, tree, disk, unwritten: Default::default(), journal: false })
+    }
+
+    /// From now on, every record is appended to the state folder's logs
+    /// before the file it describes is written (call after a full save).
+    pub fn enable_journal(&mut self) {
+        self.journal = true;
+    }
+
+    /// Each file's record, for a snapshot.
+    pub fn records(&self) -> BTreeMap<FileId, FileRecord> {
+        self.disk.iter().map(|(id, d)| (id.clone(), d.record())).collect()
+    }
+
+    /// Remembers what is (about to be) on disk for `id`, in the journal too.
+    fn keep(&mut self, id: FileId, on_disk: OnDisk) {
+        if self.journal {
+            let changes = self.doc.save_incremental();
+            let result = state::append_changes(&self.sandbox, &changes)
+                .and_then(|()| state::append_record(&self.sandbox, &id, Some(&on_disk.record())));
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not append to the state logs");
+            }
+        }
+        self.disk.insert(id, on_disk);
+    }
+
+    /// Forgets a file this peer no longer has on disk.
+    fn forget(&mut self, id: &FileId) {
+        if self.disk.remove(id).is_some() && self.journal {
+            if let Err(e) = state::append_record(&self.sandbox, id, None) {
+                tracing::warn!(error = %e, "could not append to the state logs");
+            }
+        }
     }
 
     pub fn doc(&mut self) -> &mut WorkspaceDoc {
@@ -84,11 +147,6 @@ impl Workspace {
     /// The sandbox and the document at once, for saving.
     pub fn parts(&mut self) -> (&Sandbox, &mut WorkspaceDoc) {
         (&self.sandbox, &mut self.doc)
-    }
-
-    /// The entries present on this peer's disk, to save beside the document.
-    pub fn materialized(&self) -> BTreeMap<FileId, RelPath> {
-        self.disk.iter().map(|(id, d)| (id.clone(), d.path.clone())).collect()
     }
 
     fn shared_text(&self, path: &RelPath) -> Result<FileId, WorkspaceError> {
@@ -245,7 +303,7 @@ impl Workspace {
                     self.add_dir_tree(path)?;
                 } else if !self.disk.contains_key(&id) {
                     let version = self.doc.version();
-                    self.disk.insert(id, OnDisk { path: path.clone(), text: None, version });
+                    self.keep(id, OnDisk { path: path.clone(), text: None, version });
                 }
             }
             (Some(id), Node::File(content)) => {
@@ -260,7 +318,7 @@ impl Workspace {
                         self.doc.set_kind(&id, &Content::Text(text.clone()))?;
                         self.set_tree_kind(&id, Kind::Text, None);
                         let version = self.doc.version();
-                        self.disk.insert(id, OnDisk { path: path.clone(), text: Some(text), version });
+                        self.keep(id, OnDisk { path: path.clone(), text: Some(text), version });
                     }
                     (old, content) => {
                         let content = to_content(content);
@@ -271,7 +329,7 @@ impl Workspace {
                             self.set_tree_kind(&id, new_kind, size);
                         }
                         // The other peers keep their last text copy; this one is no longer shared.
-                        self.disk.remove(&id);
+                        self.forget(&id);
                     }
                 }
             }
@@ -309,15 +367,19 @@ impl Workspace {
             }
         };
         let merged = self.doc.text(id)?;
-        let written = merged == on_disk || self.sandbox.replace_text(&rec.path, &on_disk, &merged)?;
-        let record = if written {
-            OnDisk { path: rec.path, text: Some(merged), version: self.doc.version() }
-        } else {
+        let version = self.doc.version();
+        if merged == on_disk {
+            self.keep(id.clone(), OnDisk { path: rec.path, text: Some(merged), version });
+            return Ok(());
+        }
+        // Recorded first: a crash before the write then reads as a write
+        // that did not happen, not as an edit of the user's.
+        self.keep(id.clone(), OnDisk { path: rec.path.clone(), text: Some(merged.clone()), version });
+        if !self.sandbox.replace_text(&rec.path, &on_disk, &merged)? {
             // Changed on disk meanwhile: the watcher brings that edit, which
             // then merges from what the disk held before it.
-            OnDisk { path: rec.path, text: Some(on_disk), version: disk_version }
-        };
-        self.disk.insert(id.clone(), record);
+            self.keep(id.clone(), OnDisk { path: rec.path, text: Some(on_disk), version: disk_version });
+        }
         Ok(())
     }
 
@@ -356,7 +418,7 @@ impl Workspace {
         gone.sort_by(|a, b| b.1.path.depth().cmp(&a.1.path.depth()));
         let mut kept_local = Vec::new();
         for (id, rec) in gone {
-            self.disk.remove(&id);
+            self.forget(&id);
             if self.tree.entries.get(&id).is_some_and(|e| matches!(e.kind, Kind::Binary | Kind::TooLarge)) {
                 continue; // became listed-only elsewhere: this copy stays as it is
             }
@@ -391,12 +453,15 @@ impl Workspace {
             if self.sandbox.read(&to)? != Node::Missing {
                 self.set_aside(&to)?;
             }
-            self.sandbox.rename(&from, &to)?;
-            for d in self.disk.values_mut() {
-                if let Some(p) = d.path.rebase(&from, &to) {
-                    d.path = p;
-                }
+            let moved: Vec<(FileId, OnDisk)> = self
+                .disk
+                .iter()
+                .filter_map(|(id, d)| d.path.rebase(&from, &to).map(|p| (id.clone(), OnDisk { path: p, ..d.clone() })))
+                .collect();
+            for (id, d) in moved {
+                self.keep(id, d);
             }
+            self.sandbox.rename(&from, &to)?;
         }
         // 3. New entries.
         self.materialize_new()?;
@@ -427,19 +492,19 @@ impl Workspace {
                         self.set_aside(&entry.path)?;
                     }
                     self.sandbox.create_dir(&entry.path)?;
-                    self.disk.insert(id, OnDisk { path: entry.path, text: None, version });
+                    self.keep(id, OnDisk { path: entry.path, text: None, version });
                 }
                 Kind::Text => {
                     let text = self.doc.text(&id)?;
-                    match self.sandbox.read(&entry.path)? {
-                        Node::File(FileContent::Text(t)) if t == text => {}
-                        Node::Missing => self.sandbox.write_text(&entry.path, &text)?,
-                        _ => {
+                    let node = self.sandbox.read(&entry.path)?;
+                    let in_place = node == Node::File(FileContent::Text(text.clone()));
+                    self.keep(id, OnDisk { path: entry.path.clone(), text: Some(text.clone()), version });
+                    if !in_place {
+                        if node != Node::Missing {
                             self.set_aside(&entry.path)?;
-                            self.sandbox.write_text(&entry.path, &text)?;
                         }
+                        self.sandbox.write_text(&entry.path, &text)?;
                     }
-                    self.disk.insert(id, OnDisk { path: entry.path, text: Some(text), version });
                 }
                 Kind::Binary | Kind::TooLarge => {}
             }
@@ -502,7 +567,7 @@ impl Workspace {
             Content::Binary(_) | Content::TooLarge(_) => return Ok(id),
         };
         let version = self.doc.version();
-        self.disk.insert(id.clone(), OnDisk { path: path.clone(), text, version });
+        self.keep(id.clone(), OnDisk { path: path.clone(), text, version });
         Ok(id)
     }
 
@@ -510,7 +575,7 @@ impl Workspace {
         let ids = self.tree.with_descendants(id);
         self.doc.delete(&ids)?;
         for id in ids {
-            self.disk.remove(&id);
+            self.forget(&id);
             if let Some(e) = self.tree.entries.remove(&id) {
                 self.tree.by_path.remove(&e.path);
             }
@@ -518,7 +583,7 @@ impl Workspace {
         Ok(())
     }
 
-    /// Updates the cached tree after this peer moved `from` to `to`.
+    /// Updates the cached tree and the records after this peer moved `from` to `to`.
     fn move_in_tree(&mut self, from: &RelPath, to: &RelPath) {
         let moved: Vec<(RelPath, RelPath)> =
             self.tree.by_path.keys().filter_map(|p| p.rebase(from, to).map(|n| (p.clone(), n))).collect();
@@ -527,8 +592,8 @@ impl Workspace {
                 if let Some(e) = self.tree.entries.get_mut(&id) {
                     e.path = new.clone();
                 }
-                if let Some(d) = self.disk.get_mut(&id) {
-                    d.path = new.clone();
+                if let Some(d) = self.disk.get(&id).cloned() {
+                    self.keep(id.clone(), OnDisk { path: new.clone(), ..d });
                 }
                 self.tree.by_path.insert(new, id);
             }

@@ -255,12 +255,27 @@ impl Sandbox {
 
     /// Writes a file of this peer's state folder atomically.
     pub fn write_state(&self, name: &str, bytes: &[u8]) -> Result<(), FsError> {
-        let rel = state_path(name)?;
-        if self.read_state(".gitignore")?.is_none() && name != ".gitignore" {
-            // Keep the state folder out of the user's git repository.
+        self.ensure_state_dir()?;
+        self.write_bytes(&state_path(name)?, bytes)
+    }
+
+    /// Creates the state folder, with a `.gitignore` that keeps it out of
+    /// the user's git repository.
+    fn ensure_state_dir(&self) -> Result<(), FsError> {
+        if self.read_state(".gitignore")?.is_none() {
             self.write_bytes(&state_path(".gitignore")?, b"*\n")?;
         }
-        self.write_bytes(&rel, bytes)
+        Ok(())
+    }
+
+    /// Appends to a file of this peer's state folder, creating it.
+    pub fn append_state(&self, name: &str, bytes: &[u8]) -> Result<(), FsError> {
+        let rel = state_path(name)?;
+        self.ensure_state_dir()?;
+        let mut opts = cap_std::fs::OpenOptions::new();
+        opts.append(true).create(true);
+        let mut file = self.dir.open_with(rel.to_path(), &opts).map_err(io_err(&rel))?;
+        std::io::Write::write_all(&mut file, bytes).map_err(io_err(&rel))
     }
 
     /// True when the folder holds nothing at all.

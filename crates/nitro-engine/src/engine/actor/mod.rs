@@ -554,15 +554,19 @@ impl Actor {
         }
     }
 
-    fn save(&mut self) -> Result<(), EngineError> {
+    /// A full snapshot of the document and the file records; the logs start
+    /// over from it, and every later write is journaled.
+    pub fn save(&mut self) -> Result<(), EngineError> {
         self.last_save = Instant::now();
         if !self.persist {
             return Ok(());
         }
         self.dirty = false;
-        let files = self.ws.materialized();
+        let records = self.ws.records();
         let (sb, doc) = self.ws.parts();
-        state::save_document(sb, doc, &files)
+        state::save_document(sb, doc, &records)?;
+        self.ws.enable_journal();
+        Ok(())
     }
 
     async fn stop(mut self) -> Result<(), EngineError> {

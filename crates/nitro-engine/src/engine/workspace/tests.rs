@@ -215,12 +215,12 @@ fn a_text_file_turned_binary_stays_as_it_is_on_other_peers() {
 fn changes_made_while_offline_are_taken_in_at_restart() {
     let (mut host, _guest) = pair(&[("a.txt", b"before"), ("b.txt", b"doomed")]);
     let saved = host.ws.doc().save();
-    let materialized = host.ws.materialized();
+    let records: Records = host.ws.records().into_iter().map(|(id, r)| (id, (None, r))).collect();
     host.write("a.txt", "after");
     std::fs::remove_file(host.root.join("b.txt")).expect("rm");
     host.write("c.txt", "new");
     let sb = Sandbox::open(&host.root, MAX).expect("sandbox");
-    let mut ws = Workspace::open(sb, WorkspaceDoc::load(&saved).expect("load"), &materialized).expect("open");
+    let mut ws = Workspace::open(sb, WorkspaceDoc::load(&saved).expect("load"), &records).expect("open");
     ws.rescan().expect("rescan");
     let tree = ws.tree().clone();
     let paths: Vec<&str> = {
@@ -261,4 +261,35 @@ fn a_peer_cannot_write_into_git_or_the_state_folder() {
     assert_eq!(guest.read(".nitro/session.json").as_deref(), Some("mine"));
     assert!(!guest.root.join("src/.git").exists());
     assert_eq!(guest.read("src/ok.txt").as_deref(), Some("fine"));
+}
+
+#[test]
+fn after_a_crash_remote_writes_are_not_mistaken_for_local_edits() {
+    let (mut host, mut guest) = pair(&[("log.txt", b"one\n")]);
+    // The guest journals from a full save on, as the engine does.
+    let records = guest.ws.records();
+    let (sb, doc) = guest.ws.parts();
+    state::save_document(sb, doc, &records).expect("save");
+    guest.ws.enable_journal();
+    // Remote edits are written to the guest's disk after that save ...
+    for line in ["two", "three"] {
+        let text = host.read("log.txt").unwrap_or_default();
+        host.write("log.txt", &format!("{text}{line}\n"));
+        host.changed("log.txt");
+        host.send_to(&mut guest);
+    }
+    assert_eq!(guest.read("log.txt").as_deref(), Some("one\ntwo\nthree\n"));
+    // ... then its user adds a line, and it is killed before taking it in.
+    guest.write("log.txt", "one\ntwo\nthree\nfour (guest)\n");
+    let root = guest.root.clone();
+    let sb = Sandbox::open(&root, MAX).expect("sandbox");
+    let (doc, records) = state::load_document(&sb).expect("load").expect("saved");
+    let mut back = Workspace::open(sb, doc, &records).expect("open");
+    back.rescan().expect("rescan");
+    let id = back.tree().by_path[&RelPath::new("log.txt").expect("p")].clone();
+    assert_eq!(back.doc().text(&id).expect("text"), "one\ntwo\nthree\nfour (guest)\n");
+    let changes = back.doc().take_changes().expect("the guest's line is a change");
+    let touched = host.ws.doc().apply_changes(changes).expect("apply");
+    host.ws.apply_remote(&touched).expect("remote");
+    assert_eq!(host.read("log.txt").as_deref(), Some("one\ntwo\nthree\nfour (guest)\n"));
 }
