@@ -1,40 +1,10 @@
 //! Relay-only ICE through a real TURN server (coturn, Debian's `coturn`)
 //! started on loopback.
 
-use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result};
-use nitro_tests::{read, sh, wait_for, write_files, Peer, CONVERGE};
-
-struct Turn {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_turn(dir: &std::path::Path) -> Result<(Turn, u16)> {
-    let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
-    let log = dir.join("turn.log");
-    let child = Command::new("turnserver")
-        .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--allow-loopback-peers"])
-        .arg(format!("--listening-port={port}"))
-        .args(["--min-port=42000", "--max-port=42999", "--user=nitro:s3cret", "--realm=nitroide", "--lt-cred-mech"])
-        .args(["--no-tls", "--no-dtls", "--no-cli", "--log-file=stdout", "-v"])
-        .stdout(std::fs::File::create(&log)?)
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting turnserver: install Debian's coturn (.ci/run does)")?;
-    let turn = Turn { child, log };
-    wait_for(CONVERGE, || Ok(read(&turn.log).unwrap_or_default().contains("Total General servers")))?;
-    Ok((turn, port))
-}
+use nitro_tests::{read, sh, start_turn, wait_for, write_files, Peer, CONVERGE};
 
 #[test]
 fn peers_connect_through_a_turn_relay_only() -> Result<()> {
@@ -50,7 +20,7 @@ fn peers_connect_through_a_turn_relay_only() -> Result<()> {
     sh(&guest.dir, "echo back >> a.txt")?;
     wait_for(CONVERGE, || Ok(read(&host.dir.join("a.txt")).as_deref() == Some("relayed\nback\n")))?;
     // Both peers allocated a relay on the server: the data went through it.
-    let log = read(&turn.log).unwrap_or_default();
+    let log = turn.log();
     assert!(log.matches("username=<nitro>").count() >= 2, "{log}");
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::net::UdpSocket;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -263,4 +264,103 @@ fn ip(args: &[&str]) -> Result<()> {
         bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
+}
+
+/// A real TURN server (Debian's coturn) on loopback, user `nitro`,
+/// password `s3cret`; stopped when dropped.
+pub struct Turn {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Turn {
+    pub fn log(&self) -> String {
+        read(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts coturn with its log in `dir`; returns it and its port.
+pub fn start_turn(dir: &Path) -> Result<(Turn, u16)> {
+    let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+    let log = dir.join("turn.log");
+    let child = Command::new("turnserver")
+        .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--allow-loopback-peers"])
+        .arg(format!("--listening-port={port}"))
+        // A relay port range of its own, so two servers in parallel tests never collide.
+        .args([format!("--min-port={}", 30_000 + (port % 60) * 500), format!("--max-port={}", 30_499 + (port % 60) * 500)])
+        .args(["--user=nitro:s3cret", "--realm=nitroide", "--lt-cred-mech"])
+        .args(["--no-tls", "--no-dtls", "--no-cli", "--log-file=stdout", "-v"])
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting turnserver: install Debian's coturn (.ci/test does)")?;
+    let turn = Turn { child, log };
+    wait_for(CONVERGE, || Ok(read(&turn.log).unwrap_or_default().contains("Total General servers")))?;
+    Ok((turn, port))
+}
+
+
+/// A UDP relay in front of a server that drops a settable share of the
+/// datagrams in both directions: a lossy link, in user space.
+pub struct LossyRelay {
+    pub port: u16,
+    /// Datagrams dropped, per thousand.
+    loss: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl LossyRelay {
+    /// Relays `127.0.0.1:<port>` to `target`, one upstream socket per client.
+    pub fn start(target: std::net::SocketAddr) -> Result<Self> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        use std::sync::Arc;
+        let front = Arc::new(UdpSocket::bind("127.0.0.1:0")?);
+        let port = front.local_addr()?.port();
+        let loss = Arc::new(AtomicU32::new(0));
+        let (f, l) = (front.clone(), loss.clone());
+        std::thread::spawn(move || {
+            let mut clients: std::collections::HashMap<std::net::SocketAddr, Arc<UdpSocket>> = Default::default();
+            let mut buf = [0u8; 65536];
+            let mut n: u64 = 0;
+            while let Ok((len, from)) = f.recv_from(&mut buf) {
+                let back = clients.entry(from).or_insert_with(|| {
+                    let back = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("bind upstream"));
+                    let _ = back.connect(target);
+                    let (b, f, l) = (back.clone(), f.clone(), l.clone());
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 65536];
+                        let mut n: u64 = 0;
+                        while let Ok(len) = b.recv(&mut buf) {
+                            n += 1;
+                            if !dropped(n, l.load(Ordering::Relaxed)) {
+                                let _ = f.send_to(&buf[..len], from);
+                            }
+                        }
+                    });
+                    back
+                });
+                n += 1;
+                if !dropped(n, l.load(Ordering::Relaxed)) {
+                    let _ = back.send(&buf[..len]);
+                }
+            }
+        });
+        Ok(Self { port, loss })
+    }
+
+    /// Drops `per_mille` of every thousand datagrams from now on.
+    pub fn set_loss(&self, per_mille: u32) {
+        self.loss.store(per_mille, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A fixed pseudo-random pattern, so a run is repeatable.
+fn dropped(n: u64, per_mille: u32) -> bool {
+    (n.wrapping_mul(2_654_435_761) % 1000) < u64::from(per_mille)
 }
