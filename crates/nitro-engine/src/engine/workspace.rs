@@ -11,12 +11,13 @@
 //! watcher batches and remote changes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use super::state::{self, FileRecord, Records};
 use crate::doc::{splice, Content, DocError, FileId, Kind, Touched, Tree, Version, WorkspaceDoc};
 use crate::fs::watcher::FsChange;
 use crate::fs::ignore_rules::is_reserved;
-use crate::fs::{FileContent, FsError, IgnoreRules, Node, Sandbox};
+use crate::fs::{FileContent, FsError, IgnoreRules, Node, Sandbox, Swapped};
 use crate::path::RelPath;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,19 @@ pub struct Workspace {
     /// Whether records go to the state folder's logs (not before a joiner
     /// has the workspace).
     journal: bool,
+    /// Files this peer replaced lately, still open, per entry.
+    swapped: HashMap<FileId, Vec<SwappedOut>>,
+}
+
+/// How long a replaced file is watched for late writes, and how many per file.
+const SWAP_WATCH: Duration = Duration::from_secs(2);
+const MAX_SWAPS: usize = 8;
+
+/// A file replaced by this peer, and the version of the text it held.
+struct SwappedOut {
+    old: Swapped,
+    version: Version,
+    until: Instant,
 }
 
 impl Workspace {
@@ -96,7 +110,7 @@ impl Workspace {
             };
             disk.insert(id.clone(), OnDisk { path: rec.path.clone(), text, version });
         }
-        Ok(Self { sandbox, rules, doc, tree, disk, unwritten: Default::default(), journal: false })
+        Ok(Self { sandbox, rules, doc, tree, disk, unwritten: Default::default(), journal: false, swapped: HashMap::new() })
     }
 
     /// From now on, every record is appended to the state folder's logs
@@ -354,33 +368,67 @@ impl Workspace {
             },
         };
         let base = rec.text.clone().unwrap_or_default();
-        // What is on disk now, and the version whose text that is.
-        let disk_version = if on_disk == base {
-            rec.version.clone()
-        } else {
-            let splices = splice::diff(&base, &on_disk);
-            if self.doc.text(id)? == base {
-                self.doc.splice(id, &splices)?;
-                self.doc.version()
-            } else {
-                self.doc.splice_at(&rec.version, id, &splices)?
-            }
-        };
+        // What is on disk, and the document version whose text that is.
+        let disk_version = if on_disk == base { rec.version.clone() } else { self.take_in(id, &base, &rec.version, &on_disk)? };
         let merged = self.doc.text(id)?;
         let version = self.doc.version();
+        // Recorded first: a crash before the write then reads as a write that
+        // did not happen, not as an edit of the user's.
+        self.keep(id.clone(), OnDisk { path: rec.path.clone(), text: Some(merged.clone()), version });
         if merged == on_disk {
-            self.keep(id.clone(), OnDisk { path: rec.path, text: Some(merged), version });
             return Ok(());
         }
-        // Recorded first: a crash before the write then reads as a write
-        // that did not happen, not as an edit of the user's.
-        self.keep(id.clone(), OnDisk { path: rec.path.clone(), text: Some(merged.clone()), version });
-        if !self.sandbox.replace_text(&rec.path, &on_disk, &merged)? {
-            // Changed on disk meanwhile: the watcher brings that edit, which
-            // then merges from what the disk held before it.
-            self.keep(id.clone(), OnDisk { path: rec.path, text: Some(on_disk), version: disk_version });
+        match self.sandbox.replace_text(&rec.path, &on_disk, &merged)? {
+            Some(old) => {
+                let watch = Instant::now() + SWAP_WATCH;
+                let pending = self.swapped.entry(id.clone()).or_default();
+                pending.retain(|s| s.until > Instant::now());
+                pending.truncate(MAX_SWAPS - 1);
+                pending.push(SwappedOut { old, version: disk_version, until: watch });
+            }
+            None => {
+                // Changed on disk meanwhile: the watcher brings that edit,
+                // which then merges from what the disk held before it.
+                self.keep(id.clone(), OnDisk { path: rec.path, text: Some(on_disk), version: disk_version });
+            }
         }
         Ok(())
+    }
+
+    /// Takes in what was written to files after this peer swapped them out
+    /// (see [`Sandbox::replace_text`]), and forgets swaps that are old enough.
+    pub fn check_swapped(&mut self) {
+        let now = Instant::now();
+        let mut edited = Vec::new();
+        for (id, pending) in &mut self.swapped {
+            for s in pending.iter_mut() {
+                if let Some(theirs) = s.old.edited() {
+                    edited.push((id.clone(), s.old.expected().to_owned(), s.version.clone(), theirs));
+                    s.until = now;
+                }
+            }
+            pending.retain(|s| s.until > now);
+        }
+        self.swapped.retain(|_, p| !p.is_empty());
+        for (id, base, version, theirs) in edited {
+            tracing::debug!(%id, "taking in a write to a file as it was replaced");
+            let result = self.take_in(&id, &base, &version, &theirs).and_then(|_| self.sync_text(&id, None));
+            if let Err(e) = result {
+                tracing::warn!(%id, error = %e, "could not take in a write that raced with ours");
+            }
+        }
+    }
+
+    /// Applies the edit that turned `base` (the text of `version`) into
+    /// `edited`; returns the version whose text is `edited`.
+    fn take_in(&mut self, id: &FileId, base: &str, version: &Version, edited: &str) -> Result<Version, WorkspaceError> {
+        let splices = splice::diff(base, edited);
+        if self.doc.text(id)? == base {
+            self.doc.splice(id, &splices)?;
+            Ok(self.doc.version())
+        } else {
+            Ok(self.doc.splice_at(version, id, &splices)?)
+        }
     }
 
     /// Makes the disk follow changes that came from other peers.

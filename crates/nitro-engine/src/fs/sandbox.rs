@@ -49,6 +49,28 @@ pub enum FileContent {
     TooLarge(u64),
 }
 
+/// A file that [`Sandbox::replace_text`] swapped out, still open.
+#[derive(Debug)]
+pub struct Swapped {
+    file: cap_std::fs::File,
+    expected: String,
+}
+
+impl Swapped {
+    /// The old file's text if someone wrote to it after the swap began.
+    pub fn edited(&mut self) -> Option<String> {
+        let mut now = String::new();
+        io::Seek::seek(&mut self.file, io::SeekFrom::Start(0)).ok()?;
+        self.file.read_to_string(&mut now).ok()?;
+        (now != self.expected).then_some(now)
+    }
+
+    /// The text it held when it was swapped out.
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+}
+
 /// What is found at a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
@@ -119,23 +141,29 @@ impl Sandbox {
     }
 
     /// Like [`Self::write_text`], but only while the file still holds
-    /// `expected`: returns `false`, writing nothing, when someone changed it
-    /// meanwhile (their change arrives through the watcher and is merged).
-    /// The check is repeated right before the rename, so the window for a
-    /// write to slip in between is as short as it can be made.
-    pub fn replace_text(&self, rel: &RelPath, expected: &str, text: &str) -> Result<bool, FsError> {
-        let unchanged = || -> Result<bool, FsError> { Ok(self.read(rel)? == Node::File(FileContent::Text(expected.to_owned()))) };
-        if !unchanged()? {
-            return Ok(false);
+    /// `expected`: returns `None`, writing nothing, when someone changed it
+    /// first (their change arrives through the watcher and is merged).
+    ///
+    /// Otherwise the file is replaced, and the returned [`Swapped`] keeps the
+    /// old file open: a program that opened it just before the swap (a
+    /// shell's `>>`, say) may still write to it, where the watcher cannot see.
+    pub fn replace_text(&self, rel: &RelPath, expected: &str, text: &str) -> Result<Option<Swapped>, FsError> {
+        let mut old = match self.dir.open(rel.to_path()) {
+            Ok(f) => Swapped { file: f, expected: expected.to_owned() },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(rel)(e)),
+        };
+        if old.edited().is_some() {
+            return Ok(None);
         }
         let tmp = temp_name(rel);
         self.dir.write(&tmp, text.as_bytes()).map_err(io_err(rel))?;
-        if !unchanged()? {
+        if self.read(rel)? != Node::File(FileContent::Text(expected.to_owned())) {
             let _ = self.dir.remove_file(&tmp);
-            return Ok(false);
+            return Ok(None);
         }
         self.rename_temp(&tmp, rel)?;
-        Ok(true)
+        Ok(Some(old))
     }
 
     fn write_bytes(&self, rel: &RelPath, bytes: &[u8]) -> Result<(), FsError> {
@@ -393,10 +421,23 @@ mod tests {
     fn replace_text_leaves_a_file_someone_else_changed() {
         let (tmp, sb) = setup();
         sb.write_text(&rel("f.txt"), "base").expect("write");
-        assert!(sb.replace_text(&rel("f.txt"), "base", "merged").expect("replace"));
+        let mut swapped = sb.replace_text(&rel("f.txt"), "base", "merged").expect("replace").expect("written");
+        assert_eq!(swapped.edited(), None);
         std::fs::write(tmp.path().join("ws/f.txt"), "typed meanwhile").expect("write");
-        assert!(!sb.replace_text(&rel("f.txt"), "merged", "stale merge").expect("replace"));
+        assert!(sb.replace_text(&rel("f.txt"), "merged", "stale merge").expect("replace").is_none());
         assert_eq!(std::fs::read_to_string(tmp.path().join("ws/f.txt")).expect("read"), "typed meanwhile");
+    }
+
+    #[test]
+    fn a_write_to_the_swapped_out_file_is_still_seen() {
+        let (tmp, sb) = setup();
+        sb.write_text(&rel("log.txt"), "one\n").expect("write");
+        // A shell has opened the file for appending just before the swap.
+        let mut shell = std::fs::OpenOptions::new().append(true).open(tmp.path().join("ws/log.txt")).expect("open");
+        let mut swapped = sb.replace_text(&rel("log.txt"), "one\n", "one\nremote\n").expect("replace").expect("written");
+        std::io::Write::write_all(&mut shell, b"mine\n").expect("append");
+        assert_eq!(std::fs::read_to_string(tmp.path().join("ws/log.txt")).expect("read"), "one\nremote\n");
+        assert_eq!(swapped.edited().as_deref(), Some("one\nmine\n"));
     }
 
     #[test]

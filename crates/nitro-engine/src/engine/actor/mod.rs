@@ -520,6 +520,7 @@ impl Actor {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        self.ws.check_swapped();
         self.send_presence_if_due(now);
         self.expire_presence(now);
         if now.duration_since(self.last_gossip) >= peers::GOSSIP_EVERY {
