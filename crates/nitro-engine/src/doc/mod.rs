@@ -207,6 +207,14 @@ impl Version {
         self.0.iter().map(ToString::to_string).collect()
     }
 
+    /// The version that holds everything any of `versions` holds.
+    pub fn union<'a>(versions: impl IntoIterator<Item = &'a Version>) -> Version {
+        let mut heads: Vec<ChangeHash> = versions.into_iter().flat_map(|v| v.0.iter().copied()).collect();
+        heads.sort();
+        heads.dedup();
+        Version(heads)
+    }
+
     /// Reads what [`Self::to_strings`] wrote; `None` if any head is malformed.
     pub fn parse(heads: &[String]) -> Option<Self> {
         heads.iter().map(|h| h.parse().ok()).collect::<Option<Vec<ChangeHash>>>().map(Self)
@@ -282,6 +290,12 @@ impl WorkspaceDoc {
     /// The current version, to apply edits against later with [`Self::splice_at`].
     pub fn version(&mut self) -> Version {
         Version(self.doc.get_heads())
+    }
+
+    /// True when this document holds every change of `version`.
+    pub fn holds(&mut self, version: &Version) -> bool {
+        let doc = self.doc.document();
+        version.0.iter().all(|h| doc.get_change_by_hash(h).is_some())
     }
 
     /// True once the document holds a workspace (always for the host; for a

@@ -159,7 +159,23 @@ impl EngineHandle {
     /// arrived since. Returns once the edit is queued; a failure arrives as
     /// [`EngineEvent::EditRejected`].
     pub async fn edit(&self, path: RelPath, base: Option<Version>, splices: Vec<Splice>) -> Result<(), EngineError> {
-        self.cmd.send(Command::Edit { path, base, splices }).await.map_err(|_| EngineError::Stopped)
+        self.cmd.send(Command::Edit { path, base, splices, reply: None }).await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Like [`Self::edit`], but waits for the edit to be applied and returns
+    /// the version it made (the text of `base` with this edit), or why it
+    /// could not be applied.
+    pub async fn edit_versioned(&self, path: RelPath, base: Option<Version>, splices: Vec<Splice>) -> Result<Version, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Command::Edit { path, base, splices, reply: Some(reply) }).await.map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// True when this peer holds every change of `version` (from any peer).
+    pub async fn holds(&self, version: Version) -> Result<bool, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Command::Holds { version, reply }).await.map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
     }
 
     /// The current text of a shared file, and its version.

@@ -202,16 +202,18 @@ impl Workspace {
     /// the current text when `None`): edits made against an older text merge
     /// with what arrived since, as a concurrent peer's would. The file is
     /// written by the next [`Self::write_edits`], once for any number of edits.
-    pub fn edit(&mut self, path: &RelPath, base: Option<&Version>, splices: &[splice::Splice]) -> Result<(), WorkspaceError> {
+    /// Returns the version this edit made: the text of `base` with the edit.
+    pub fn edit(&mut self, path: &RelPath, base: Option<&Version>, splices: &[splice::Splice]) -> Result<Version, WorkspaceError> {
         let id = self.shared_text(path)?;
-        match base {
-            Some(v) => {
-                self.doc.splice_at(v, &id, splices)?;
+        let made = match base {
+            Some(v) => self.doc.splice_at(v, &id, splices)?,
+            None => {
+                self.doc.splice(&id, splices)?;
+                self.doc.version()
             }
-            None => self.doc.splice(&id, splices)?,
-        }
+        };
         self.unwritten.insert(id);
-        Ok(())
+        Ok(made)
     }
 
     /// Writes the files changed by [`Self::edit`].

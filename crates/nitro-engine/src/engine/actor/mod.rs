@@ -49,7 +49,8 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 const BATCH: usize = 256;
 
 pub enum Command {
-    Edit { path: RelPath, base: Option<Version>, splices: Vec<Splice> },
+    Edit { path: RelPath, base: Option<Version>, splices: Vec<Splice>, reply: Option<oneshot::Sender<Result<Version, EngineError>>> },
+    Holds { version: Version, reply: oneshot::Sender<bool> },
     Text { path: RelPath, reply: oneshot::Sender<Result<(String, Version), EngineError>> },
     Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
     SetPresence { presence: LocalPresence, base: Option<Version> },
@@ -243,10 +244,21 @@ impl Actor {
 
     fn handle_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Edit { path, base, splices } => {
-                if let Err(e) = self.ws.edit(&path, base.as_ref(), &splices) {
-                    let _ = self.events.send(EngineEvent::EditRejected { path, reason: e.to_string() });
+            Command::Edit { path, base, splices, reply } => {
+                let result = self.ws.edit(&path, base.as_ref(), &splices);
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(result.map_err(EngineError::from));
+                    }
+                    None => {
+                        if let Err(e) = result {
+                            let _ = self.events.send(EngineEvent::EditRejected { path, reason: e.to_string() });
+                        }
+                    }
                 }
+            }
+            Command::Holds { version, reply } => {
+                let _ = reply.send(self.ws.doc().holds(&version));
             }
             Command::Text { path, reply } => {
                 let _ = reply.send(self.ws.text(&path).map_err(EngineError::from));
