@@ -23,8 +23,8 @@ pub mod splice;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, TextEncoding, Value, ROOT};
+use automerge::transaction::{Transactable, Transaction};
+use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchLog, Prop, ReadDoc, ScalarValue, TextEncoding, Value, ROOT};
 
 use crate::path::RelPath;
 pub use splice::Splice;
@@ -228,7 +228,9 @@ pub struct SyncState(sync::State);
 
 /// The Automerge document of one workspace.
 pub struct WorkspaceDoc {
-    doc: AutoCommit,
+    doc: Automerge,
+    /// Heads at the last save, for [`Self::save_incremental`].
+    saved: Vec<ChangeHash>,
     /// Local changes not yet handed to the network, each encoded.
     outbox: Vec<Vec<u8>>,
 }
@@ -239,28 +241,94 @@ impl std::fmt::Debug for WorkspaceDoc {
     }
 }
 
+fn get_str(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<String> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Str(v) => Some(v.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn get_obj(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<ObjId> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Object(_), id) => Some(id),
+        _ => None,
+    }
+}
+
+fn entries_obj(doc: &impl ReadDoc) -> Result<ObjId, DocError> {
+    get_obj(doc, &ROOT, "entries").ok_or(DocError::NotInitialized)
+}
+
+fn entry_obj(doc: &impl ReadDoc, id: &FileId) -> Result<ObjId, DocError> {
+    get_obj(doc, &entries_obj(doc)?, id.as_str()).ok_or_else(|| DocError::UnknownFile(id.clone()))
+}
+
+fn text_obj(doc: &impl ReadDoc, id: &FileId) -> Result<ObjId, DocError> {
+    get_obj(doc, &entry_obj(doc, id)?, "text").ok_or_else(|| DocError::NotText(id.clone()))
+}
+
+fn set_content(tx: &mut Transaction<'_>, obj: &ObjId, content: &Content) -> Result<(), DocError> {
+    tx.put(obj, "kind", content.kind().as_str())?;
+    match content {
+        Content::Text(text) => {
+            tx.delete(obj, "size")?;
+            let t = tx.put_object(obj, "text", ObjType::Text)?;
+            tx.splice_text(&t, 0, 0, text)?;
+        }
+        Content::Binary(size) | Content::TooLarge(size) => {
+            tx.delete(obj, "text")?;
+            tx.put(obj, "size", *size)?;
+        }
+        Content::Dir => {}
+    }
+    Ok(())
+}
+
+/// Applies splices in order; refuses (changing nothing more) one that
+/// reaches past the end of the text.
+fn splice_in(tx: &mut Transaction<'_>, id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
+    let text = text_obj(tx, id)?;
+    for s in splices {
+        let len = tx.length(&text);
+        if s.index.checked_add(s.delete).is_none_or(|end| end > len) {
+            return Err(DocError::OutOfRange(id.clone()));
+        }
+        let del = isize::try_from(s.delete).map_err(|_| DocError::OutOfRange(id.clone()))?;
+        tx.splice_text(&text, s.index, del, &s.insert)?;
+    }
+    Ok(())
+}
+
 impl WorkspaceDoc {
+    fn with(doc: Automerge) -> Self {
+        let saved = doc.get_heads();
+        Self { doc, saved, outbox: Vec::new() }
+    }
+
     /// A new workspace, as the host creates it.
     pub fn new_workspace(workspace: &str) -> Result<Self, DocError> {
-        let mut doc = AutoCommit::new_with_encoding(TextEncoding::Utf16CodeUnit);
-        doc.put(ROOT, "schema", SCHEMA)?;
-        doc.put(ROOT, "workspace", workspace)?;
-        doc.put_object(ROOT, "entries", ObjType::Map)?;
-        doc.put_object(ROOT, "peers", ObjType::Map)?;
-        doc.put_object(ROOT, "terminals", ObjType::Map)?;
-        doc.commit();
-        Ok(Self { doc, outbox: Vec::new() })
+        let mut doc = Automerge::new_with_encoding(TextEncoding::Utf16CodeUnit);
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "schema", SCHEMA)?;
+        tx.put(ROOT, "workspace", workspace)?;
+        tx.put_object(ROOT, "entries", ObjType::Map)?;
+        tx.put_object(ROOT, "peers", ObjType::Map)?;
+        tx.put_object(ROOT, "terminals", ObjType::Map)?;
+        tx.commit();
+        Ok(Self::with(doc))
     }
 
     /// An empty document that a joiner fills from the host.
     pub fn empty() -> Self {
-        Self { doc: AutoCommit::new_with_encoding(TextEncoding::Utf16CodeUnit), outbox: Vec::new() }
+        Self::with(Automerge::new_with_encoding(TextEncoding::Utf16CodeUnit))
     }
 
     pub fn load(bytes: &[u8]) -> Result<Self, DocError> {
         let opts = automerge::LoadOptions::new().text_encoding(TextEncoding::Utf16CodeUnit);
-        let doc = AutoCommit::load_with_options(bytes, opts)?;
-        let this = Self { doc, outbox: Vec::new() };
+        let this = Self::with(Automerge::load_with_options(bytes, opts)?);
         if let Some(v) = this.schema().filter(|v| *v > SCHEMA) {
             return Err(DocError::Schema(v));
         }
@@ -268,7 +336,22 @@ impl WorkspaceDoc {
     }
 
     pub fn save(&mut self) -> Vec<u8> {
+        self.saved = self.doc.get_heads();
         self.doc.save()
+    }
+
+    /// Encoded changes made or received since the last save (or the last
+    /// call), for an append-only log on disk.
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        let bytes = self.doc.save_after(&self.saved);
+        self.saved = self.doc.get_heads();
+        bytes
+    }
+
+    /// Adds what [`Self::save_incremental`] wrote.
+    pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+        self.doc.load_incremental(bytes)?;
+        Ok(())
     }
 
     fn schema(&self) -> Option<u64> {
@@ -284,58 +367,29 @@ impl WorkspaceDoc {
 
     /// The session id stored by the host, once the document has it.
     pub fn workspace(&self) -> Option<String> {
-        self.get_str(&ROOT, "workspace")
+        get_str(&self.doc, &ROOT, "workspace")
     }
 
     /// The current version, to apply edits against later with [`Self::splice_at`].
-    pub fn version(&mut self) -> Version {
+    pub fn version(&self) -> Version {
         Version(self.doc.get_heads())
     }
 
     /// True when this document holds every change of `version`.
-    pub fn holds(&mut self, version: &Version) -> bool {
-        let doc = self.doc.document();
-        version.0.iter().all(|h| doc.get_change_by_hash(h).is_some())
+    pub fn holds(&self, version: &Version) -> bool {
+        version.0.iter().all(|h| self.doc.get_change_by_hash(h).is_some())
     }
 
     /// True once the document holds a workspace (always for the host; for a
     /// joiner, after the first sync with the host).
     pub fn is_initialized(&self) -> bool {
-        self.entries_obj().is_ok()
-    }
-
-    fn get_str(&self, obj: &ObjId, key: &str) -> Option<String> {
-        match self.doc.get(obj, key).ok()?? {
-            (Value::Scalar(s), _) => match s.as_ref() {
-                ScalarValue::Str(v) => Some(v.to_string()),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-
-    fn get_obj(&self, obj: &ObjId, key: &str) -> Option<ObjId> {
-        match self.doc.get(obj, key).ok()?? {
-            (Value::Object(_), id) => Some(id),
-            _ => None,
-        }
-    }
-
-    fn entries_obj(&self) -> Result<ObjId, DocError> {
-        self.get_obj(&ROOT, "entries").ok_or(DocError::NotInitialized)
-    }
-
-    fn entry_obj(&self, id: &FileId) -> Result<ObjId, DocError> {
-        self.get_obj(&self.entries_obj()?, id.as_str()).ok_or_else(|| DocError::UnknownFile(id.clone()))
-    }
-
-    fn text_obj(&self, id: &FileId) -> Result<ObjId, DocError> {
-        self.get_obj(&self.entry_obj(id)?, "text").ok_or_else(|| DocError::NotText(id.clone()))
+        entries_obj(&self.doc).is_ok()
     }
 
     /// Resolves every entry's path.
     pub fn tree(&self) -> Tree {
-        let Ok(entries) = self.entries_obj() else {
+        let doc = &self.doc;
+        let Ok(entries) = entries_obj(doc) else {
             return Tree::default();
         };
         struct Raw {
@@ -345,14 +399,14 @@ impl WorkspaceDoc {
             size: Option<u64>,
         }
         let mut raw: HashMap<FileId, Raw> = HashMap::new();
-        for key in self.doc.keys(&entries) {
+        for key in doc.keys(&entries) {
             let Some(id) = FileId::parse(&key) else { continue };
-            let Some(obj) = self.get_obj(&entries, &key) else { continue };
-            let (Some(name), Some(kind)) = (self.get_str(&obj, "name"), self.get_str(&obj, "kind").and_then(|k| Kind::parse(&k))) else {
+            let Some(obj) = get_obj(doc, &entries, &key) else { continue };
+            let (Some(name), Some(kind)) = (get_str(doc, &obj, "name"), get_str(doc, &obj, "kind").and_then(|k| Kind::parse(&k))) else {
                 continue;
             };
-            let parent = self.get_str(&obj, "parent").and_then(|p| FileId::parse(&p));
-            let size = match self.doc.get(&obj, "size") {
+            let parent = get_str(doc, &obj, "parent").and_then(|p| FileId::parse(&p));
+            let size = match doc.get(&obj, "size") {
                 Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
                     ScalarValue::Uint(v) => Some(*v),
                     _ => None,
@@ -402,79 +456,54 @@ impl WorkspaceDoc {
 
     /// The text of a text file.
     pub fn text(&self, id: &FileId) -> Result<String, DocError> {
-        Ok(self.doc.text(self.text_obj(id)?)?)
+        Ok(self.doc.text(text_obj(&self.doc, id)?)?)
     }
 
     /// The text of a text file as it was at `version`.
     pub fn text_at(&self, id: &FileId, version: &Version) -> Result<String, DocError> {
-        Ok(self.doc.text_at(self.text_obj(id)?, &version.0)?)
-    }
-
-    /// Encoded changes made or received since the last call (or the last
-    /// full save), for an append-only log on disk.
-    pub fn save_incremental(&mut self) -> Vec<u8> {
-        self.doc.save_incremental()
-    }
-
-    /// Adds what [`Self::save_incremental`] wrote. A torn last change (a
-    /// crash in the middle of an append) is skipped.
-    pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
-        self.doc.load_incremental(bytes)?;
-        Ok(())
+        Ok(self.doc.text_at(text_obj(&self.doc, id)?, &version.0)?)
     }
 
     /// Adds an entry under `parent` (`None`: the workspace root).
     pub fn create(&mut self, parent: Option<&FileId>, name: &str, content: &Content) -> Result<FileId, DocError> {
         let id = FileId::random();
-        let obj = self.doc.put_object(self.entries_obj()?, id.as_str(), ObjType::Map)?;
-        self.doc.put(&obj, "name", name)?;
-        self.doc.put(&obj, "parent", parent.map_or("", FileId::as_str))?;
-        self.set_content(&obj, content)?;
-        self.finish();
+        let entries = entries_obj(&self.doc)?;
+        let mut tx = self.doc.transaction();
+        let obj = tx.put_object(&entries, id.as_str(), ObjType::Map)?;
+        tx.put(&obj, "name", name)?;
+        tx.put(&obj, "parent", parent.map_or("", FileId::as_str))?;
+        set_content(&mut tx, &obj, content)?;
+        let hash = tx.commit().0;
+        self.queue(hash);
         Ok(id)
-    }
-
-    fn set_content(&mut self, obj: &ObjId, content: &Content) -> Result<(), DocError> {
-        self.doc.put(obj, "kind", content.kind().as_str())?;
-        match content {
-            Content::Text(text) => {
-                self.doc.delete(obj, "size")?;
-                let t = self.doc.put_object(obj, "text", ObjType::Text)?;
-                self.doc.splice_text(&t, 0, 0, text)?;
-            }
-            Content::Binary(size) | Content::TooLarge(size) => {
-                self.doc.delete(obj, "text")?;
-                self.doc.put(obj, "size", *size)?;
-            }
-            Content::Dir => {}
-        }
-        Ok(())
     }
 
     /// Adds or updates a member of the roster (each peer writes its own).
     pub fn set_member(&mut self, peer: &str, member: &Member) -> Result<(), DocError> {
-        let peers = self.get_obj(&ROOT, "peers").ok_or(DocError::NotInitialized)?;
-        let obj = match self.get_obj(&peers, peer) {
+        let peers = get_obj(&self.doc, &ROOT, "peers").ok_or(DocError::NotInitialized)?;
+        let mut tx = self.doc.transaction();
+        let obj = match get_obj(&tx, &peers, peer) {
             Some(o) => o,
-            None => self.doc.put_object(&peers, peer, ObjType::Map)?,
+            None => tx.put_object(&peers, peer, ObjType::Map)?,
         };
         for (key, value) in [("name", &member.name), ("color", &member.color), ("role", &member.role)] {
-            if self.get_str(&obj, key).as_deref() != Some(value.as_str()) {
-                self.doc.put(&obj, key, value.as_str())?;
+            if get_str(&tx, &obj, key).as_deref() != Some(value.as_str()) {
+                tx.put(&obj, key, value.as_str())?;
             }
         }
-        self.finish();
+        let hash = tx.commit().0;
+        self.queue(hash);
         Ok(())
     }
 
     /// The roster, by peer id.
     pub fn roster(&self) -> BTreeMap<String, Member> {
-        let Some(peers) = self.get_obj(&ROOT, "peers") else { return BTreeMap::new() };
-        self.doc
-            .keys(&peers)
+        let doc = &self.doc;
+        let Some(peers) = get_obj(doc, &ROOT, "peers") else { return BTreeMap::new() };
+        doc.keys(&peers)
             .filter_map(|key| {
-                let obj = self.get_obj(&peers, &key)?;
-                let member = Member { name: self.get_str(&obj, "name")?, color: self.get_str(&obj, "color")?, role: self.get_str(&obj, "role")? };
+                let obj = get_obj(doc, &peers, &key)?;
+                let member = Member { name: get_str(doc, &obj, "name")?, color: get_str(doc, &obj, "color")?, role: get_str(doc, &obj, "role")? };
                 Some((key, member))
             })
             .collect()
@@ -484,7 +513,7 @@ impl WorkspaceDoc {
     /// `index` (UTF-16 units, in the text of version `at`, or the current
     /// text) whatever is inserted or deleted around it.
     pub fn cursor(&self, id: &FileId, index: usize, at: Option<&Version>) -> Result<Vec<u8>, DocError> {
-        let text = self.text_obj(id)?;
+        let text = text_obj(&self.doc, id)?;
         let len = match at {
             Some(v) => self.doc.length_at(&text, &v.0),
             None => self.doc.length(&text),
@@ -495,69 +524,71 @@ impl WorkspaceDoc {
 
     /// Where a cursor made by [`Self::cursor`] (on any peer) is now.
     pub fn cursor_position(&self, id: &FileId, cursor: &[u8]) -> Result<usize, DocError> {
-        let text = self.text_obj(id)?;
+        let text = text_obj(&self.doc, id)?;
         let cursor = automerge::Cursor::try_from(cursor).map_err(|e| DocError::Cursor(e.to_string()))?;
         Ok(self.doc.get_cursor_position(&text, &cursor, None)?)
     }
 
     /// Changes what an entry holds (a text file became binary, or back).
     pub fn set_kind(&mut self, id: &FileId, content: &Content) -> Result<(), DocError> {
-        let obj = self.entry_obj(id)?;
-        self.set_content(&obj, content)?;
-        self.finish();
+        let obj = entry_obj(&self.doc, id)?;
+        let mut tx = self.doc.transaction();
+        set_content(&mut tx, &obj, content)?;
+        let hash = tx.commit().0;
+        self.queue(hash);
         Ok(())
     }
 
     /// Renames and/or moves an entry: one field change each, whatever its size.
     pub fn rename(&mut self, id: &FileId, parent: Option<&FileId>, name: &str) -> Result<(), DocError> {
-        let obj = self.entry_obj(id)?;
-        if self.get_str(&obj, "name").as_deref() != Some(name) {
-            self.doc.put(&obj, "name", name)?;
-        }
+        let obj = entry_obj(&self.doc, id)?;
         let parent = parent.map_or("", FileId::as_str);
-        if self.get_str(&obj, "parent").as_deref() != Some(parent) {
-            self.doc.put(&obj, "parent", parent)?;
+        let mut tx = self.doc.transaction();
+        if get_str(&tx, &obj, "name").as_deref() != Some(name) {
+            tx.put(&obj, "name", name)?;
         }
-        self.finish();
+        if get_str(&tx, &obj, "parent").as_deref() != Some(parent) {
+            tx.put(&obj, "parent", parent)?;
+        }
+        let hash = tx.commit().0;
+        self.queue(hash);
         Ok(())
     }
 
     /// Removes entries in one change. Pass an entry together with everything
     /// below it ([`Tree::with_descendants`]), or the children become orphans.
     pub fn delete(&mut self, ids: &[FileId]) -> Result<(), DocError> {
-        let entries = self.entries_obj()?;
+        let entries = entries_obj(&self.doc)?;
+        let mut tx = self.doc.transaction();
         for id in ids {
-            self.doc.delete(&entries, id.as_str())?;
+            tx.delete(&entries, id.as_str())?;
         }
-        self.finish();
+        let hash = tx.commit().0;
+        self.queue(hash);
         Ok(())
     }
 
-    /// Applies splices to a file's current text.
+    /// Applies splices to a file's current text, all or none.
     pub fn splice(&mut self, id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
-        let result = self.splice_uncommitted(id, splices);
-        self.finish();
-        result
-    }
-
-    fn splice_uncommitted(&mut self, id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
-        let text = self.text_obj(id)?;
-        for s in splices {
-            let len = self.doc.length(&text);
-            if s.index.checked_add(s.delete).is_none_or(|end| end > len) {
-                return Err(DocError::OutOfRange(id.clone()));
+        let mut tx = self.doc.transaction();
+        match splice_in(&mut tx, id, splices) {
+            Ok(()) => {
+                let hash = tx.commit().0;
+        self.queue(hash);
+                Ok(())
             }
-            let del = isize::try_from(s.delete).map_err(|_| DocError::OutOfRange(id.clone()))?;
-            self.doc.splice_text(&text, s.index, del, &s.insert)?;
+            Err(e) => {
+                tx.rollback();
+                Err(e)
+            }
         }
-        Ok(())
     }
 
     /// Applies splices made against an older version (`base`) of the
     /// document, so they merge with everything that happened since exactly
-    /// as a concurrent peer's edit would.
-    /// Returns the version that holds `base` plus these splices and nothing
-    /// else (its text is the edited text).
+    /// as a concurrent peer's edit would. Returns the version that holds
+    /// `base` plus these splices and nothing else (its text is the edited
+    /// text).
     pub fn splice_at(&mut self, base: &Version, id: &FileId, splices: &[Splice]) -> Result<Version, DocError> {
         if base.0 == self.doc.get_heads() {
             self.splice(id, splices)?;
@@ -574,21 +605,25 @@ impl WorkspaceDoc {
                 heads.push(own);
             }
         }
-        self.doc.isolate(&heads);
-        let result = self.splice_uncommitted(id, splices);
-        self.finish();
-        let edited = Version(self.doc.get_heads());
-        self.doc.integrate();
-        result.map(|()| edited)
+        let mut tx = self.doc.transaction_at(PatchLog::inactive(), &heads).map_err(|e| DocError::Change(e.to_string()))?;
+        if let Err(e) = splice_in(&mut tx, id, splices) {
+            tx.rollback();
+            return Err(e);
+        }
+        let hash = tx.commit().0;
+        match self.queue(hash) {
+            Some(hash) => Ok(Version(vec![hash])),
+            None => Ok(Version(heads)),
+        }
     }
 
-    /// Commits the current local transaction and queues its change for the peers.
-    fn finish(&mut self) {
-        if self.doc.commit().is_some() {
-            if let Some(change) = self.doc.get_last_local_change() {
-                self.outbox.push(change.raw_bytes().to_vec());
-            }
+    /// Queues a just-committed local change for the peers.
+    fn queue(&mut self, hash: Option<ChangeHash>) -> Option<ChangeHash> {
+        let hash = hash?;
+        if let Some(change) = self.doc.get_change_by_hash(&hash) {
+            self.outbox.push(change.raw_bytes().to_vec());
         }
+        Some(hash)
     }
 
     /// Local changes made since the last call, encoded for the wire.
@@ -605,37 +640,35 @@ impl WorkspaceDoc {
             .map(automerge::Change::from_bytes)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| DocError::Change(e.to_string()))?;
-        self.logged(|doc| doc.apply_changes(changes))
+        let mut log = PatchLog::active();
+        self.doc.apply_changes_log_patches(changes, &mut log)?;
+        Ok(self.touched(&mut log))
     }
 
     /// Handles one sync protocol message from a peer.
     pub fn receive_sync(&mut self, state: &mut SyncState, msg: &[u8]) -> Result<Touched, DocError> {
         let msg = sync::Message::decode(msg).map_err(|e| DocError::SyncMessage(e.to_string()))?;
-        self.logged(|doc| doc.sync().receive_sync_message(&mut state.0, msg))
+        let mut log = PatchLog::active();
+        self.doc.receive_sync_message_log_patches(&mut state.0, msg, &mut log)?;
+        Ok(self.touched(&mut log))
     }
 
     /// True once the peer has told us its heads and we hold all of them.
-    pub fn caught_up(&mut self, state: &SyncState) -> bool {
-        let doc = self.doc.document();
-        state.0.their_heads.as_ref().is_some_and(|heads| heads.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+    pub fn caught_up(&self, state: &SyncState) -> bool {
+        state.0.their_heads.as_ref().is_some_and(|heads| heads.iter().all(|h| self.doc.get_change_by_hash(h).is_some()))
     }
 
     /// The next sync protocol message for a peer, if any is due.
     pub fn generate_sync(&mut self, state: &mut SyncState) -> Option<Vec<u8>> {
-        self.doc.sync().generate_sync_message(&mut state.0).map(sync::Message::encode)
+        self.doc.generate_sync_message(&mut state.0).map(sync::Message::encode)
     }
 
-    /// Runs `apply` with Automerge's patch log on, and reports what it
-    /// touched. Logging during the apply costs little; diffing heads
-    /// afterwards would scan the whole history (tens of ms on a long one).
-    fn logged(&mut self, apply: impl FnOnce(&mut AutoCommit) -> Result<(), automerge::AutomergeError>) -> Result<Touched, DocError> {
-        self.doc.update_diff_cursor();
-        let result = apply(&mut self.doc);
-        let patches = self.doc.diff_incremental();
-        self.doc.reset_diff_cursor();
-        result?;
+    /// What the changes recorded in `log` touched. The patch log is filled
+    /// while changes are applied; diffing heads afterwards would scan the
+    /// whole history (tens of ms on a long one).
+    fn touched(&self, log: &mut PatchLog) -> Touched {
         let mut touched = Touched::default();
-        for patch in patches {
+        for patch in self.doc.make_patches(log) {
             match patch.path.as_slice() {
                 [(_, Prop::Map(top)), rest @ ..] if top == "entries" => match rest {
                     [] => touched.tree = true,
@@ -652,7 +685,7 @@ impl WorkspaceDoc {
                 _ => {}
             }
         }
-        Ok(touched)
+        touched
     }
 }
 

@@ -85,7 +85,7 @@ impl Workspace {
     /// stopped (empty for a new workspace). A file that holds neither the
     /// last nor the previous record's text was edited while the peer was not
     /// running; [`Self::rescan`] takes that edit in at the recorded version.
-    pub fn open(sandbox: Sandbox, mut doc: WorkspaceDoc, records: &Records) -> Result<Self, WorkspaceError> {
+    pub fn open(sandbox: Sandbox, doc: WorkspaceDoc, records: &Records) -> Result<Self, WorkspaceError> {
         let rules = IgnoreRules::load(&sandbox)?;
         let tree = shared_tree(&doc);
         let mut disk = HashMap::new();
@@ -99,10 +99,7 @@ impl Workspace {
                 Some(p) if on_disk.as_ref() != Some(&last.hash) && on_disk.as_ref() == Some(&p.hash) => p,
                 _ => last,
             };
-            let version = match Version::parse(&rec.version) {
-                Some(v) => v,
-                None => doc.version(),
-            };
+            let version = Version::parse(&rec.version).unwrap_or_else(|| doc.version());
             let text = match kind {
                 Kind::Dir => None,
                 Kind::Text => Some(doc.text_at(id, &version).or_else(|_| doc.text(id))?),
