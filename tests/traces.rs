@@ -95,8 +95,13 @@ async fn replay(name: &str) -> Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let on_disk = std::fs::read_to_string(tmp.path().join(format!("agent{a}/trace.txt")))?;
-        assert_eq!(on_disk.len(), end.len(), "agent {a}'s file");
+        let file = tmp.path().join(format!("agent{a}/trace.txt"));
+        while std::fs::read_to_string(&file)? != end {
+            if tokio::time::Instant::now() > deadline {
+                bail!("agent {a}'s file did not end at endContent");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     for p in peers {
         p.shutdown().await?;

@@ -291,13 +291,19 @@ fn set_content(tx: &mut Transaction<'_>, obj: &ObjId, content: &Content) -> Resu
 /// reaches past the end of the text.
 fn splice_in(tx: &mut Transaction<'_>, id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
     let text = text_obj(tx, id)?;
+    // Automerge refuses an insert past the end but cuts a delete short: check
+    // deletes against the length, measured once (a walk of the text) and
+    // then kept up to date.
+    let mut len = splices.iter().any(|s| s.delete > 0).then(|| tx.length(&text));
     for s in splices {
-        let len = tx.length(&text);
-        if s.index.checked_add(s.delete).is_none_or(|end| end > len) {
-            return Err(DocError::OutOfRange(id.clone()));
+        if let Some(l) = len.as_mut() {
+            if s.index.checked_add(s.delete).is_none_or(|end| end > *l) {
+                return Err(DocError::OutOfRange(id.clone()));
+            }
+            *l = *l - s.delete + s.insert.encode_utf16().count();
         }
         let del = isize::try_from(s.delete).map_err(|_| DocError::OutOfRange(id.clone()))?;
-        tx.splice_text(&text, s.index, del, &s.insert)?;
+        tx.splice_text(&text, s.index, del, &s.insert).map_err(|_| DocError::OutOfRange(id.clone()))?;
     }
     Ok(())
 }
