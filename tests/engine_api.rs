@@ -43,11 +43,10 @@ async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
     host.edit(path.clone(), Some(version), vec![Splice { index: end - 1, delete: 0, insert: " ✓".into() }]).await?;
     let changed = tokio::time::timeout(CONVERGE, async {
         loop {
-            if let Ok(EngineEvent::RemoteChange { paths, .. }) = guest_events.recv().await {
-                if paths.contains(&path) {
+            if let Ok(EngineEvent::RemoteChange { paths, .. }) = guest_events.recv().await
+                && paths.contains(&path) {
                     return;
                 }
-            }
         }
     })
     .await;
@@ -97,11 +96,10 @@ async fn presence_shows_where_a_peer_is_and_follows_edits() -> Result<()> {
     guest.set_presence(LocalPresence { file: Some(path.clone()), selections: vec![selection], typing: true }, None).await?;
     let seen = tokio::time::timeout(CONVERGE, async {
         loop {
-            if let Ok(EngineEvent::Presence(p)) = events.recv().await {
-                if p.name == "bob" && !p.selections.is_empty() {
+            if let Ok(EngineEvent::Presence(p)) = events.recv().await
+                && p.name == "bob" && !p.selections.is_empty() {
                     return p;
                 }
-            }
         }
     })
     .await?;

@@ -134,11 +134,10 @@ fn config(dir: &Path, name: &str) -> EngineConfig {
 async fn wait_text(guest: &EngineHandle, events: &mut broadcast::Receiver<EngineEvent>, path: &RelPath, want: &str) -> Result<()> {
     loop {
         match events.recv().await {
-            Ok(EngineEvent::RemoteChange { paths, .. }) if paths.contains(path) => {
-                if guest.text(path.clone()).await?.0 == want {
+            Ok(EngineEvent::RemoteChange { paths, .. }) if paths.contains(path)
+                && guest.text(path.clone()).await?.0 == want => {
                     return Ok(());
                 }
-            }
             Err(broadcast::error::RecvError::Closed) => bail!("guest stopped"),
             _ => {}
         }

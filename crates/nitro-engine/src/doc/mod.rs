@@ -606,11 +606,10 @@ impl WorkspaceDoc {
         // changes never touch this text without moving `base` (callers keep
         // it current), so including them leaves the text of `base` as it is.
         let mut heads = base.0.clone();
-        if let Some(own) = self.doc.get_last_local_change().map(|c| c.hash()) {
-            if !heads.contains(&own) {
+        if let Some(own) = self.doc.get_last_local_change().map(|c| c.hash())
+            && !heads.contains(&own) {
                 heads.push(own);
             }
-        }
         let mut tx = self.doc.transaction_at(PatchLog::inactive(), &heads).map_err(|e| DocError::Change(e.to_string()))?;
         if let Err(e) = splice_in(&mut tx, id, splices) {
             tx.rollback();

@@ -51,7 +51,7 @@ impl Mesh {
     /// connected ones, mostly), each with the neighbor that can carry the
     /// offer. Dials older than [`DIAL_TIMEOUT`] are returned in
     /// `expired` (their links should be closed) and made again.
-    pub fn to_dial(&mut self, skip: &HashSet<PeerId>, now: Instant) -> (Vec<(PeerId, PeerId)>, Vec<LinkId>) {
+    pub fn due(&mut self, skip: &HashSet<PeerId>, now: Instant) -> (Vec<(PeerId, PeerId)>, Vec<LinkId>) {
         let mut expired = Vec::new();
         self.dialing.retain(|_, (link, since)| {
             let alive = now.duration_since(*since) < DIAL_TIMEOUT;
@@ -101,21 +101,21 @@ mod tests {
         let mut m = Mesh::new(id(5));
         m.heard(id(1), vec![entry(3), entry(7), entry(9), entry(5)]);
         let connected = HashSet::from([id(1)]);
-        let (dial, expired) = m.to_dial(&connected, now);
+        let (dial, expired) = m.due(&connected, now);
         // Peer 3 has the smaller id: it dials us, not we it.
         assert_eq!(dial, vec![(id(7), id(1)), (id(9), id(1))]);
         assert!(expired.is_empty());
 
         m.dialing(id(7), LinkId(1), now);
-        let (dial, _) = m.to_dial(&connected, now);
+        let (dial, _) = m.due(&connected, now);
         assert_eq!(dial, vec![(id(9), id(1))]);
         let skip = HashSet::from([id(1), id(9)]);
-        assert!(m.to_dial(&skip, now).0.is_empty());
+        assert!(m.due(&skip, now).0.is_empty());
         assert_eq!(m.answer_for(&id(7)), Some(LinkId(1)));
 
         // A neighbor that left cannot carry offers.
         m.forget(&id(1));
-        assert!(m.to_dial(&HashSet::new(), now).0.is_empty());
+        assert!(m.due(&HashSet::new(), now).0.is_empty());
     }
 
     #[test]
@@ -125,7 +125,7 @@ mod tests {
         m.heard(id(2), vec![entry(3)]);
         let connected = HashSet::from([id(2)]);
         m.dialing(id(3), LinkId(9), now);
-        let (dial, expired) = m.to_dial(&connected, now + DIAL_TIMEOUT + Duration::from_secs(1));
+        let (dial, expired) = m.due(&connected, now + DIAL_TIMEOUT + Duration::from_secs(1));
         assert_eq!(expired, vec![LinkId(9)]);
         assert_eq!(dial, vec![(id(3), id(2))]);
         m.connected(&id(3));

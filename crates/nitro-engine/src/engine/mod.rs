@@ -328,14 +328,13 @@ impl Engine {
 /// before (so its invite link keeps working), else on any free port.
 async fn bind_hub(cfg: &EngineConfig, saved: Option<u16>) -> Result<(Hub, SocketAddr), EngineError> {
     let ip = cfg.bind.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
-    if cfg.port == 0 {
-        if let Some(port) = saved {
+    if cfg.port == 0
+        && let Some(port) = saved {
             match Hub::bind(SocketAddr::new(ip, port)).await {
                 Ok(bound) => return Ok(bound),
                 Err(e) => tracing::warn!(error = %e, "the previous signaling port is taken; the invite link changes"),
             }
         }
-    }
     Ok(Hub::bind(SocketAddr::new(ip, cfg.port)).await?)
 }
 

@@ -117,11 +117,10 @@ struct LogLine {
 pub fn load_document(sb: &Sandbox) -> Result<Option<(WorkspaceDoc, Records)>, EngineError> {
     let Some(bytes) = sb.read_state(DOCUMENT)? else { return Ok(None) };
     let mut doc = WorkspaceDoc::load(&bytes)?;
-    if let Some(changes) = sb.read_state(CHANGES)? {
-        if let Err(e) = doc.load_incremental(&changes) {
+    if let Some(changes) = sb.read_state(CHANGES)?
+        && let Err(e) = doc.load_incremental(&changes) {
             tracing::warn!(error = %e, "the end of {CHANGES} is damaged; the peers resend what it missed");
         }
-    }
     let mut records = Records::new();
     if let Some(json) = sb.read_state(FILES)? {
         let raw: BTreeMap<String, FileRecord> =

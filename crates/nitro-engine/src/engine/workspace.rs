@@ -136,11 +136,10 @@ impl Workspace {
 
     /// Forgets a file this peer no longer has on disk.
     fn forget(&mut self, id: &FileId) {
-        if self.disk.remove(id).is_some() && self.journal {
-            if let Err(e) = state::append_record(&self.sandbox, id, None) {
+        if self.disk.remove(id).is_some() && self.journal
+            && let Err(e) = state::append_record(&self.sandbox, id, None) {
                 tracing::warn!(error = %e, "could not append to the state logs");
             }
-        }
     }
 
     pub fn doc(&mut self) -> &mut WorkspaceDoc {
@@ -437,11 +436,10 @@ impl Workspace {
             self.reconcile_tree()?;
         }
         for id in &touched.texts {
-            if self.tree.entries.get(id).map(|e| e.kind) == Some(Kind::Text) && self.disk.contains_key(id) {
-                if let Err(e) = self.sync_text(id, None) {
+            if self.tree.entries.get(id).map(|e| e.kind) == Some(Kind::Text) && self.disk.contains_key(id)
+                && let Err(e) = self.sync_text(id, None) {
                     tracing::warn!(%id, error = %e, "could not write a remote change");
                 }
-            }
         }
         Ok(())
     }
@@ -462,7 +460,7 @@ impl Workspace {
             })
             .map(|(id, d)| (id.clone(), d.clone()))
             .collect();
-        gone.sort_by(|a, b| b.1.path.depth().cmp(&a.1.path.depth()));
+        gone.sort_by_key(|g| std::cmp::Reverse(g.1.path.depth()));
         let mut kept_local = Vec::new();
         for (id, rec) in gone {
             self.forget(&id);
@@ -491,7 +489,7 @@ impl Workspace {
                 (e.path != d.path).then(|| (id.clone(), d.path.clone(), e.path.clone()))
             })
             .collect();
-        moves.sort_by(|a, b| a.1.depth().cmp(&b.1.depth()));
+        moves.sort_by_key(|a| a.1.depth());
         for (id, _, to) in moves {
             let Some(from) = self.disk.get(&id).map(|d| d.path.clone()) else { continue };
             if from == to {

@@ -181,7 +181,7 @@ impl Link {
             .ice
             .servers
             .iter()
-            .map(|s| RTCIceServer { urls: s.urls.clone(), username: s.username.clone(), credential: s.credential.clone(), ..Default::default() })
+            .map(|s| RTCIceServer { urls: s.urls.clone(), username: s.username.clone(), credential: s.credential.clone() })
             .collect();
         let policy = if cfg.ice.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
         let config = RTCConfigurationBuilder::new()

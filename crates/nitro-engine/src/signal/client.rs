@@ -49,13 +49,11 @@ pub async fn connect(url: &Url, topic: &str) -> Result<SignalConn, SignalError> 
                 }
                 msg = stream.next() => match msg {
                     Some(Ok(Message::Text(text))) => {
-                        if let Ok(YMessage::Publish { topic: t, data, .. }) = serde_json::from_str(&text) {
-                            if t == topic {
-                                if let Ok(env) = serde_json::from_value::<Envelope>(data) {
+                        if let Ok(YMessage::Publish { topic: t, data, .. }) = serde_json::from_str(&text)
+                            && t == topic
+                                && let Ok(env) = serde_json::from_value::<Envelope>(data) {
                                     let _ = in_tx.send(env);
                                 }
-                            }
-                        }
                     }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {

@@ -64,11 +64,10 @@ impl Hub {
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Envelope>();
         tokio::spawn(async move {
             while let Some(text) = raw_rx.recv().await {
-                if let Some(env) = envelope_of(&text) {
-                    if in_tx.send(env).is_err() {
+                if let Some(env) = envelope_of(&text)
+                    && in_tx.send(env).is_err() {
                         break;
                     }
-                }
             }
         });
         let hub = self.clone();

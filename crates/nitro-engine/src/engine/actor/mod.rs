@@ -523,11 +523,10 @@ impl Actor {
             let _ = self.events.send(EngineEvent::PeerLeft { peer, name });
             self.gossip();
         }
-        if self.first_sync.as_ref().is_some_and(|f| f.host == Some(id)) {
-            if let Some(first) = self.first_sync.take() {
+        if self.first_sync.as_ref().is_some_and(|f| f.host == Some(id))
+            && let Some(first) = self.first_sync.take() {
                 let _ = first.done.send(Err(EngineError::HostLeft));
             }
-        }
     }
 
     fn on_tick(&mut self) {
@@ -560,11 +559,10 @@ impl Actor {
             }
             self.send_sync(l);
         }
-        if self.dirty && now.duration_since(self.last_save) >= SAVE_EVERY {
-            if let Err(e) = self.save() {
+        if self.dirty && now.duration_since(self.last_save) >= SAVE_EVERY
+            && let Err(e) = self.save() {
                 tracing::error!(error = %e, "could not save the document");
             }
-        }
     }
 
     /// A full snapshot of the document and the file records; the logs start

@@ -70,7 +70,7 @@ impl Actor {
         let now = Instant::now();
         let mut skip = self.connected_peers();
         skip.insert(host);
-        let (dial, expired) = self.mesh.to_dial(&skip, now);
+        let (dial, expired) = self.mesh.due(&skip, now);
         for link in expired {
             self.drop_link(link, "did not connect in time");
         }

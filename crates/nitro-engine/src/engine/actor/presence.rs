@@ -55,11 +55,10 @@ impl Actor {
         let Some(peer) = self.slots.get(&link).and_then(|s| s.peer.as_ref()).map(|(p, _)| p.clone()) else { return };
         match PresenceMsg::decode(bytes) {
             Ok(msg) => {
-                if self.presence.update(peer.clone(), msg, Instant::now()) {
-                    if let Some(p) = self.resolve_presence(&peer) {
+                if self.presence.update(peer.clone(), msg, Instant::now())
+                    && let Some(p) = self.resolve_presence(&peer) {
                         let _ = self.events.send(EngineEvent::Presence(p));
                     }
-                }
             }
             Err(e) => tracing::debug!(%peer, error = %e, "ignored a malformed presence message"),
         }
