@@ -140,7 +140,7 @@ fn a_peer_killed_mid_edit_comes_back_and_everything_converges() -> Result<()> {
     append(&b_dir, "b while dead".into())?;
     let b = Peer::join(&link, &b_dir, "b", &[])?;
     let all = |dir: &Path| -> BTreeSet<String> { read(&dir.join("log.txt")).unwrap_or_default().lines().map(str::to_owned).collect() };
-    wait_for(CONVERGE, || Ok(all(&proj) == lines && snapshot(&proj) == snapshot(&a.dir) && snapshot(&proj) == snapshot(&b.dir)))
+    wait_for(CONVERGE * 2, || Ok(all(&proj) == lines && snapshot(&proj) == snapshot(&a.dir) && snapshot(&proj) == snapshot(&b.dir)))
         .with_context(|| {
             let show = |d: &Path| read(&d.join("log.txt")).unwrap_or_default();
             format!("missing on host: {:?}\nhost:\n{}\na:\n{}\nb:\n{}", lines.difference(&all(&proj)).collect::<Vec<_>>(), show(&proj), show(&a.dir), show(&b.dir))
