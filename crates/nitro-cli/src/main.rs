@@ -39,7 +39,9 @@ enum Command {
         /// The folder to share.
         #[arg(default_value = ".")]
         dir: PathBuf,
-        /// Port of the built-in signaling endpoint that joiners contact (0: any free port).
+        /// Port of the built-in signaling endpoint that joiners contact (0: the
+        /// port used last time for this folder, so invite links keep working,
+        /// else any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
         #[command(flatten)]

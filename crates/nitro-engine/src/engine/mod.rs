@@ -219,8 +219,9 @@ impl Engine {
     /// invite link is ready.
     pub async fn host(cfg: EngineConfig) -> Result<EngineHandle, EngineError> {
         let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?;
-        let saved_port = state::load_session(&sb)?.and_then(|s| s.port);
-        let (session, secret, me, identity, doc, files) = match state::load_session(&sb)? {
+        let saved = state::load_session(&sb)?;
+        let saved_port = saved.as_ref().and_then(|s| s.port);
+        let (session, secret, me, identity, doc, files) = match saved {
             Some(s) if s.role == Role::Host => {
                 let identity = state::load_identity(&sb)?.ok_or_else(|| EngineError::State("identity.pem is missing".into()))?;
                 let (doc, files) = match state::load_document(&sb)? {
