@@ -5,25 +5,20 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nitro_engine::doc::Splice;
-use nitro_engine::engine::{Engine, EngineConfig, EngineEvent};
+use nitro_engine::engine::{Engine, EngineEvent};
 use nitro_engine::path::RelPath;
-use nitro_tests::{write_files, CONVERGE};
+use nitro_tests::{loopback_config, write_files, CONVERGE};
 
-fn config(dir: &std::path::Path, name: &str) -> EngineConfig {
-    let mut cfg = EngineConfig::new(dir, name);
-    cfg.bind = Some("127.0.0.1".parse().expect("ip"));
-    cfg
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let proj = tmp.path().join("project");
     write_files(&proj, &[("main.rs", "fn main() {}\n// ünïcode 😀\n".as_bytes())])?;
-    let host = Engine::host(config(&proj, "ada")).await?;
+    let host = Engine::host(loopback_config(&proj, "ada")).await?;
     let invite = host.invite().context("host has an invite")?.clone();
     let mut host_events = host.subscribe();
-    let guest = Engine::join(config(&tmp.path().join("pair"), "bob"), invite).await?;
+    let guest = Engine::join(loopback_config(&tmp.path().join("pair"), "bob"), invite).await?;
     let mut guest_events = guest.subscribe();
 
     let joined = tokio::time::timeout(CONVERGE, async {
@@ -85,10 +80,10 @@ async fn presence_shows_where_a_peer_is_and_follows_edits() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let proj = tmp.path().join("project");
     write_files(&proj, &[("main.rs", b"fn main() {}\n")])?;
-    let host = Engine::host(config(&proj, "ada")).await?;
+    let host = Engine::host(loopback_config(&proj, "ada")).await?;
     let invite = host.invite().context("invite")?.clone();
     let mut events = host.subscribe();
-    let guest = Engine::join(config(&tmp.path().join("pair"), "bob"), invite).await?;
+    let guest = Engine::join(loopback_config(&tmp.path().join("pair"), "bob"), invite).await?;
     let path = RelPath::new("main.rs")?;
 
     // bob selects "main".
@@ -138,7 +133,7 @@ async fn the_headless_peer_prints_where_others_are() -> Result<()> {
     write_files(&proj, &[("src/main.rs", b"fn main() {\n    run();\n}\n")])?;
     let host = nitro_tests::Peer::host(&proj, &["--presence"])?;
     let invite = nitro_engine::protocol::Invite::parse(host.link.as_deref().unwrap_or_default())?;
-    let guest = Engine::join(config(&tmp.path().join("pair"), "bob"), invite).await?;
+    let guest = Engine::join(loopback_config(&tmp.path().join("pair"), "bob"), invite).await?;
     // The caret before "run", on line 2, column 5.
     let caret = Selection { anchor: 16, head: 16 };
     guest.set_presence(LocalPresence { file: Some(RelPath::new("src/main.rs")?), selections: vec![caret], typing: false }, None).await?;

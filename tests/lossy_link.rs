@@ -19,8 +19,7 @@ use tokio::sync::broadcast;
 const UPDATES: u32 = 300;
 
 fn config(dir: &std::path::Path, name: &str, turn_port: u16) -> EngineConfig {
-    let mut cfg = EngineConfig::new(dir, name);
-    cfg.bind = Some("127.0.0.1".parse().expect("ip"));
+    let mut cfg = nitro_tests::loopback_config(dir, name);
     cfg.ice = IceConfig {
         servers: vec![IceServer { urls: vec![format!("turn:127.0.0.1:{turn_port}?transport=udp")], username: "nitro".into(), credential: "s3cret".into() }],
         relay_only: true,

@@ -6,16 +6,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use nitro_engine::doc::Splice;
-use nitro_engine::engine::{Engine, EngineConfig, EngineHandle};
+use nitro_engine::engine::{Engine, EngineHandle};
 use nitro_engine::path::RelPath;
-use nitro_tests::{read, sh, snapshot, wait_for, write_files, Peer, CONVERGE};
+use nitro_tests::{loopback_config, read, sh, snapshot, wait_for, write_files, Peer, CONVERGE};
 use rand::{Rng, SeedableRng};
 
-fn config(dir: &Path, name: &str) -> EngineConfig {
-    let mut cfg = EngineConfig::new(dir, name);
-    cfg.bind = Some("127.0.0.1".parse().expect("ip"));
-    cfg
-}
 
 async fn until(limit: Duration, mut cond: impl AsyncFnMut() -> Result<bool>) -> Result<()> {
     let deadline = tokio::time::Instant::now() + limit;
@@ -33,11 +28,11 @@ async fn five_peers_converge_under_random_concurrent_edits() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let proj = tmp.path().join("p0");
     write_files(&proj, &[("shared.txt", b"start\n")])?;
-    let host = Engine::host(config(&proj, "p0")).await?;
+    let host = Engine::host(loopback_config(&proj, "p0")).await?;
     let invite = host.invite().context("invite")?.clone();
     let mut peers: Vec<EngineHandle> = vec![host];
     for i in 1..5 {
-        peers.push(Engine::join(config(&tmp.path().join(format!("p{i}")), &format!("p{i}")), invite.clone()).await?);
+        peers.push(Engine::join(loopback_config(&tmp.path().join(format!("p{i}")), &format!("p{i}")), invite.clone()).await?);
     }
     // Everyone connects to everyone, not only to the host.
     until(CONVERGE, async || {

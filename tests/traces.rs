@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use nitro_engine::doc::{Splice, Version};
-use nitro_engine::engine::{Engine, EngineConfig, EngineHandle};
+use nitro_engine::engine::{Engine, EngineHandle};
 use nitro_engine::path::RelPath;
-use nitro_tests::write_files;
+use nitro_tests::{loopback_config, write_files};
 
 struct Txn {
     parents: Vec<usize>,
@@ -49,22 +49,17 @@ fn load(name: &str) -> Result<(usize, Vec<Txn>, String)> {
     Ok((agents, txns, end))
 }
 
-fn config(dir: &Path, name: &str) -> EngineConfig {
-    let mut cfg = EngineConfig::new(dir, name);
-    cfg.bind = Some("127.0.0.1".parse().expect("ip"));
-    cfg
-}
 
 async fn replay(name: &str) -> Result<()> {
     let (agents, txns, end) = load(name)?;
     let tmp = tempfile::tempdir()?;
     let proj = tmp.path().join("agent0");
     write_files(&proj, &[("trace.txt", b"")])?;
-    let host = Engine::host(config(&proj, "agent0")).await?;
+    let host = Engine::host(loopback_config(&proj, "agent0")).await?;
     let invite = host.invite().context("invite")?.clone();
     let mut peers: Vec<EngineHandle> = vec![host];
     for a in 1..agents {
-        peers.push(Engine::join(config(&tmp.path().join(format!("agent{a}")), &format!("agent{a}")), invite.clone()).await?);
+        peers.push(Engine::join(loopback_config(&tmp.path().join(format!("agent{a}")), &format!("agent{a}")), invite.clone()).await?);
     }
     let path = RelPath::new("trace.txt")?;
     // The version where the file exists and is empty: every transaction

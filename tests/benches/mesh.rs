@@ -9,39 +9,19 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ReadDoc, TextEncoding, ROOT};
 use nitro_engine::doc::Splice;
 use nitro_engine::engine::presence::{LocalPresence, Selection};
-use nitro_engine::engine::{Engine, EngineConfig, EngineEvent, EngineHandle};
+use nitro_engine::engine::{Engine, EngineEvent, EngineHandle};
 use nitro_engine::path::RelPath;
 use nitro_engine::protocol::Invite;
+use nitro_tests::bench::{self, ms, pct};
+use nitro_tests::loopback_config;
 use rand::{Rng, SeedableRng};
 
 const KEYSTROKES: usize = 200;
 const GAP: Duration = Duration::from_millis(20);
-
-fn config(dir: &Path, name: &str) -> EngineConfig {
-    let mut cfg = EngineConfig::new(dir, name);
-    cfg.bind = Some("127.0.0.1".parse().expect("ip"));
-    cfg
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned()).unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{model}, {cores} cores, Linux {}", std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim())
-}
 
 /// CPU time of this process so far (user + system).
 fn cpu_time() -> Duration {
@@ -58,13 +38,13 @@ async fn session(root: &Path, n: usize, files: &[(&str, &str)]) -> Result<(Vec<E
     for (name, text) in files {
         std::fs::write(proj.join(name), text)?;
     }
-    let host = Engine::host(config(&proj, "p0")).await?;
+    let host = Engine::host(loopback_config(&proj, "p0")).await?;
     let invite = host.invite().context("invite")?.clone();
     let t = Instant::now();
     let joins: Vec<_> = (1..n)
         .map(|i| {
             let (dir, invite) = (root.join(format!("p{i}")), invite.clone());
-            tokio::spawn(async move { Engine::join(config(&dir, &format!("p{i}")), invite).await })
+            tokio::spawn(async move { Engine::join(loopback_config(&dir, &format!("p{i}")), invite).await })
         })
         .collect();
     let mut peers = vec![host];
@@ -159,33 +139,14 @@ fn baseline_join(files: &[(String, String)]) -> Result<(Duration, usize)> {
         doc.splice_text(&t, 0, 0, text)?;
         doc.commit();
     }
-    let mut other = AutoCommit::new_with_encoding(TextEncoding::Utf16CodeUnit);
-    let (mut a, mut b) = (automerge::sync::State::new(), automerge::sync::State::new());
-    let (mut bytes, t) = (0, Instant::now());
-    loop {
-        let m1 = doc.sync().generate_sync_message(&mut a);
-        if let Some(m) = m1.clone() {
-            let enc = m.encode();
-            bytes += enc.len();
-            other.sync().receive_sync_message(&mut b, automerge::sync::Message::decode(&enc)?)?;
-        }
-        let m2 = other.sync().generate_sync_message(&mut b);
-        if let Some(m) = m2.clone() {
-            let enc = m.encode();
-            bytes += enc.len();
-            doc.sync().receive_sync_message(&mut a, automerge::sync::Message::decode(&enc)?)?;
-        }
-        if m1.is_none() && m2.is_none() {
-            break;
-        }
-    }
+    let (took, bytes, other) = bench::full_sync(&mut doc)?;
     anyhow::ensure!(other.length(other.get(ROOT, "files")?.context("files")?.1) == files.len());
-    Ok((t.elapsed(), bytes))
+    Ok((took, bytes))
 }
 
 fn main() -> Result<()> {
     println!("# mesh");
-    println!("machine: {}", machine());
+    println!("machine: {}", bench::machine());
     println!("method:  all peers in one process (one tokio runtime), WebRTC on 127.0.0.1, built-in signaling.\n");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
@@ -284,11 +245,11 @@ fn main() -> Result<()> {
                 std::fs::write(proj.join(name), text)?;
             }
             let t = Instant::now();
-            let host = Engine::host(config(&proj, "host")).await?;
+            let host = Engine::host(loopback_config(&proj, "host")).await?;
             let scan = t.elapsed();
             let invite: Invite = host.invite().context("invite")?.clone();
             let t = Instant::now();
-            let guest = Engine::join(config(&tmp.path().join("guest"), "guest"), invite).await?;
+            let guest = Engine::join(loopback_config(&tmp.path().join("guest"), "guest"), invite).await?;
             let join = t.elapsed();
             let (_, received) = guest.traffic();
             let on_disk = std::fs::read_dir(tmp.path().join("guest"))?.count() - 1;

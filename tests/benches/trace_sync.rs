@@ -11,12 +11,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ReadDoc, TextEncoding, ROOT};
 use nitro_engine::doc::Splice;
-use nitro_engine::engine::{Engine, EngineConfig, EngineEvent, EngineHandle};
+use nitro_engine::engine::{Engine, EngineEvent, EngineHandle};
 use nitro_engine::path::RelPath;
+use nitro_tests::bench::{self, ms, pct};
+use nitro_tests::loopback_config;
 use tokio::sync::broadcast;
 
 const KEYSTROKES: usize = 300;
@@ -46,23 +47,6 @@ fn load_trace(path: &Path) -> Result<Trace> {
     Ok(Trace { edits, end })
 }
 
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned()).unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or_default().split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).map_or(0, |k| k / 1024 / 1024);
-    format!("{model}, {cores} cores, {mem} GiB, Linux {}", kernel.trim())
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn fmt_ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
 /// Raw Automerge: the trace replayed into one text, a commit per edit.
 fn baseline_replay(trace: &Trace) -> Result<(Duration, AutoCommit)> {
     let mut doc = AutoCommit::new_with_encoding(TextEncoding::Utf16CodeUnit);
@@ -75,32 +59,6 @@ fn baseline_replay(trace: &Trace) -> Result<(Duration, AutoCommit)> {
     let elapsed = t.elapsed();
     anyhow::ensure!(doc.text(&text)? == trace.end, "baseline replay diverged");
     Ok((elapsed, doc))
-}
-
-/// Raw Automerge: a full sync of the replayed document to an empty one.
-fn baseline_sync(doc: &mut AutoCommit) -> Result<(Duration, usize)> {
-    let mut other = AutoCommit::new_with_encoding(TextEncoding::Utf16CodeUnit);
-    let (mut a, mut b) = (automerge::sync::State::new(), automerge::sync::State::new());
-    let mut bytes = 0;
-    let t = Instant::now();
-    loop {
-        let m1 = doc.sync().generate_sync_message(&mut a);
-        if let Some(m) = m1.clone() {
-            let enc = m.encode();
-            bytes += enc.len();
-            other.sync().receive_sync_message(&mut b, automerge::sync::Message::decode(&enc)?)?;
-        }
-        let m2 = other.sync().generate_sync_message(&mut b);
-        if let Some(m) = m2.clone() {
-            let enc = m.encode();
-            bytes += enc.len();
-            doc.sync().receive_sync_message(&mut a, automerge::sync::Message::decode(&enc)?)?;
-        }
-        if m1.is_none() && m2.is_none() {
-            break;
-        }
-    }
-    Ok((t.elapsed(), bytes))
 }
 
 /// Raw Automerge: one keystroke made at one document and applied at a
@@ -123,12 +81,6 @@ fn baseline_keystrokes(doc: &mut AutoCommit, n: usize) -> Result<Vec<Duration>> 
     }
     out.sort();
     Ok(out)
-}
-
-fn config(dir: &Path, name: &str) -> EngineConfig {
-    let mut cfg = EngineConfig::new(dir, name);
-    cfg.bind = Some("127.0.0.1".parse().expect("ip"));
-    cfg
 }
 
 async fn wait_text(guest: &EngineHandle, events: &mut broadcast::Receiver<EngineEvent>, path: &RelPath, want: &str) -> Result<()> {
@@ -171,13 +123,13 @@ fn main() -> Result<()> {
     }
     let trace = load_trace(&path)?;
     println!("# trace_sync");
-    println!("machine: {}", machine());
+    println!("machine: {}", bench::machine());
     println!("trace:   {} ({} edits, {} chars at the end)", path.display(), trace.edits.len(), trace.end.len());
     println!("method:  peers in one process, WebRTC on 127.0.0.1; edits through EngineHandle::edit at the host as fast as accepted;");
     println!("         converged = the guest's text equals endContent; keystrokes: {KEYSTROKES} one-char edits {KEYSTROKE_GAP:?} apart, each timed to the guest's RemoteChange event.\n");
 
     let (replay, mut doc) = baseline_replay(&trace)?;
-    let (sync, sync_bytes) = baseline_sync(&mut doc)?;
+    let (sync, sync_bytes, _) = bench::full_sync(&mut doc)?;
     let raw_keys = baseline_keystrokes(&mut doc, KEYSTROKES)?;
     let read_text = {
         let text = doc.get(ROOT, "text")?.context("text")?.1;
@@ -195,9 +147,9 @@ fn main() -> Result<()> {
         std::fs::create_dir(&proj)?;
         std::fs::write(proj.join("paper.tex"), "")?;
         std::fs::write(proj.join("small.txt"), "")?;
-        let host = Engine::host(config(&proj, "host")).await?;
+        let host = Engine::host(loopback_config(&proj, "host")).await?;
         let invite = host.invite().context("invite")?.clone();
-        let guest = Engine::join(config(&tmp.path().join("pair"), "guest"), invite).await?;
+        let guest = Engine::join(loopback_config(&tmp.path().join("pair"), "guest"), invite).await?;
         let mut events = guest.subscribe();
 
         let small = RelPath::new("small.txt")?;
@@ -211,7 +163,7 @@ fn main() -> Result<()> {
         let queued = t.elapsed();
         tokio::time::timeout(Duration::from_secs(600), wait_text(&guest, &mut events, &paper, &trace.end)).await??;
         let converge = t.elapsed();
-        eprintln!("(edits queued at the host in {})", fmt_ms(queued));
+        eprintln!("(edits queued at the host in {})", ms(queued));
         let large_keys = keystrokes(&host, &guest, &mut events, &paper).await?;
         guest.shutdown().await?;
         host.shutdown().await?;
@@ -220,18 +172,18 @@ fn main() -> Result<()> {
 
     println!("| measurement | NitroIDE (2 peers, WebRTC) | raw Automerge, same run | ratio |");
     println!("|---|---|---|---|");
-    println!("| replay {} edits until the other peer has endContent | {} | {} (replay only, one process) | {:.1}× |", trace.edits.len(), fmt_ms(converge), fmt_ms(replay), converge.as_secs_f64() / replay.as_secs_f64());
-    println!("| raw Automerge full sync of the result to an empty doc | | {} ({} bytes) | |", fmt_ms(sync), sync_bytes);
-    println!("| keystroke to remote, small file, p50 / p99 | {} / {} | | |", fmt_ms(pct(&small_keys, 0.5)), fmt_ms(pct(&small_keys, 0.99)));
+    println!("| replay {} edits until the other peer has endContent | {} | {} (replay only, one process) | {:.1}× |", trace.edits.len(), ms(converge), ms(replay), converge.as_secs_f64() / replay.as_secs_f64());
+    println!("| raw Automerge full sync of the result to an empty doc | | {} ({} bytes) | |", ms(sync), sync_bytes);
+    println!("| keystroke to remote, small file, p50 / p99 | {} / {} | | |", ms(pct(&small_keys, 0.5)), ms(pct(&small_keys, 0.99)));
     println!(
         "| keystroke to remote, after the trace ({}k ops of history), p50 / p99 | {} / {} | {} / {} (commit + apply_changes in one process) | {:.1}× at p50 |",
         trace.edits.len() / 1000,
-        fmt_ms(pct(&large_keys, 0.5)),
-        fmt_ms(pct(&large_keys, 0.99)),
-        fmt_ms(pct(&raw_keys, 0.5)),
-        fmt_ms(pct(&raw_keys, 0.99)),
+        ms(pct(&large_keys, 0.5)),
+        ms(pct(&large_keys, 0.99)),
+        ms(pct(&raw_keys, 0.5)),
+        ms(pct(&raw_keys, 0.99)),
         pct(&large_keys, 0.5).as_secs_f64() / pct(&raw_keys, 0.5).as_secs_f64()
     );
-    println!("| raw Automerge: read the whole text once (the engine does so per write of a file) | | {} | |", fmt_ms(read_text));
+    println!("| raw Automerge: read the whole text once (the engine does so per write of a file) | | {} | |", ms(read_text));
     Ok(())
 }

@@ -364,3 +364,61 @@ impl LossyRelay {
 fn dropped(n: u64, per_mille: u32) -> bool {
     (n.wrapping_mul(2_654_435_761) % 1000) < u64::from(per_mille)
 }
+
+/// An engine configuration on loopback, for peers in the test's own process.
+pub fn loopback_config(dir: &Path, name: &str) -> nitro_engine::engine::EngineConfig {
+    let mut cfg = nitro_engine::engine::EngineConfig::new(dir, name);
+    cfg.bind = Some(std::net::Ipv4Addr::LOCALHOST.into());
+    cfg
+}
+
+/// What benchmarks print and compute.
+pub mod bench {
+    use std::time::{Duration, Instant};
+
+    use anyhow::Result;
+    use automerge::sync::{Message, State, SyncDoc};
+    use automerge::{AutoCommit, TextEncoding};
+
+    /// CPU, cores, memory and kernel of this machine.
+    pub fn machine() -> String {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map_or_else(|| "unknown CPU".into(), |l| l.trim_start_matches([' ', '\t', ':']).to_owned());
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let mem_gib = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or_default().split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).map_or(0, |k| k / 1024 / 1024);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        format!("{model}, {cores} cores, {mem_gib} GiB, Linux {}", kernel.trim())
+    }
+
+    /// The `p` quantile of sorted durations.
+    pub fn pct(sorted: &[Duration], p: f64) -> Duration {
+        sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    }
+
+    pub fn ms(d: Duration) -> String {
+        format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    }
+
+    /// Raw Automerge: a full sync of `doc` to an empty document in this
+    /// process, as a baseline. Returns the time, the bytes exchanged and the copy.
+    pub fn full_sync(doc: &mut AutoCommit) -> Result<(Duration, usize, AutoCommit)> {
+        let mut other = AutoCommit::new_with_encoding(TextEncoding::Utf16CodeUnit);
+        let (mut a, mut b) = (State::new(), State::new());
+        let (mut bytes, t) = (0, Instant::now());
+        loop {
+            let m1 = doc.sync().generate_sync_message(&mut a).map(Message::encode);
+            if let Some(m) = &m1 {
+                bytes += m.len();
+                other.sync().receive_sync_message(&mut b, Message::decode(m)?)?;
+            }
+            let m2 = other.sync().generate_sync_message(&mut b).map(Message::encode);
+            if let Some(m) = &m2 {
+                bytes += m.len();
+                doc.sync().receive_sync_message(&mut a, Message::decode(m)?)?;
+            }
+            if m1.is_none() && m2.is_none() {
+                return Ok((t.elapsed(), bytes, other));
+            }
+        }
+    }
+}
