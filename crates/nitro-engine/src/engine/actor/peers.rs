@@ -17,6 +17,8 @@ use crate::signal::client;
 /// How often neighbors are told our connections even when nothing changed,
 /// and missing connections are dialed.
 pub(super) const GOSSIP_EVERY: Duration = Duration::from_secs(2);
+/// Connections being set up (no hello yet) beyond which relayed offers are ignored.
+const MAX_PENDING_LINKS: usize = 32;
 /// Pause between attempts to reach the host again.
 const REJOIN_EVERY: Duration = Duration::from_secs(3);
 
@@ -100,6 +102,12 @@ impl Actor {
         }
         match relay.kind {
             RelayKind::Offer => {
+                // A member that floods offers must not make this peer build
+                // connections without end.
+                if self.slots.values().filter(|s| s.peer.is_none()).count() >= MAX_PENDING_LINKS {
+                    tracing::warn!(from = %relay.from, "ignored an offer: too many connections are still being set up");
+                    return;
+                }
                 let id = self.local.ids.next();
                 let (local, relay_tx) = (self.local.clone(), self.relay_tx.clone());
                 tokio::spawn(async move {
