@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use nitro_engine::doc::Splice;
 use nitro_engine::engine::{Engine, EngineEvent};
 use nitro_engine::path::RelPath;
-use nitro_tests::{loopback_config, write_files, CONVERGE};
+use nitro_tests::{loopback_config, next_event, write_files, CONVERGE};
 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,12 +21,9 @@ async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
     let guest = Engine::join(loopback_config(&tmp.path().join("pair"), "bob"), invite).await?;
     let mut guest_events = guest.subscribe();
 
-    let joined = tokio::time::timeout(CONVERGE, async {
-        loop {
-            if let Ok(EngineEvent::PeerJoined { name, .. }) = host_events.recv().await {
-                return name;
-            }
-        }
+    let joined = next_event(&mut host_events, |ev| match ev {
+        EngineEvent::PeerJoined { name, .. } => Some(name),
+        _ => None,
     })
     .await?;
     assert_eq!(joined, "bob");
@@ -36,16 +33,9 @@ async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
     let (text, version) = host.text(path.clone()).await?;
     let end = text.encode_utf16().count();
     host.edit(path.clone(), Some(version), vec![Splice { index: end - 1, delete: 0, insert: " ✓".into() }]).await?;
-    let changed = tokio::time::timeout(CONVERGE, async {
-        loop {
-            if let Ok(EngineEvent::RemoteChange { paths, .. }) = guest_events.recv().await
-                && paths.contains(&path) {
-                    return;
-                }
-        }
-    })
-    .await;
-    assert!(changed.is_ok(), "the guest reports the remote change");
+    next_event(&mut guest_events, |ev| matches!(ev, EngineEvent::RemoteChange { paths, .. } if paths.contains(&path)).then_some(()))
+        .await
+        .context("the guest reports the remote change")?;
     let want = "fn main() {}\n// ünïcode 😀 ✓\n";
     assert_eq!(guest.text(path.clone()).await?.0, want);
     assert_eq!(std::fs::read_to_string(tmp.path().join("pair/main.rs"))?, want);
@@ -58,12 +48,9 @@ async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
 
     // An edit to a file that is not shared is rejected with a reason.
     host.edit(RelPath::new("missing.rs")?, None, vec![Splice { index: 0, delete: 0, insert: "x".into() }]).await?;
-    let rejected = tokio::time::timeout(CONVERGE, async {
-        loop {
-            if let Ok(EngineEvent::EditRejected { path, reason }) = host_events.recv().await {
-                return (path, reason);
-            }
-        }
+    let rejected = next_event(&mut host_events, |ev| match ev {
+        EngineEvent::EditRejected { path, reason } => Some((path, reason)),
+        _ => None,
     })
     .await?;
     assert_eq!(rejected.0.as_str(), "missing.rs");
@@ -89,13 +76,9 @@ async fn presence_shows_where_a_peer_is_and_follows_edits() -> Result<()> {
     // bob selects "main".
     let selection = Selection { anchor: 3, head: 7 };
     guest.set_presence(LocalPresence { file: Some(path.clone()), selections: vec![selection], typing: true }, None).await?;
-    let seen = tokio::time::timeout(CONVERGE, async {
-        loop {
-            if let Ok(EngineEvent::Presence(p)) = events.recv().await
-                && p.name == "bob" && !p.selections.is_empty() {
-                    return p;
-                }
-        }
+    let seen = next_event(&mut events, |ev| match ev {
+        EngineEvent::Presence(p) if p.name == "bob" && !p.selections.is_empty() => Some(p),
+        _ => None,
     })
     .await?;
     assert_eq!(seen.file.as_ref(), Some(&path));
@@ -112,14 +95,7 @@ async fn presence_shows_where_a_peer_is_and_follows_edits() -> Result<()> {
 
     // When bob leaves, so does his presence.
     guest.shutdown().await?;
-    tokio::time::timeout(CONVERGE, async {
-        loop {
-            if let Ok(EngineEvent::PresenceGone { .. }) = events.recv().await {
-                return;
-            }
-        }
-    })
-    .await?;
+    next_event(&mut events, |ev| matches!(ev, EngineEvent::PresenceGone { .. }).then_some(())).await?;
     assert!(host.presence().await?.is_empty());
     host.shutdown().await?;
     Ok(())

@@ -422,3 +422,26 @@ pub mod bench {
         }
     }
 }
+
+/// Waits (up to [`CONVERGE`]) for the first event `pick` accepts.
+pub async fn next_event<T>(
+    events: &mut tokio::sync::broadcast::Receiver<nitro_engine::engine::EngineEvent>,
+    mut pick: impl FnMut(nitro_engine::engine::EngineEvent) -> Option<T>,
+) -> Result<T> {
+    use tokio::sync::broadcast::error::RecvError;
+    tokio::time::timeout(CONVERGE, async {
+        loop {
+            match events.recv().await {
+                Ok(ev) => {
+                    if let Some(found) = pick(ev) {
+                        return Ok(found);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => bail!("the engine stopped"),
+            }
+        }
+    })
+    .await
+    .context("the event did not come")?
+}
