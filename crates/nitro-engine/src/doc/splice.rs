@@ -26,42 +26,63 @@ fn utf16_len(chars: &[char]) -> usize {
 
 /// Splices that turn `old` into `new`, to be applied in order (each index is
 /// relative to the text left by the splices before it).
+///
+/// Lines are compared first, and characters only within lines that changed:
+/// a line that was added or removed stays one splice of whole lines, so it
+/// cannot interleave with a line another peer adds at the same place.
 pub fn diff(old: &str, new: &str) -> Vec<Splice> {
     if old == new {
         return Vec::new();
     }
+    let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
+    let new_lines: Vec<&str> = new.split_inclusive('\n').collect();
+    let ops = similar::capture_diff_slices_deadline(Algorithm::Myers, &old_lines, &new_lines, Some(Instant::now() + DIFF_DEADLINE));
+    let units = |lines: &[&str]| -> usize { lines.iter().map(|l| l.encode_utf16().count()).sum() };
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    for op in ops {
+        match op {
+            DiffOp::Equal { old_index, len, .. } => cursor += units(&old_lines[old_index..old_index + len]),
+            DiffOp::Delete { old_index, old_len, .. } => {
+                out.push(Splice { index: cursor, delete: units(&old_lines[old_index..old_index + old_len]), insert: String::new() });
+            }
+            DiffOp::Insert { new_index, new_len, .. } => {
+                let insert = new_lines[new_index..new_index + new_len].concat();
+                let len = insert.encode_utf16().count();
+                out.push(Splice { index: cursor, delete: 0, insert });
+                cursor += len;
+            }
+            DiffOp::Replace { old_index, old_len, new_index, new_len } => {
+                let (o, n) = (old_lines[old_index..old_index + old_len].concat(), new_lines[new_index..new_index + new_len].concat());
+                char_diff(&o, &n, cursor, &mut out);
+                cursor += n.encode_utf16().count();
+            }
+        }
+    }
+    out
+}
+
+/// Character splices turning `old` into `new`, for text that starts at `start`.
+fn char_diff(old: &str, new: &str, start: usize, out: &mut Vec<Splice>) {
     let old: Vec<char> = old.chars().collect();
     let new: Vec<char> = new.chars().collect();
-    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-    let max_suffix = old.len().min(new.len()) - prefix;
-    let suffix = old.iter().rev().zip(new.iter().rev()).take(max_suffix).take_while(|(a, b)| a == b).count();
-    let old_mid = &old[prefix..old.len() - suffix];
-    let new_mid = &new[prefix..new.len() - suffix];
-
-    let ops = similar::capture_diff_slices_deadline(
-        Algorithm::Myers,
-        old_mid,
-        new_mid,
-        Some(Instant::now() + DIFF_DEADLINE),
-    );
-    let mut cursor = utf16_len(&old[..prefix]);
-    let mut out: Vec<Splice> = Vec::new();
+    let ops = similar::capture_diff_slices_deadline(Algorithm::Myers, &old, &new, Some(Instant::now() + DIFF_DEADLINE));
+    let mut cursor = start;
     for op in ops {
         let (del, ins): (&[char], &[char]) = match op {
             DiffOp::Equal { old_index, len, .. } => {
-                cursor += utf16_len(&old_mid[old_index..old_index + len]);
+                cursor += utf16_len(&old[old_index..old_index + len]);
                 continue;
             }
-            DiffOp::Delete { old_index, old_len, .. } => (&old_mid[old_index..old_index + old_len], &[]),
-            DiffOp::Insert { new_index, new_len, .. } => (&[], &new_mid[new_index..new_index + new_len]),
+            DiffOp::Delete { old_index, old_len, .. } => (&old[old_index..old_index + old_len], &[]),
+            DiffOp::Insert { new_index, new_len, .. } => (&[], &new[new_index..new_index + new_len]),
             DiffOp::Replace { old_index, old_len, new_index, new_len } => {
-                (&old_mid[old_index..old_index + old_len], &new_mid[new_index..new_index + new_len])
+                (&old[old_index..old_index + old_len], &new[new_index..new_index + new_len])
             }
         };
         out.push(Splice { index: cursor, delete: utf16_len(del), insert: ins.iter().collect() });
         cursor += utf16_len(ins);
     }
-    out
 }
 
 /// Applies splices to a string (for tests and for checking a peer's patches).
@@ -108,6 +129,15 @@ mod tests {
         roundtrip("", "new file\n");
         roundtrip("gone\n", "");
         roundtrip("abc", "xyz");
+    }
+
+    #[test]
+    fn an_added_line_is_one_whole_line() {
+        // A character diff would insert "2\nhost " after "host 1\nhost ".
+        let s = roundtrip("host 1\nhost 3\n", "host 1\nhost 2\nhost 3\n");
+        assert_eq!(s, vec![Splice { index: 7, delete: 0, insert: "host 2\n".into() }]);
+        let s = roundtrip("a\nb\n", "a\n");
+        assert_eq!(s, vec![Splice { index: 2, delete: 2, insert: String::new() }]);
     }
 
     #[test]
