@@ -602,14 +602,22 @@ impl WorkspaceDoc {
         }
         // Automerge numbers an actor's changes in sequence: a change that
         // did not follow this peer's own latest one would reuse its number
-        // and be dropped by the other peers as a duplicate. This peer's later
-        // changes never touch this text without moving `base` (callers keep
-        // it current), so including them leaves the text of `base` as it is.
+        // and be dropped by the other peers as a duplicate. So the edit goes
+        // on top of `base` plus this peer's own changes, and when those
+        // touched this text the splices are carried over to it.
         let mut heads = base.0.clone();
+        let mut rebased = None;
         if let Some(own) = self.doc.get_last_local_change().map(|c| c.hash())
-            && !heads.contains(&own) {
-                heads.push(own);
+            && !heads.contains(&own)
+        {
+            heads.push(own);
+            let obj = text_obj(&self.doc, id)?;
+            let (from, to) = (self.doc.text_at(&obj, &base.0)?, self.doc.text_at(&obj, &heads)?);
+            if from != to {
+                rebased = Some(splice::rebase(splices, &from, &to));
             }
+        }
+        let splices = rebased.as_deref().unwrap_or(splices);
         let mut tx = self.doc.transaction_at(PatchLog::inactive(), &heads).map_err(|e| DocError::Change(e.to_string()))?;
         if let Err(e) = splice_in(&mut tx, id, splices) {
             tx.rollback();

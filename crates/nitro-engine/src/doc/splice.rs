@@ -85,6 +85,55 @@ fn char_diff(old: &str, new: &str, start: usize, out: &mut Vec<Splice>) {
     }
 }
 
+/// The splices as ranges of the text they were made against: `(start,
+/// deleted length, inserted text)`. Needs splices in increasing order that
+/// do not overlap, as [`diff`] makes them.
+fn absolute(splices: &[Splice]) -> Vec<(usize, usize, &str)> {
+    let mut shift: isize = 0;
+    splices
+        .iter()
+        .map(|s| {
+            let start = (s.index as isize - shift).max(0) as usize;
+            shift += s.insert.encode_utf16().count() as isize - s.delete as isize;
+            (start, s.delete, s.insert.as_str())
+        })
+        .collect()
+}
+
+/// Carries splices made against `from` over to `to`, a text that shares
+/// `from`'s history plus other edits: positions move past what was
+/// inserted or deleted before them. Returns splices in decreasing order,
+/// each independent of the others.
+pub fn rebase(splices: &[Splice], from: &str, to: &str) -> Vec<Splice> {
+    let changes = diff(from, to);
+    let moved = absolute(&changes);
+    // Where a position of `from` is in `to`. Text inserted exactly there
+    // comes before it; a position inside deleted text lands where that text was.
+    let map = |p: usize| -> usize {
+        let mut shift: isize = 0;
+        for &(start, deleted, inserted) in &moved {
+            if start > p {
+                break;
+            }
+            let len = inserted.encode_utf16().count() as isize;
+            if p < start + deleted {
+                return (start as isize + shift) as usize;
+            }
+            shift += len - deleted as isize;
+        }
+        (p as isize + shift) as usize
+    };
+    let mut out: Vec<Splice> = absolute(splices)
+        .into_iter()
+        .map(|(start, deleted, inserted)| {
+            let (a, b) = (map(start), map(start + deleted));
+            Splice { index: a, delete: b.saturating_sub(a), insert: inserted.to_owned() }
+        })
+        .collect();
+    out.sort_by_key(|x| std::cmp::Reverse(x.index));
+    out
+}
+
 /// Applies splices to a string (for tests and for checking a peer's patches).
 pub fn apply(text: &str, splices: &[Splice]) -> Option<String> {
     let mut units: Vec<u16> = text.encode_utf16().collect();
@@ -138,6 +187,18 @@ mod tests {
         assert_eq!(s, vec![Splice { index: 7, delete: 0, insert: "host 2\n".into() }]);
         let s = roundtrip("a\nb\n", "a\n");
         assert_eq!(s, vec![Splice { index: 2, delete: 2, insert: String::new() }]);
+    }
+
+    #[test]
+    fn splices_carry_over_to_a_text_edited_meanwhile() {
+        let from = "one\ntwo\n";
+        let to = "zero\none\ntwo\nthree\n";
+        let mine = diff(from, "one\nTWO\ntwo\n");
+        assert_eq!(apply(to, &rebase(&mine, from, to)).as_deref(), Some("zero\none\nTWO\ntwo\nthree\n"));
+        let append = diff(from, "one\ntwo\nfour\n");
+        assert_eq!(apply(to, &rebase(&append, from, to)).as_deref(), Some("zero\none\ntwo\nthree\nfour\n"));
+        let both = diff(from, "ONE\ntwo\nend\n");
+        assert_eq!(apply(to, &rebase(&both, from, to)).as_deref(), Some("zero\nONE\ntwo\nthree\nend\n"));
     }
 
     #[test]

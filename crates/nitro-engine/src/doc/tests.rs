@@ -216,3 +216,14 @@ fn an_isolated_edit_is_reported_to_a_receiver_with_its_own_concurrent_edit() {
     assert!(touched.texts.contains(&f), "{touched:?}");
     assert_eq!(guest.text(&f).expect("t"), "ONE\ntwo\nthree!\n");
 }
+
+#[test]
+fn an_old_edit_is_carried_over_this_peers_own_later_edit() {
+    let (mut host, _) = joined_pair();
+    let f = host.create(None, "log.txt", &Content::Text("one\n".into())).expect("file");
+    let base = host.version();
+    // This peer adds a line before, then takes in an edit made against `base`.
+    host.splice(&f, &splice::diff("one\n", "zero\none\n")).expect("edit");
+    host.splice_at(&base, &f, &splice::diff("one\n", "one\nmine\n")).expect("old edit");
+    assert_eq!(host.text(&f).expect("text"), "zero\none\nmine\n");
+}

@@ -91,21 +91,38 @@ impl Workspace {
         let mut disk = HashMap::new();
         for (id, (prev, last)) in records {
             let Some(kind) = tree.entries.get(id).map(|e| e.kind) else { continue };
+            if kind == Kind::Dir {
+                disk.insert(id.clone(), OnDisk { path: last.path.clone(), text: None, version: doc.version() });
+                continue;
+            }
+            if kind != Kind::Text {
+                continue;
+            }
+            let text_of = |r: &FileRecord| -> Option<(Version, String)> {
+                let v = Version::parse(&r.version)?;
+                let t = doc.text_at(id, &v).ok()?;
+                Some((v, t))
+            };
             let on_disk = match sandbox.read(&last.path)? {
-                Node::File(FileContent::Text(t)) => Some(text_hash(&t)),
+                Node::File(FileContent::Text(t)) => Some(t),
                 _ => None,
             };
-            let rec = match prev {
-                Some(p) if on_disk.as_ref() != Some(&last.hash) && on_disk.as_ref() == Some(&p.hash) => p,
-                _ => last,
+            let hash = on_disk.as_deref().map(text_hash);
+            // Which record the disk holds: the last one (written), the one
+            // before (the last write did not happen), or, edited since, the
+            // one it differs from by the fewest deletions: an edit made
+            // after a crash builds on what was on disk.
+            let records: Vec<&FileRecord> = std::iter::once(last).chain(prev.as_ref()).collect();
+            let deleted = |base: &str| on_disk.as_deref().map_or(0, |d| splice::diff(base, d).iter().map(|s| s.delete).sum::<usize>());
+            let found = match records.iter().find(|r| hash.as_ref() == Some(&r.hash)) {
+                Some(r) => text_of(r),
+                None => records.iter().filter_map(|r| text_of(r)).min_by_key(|(_, t)| deleted(t)),
             };
-            let version = Version::parse(&rec.version).unwrap_or_else(|| doc.version());
-            let text = match kind {
-                Kind::Dir => None,
-                Kind::Text => Some(doc.text_at(id, &version).or_else(|_| doc.text(id))?),
-                Kind::Binary | Kind::TooLarge => continue,
+            let (version, text) = match found {
+                Some((v, t)) => (v, Some(t)),
+                None => (doc.version(), Some(doc.text(id)?)),
             };
-            disk.insert(id.clone(), OnDisk { path: rec.path.clone(), text, version });
+            disk.insert(id.clone(), OnDisk { path: last.path.clone(), text, version });
         }
         Ok(Self { sandbox, rules, doc, tree, disk, unwritten: Default::default(), journal: false, swapped: HashMap::new() })
     }

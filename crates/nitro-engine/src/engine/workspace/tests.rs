@@ -293,3 +293,24 @@ fn after_a_crash_remote_writes_are_not_mistaken_for_local_edits() {
     host.ws.apply_remote(&touched).expect("remote");
     assert_eq!(host.read("log.txt").as_deref(), Some("one\ntwo\nthree\nfour (guest)\n"));
 }
+
+#[test]
+fn after_a_crash_before_a_recorded_write_the_remote_line_is_not_undone() {
+    let (mut host, mut guest) = pair(&[("log.txt", b"one\n")]);
+    let id = guest.ws.tree().by_path[&RelPath::new("log.txt").expect("p")].clone();
+    let before = guest.ws.records()[&id].clone();
+    host.write("log.txt", "one\ntwo\n");
+    host.changed("log.txt");
+    host.send_to(&mut guest);
+    let recorded = guest.ws.records()[&id].clone();
+    // The guest recorded the write of "two" but died before it reached the
+    // disk; its user then added a line to what the disk held.
+    guest.write("log.txt", "one\nmine\n");
+    let saved = guest.ws.doc().save();
+    let records: Records = [(id.clone(), (Some(before), recorded))].into_iter().collect();
+    let sb = Sandbox::open(&guest.root, MAX).expect("sandbox");
+    let mut back = Workspace::open(sb, WorkspaceDoc::load(&saved).expect("load"), &records).expect("open");
+    back.rescan().expect("rescan");
+    let text = back.doc().text(&id).expect("text");
+    assert!(text.contains("two\n") && text.contains("mine\n"), "{text:?}");
+}
