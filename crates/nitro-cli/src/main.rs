@@ -1,5 +1,7 @@
 //! `nitro`: the headless NitroIDE peer.
 
+mod attach;
+
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::IpAddr;
@@ -8,7 +10,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nitro_engine::engine::presence::PeerPresence;
-use nitro_engine::engine::{Engine, EngineConfig, EngineEvent, EngineHandle, DEFAULT_MAX_FILE_SIZE};
+use nitro_engine::engine::{
+    DEFAULT_MAX_FILE_SIZE, Engine, EngineConfig, EngineEvent, EngineHandle,
+};
 use nitro_engine::link::{IceConfig, IceServer};
 use nitro_engine::protocol::Invite;
 use tracing_subscriber::EnvFilter;
@@ -78,6 +82,16 @@ struct Common {
     /// Print where the other peers are (file, line:column, typing) as it changes.
     #[arg(long)]
     presence: bool,
+    /// Attach this terminal to a shared terminal: `new` opens a shell here,
+    /// `first` shows the session's first terminal (waiting for one), or a
+    /// terminal id. Without a value: `new` for a host, `first` for a joiner.
+    /// Ctrl+] leaves.
+    #[arg(long, value_name = "TERMINAL", num_args = 0..=1, default_missing_value = "auto")]
+    term: Option<attach::Target>,
+    /// Let the peer with this name type into the terminals this peer opens
+    /// (repeat for more; `all` for everyone who joins).
+    #[arg(long, value_name = "NAME")]
+    grant: Vec<String>,
     /// A STUN or TURN server for NAT traversal, such as
     /// `stun:stun.example.org:3478` or `turn:turn.example.org:3478?transport=udp`
     /// (repeat for more). Adds to the servers of the config file.
@@ -87,7 +101,12 @@ struct Common {
     #[arg(long, default_value = "")]
     ice_username: String,
     /// Password for the TURN servers given with --ice-server.
-    #[arg(long, env = "NITRO_ICE_CREDENTIAL", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "NITRO_ICE_CREDENTIAL",
+        default_value = "",
+        hide_env_values = true
+    )]
     ice_credential: String,
     /// Connect only through TURN relays: peers never learn each other's addresses.
     #[arg(long)]
@@ -103,11 +122,22 @@ impl Common {
     fn config(self, dir: PathBuf) -> Result<EngineConfig> {
         let mut ice = load_ice_config(self.config.as_deref())?;
         if !self.ice_servers.is_empty() {
-            ice.servers.push(IceServer { urls: self.ice_servers, username: self.ice_username, credential: self.ice_credential });
+            ice.servers.push(IceServer {
+                urls: self.ice_servers,
+                username: self.ice_username,
+                credential: self.ice_credential,
+            });
         }
         ice.relay_only |= self.relay_only;
-        if ice.relay_only && !ice.servers.iter().any(|s| s.urls.iter().any(|u| u.starts_with("turn"))) {
-            anyhow::bail!("--relay-only needs a TURN server (--ice-server turn:... or the config file)");
+        if ice.relay_only
+            && !ice
+                .servers
+                .iter()
+                .any(|s| s.urls.iter().any(|u| u.starts_with("turn")))
+        {
+            anyhow::bail!(
+                "--relay-only needs a TURN server (--ice-server turn:... or the config file)"
+            );
         }
         let name = self.name.unwrap_or_else(default_name);
         let mut cfg = EngineConfig::new(dir, name);
@@ -128,13 +158,18 @@ fn load_ice_config(path: Option<&std::path::Path>) -> Result<IceConfig> {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
         Some(base.join("nitroide/config.toml")).filter(|p| p.exists())
     };
-    let Some(path) = path.map(PathBuf::from).or_else(default) else { return Ok(IceConfig::default()) };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let Some(path) = path.map(PathBuf::from).or_else(default) else {
+        return Ok(IceConfig::default());
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("{} is not a valid config file", path.display()))
 }
 
 fn default_name() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "anonymous".into())
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "anonymous".into())
 }
 
 fn main() -> Result<()> {
@@ -157,23 +192,53 @@ fn main() -> Result<()> {
 }
 
 async fn run(command: Command) -> Result<()> {
-    let show_presence = match &command {
-        Command::Host { common, .. } | Command::Join { common, .. } => common.presence,
+    let (show_presence, target, grant) = match &command {
+        Command::Host { common, .. } => (
+            common.presence,
+            common.term.clone().map(|t| {
+                if t == attach::Target::Auto {
+                    attach::Target::New
+                } else {
+                    t
+                }
+            }),
+            common.grant.clone(),
+        ),
+        Command::Join { common, .. } => (
+            common.presence,
+            common.term.clone().map(|t| {
+                if t == attach::Target::Auto {
+                    attach::Target::First
+                } else {
+                    t
+                }
+            }),
+            common.grant.clone(),
+        ),
     };
     let engine = match command {
         Command::Host { dir, port, common } => {
             let mut cfg = common.config(dir.clone())?;
             cfg.port = port;
-            let engine = Engine::host(cfg).await.with_context(|| format!("cannot share {}", dir.display()))?;
+            let engine = Engine::host(cfg)
+                .await
+                .with_context(|| format!("cannot share {}", dir.display()))?;
             if let Some(invite) = engine.invite() {
                 println!("{}", invite.to_link());
             }
-            eprintln!("Sharing {}. Send the link above to invite someone; Ctrl+C stops.", dir.display());
+            eprintln!(
+                "Sharing {}. Send the link above to invite someone; Ctrl+C stops.",
+                dir.display()
+            );
             engine
         }
         Command::Join { link, dir, common } => {
             let invite = Invite::parse(&link).context("cannot read the invite link")?;
-            let who = if invite.host_name.is_empty() { "the host".to_owned() } else { invite.host_name.clone() };
+            let who = if invite.host_name.is_empty() {
+                "the host".to_owned()
+            } else {
+                invite.host_name.clone()
+            };
             eprintln!("Joining {who}'s workspace into {} ...", dir.display());
             let engine = Engine::join(common.config(dir.clone())?, invite)
                 .await
@@ -182,42 +247,97 @@ async fn run(command: Command) -> Result<()> {
             engine
         }
     };
-    serve(engine, show_presence).await
+    serve(
+        engine,
+        Serve {
+            show_presence,
+            attach: target,
+            grant,
+        },
+    )
+    .await
+}
+
+struct Serve {
+    show_presence: bool,
+    attach: Option<attach::Target>,
+    /// Names of peers that may type into our terminals (`all`: everyone).
+    grant: Vec<String>,
 }
 
 /// Reports peers coming and going (and, with `--presence`, where they are)
-/// until Ctrl+C or SIGTERM, then shuts down.
-async fn serve(engine: EngineHandle, show_presence: bool) -> Result<()> {
+/// until Ctrl+C or SIGTERM (or the attached terminal ends), then shuts down.
+async fn serve(engine: EngineHandle, opts: Serve) -> Result<()> {
     let mut events = engine.subscribe();
     let mut shown: HashMap<String, String> = HashMap::new();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
-            ev = events.recv() => match ev {
-                Ok(EngineEvent::PeerJoined { name, .. }) => eprintln!("{name} joined"),
-                Ok(EngineEvent::PeerLeft { name, .. }) => eprintln!("{name} left"),
-                Ok(EngineEvent::Presence(p)) if show_presence => {
-                    let line = describe(&engine, &p).await;
-                    if shown.get(p.peer.as_str()) != Some(&line) {
-                        eprintln!("{line}");
-                        shown.insert(p.peer.as_str().to_owned(), line);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let attached = async {
+        match opts.attach.clone() {
+            Some(target) => attach::attach(&engine, target).await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = {
+        tokio::pin!(attached);
+        let show_presence = opts.show_presence;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break Ok(()),
+                _ = term.recv() => break Ok(()),
+                done = &mut attached => break done.map(drop),
+                ev = events.recv() => match ev {
+                    Ok(EngineEvent::PeerJoined { name, .. }) => {
+                        eprintln!("{name} joined");
+                        grant_writers(&engine, &opts.grant).await;
                     }
+                    Ok(EngineEvent::Terminals) => grant_writers(&engine, &opts.grant).await,
+                    Ok(EngineEvent::PeerLeft { name, .. }) => eprintln!("{name} left"),
+                    Ok(EngineEvent::Presence(p)) if show_presence => {
+                        let line = describe(&engine, &p).await;
+                        if shown.get(p.peer.as_str()) != Some(&line) {
+                            eprintln!("{line}");
+                            shown.insert(p.peer.as_str().to_owned(), line);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break Ok(()),
                 }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    };
+    engine.shutdown().await.context("shutting down")?;
+    outcome
+}
+
+/// Gives the peers named in `--grant` write access to our terminals.
+async fn grant_writers(engine: &EngineHandle, names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    let (Ok(peers), Ok(terminals)) = (engine.peers().await, engine.terminals().await) else {
+        return;
+    };
+    for t in terminals
+        .iter()
+        .filter(|t| &t.owner == engine.me() && t.exit.is_none())
+    {
+        for p in peers.iter().filter(|p| {
+            names.iter().any(|n| n == "all" || *n == p.name) && !t.writers.contains(&p.peer)
+        }) {
+            if let Err(e) = engine.grant_terminal(t.id, p.peer.clone(), true).await {
+                tracing::warn!(error = %e, "could not grant terminal access");
             }
         }
     }
-    engine.shutdown().await.context("shutting down")?;
-    Ok(())
 }
 
 /// "ada: src/main.rs 12:5, typing", with 1-based line and column.
 async fn describe(engine: &EngineHandle, p: &PeerPresence) -> String {
-    let Some(path) = &p.file else { return format!("{}: no file open", p.name) };
+    let Some(path) = &p.file else {
+        return format!("{}: no file open", p.name);
+    };
     let mut out = format!("{}: {path}", p.name);
     if let (Some(sel), Ok((text, _))) = (p.selections.first(), engine.text(path.clone()).await) {
         let before: Vec<u16> = text.encode_utf16().take(sel.head).collect();

@@ -4,6 +4,7 @@
 //! - [`path`]: workspace-relative paths, validated once.
 //! - [`fs`]: the file system boundary ([`fs::Sandbox`]) and the watcher.
 //! - [`doc`]: the Automerge workspace document and its schema.
+//! - [`term`]: shared terminals: the PTY, and the output rings every peer keeps.
 
 pub mod doc;
 pub mod engine;
@@ -12,3 +13,4 @@ pub mod link;
 pub mod path;
 pub mod protocol;
 pub mod signal;
+pub mod term;

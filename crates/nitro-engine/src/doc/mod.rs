@@ -6,7 +6,9 @@
 //! ├─ workspace: "<session id>"
 //! ├─ entries: { <FileId>: { name, parent: <FileId or "">, kind, size?, text? } }
 //! ├─ peers: { <PeerId>: { name, color, role } }   the roster: who belongs to the session
-//! └─ terminals: {}   terminal metadata (filled by the terminal sessions)
+//! └─ terminals: { <TermId>: { owner, title, cols, rows, exit?, writers } }
+//!                      written by each terminal's owner only; `writers` is a
+//!                      comma-separated list of peer ids
 //! ```
 //!
 //! Files and folders are keyed by stable ids, so a rename or move is one field
@@ -27,6 +29,8 @@ use automerge::transaction::{Transactable, Transaction};
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchLog, Prop, ReadDoc, ScalarValue, TextEncoding, Value, ROOT};
 
 use crate::path::RelPath;
+use crate::protocol::{PeerId, TermId};
+use crate::term::TermInfo;
 pub use splice::Splice;
 
 const SCHEMA: u64 = 1;
@@ -50,6 +54,8 @@ pub enum DocError {
     NotText(FileId),
     #[error("splice out of range in {0}")]
     OutOfRange(FileId),
+    #[error("that version of the document is not known here")]
+    UnknownVersion,
     #[error("document schema {0} is newer than this version of NitroIDE understands ({SCHEMA})")]
     Schema(u64),
 }
@@ -179,11 +185,13 @@ pub struct Touched {
     pub tree: bool,
     /// Text content changed.
     pub texts: BTreeSet<FileId>,
+    /// A terminal was opened, closed or changed.
+    pub terminals: bool,
 }
 
 impl Touched {
     pub fn is_empty(&self) -> bool {
-        !self.tree && self.texts.is_empty()
+        !self.tree && self.texts.is_empty() && !self.terminals
     }
 }
 
@@ -245,6 +253,17 @@ fn get_str(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<String> {
     match doc.get(obj, key).ok()?? {
         (Value::Scalar(s), _) => match s.as_ref() {
             ScalarValue::Str(v) => Some(v.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn get_uint(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<u64> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Uint(v) => Some(*v),
+            ScalarValue::Int(v) => u64::try_from(*v).ok(),
             _ => None,
         },
         _ => None,
@@ -515,6 +534,87 @@ impl WorkspaceDoc {
             .collect()
     }
 
+    /// The splices that turn the text of `since` into the current text,
+    /// applied in order, and the current version. An editor that showed
+    /// `since` catches up with them without reloading.
+    pub fn splices_since(&self, id: &FileId, since: &Version) -> Result<(Vec<Splice>, Version), DocError> {
+        if !self.holds(since) {
+            return Err(DocError::UnknownVersion);
+        }
+        let text = text_obj(&self.doc, id)?;
+        let now = self.doc.get_heads();
+        let splices = self
+            .doc
+            .diff_obj(&text, &since.0, &now, false)?
+            .into_iter()
+            .filter_map(|p| match p.action {
+                automerge::PatchAction::SpliceText { index, value, .. } => Some(Splice { index, delete: 0, insert: value.make_string() }),
+                automerge::PatchAction::DeleteSeq { index, length } => Some(Splice { index, delete: length, insert: String::new() }),
+                _ => None,
+            })
+            .collect();
+        Ok((splices, Version(now)))
+    }
+
+    /// Adds or updates a terminal's metadata (its owner writes it).
+    pub fn set_terminal(&mut self, info: &TermInfo) -> Result<(), DocError> {
+        let terminals = get_obj(&self.doc, &ROOT, "terminals").ok_or(DocError::NotInitialized)?;
+        let key = info.id.to_string();
+        let mut tx = self.doc.transaction();
+        let obj = match get_obj(&tx, &terminals, &key) {
+            Some(o) => o,
+            None => tx.put_object(&terminals, &key, ObjType::Map)?,
+        };
+        let writers = info.writers.iter().map(PeerId::as_str).collect::<Vec<_>>().join(",");
+        for (k, v) in [("owner", info.owner.as_str()), ("title", info.title.as_str()), ("writers", writers.as_str())] {
+            if get_str(&tx, &obj, k).as_deref() != Some(v) {
+                tx.put(&obj, k, v)?;
+            }
+        }
+        for (k, v) in [("cols", info.cols), ("rows", info.rows)] {
+            if get_uint(&tx, &obj, k) != Some(u64::from(v)) {
+                tx.put(&obj, k, u64::from(v))?;
+            }
+        }
+        if let Some(code) = info.exit
+            && get_uint(&tx, &obj, "exit") != Some(u64::from(code)) {
+                tx.put(&obj, "exit", u64::from(code))?;
+            }
+        let hash = tx.commit().0;
+        self.queue(hash);
+        Ok(())
+    }
+
+    pub fn remove_terminal(&mut self, id: TermId) -> Result<(), DocError> {
+        let terminals = get_obj(&self.doc, &ROOT, "terminals").ok_or(DocError::NotInitialized)?;
+        let mut tx = self.doc.transaction();
+        tx.delete(&terminals, id.to_string())?;
+        let hash = tx.commit().0;
+        self.queue(hash);
+        Ok(())
+    }
+
+    /// Every terminal's metadata; malformed entries are left out.
+    pub fn terminals(&self) -> Vec<TermInfo> {
+        let doc = &self.doc;
+        let Some(terminals) = get_obj(doc, &ROOT, "terminals") else { return Vec::new() };
+        doc.keys(&terminals)
+            .filter_map(|key| {
+                let obj = get_obj(doc, &terminals, &key)?;
+                let size = |k| get_uint(doc, &obj, k).and_then(|n| u16::try_from(n).ok());
+                Some(TermInfo {
+                    id: TermId::parse(&key)?,
+                    owner: PeerId::try_from(get_str(doc, &obj, "owner")?).ok()?,
+                    title: get_str(doc, &obj, "title")?,
+                    cols: size("cols")?,
+                    rows: size("rows")?,
+                    exit: get_uint(doc, &obj, "exit").and_then(|n| u32::try_from(n).ok()),
+                    writers: get_str(doc, &obj, "writers")?.split(',').filter_map(|p| PeerId::try_from(p.to_owned()).ok()).collect(),
+                })
+            })
+            .collect()
+    }
+
     /// A stable position in a text file: it stays on the character at
     /// `index` (UTF-16 units, in the text of version `at`, or the current
     /// text) whatever is inserted or deleted around it.
@@ -694,7 +794,11 @@ impl WorkspaceDoc {
                     }
                     _ => {}
                 },
-                [] => touched.tree = true,
+                [(_, Prop::Map(top)), ..] if top == "terminals" => touched.terminals = true,
+                [] => match &patch.action {
+                    automerge::PatchAction::PutMap { key, .. } if key == "terminals" => touched.terminals = true,
+                    _ => touched.tree = true,
+                },
                 _ => {}
             }
         }

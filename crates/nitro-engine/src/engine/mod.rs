@@ -10,6 +10,7 @@ mod handshake;
 mod mesh;
 pub mod presence;
 mod state;
+mod terminals;
 pub mod workspace;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,10 +26,11 @@ use crate::fs::{FsError, Sandbox};
 use crate::link::{IceConfig, Identity, LinkConfig, LinkError, Traffic};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use crate::protocol::{Invite, PeerId, Secret, SessionId};
+use crate::protocol::{Invite, PeerId, Secret, SessionId, TermId};
+use crate::term::{TermError, TermInfo, TermView};
 use crate::signal::crypto::{self, SignalKey};
 use crate::signal::{client, hub::Hub, SignalError};
-use actor::{Actor, Command, Rejoin};
+use actor::{Actor, Command, Rejoin, TermCommand};
 use presence::{LocalPresence, PeerPresence};
 use handshake::{LinkIds, Local};
 use state::{Role, SavedSession};
@@ -53,6 +55,8 @@ pub enum EngineError {
     Signal(#[from] SignalError),
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error(transparent)]
+    Term(#[from] TermError),
     #[error("state folder: {0}")]
     State(String),
     #[error("the host refused this peer: the invite link's secret is wrong")]
@@ -119,6 +123,11 @@ pub enum EngineEvent {
     Presence(PeerPresence),
     /// A peer's presence went stale or the peer left.
     PresenceGone { peer: PeerId },
+    /// A terminal was opened, closed, resized, renamed, granted or exited:
+    /// [`EngineHandle::terminals`] has the new list.
+    Terminals,
+    /// A terminal's owner did not apply our input or resize.
+    TerminalRefused { term: TermId, reason: String },
 }
 
 /// A peer this one is connected to.
@@ -126,10 +135,13 @@ pub enum EngineEvent {
 pub struct PeerInfo {
     pub peer: PeerId,
     pub name: String,
+    /// The last measured round trip on the state channel.
+    pub rtt: Option<std::time::Duration>,
 }
 
 /// A running peer.
 pub struct EngineHandle {
+    me: PeerId,
     invite: Option<Invite>,
     traffic: Arc<Traffic>,
     cmd: mpsc::Sender<Command>,
@@ -138,6 +150,11 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// This peer's id.
+    pub fn me(&self) -> &PeerId {
+        &self.me
+    }
+
     /// The invite link, for a host.
     pub fn invite(&self) -> Option<&Invite> {
         self.invite.as_ref()
@@ -205,6 +222,61 @@ impl EngineHandle {
         rx.await.map_err(|_| EngineError::Stopped)
     }
 
+    /// The splices that bring an editor showing the text of `since` up to
+    /// the current text (applied in order), and the current version.
+    pub async fn pull(&self, path: RelPath, since: Version) -> Result<(Vec<Splice>, Version), EngineError> {
+        self.ask(|reply| Command::Pull { path, since, reply }).await?
+    }
+
+    /// Opens a shell on this machine, in the workspace folder, shared with
+    /// every peer. Only this peer types into it until it grants others.
+    pub async fn open_terminal(&self, cols: u16, rows: u16) -> Result<TermId, EngineError> {
+        let id = self.terminal(TermCommand::Open { cols, rows }).await?;
+        id.ok_or(EngineError::Stopped)
+    }
+
+    /// Types into a terminal. Input for another peer's terminal goes to its
+    /// owner, which refuses it ([`EngineEvent::TerminalRefused`]) without a grant.
+    pub async fn terminal_input(&self, term: TermId, bytes: Vec<u8>) -> Result<(), EngineError> {
+        self.terminal(TermCommand::Input { term, bytes }).await.map(drop)
+    }
+
+    /// Resizes a terminal (ours, or another's we may type into).
+    pub async fn resize_terminal(&self, term: TermId, cols: u16, rows: u16) -> Result<(), EngineError> {
+        self.terminal(TermCommand::Resize { term, cols, rows }).await.map(drop)
+    }
+
+    /// Ends one of our terminals' shells and removes it for everyone.
+    pub async fn close_terminal(&self, term: TermId) -> Result<(), EngineError> {
+        self.terminal(TermCommand::Close { term }).await.map(drop)
+    }
+
+    /// Lets `peer` type into one of our terminals, or stops it.
+    pub async fn grant_terminal(&self, term: TermId, peer: PeerId, write: bool) -> Result<(), EngineError> {
+        self.terminal(TermCommand::Grant { term, peer, write }).await.map(drop)
+    }
+
+    /// Every terminal in the session.
+    pub async fn terminals(&self) -> Result<Vec<TermInfo>, EngineError> {
+        self.ask(|reply| Command::Terminals { reply }).await
+    }
+
+    /// A reader of a terminal's output (with its recent scrollback), `None`
+    /// for a terminal this peer has no output of.
+    pub async fn terminal_view(&self, term: TermId) -> Result<Option<TermView>, EngineError> {
+        self.ask(|reply| Command::TermView { term, reply }).await
+    }
+
+    async fn terminal(&self, cmd: TermCommand) -> Result<Option<TermId>, EngineError> {
+        self.ask(|reply| Command::Term { cmd, reply }).await?
+    }
+
+    async fn ask<T>(&self, cmd: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(cmd(reply)).await.map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
     /// Says goodbye to the peers, saves the document and stops.
     pub async fn shutdown(self) -> Result<(), EngineError> {
         let _ = self.cmd.send(Command::Shutdown).await;
@@ -259,7 +331,7 @@ impl Engine {
         };
         let invite = Invite { session, secret: secret.clone(), signal: url, fingerprint: identity.fingerprint, host_name: cfg.name.clone() };
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local { me, name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default() }, ids: LinkIds::default(), inbox: inbox_tx };
+        let local = Local { me, name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() }, ids: LinkIds::default(), inbox: inbox_tx };
         let acceptor = tokio::spawn(handshake::accept(local.clone(), SignalKey::derive(&secret, &session), signal));
 
         let mut actor = Actor::new(ws, local, session, inbox_rx);
@@ -293,7 +365,7 @@ impl Engine {
         let url = cfg.signal.clone().unwrap_or_else(|| invite.signal.clone());
         let signal = client::connect(&url, &topic).await?;
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity: Identity::generate()?, ice: cfg.ice.clone(), traffic: Arc::default() }, ids: LinkIds::default(), inbox: inbox_tx };
+        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity: Identity::generate()?, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() }, ids: LinkIds::default(), inbox: inbox_tx };
 
         let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx);
         let (joined_tx, joined_rx) = oneshot::channel();

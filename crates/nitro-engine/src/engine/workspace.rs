@@ -211,6 +211,13 @@ impl Workspace {
         Ok((self.doc.text(&id)?, self.doc.version()))
     }
 
+    /// What an editor showing the text of `since` must apply to show the
+    /// current text.
+    pub fn splices_since(&mut self, path: &RelPath, since: &Version) -> Result<(Vec<splice::Splice>, Version), WorkspaceError> {
+        let id = self.shared_text(path)?;
+        Ok(self.doc.splices_since(&id, since)?)
+    }
+
     /// Applies an edit made in an editor whose text was that of `base` (or
     /// the current text when `None`): edits made against an older text merge
     /// with what arrived since, as a concurrent peer's would. The file is

@@ -11,12 +11,12 @@
 
 pub mod identity;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
@@ -124,6 +124,9 @@ pub struct LinkConfig {
     pub ice: IceConfig,
     /// Shared by every link made with this config.
     pub traffic: Arc<Traffic>,
+    /// Woken whenever a link has handed a queued state message to its
+    /// channel: there may be room for more.
+    pub drained: Arc<Notify>,
 }
 
 /// The engine's handle on a link.
@@ -132,6 +135,8 @@ pub struct Link {
     pub id: LinkId,
     pc: Arc<dyn PeerConnection>,
     state_out: mpsc::Sender<Vec<u8>>,
+    /// Bytes queued in `state_out`.
+    queued: Arc<AtomicUsize>,
     /// The newest presence datagram; older unsent ones are simply replaced.
     presence_out: Arc<watch::Sender<Vec<u8>>>,
     open: watch::Receiver<u8>,
@@ -212,10 +217,12 @@ impl Link {
         tokio::spawn(poll_channel(id, Channel::State, state.clone(), events.clone(), open_tx.clone(), cfg.traffic.clone()));
         tokio::spawn(poll_channel(id, Channel::Presence, presence.clone(), events.clone(), open_tx, cfg.traffic.clone()));
         let (state_out, out_rx) = mpsc::channel(OUTBOX);
-        tokio::spawn(write_state(id, state, out_rx, open_rx.clone(), cfg.traffic.clone()));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let out = Outbox { rx: out_rx, queued: queued.clone(), drained: cfg.drained.clone() };
+        tokio::spawn(write_state(id, state, out, open_rx.clone(), cfg.traffic.clone()));
         let (presence_out, presence_rx) = watch::channel(Vec::new());
         tokio::spawn(write_presence(presence, presence_rx, open_rx.clone()));
-        let link = Self { id, pc, state_out, presence_out: Arc::new(presence_out), open: open_rx };
+        let link = Self { id, pc, state_out, queued, presence_out: Arc::new(presence_out), open: open_rx };
         // Announced before any description is set: once the remote side has
         // ours, data can arrive, and the engine must know the link by then.
         events.send(LinkEvent { link: id, kind: LinkEventKind::Added(link.clone()) }).await.map_err(|_| LinkError::EngineGone)?;
@@ -277,7 +284,19 @@ impl Link {
     /// Queues a state message. Fails at once when the outbox is full (the
     /// peer is not keeping up) or the link is gone; nothing waits.
     pub fn send_state(&self, msg: &StateMsg) -> Result<(), StateMsg> {
-        self.state_out.try_send(msg.encode()).map_err(|_| msg.clone())
+        let bytes = msg.encode();
+        let len = bytes.len();
+        // Counted before the writer can see it, so the count never underflows.
+        self.queued.fetch_add(len, Ordering::AcqRel);
+        self.state_out.try_send(bytes).map_err(|_| {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            msg.clone()
+        })
+    }
+
+    /// Bytes of state messages queued and not yet handed to the channel.
+    pub fn backlog(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Room left in the outbox.
@@ -359,11 +378,17 @@ async fn write_presence(dc: Arc<dyn DataChannel>, mut rx: watch::Receiver<Vec<u8
 /// Sends queued state messages in order, chunked, waiting while the
 /// channel's send buffer is full. Messages queued before the connection is
 /// open wait for it, so a peer's hello is always its first message.
-async fn write_state(link: LinkId, dc: Arc<dyn DataChannel>, mut rx: mpsc::Receiver<Vec<u8>>, mut open: watch::Receiver<u8>, traffic: Arc<Traffic>) {
+struct Outbox {
+    rx: mpsc::Receiver<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+    drained: Arc<Notify>,
+}
+
+async fn write_state(link: LinkId, dc: Arc<dyn DataChannel>, mut out: Outbox, mut open: watch::Receiver<u8>, traffic: Arc<Traffic>) {
     if open.wait_for(|n| *n >= 2).await.is_err() {
         return;
     }
-    while let Some(msg) = rx.recv().await {
+    while let Some(msg) = out.rx.recv().await {
         for chunk in frame::split(&msg) {
             traffic.sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             if let Err(e) = dc.send(BytesMut::from(&chunk[..])).await {
@@ -371,6 +396,8 @@ async fn write_state(link: LinkId, dc: Arc<dyn DataChannel>, mut rx: mpsc::Recei
                 return;
             }
         }
+        out.queued.fetch_sub(msg.len(), Ordering::AcqRel);
+        out.drained.notify_one();
     }
 }
 
@@ -379,7 +406,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> LinkConfig {
-        LinkConfig { udp_addrs: vec!["127.0.0.1:0".into()], identity: Identity::generate().expect("identity"), ice: IceConfig::default(), traffic: Arc::default() }
+        LinkConfig { udp_addrs: vec!["127.0.0.1:0".into()], identity: Identity::generate().expect("identity"), ice: IceConfig::default(), traffic: Arc::default(), drained: Arc::default() }
     }
 
     async fn next_state(rx: &mut mpsc::Receiver<LinkEvent>) -> StateMsg {

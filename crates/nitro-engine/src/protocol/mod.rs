@@ -8,7 +8,7 @@ pub mod presence;
 pub mod wire;
 
 pub use invite::{Invite, InviteError, Secret, SessionId};
-pub use wire::{Hello, StateMsg, WireError, PROTOCOL_VERSION};
+pub use wire::{Hello, StateMsg, TermMsg, WireError, PROTOCOL_VERSION};
 
 /// A peer's stable id: 16 lowercase hex digits, chosen at random once and
 /// kept in the peer's state folder.
@@ -47,5 +47,26 @@ impl From<PeerId> for String {
 impl std::fmt::Display for PeerId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A terminal's id: random, chosen by the peer that opens it. On the wire it
+/// is 8 bytes big-endian; in the document and to users, 16 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TermId(pub u64);
+
+impl TermId {
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 16).then(|| u64::from_str_radix(s, 16).ok()).flatten().map(Self)
+    }
+}
+
+impl std::fmt::Display for TermId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
     }
 }

@@ -10,10 +10,18 @@
 //! | 0x04 | Bye     | UTF-8 reason |
 //! | 0x05 | Peers   | UTF-8 JSON [`PeersMsg`]: the sender's connected peers |
 //! | 0x06 | Relay   | UTF-8 JSON [`Relay`]: an offer or answer for a third peer |
+//! | 0x07 | TermOutput  | terminal id u64, stream offset u64, output bytes |
+//! | 0x08 | TermInput   | terminal id u64, input bytes |
+//! | 0x09 | TermResize  | terminal id u64, columns u16, rows u16 |
+//! | 0x0a | TermRefused | terminal id u64, UTF-8 reason |
+//! | 0x0b | Ping    | u64 nonce |
+//! | 0x0c | Pong    | the ping's u64 nonce |
+//!
+//! Integers are big-endian.
 
 use serde::{Deserialize, Serialize};
 
-use super::PeerId;
+use super::{PeerId, TermId};
 
 /// Peers with a different protocol version refuse each other with a clear
 /// message instead of misreading bytes.
@@ -73,6 +81,19 @@ pub struct Relay {
     pub sdp: String,
 }
 
+/// Terminal traffic between a terminal's owner and the other peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TermMsg {
+    /// Owner to peers: output bytes at this offset of the terminal's stream.
+    Output { term: TermId, offset: u64, bytes: Vec<u8> },
+    /// A peer to the owner: keystrokes.
+    Input { term: TermId, bytes: Vec<u8> },
+    /// A peer to the owner: a new size.
+    Resize { term: TermId, cols: u16, rows: u16 },
+    /// Owner to a peer: its input or resize was not applied.
+    Refused { term: TermId, reason: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateMsg {
     Hello(Hello),
@@ -81,6 +102,10 @@ pub enum StateMsg {
     Bye(String),
     Peers(PeersMsg),
     Relay(Relay),
+    Term(TermMsg),
+    /// Measures the round trip; answered with a `Pong` of the same nonce.
+    Ping(u64),
+    Pong(u64),
 }
 
 const HELLO: u8 = 0x01;
@@ -89,6 +114,12 @@ const CHANGES: u8 = 0x03;
 const BYE: u8 = 0x04;
 const PEERS: u8 = 0x05;
 const RELAY: u8 = 0x06;
+const TERM_OUTPUT: u8 = 0x07;
+const TERM_INPUT: u8 = 0x08;
+const TERM_RESIZE: u8 = 0x09;
+const TERM_REFUSED: u8 = 0x0a;
+const PING: u8 = 0x0b;
+const PONG: u8 = 0x0c;
 /// A peer lists at most this many others: more is a malformed message.
 pub const MAX_PEERS: usize = 256;
 
@@ -126,6 +157,15 @@ impl StateMsg {
             StateMsg::Relay(r) => {
                 out.push(RELAY);
                 out.extend(serde_json::to_vec(r).unwrap_or_default());
+            }
+            StateMsg::Term(t) => encode_term(t, &mut out),
+            StateMsg::Ping(n) => {
+                out.push(PING);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            StateMsg::Pong(n) => {
+                out.push(PONG);
+                out.extend_from_slice(&n.to_be_bytes());
             }
         }
         out
@@ -165,9 +205,68 @@ impl StateMsg {
                 Ok(StateMsg::Peers(p))
             }
             RELAY => serde_json::from_slice(body).map(StateMsg::Relay).map_err(|_| WireError::Malformed("relay")),
+            TERM_OUTPUT => {
+                let (term, rest) = take_u64(body)?;
+                let (offset, bytes) = take_u64(rest)?;
+                Ok(StateMsg::Term(TermMsg::Output { term: TermId(term), offset, bytes: bytes.to_vec() }))
+            }
+            TERM_INPUT => {
+                let (term, bytes) = take_u64(body)?;
+                Ok(StateMsg::Term(TermMsg::Input { term: TermId(term), bytes: bytes.to_vec() }))
+            }
+            TERM_RESIZE => {
+                let (term, rest) = take_u64(body)?;
+                match rest {
+                    [c0, c1, r0, r1] => Ok(StateMsg::Term(TermMsg::Resize { term: TermId(term), cols: u16::from_be_bytes([*c0, *c1]), rows: u16::from_be_bytes([*r0, *r1]) })),
+                    _ => Err(WireError::Malformed("terminal size")),
+                }
+            }
+            TERM_REFUSED => {
+                let (term, reason) = take_u64(body)?;
+                Ok(StateMsg::Term(TermMsg::Refused { term: TermId(term), reason: String::from_utf8_lossy(reason).into_owned() }))
+            }
+            PING | PONG => {
+                let (n, rest) = take_u64(body)?;
+                if !rest.is_empty() {
+                    return Err(WireError::Malformed("ping"));
+                }
+                Ok(if kind == PING { StateMsg::Ping(n) } else { StateMsg::Pong(n) })
+            }
             other => Err(WireError::UnknownType(other)),
         }
     }
+}
+
+fn encode_term(t: &TermMsg, out: &mut Vec<u8>) {
+    match t {
+        TermMsg::Output { term, offset, bytes } => {
+            out.push(TERM_OUTPUT);
+            out.extend_from_slice(&term.0.to_be_bytes());
+            out.extend_from_slice(&offset.to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+        TermMsg::Input { term, bytes } => {
+            out.push(TERM_INPUT);
+            out.extend_from_slice(&term.0.to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+        TermMsg::Resize { term, cols, rows } => {
+            out.push(TERM_RESIZE);
+            out.extend_from_slice(&term.0.to_be_bytes());
+            out.extend_from_slice(&cols.to_be_bytes());
+            out.extend_from_slice(&rows.to_be_bytes());
+        }
+        TermMsg::Refused { term, reason } => {
+            out.push(TERM_REFUSED);
+            out.extend_from_slice(&term.0.to_be_bytes());
+            out.extend_from_slice(reason.as_bytes());
+        }
+    }
+}
+
+fn take_u64(body: &[u8]) -> Result<(u64, &[u8]), WireError> {
+    let (n, rest) = body.split_first_chunk::<8>().ok_or(WireError::Malformed("truncated integer"))?;
+    Ok((u64::from_be_bytes(*n), rest))
 }
 
 #[cfg(test)]
@@ -188,6 +287,12 @@ mod tests {
             StateMsg::Bye("bye".into()),
             StateMsg::Peers(PeersMsg { peers: vec![PeerEntry { peer: PeerId::random(), name: "bob".into() }] }),
             StateMsg::Relay(Relay { from: PeerId::random(), to: PeerId::random(), kind: RelayKind::Offer, sdp: "v=0".into() }),
+            StateMsg::Term(TermMsg::Output { term: TermId(7), offset: 1 << 40, bytes: b"\x1b[1mhi\r\n".to_vec() }),
+            StateMsg::Term(TermMsg::Input { term: TermId(u64::MAX), bytes: vec![3] }),
+            StateMsg::Term(TermMsg::Resize { term: TermId(1), cols: 120, rows: 40 }),
+            StateMsg::Term(TermMsg::Refused { term: TermId(1), reason: "no write access".into() }),
+            StateMsg::Ping(42),
+            StateMsg::Pong(42),
         ];
         for m in msgs {
             assert_eq!(StateMsg::decode(&m.encode()), Ok(m));
@@ -202,6 +307,9 @@ mod tests {
         assert!(StateMsg::decode(br#"{"protocol":1,"peer":"../../etc","name":"x","workspace":"w"}"#).is_err());
         assert!(StateMsg::decode(&[CHANGES, 0, 0, 0, 9, 1]).is_err());
         assert!(StateMsg::decode(&[CHANGES, 0, 0]).is_err());
+        assert_eq!(StateMsg::decode(&[TERM_OUTPUT, 0, 0, 0, 0, 0, 0, 0, 1, 0]), Err(WireError::Malformed("truncated integer")));
+        assert_eq!(StateMsg::decode(&[TERM_RESIZE, 0, 0, 0, 0, 0, 0, 0, 1, 0, 80]), Err(WireError::Malformed("terminal size")));
+        assert!(StateMsg::decode(&[PING, 1, 2]).is_err());
         let bad_peer_ids = [&[RELAY][..], br#"{"from":"x","to":"y","kind":"offer","sdp":""}"#].concat();
         assert_eq!(StateMsg::decode(&bad_peer_ids), Err(WireError::Malformed("relay")));
         let mut long = vec![HELLO];

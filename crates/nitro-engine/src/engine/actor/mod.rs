@@ -8,15 +8,17 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::handshake::Local;
 use super::mesh::Mesh;
 use super::presence::{default_color, LocalPresence, PeerPresence, PresenceTable, MIN_INTERVAL};
 use super::state::{self, SavedSession};
+use super::terminals::Terminals;
 use super::workspace::Workspace;
 use super::{EngineError, EngineEvent, EngineHandle, PeerInfo};
 use crate::doc::{Member, Splice, SyncState, Touched, Version};
@@ -25,12 +27,16 @@ use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
 use crate::protocol::presence::PresenceMsg;
 use crate::protocol::wire::Relay;
-use crate::protocol::{Hello, Invite, PeerId, SessionId, StateMsg, PROTOCOL_VERSION};
+use crate::protocol::{Hello, Invite, PeerId, SessionId, StateMsg, TermId, PROTOCOL_VERSION};
+use crate::term::pty::PtyEvent;
+use crate::term::{TermInfo, TermView};
 use crate::signal::hub::Hub;
 
 mod peers;
 mod presence;
+mod terminals;
 pub use peers::Rejoin;
+pub use terminals::TermCommand;
 
 /// Roles in the roster.
 pub const ROLE_HOST: &str = "host";
@@ -55,6 +61,10 @@ pub enum Command {
     Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
     SetPresence { presence: LocalPresence, base: Option<Version> },
     Presence { reply: oneshot::Sender<Vec<PeerPresence>> },
+    Pull { path: RelPath, since: Version, reply: oneshot::Sender<Result<(Vec<Splice>, Version), EngineError>> },
+    Term { cmd: TermCommand, reply: oneshot::Sender<Result<Option<TermId>, EngineError>> },
+    Terminals { reply: oneshot::Sender<Vec<TermInfo>> },
+    TermView { term: TermId, reply: oneshot::Sender<Option<TermView>> },
     Shutdown,
 }
 
@@ -66,6 +76,9 @@ struct Slot {
     /// Its outbox overflowed: it gets a sync round when the outbox drains.
     behind: bool,
     heard: Instant,
+    /// The last round trip measured, and the ping in flight.
+    rtt: Option<Duration>,
+    ping: Option<(u64, Instant)>,
 }
 
 /// A fresh joiner's wait for the workspace.
@@ -107,12 +120,18 @@ pub struct Actor {
     mine: PresenceMsg,
     presence_pending: bool,
     last_presence: Instant,
+    terms: Terminals,
+    term_rx: mpsc::UnboundedReceiver<PtyEvent>,
+    /// A link has room again: terminal output may flow.
+    drained: Arc<Notify>,
 }
 
 impl Actor {
     pub fn new(ws: Workspace, local: Local, session: SessionId, inbox: mpsc::Receiver<LinkEvent>) -> Self {
         let (events, _) = broadcast::channel(256);
         let (relay_tx, relay_rx) = mpsc::unbounded_channel();
+        let (terms, term_rx) = Terminals::new(local.me.clone(), ws.sandbox().root().to_path_buf());
+        let drained = local.links.drained.clone();
         Self {
             ws,
             me: local.me.clone(),
@@ -138,6 +157,9 @@ impl Actor {
             mine: PresenceMsg::default(),
             presence_pending: false,
             last_presence: Instant::now(),
+            terms,
+            term_rx,
+            drained,
         }
     }
 
@@ -175,12 +197,15 @@ impl Actor {
         Ok(())
     }
 
-    pub fn spawn(self, invite: Option<Invite>) -> EngineHandle {
+    pub fn spawn(mut self, invite: Option<Invite>) -> EngineHandle {
+        // Shells listed as ours did not survive the last run.
+        self.reconcile_terminals();
         let (cmd, cmd_rx) = mpsc::channel(1024);
         let events = self.events.clone();
         let traffic = self.local.links.traffic.clone();
+        let me = self.me.clone();
         let task = tokio::spawn(self.run(cmd_rx));
-        EngineHandle { invite, traffic, cmd, events, task }
+        EngineHandle { me, invite, traffic, cmd, events, task }
     }
 
     async fn run(mut self, mut cmd: mpsc::Receiver<Command>) -> Result<(), EngineError> {
@@ -219,6 +244,8 @@ impl Actor {
                 _ = tokio::time::sleep_until((self.last_presence + MIN_INTERVAL).into()), if self.presence_pending => {
                     self.send_presence_if_due(Instant::now());
                 }
+                Some(ev) = self.term_rx.recv() => self.on_pty(ev),
+                () = self.drained.notified() => self.pump_terminals(None),
                 _ = tick.tick() => self.on_tick(),
             }
             self.flush();
@@ -264,7 +291,11 @@ impl Actor {
                 let _ = reply.send(self.ws.text(&path).map_err(EngineError::from));
             }
             Command::Peers { reply } => {
-                let mut peers: Vec<PeerInfo> = self.slots.values().filter_map(|s| s.peer.clone()).map(|(peer, name)| PeerInfo { peer, name }).collect();
+                let mut peers: Vec<PeerInfo> = self
+                    .slots
+                    .values()
+                    .filter_map(|s| s.peer.clone().map(|(peer, name)| PeerInfo { peer, name, rtt: s.rtt }))
+                    .collect();
                 peers.sort_by(|a, b| a.peer.cmp(&b.peer));
                 let _ = reply.send(peers);
             }
@@ -275,6 +306,18 @@ impl Actor {
             }
             Command::Presence { reply } => {
                 let _ = reply.send(self.presences());
+            }
+            Command::Pull { path, since, reply } => {
+                let _ = reply.send(self.ws.splices_since(&path, &since).map_err(EngineError::from));
+            }
+            Command::Term { cmd, reply } => {
+                let _ = reply.send(self.terminal_command(cmd));
+            }
+            Command::Terminals { reply } => {
+                let _ = reply.send(self.ws.doc().terminals());
+            }
+            Command::TermView { term, reply } => {
+                let _ = reply.send(self.terms.view(term));
             }
             Command::Shutdown => {}
         }
@@ -320,7 +363,7 @@ impl Actor {
         let id = ev.link;
         match ev.kind {
             LinkEventKind::Added(link) => {
-                self.slots.insert(id, Slot { link, peer: None, sync: SyncState::default(), behind: false, heard: Instant::now() });
+                self.slots.insert(id, Slot { link, peer: None, sync: SyncState::default(), behind: false, heard: Instant::now(), rtt: None, ping: None });
                 // Queued now, sent first once the link opens.
                 self.send_hello(id);
             }
@@ -378,6 +421,20 @@ impl Actor {
                     self.on_relay(from, r);
                 }
             }
+            (StateMsg::Term(t), true) => {
+                if let Some((from, _)) = slot.peer.clone() {
+                    self.on_term_msg(id, from, t);
+                }
+            }
+            (StateMsg::Ping(n), true) => self.send(id, &StateMsg::Pong(n)),
+            (StateMsg::Pong(n), true) => {
+                if let Some(slot) = self.slots.get_mut(&id)
+                    && let Some((sent, at)) = slot.ping
+                    && sent == n {
+                        slot.rtt = Some(at.elapsed());
+                        slot.ping = None;
+                    }
+            }
             (_, false) => self.drop_link(id, "spoke before saying hello"),
         }
     }
@@ -420,6 +477,8 @@ impl Actor {
         let _ = self.events.send(EngineEvent::PeerJoined { peer: h.peer, name: h.name });
         self.send_sync(id);
         self.gossip();
+        self.terms.link_added(id);
+        self.pump_terminals(None);
     }
 
     fn send_hello(&mut self, id: LinkId) {
@@ -475,6 +534,9 @@ impl Actor {
             return;
         }
         self.dirty = true;
+        if touched.terminals {
+            self.reconcile_terminals();
+        }
         // A fresh joiner writes nothing until the whole workspace is here.
         if self.fs.is_none() {
             return;
@@ -516,6 +578,7 @@ impl Actor {
         tracing::debug!(link = id.0, why, "dropping link");
         let link = slot.link.clone();
         tokio::spawn(async move { link.close().await });
+        self.terms.link_dropped(id);
         if let Some((peer, name)) = slot.peer {
             tracing::info!(%peer, %name, "peer {why}");
             self.mesh.forget(&peer);
@@ -534,6 +597,7 @@ impl Actor {
         self.ws.check_swapped();
         self.send_presence_if_due(now);
         self.expire_presence(now);
+        self.on_term_tick(now);
         if now.duration_since(self.last_gossip) >= peers::GOSSIP_EVERY {
             self.gossip();
             self.dial_missing();
@@ -587,6 +651,8 @@ impl Actor {
         if let Some(a) = self.rejoin.as_mut().and_then(|r| r.attempt.take()) {
             a.abort();
         }
+        self.close_terminals();
+        self.flush();
         let bye = StateMsg::Bye("shutting down".into());
         let links: Vec<Link> = self.slots.values().map(|s| s.link.clone()).collect();
         for link in &links {

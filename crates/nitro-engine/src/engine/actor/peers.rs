@@ -55,6 +55,11 @@ impl Actor {
             let Some((to, _)) = self.slots.get(&id).and_then(|s| s.peer.clone()) else { continue };
             let peers = all.iter().filter(|e| e.peer != to).cloned().collect();
             self.send(id, &StateMsg::Peers(PeersMsg { peers }));
+            let nonce = rand::random();
+            if let Some(slot) = self.slots.get_mut(&id) {
+                slot.ping = Some((nonce, Instant::now()));
+            }
+            self.send(id, &StateMsg::Ping(nonce));
         }
     }
 

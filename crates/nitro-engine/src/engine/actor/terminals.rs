@@ -1,0 +1,158 @@
+//! The actor's side of shared terminals: commands from the handle, terminal
+//! messages from peers, and the shells' output events, routed to the
+//! [`Terminals`] registry; metadata changes go into the document.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::{Actor, Slot};
+use crate::engine::terminals::Peer;
+use crate::engine::{EngineError, EngineEvent};
+use crate::link::LinkId;
+use crate::protocol::{PeerId, StateMsg, TermId, TermMsg};
+use crate::term::pty::PtyEvent;
+use crate::term::{TermError, TermInfo};
+
+/// What a terminal command from the handle asks.
+pub enum TermCommand {
+    Open { cols: u16, rows: u16 },
+    Input { term: TermId, bytes: Vec<u8> },
+    Resize { term: TermId, cols: u16, rows: u16 },
+    Close { term: TermId },
+    Grant { term: TermId, peer: PeerId, write: bool },
+}
+
+pub(super) fn hello_links(slots: &HashMap<LinkId, Slot>) -> Vec<Peer<'_>> {
+    slots.iter().filter_map(|(id, s)| s.peer.as_ref().map(|(p, _)| (*id, p, &s.link))).collect()
+}
+
+impl Actor {
+    /// Runs a terminal command; `Open` answers with the new terminal's id.
+    pub(super) fn terminal_command(&mut self, cmd: TermCommand) -> Result<Option<TermId>, EngineError> {
+        match cmd {
+            TermCommand::Open { cols, rows } => {
+                let info = self.terms.open(cols, rows, hello_links(&self.slots).into_iter())?;
+                self.publish_terminal(&info)?;
+                Ok(Some(info.id))
+            }
+            TermCommand::Input { term, bytes } => {
+                if let Some(owner) = self.terms.input_here(term, bytes.clone())? {
+                    let link = self.slots.iter().find(|(_, s)| s.peer.as_ref().is_some_and(|(p, _)| *p == owner)).map(|(l, _)| *l);
+                    let link = link.ok_or(TermError::OwnerAway(term))?;
+                    self.send(link, &StateMsg::Term(TermMsg::Input { term, bytes }));
+                }
+                Ok(None)
+            }
+            TermCommand::Resize { term, cols, rows } => {
+                if self.terms.owns(term) {
+                    let info = self.terms.resize(term, None, cols, rows)?;
+                    self.publish_terminal(&info)?;
+                } else {
+                    let owner = self.ws.doc().terminals().into_iter().find(|t| t.id == term).map(|t| t.owner).ok_or(TermError::Unknown(term))?;
+                    let link = self.slots.iter().find(|(_, s)| s.peer.as_ref().is_some_and(|(p, _)| *p == owner)).map(|(l, _)| *l);
+                    let link = link.ok_or(TermError::OwnerAway(term))?;
+                    self.send(link, &StateMsg::Term(TermMsg::Resize { term, cols, rows }));
+                }
+                Ok(None)
+            }
+            TermCommand::Close { term } => {
+                self.terms.close(term)?;
+                self.ws.doc().remove_terminal(term)?;
+                let _ = self.events.send(EngineEvent::Terminals);
+                Ok(None)
+            }
+            TermCommand::Grant { term, peer, write } => {
+                let info = self.terms.grant(term, peer, write)?;
+                self.publish_terminal(&info)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn publish_terminal(&mut self, info: &TermInfo) -> Result<(), EngineError> {
+        self.ws.doc().set_terminal(info)?;
+        let _ = self.events.send(EngineEvent::Terminals);
+        Ok(())
+    }
+
+    pub(super) fn on_pty(&mut self, ev: PtyEvent) {
+        let (id, exit) = match ev {
+            PtyEvent::Output(id) => (id, None),
+            PtyEvent::Exited(id, code) => (id, Some(code)),
+        };
+        self.pump_terminals(Some(id));
+        if let Some(code) = exit
+            && let Some(info) = self.terms.exited(id, code)
+            && let Err(e) = self.publish_terminal(&info) {
+                tracing::warn!(term = %id, error = %e, "could not record a terminal's exit");
+            }
+    }
+
+    /// Sends pending terminal output (of one terminal, or all) to every peer
+    /// with room on its link.
+    pub(super) fn pump_terminals(&mut self, only: Option<TermId>) {
+        let peers = hello_links(&self.slots);
+        let retitled = self.terms.pump(only, &peers);
+        for info in retitled {
+            if let Err(e) = self.publish_terminal(&info) {
+                tracing::debug!(error = %e, "could not record a terminal title");
+            }
+        }
+    }
+
+    pub(super) fn on_term_msg(&mut self, link: LinkId, from: PeerId, msg: TermMsg) {
+        match msg {
+            TermMsg::Output { term, offset, bytes } => self.terms.mirror_output(&from, term, offset, &bytes),
+            TermMsg::Input { term, bytes } => {
+                if let Err(reason) = self.terms.input_from(&from, term, bytes) {
+                    tracing::info!(peer = %from, %term, %reason, "refused terminal input");
+                    self.send(link, &StateMsg::Term(TermMsg::Refused { term, reason }));
+                }
+            }
+            TermMsg::Resize { term, cols, rows } => match self.terms.resize(term, Some(&from), cols, rows) {
+                Ok(info) => {
+                    if let Err(e) = self.publish_terminal(&info) {
+                        tracing::debug!(error = %e, "could not record a terminal size");
+                    }
+                }
+                Err(e) => self.send(link, &StateMsg::Term(TermMsg::Refused { term, reason: e.to_string() })),
+            },
+            TermMsg::Refused { term, reason } => {
+                let _ = self.events.send(EngineEvent::TerminalRefused { term, reason });
+            }
+        }
+    }
+
+    /// The document's terminals changed (or were loaded): mirrors follow it,
+    /// and what it says wrongly about ours is put right.
+    pub(super) fn reconcile_terminals(&mut self) {
+        let listed = self.ws.doc().terminals();
+        let (fix, stale) = self.terms.reconcile(&listed);
+        let result = (|| -> Result<(), EngineError> {
+            for info in &fix {
+                self.ws.doc().set_terminal(info)?;
+            }
+            for id in stale {
+                self.ws.doc().remove_terminal(id)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not update terminal metadata");
+        }
+        let _ = self.events.send(EngineEvent::Terminals);
+    }
+
+    pub(super) fn on_term_tick(&mut self, now: Instant) {
+        self.terms.update_windows(now);
+    }
+
+    /// Ends our shells and takes them out of the document (the engine stops).
+    pub(super) fn close_terminals(&mut self) {
+        for id in self.terms.close_all() {
+            if let Err(e) = self.ws.doc().remove_terminal(id) {
+                tracing::debug!(error = %e, "could not remove a terminal");
+            }
+        }
+    }
+}

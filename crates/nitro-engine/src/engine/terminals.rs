@@ -1,0 +1,304 @@
+//! The terminal sessions of one peer: the shells it owns, streamed to every
+//! connected peer at that peer's pace, and mirrors of other peers' terminals.
+//!
+//! Flow control: each peer gets at most [`LINK_WINDOW`] bytes of output
+//! queued on its link; the shell may run [`AHEAD`] bytes ahead of the
+//! slowest peer and then waits (its PTY fills and the program blocks). A
+//! peer that holds the shell back and has taken nothing for [`LAG_GRACE`]
+//! (its link is stalled) stops holding it: it misses output and continues
+//! from the oldest byte still in the ring, as a late joiner would.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::link::{Link, LinkId};
+use crate::protocol::{PeerId, StateMsg, TermId, TermMsg};
+use crate::term::pty::{Pty, PtyEvent, Sink};
+use crate::term::{Stream, TermError, TermInfo, TermView, AHEAD};
+
+/// Terminal output queued per link at most; edits queue behind no more.
+const LINK_WINDOW: usize = 256 * 1024;
+/// Output bytes per message.
+const CHUNK: usize = 32 * 1024;
+/// How long a peer that takes no output may hold a shell back.
+const LAG_GRACE: Duration = Duration::from_secs(3);
+/// Other peers' terminals mirrored at most (each holds up to 2 MiB).
+const MAX_MIRRORS: usize = 64;
+/// Bytes of new output searched for a title sequence.
+const TITLE_SCAN: usize = 64 * 1024;
+const MAX_TITLE: usize = 128;
+
+struct Owned {
+    info: TermInfo,
+    stream: Stream,
+    pty: Pty,
+    pending: Arc<AtomicBool>,
+    /// Per link: the next offset to send, and when it last took output.
+    sending: HashMap<LinkId, (u64, Instant)>,
+    /// Output up to here was searched for a title.
+    scanned: u64,
+}
+
+struct Mirror {
+    stream: Stream,
+    /// The peer whose output this is: nobody else may write into it.
+    owner: PeerId,
+    /// Seen in the document: it goes when the document stops listing it.
+    listed: bool,
+}
+
+/// A link to a peer that said hello.
+pub type Peer<'a> = (LinkId, &'a PeerId, &'a Link);
+
+pub struct Terminals {
+    me: PeerId,
+    root: PathBuf,
+    owned: BTreeMap<TermId, Owned>,
+    mirrors: HashMap<TermId, Mirror>,
+    events: mpsc::UnboundedSender<PtyEvent>,
+}
+
+impl Terminals {
+    pub fn new(me: PeerId, root: PathBuf) -> (Self, mpsc::UnboundedReceiver<PtyEvent>) {
+        let (events, rx) = mpsc::unbounded_channel();
+        (Self { me, root, owned: BTreeMap::new(), mirrors: HashMap::new(), events }, rx)
+    }
+
+    /// Starts a shell; every peer connected now starts receiving its output.
+    pub fn open<'a>(&mut self, cols: u16, rows: u16, peers: impl Iterator<Item = Peer<'a>>) -> Result<TermInfo, TermError> {
+        if cols == 0 || rows == 0 {
+            return Err(TermError::BadSize);
+        }
+        let id = TermId::random();
+        let stream = Stream::default();
+        let pending = Arc::new(AtomicBool::new(false));
+        let sink = Sink { stream: stream.clone(), events: self.events.clone(), pending: pending.clone() };
+        let pty = Pty::spawn(id, &self.root, cols, rows, AHEAD, sink)?;
+        let info = TermInfo { id, owner: self.me.clone(), title: pty.program.clone(), cols, rows, exit: None, writers: Vec::new() };
+        let sending = peers.map(|(link, _, _)| (link, (0, Instant::now()))).collect();
+        self.owned.insert(id, Owned { info: info.clone(), stream, pty, pending, sending, scanned: 0 });
+        Ok(info)
+    }
+
+    pub fn owns(&self, id: TermId) -> bool {
+        self.owned.contains_key(&id)
+    }
+
+    pub fn view(&self, id: TermId) -> Option<TermView> {
+        self.owned.get(&id).map(|o| o.stream.view()).or_else(|| self.mirrors.get(&id).map(|m| m.stream.view()))
+    }
+
+    /// A peer connected: it gets each terminal's scrollback, then what follows.
+    pub fn link_added(&mut self, link: LinkId) {
+        for o in self.owned.values_mut() {
+            let start = o.stream.read(0, 0).offset;
+            o.sending.insert(link, (start, Instant::now()));
+        }
+    }
+
+    pub fn link_dropped(&mut self, link: LinkId) {
+        for o in self.owned.values_mut() {
+            o.sending.remove(&link);
+        }
+        self.update_windows(Instant::now());
+    }
+
+    /// Sends every owned terminal's pending output to the peers that have
+    /// room. Returns the terminals whose title changed.
+    pub fn pump<'a>(&mut self, only: Option<TermId>, peers: &[Peer<'a>]) -> Vec<TermInfo> {
+        let mut retitled = Vec::new();
+        let now = Instant::now();
+        for (id, o) in self.owned.iter_mut().filter(|(id, _)| only.is_none_or(|t| t == **id)) {
+            o.pending.store(false, Ordering::Release);
+            for (link_id, _, link) in peers {
+                let Some((offset, took)) = o.sending.get_mut(link_id) else { continue };
+                while link.backlog() < LINK_WINDOW {
+                    let chunk = o.stream.read(*offset, CHUNK);
+                    if chunk.bytes.is_empty() {
+                        break;
+                    }
+                    let next = chunk.offset + chunk.bytes.len() as u64;
+                    let msg = StateMsg::Term(TermMsg::Output { term: *id, offset: chunk.offset, bytes: chunk.bytes });
+                    if link.send_state(&msg).is_err() {
+                        break;
+                    }
+                    *offset = next;
+                    *took = now;
+                }
+            }
+            if let Some(title) = scan_title(o) {
+                o.info.title = title;
+                retitled.push(o.info.clone());
+            }
+        }
+        self.update_windows(now);
+        retitled
+    }
+
+    /// Lets each shell run [`AHEAD`] bytes ahead of its slowest peer,
+    /// not counting stalled peers.
+    pub fn update_windows(&mut self, now: Instant) {
+        for o in self.owned.values_mut() {
+            let end = o.stream.end();
+            let mut slowest = u64::MAX;
+            for (offset, took) in o.sending.values() {
+                let holds_shell = *offset + AHEAD <= end;
+                if holds_shell && now.duration_since(*took) >= LAG_GRACE {
+                    continue;
+                }
+                slowest = slowest.min(*offset);
+            }
+            o.pty.window.set_limit(slowest.saturating_add(AHEAD));
+        }
+    }
+
+    /// The shell of `id` exited: its metadata says so from now on.
+    pub fn exited(&mut self, id: TermId, code: u32) -> Option<TermInfo> {
+        let o = self.owned.get_mut(&id)?;
+        o.info.exit = Some(code);
+        Some(o.info.clone())
+    }
+
+    /// Ends the shell of one of our terminals and forgets it.
+    pub fn close(&mut self, id: TermId) -> Result<(), TermError> {
+        match self.owned.remove(&id) {
+            Some(mut o) => {
+                o.pty.kill();
+                Ok(())
+            }
+            None if self.mirrors.contains_key(&id) => Err(TermError::NotOwner(id)),
+            None => Err(TermError::Unknown(id)),
+        }
+    }
+
+    pub fn grant(&mut self, id: TermId, peer: PeerId, write: bool) -> Result<TermInfo, TermError> {
+        let o = self.owned_mut(id)?;
+        o.info.writers.retain(|p| p != &peer);
+        if write {
+            o.info.writers.push(peer);
+            o.info.writers.sort();
+        }
+        Ok(o.info.clone())
+    }
+
+    /// Resizes one of our terminals, for us (`by: None`) or for a peer
+    /// with write access.
+    pub fn resize(&mut self, id: TermId, by: Option<&PeerId>, cols: u16, rows: u16) -> Result<TermInfo, TermError> {
+        if cols == 0 || rows == 0 {
+            return Err(TermError::BadSize);
+        }
+        let o = self.owned_mut(id)?;
+        if by.is_some_and(|p| !o.info.writers.contains(p)) {
+            return Err(TermError::NotOwner(id));
+        }
+        o.pty.resize(cols, rows)?;
+        o.info.cols = cols;
+        o.info.rows = rows;
+        Ok(o.info.clone())
+    }
+
+    /// Keystrokes typed here: written to our own shell, or `Some(owner)` to
+    /// send them to.
+    pub fn input_here(&mut self, id: TermId, bytes: Vec<u8>) -> Result<Option<PeerId>, TermError> {
+        if let Some(o) = self.owned.get(&id) {
+            o.pty.write(bytes);
+            return Ok(None);
+        }
+        self.mirrors.get(&id).map(|m| Some(m.owner.clone())).ok_or(TermError::Unknown(id))
+    }
+
+    /// Keystrokes from a peer: they reach the shell only if its owner (us)
+    /// granted that peer write access. The refusal says why.
+    pub fn input_from(&mut self, peer: &PeerId, id: TermId, bytes: Vec<u8>) -> Result<(), String> {
+        let Some(o) = self.owned.get(&id) else { return Err(format!("no terminal {id} here")) };
+        if !o.info.writers.contains(peer) {
+            return Err(format!("no write access to terminal {id}: its owner has not granted it"));
+        }
+        if o.info.exit.is_some() {
+            return Err(format!("terminal {id} has exited"));
+        }
+        o.pty.write(bytes);
+        Ok(())
+    }
+
+    /// Output of another peer's terminal.
+    pub fn mirror_output(&mut self, from: &PeerId, id: TermId, offset: u64, bytes: &[u8]) {
+        if self.owned.contains_key(&id) {
+            return;
+        }
+        if !self.mirrors.contains_key(&id) && self.mirrors.len() < MAX_MIRRORS {
+            self.mirrors.insert(id, Mirror { stream: Stream::default(), owner: from.clone(), listed: false });
+        }
+        match self.mirrors.get(&id) {
+            Some(m) if &m.owner == from => m.stream.put(offset, bytes),
+            _ => tracing::debug!(%from, term = %id, "ignored output for a terminal that peer does not own"),
+        }
+    }
+
+    /// Follows the document's list of terminals: mirrors of closed
+    /// terminals go. Returns what the document must be told: ours as we know
+    /// them, where it differs (a peer cannot grant itself access), and ids
+    /// of terminals listed as ours that we do not run (from before a restart).
+    pub fn reconcile(&mut self, listed: &[TermInfo]) -> (Vec<TermInfo>, Vec<TermId>) {
+        for m in self.mirrors.values_mut() {
+            m.listed = false;
+        }
+        let (mut fix, mut stale) = (Vec::new(), Vec::new());
+        for info in listed {
+            match self.owned.get(&info.id) {
+                Some(o) if &o.info != info => fix.push(o.info.clone()),
+                Some(_) => {}
+                None if info.owner == self.me => stale.push(info.id),
+                None => {
+                    let m = self
+                        .mirrors
+                        .entry(info.id)
+                        .or_insert_with(|| Mirror { stream: Stream::default(), owner: info.owner.clone(), listed: false });
+                    m.listed = m.owner == info.owner;
+                }
+            }
+        }
+        self.mirrors.retain(|_, m| m.listed);
+        let gone: Vec<TermInfo> = self.owned.values().filter(|o| !listed.iter().any(|l| l.id == o.info.id)).map(|o| o.info.clone()).collect();
+        fix.extend(gone);
+        (fix, stale)
+    }
+
+    /// Ends every shell we own (the engine is stopping); their ids.
+    pub fn close_all(&mut self) -> Vec<TermId> {
+        let ids: Vec<TermId> = self.owned.keys().copied().collect();
+        for mut o in std::mem::take(&mut self.owned).into_values() {
+            o.pty.kill();
+        }
+        ids
+    }
+
+    fn owned_mut(&mut self, id: TermId) -> Result<&mut Owned, TermError> {
+        if self.mirrors.contains_key(&id) {
+            return Err(TermError::NotOwner(id));
+        }
+        self.owned.get_mut(&id).ok_or(TermError::Unknown(id))
+    }
+}
+
+/// The newest window title (`ESC ] 0 ;` or `ESC ] 2 ;` … `BEL` or `ESC \`)
+/// in output not searched yet, if it differs from the current one.
+fn scan_title(o: &mut Owned) -> Option<String> {
+    let chunk = o.stream.read(o.scanned, TITLE_SCAN);
+    o.scanned = chunk.offset + chunk.bytes.len() as u64;
+    let bytes = &chunk.bytes;
+    let mut found = None;
+    let mut i = 0;
+    while let Some(p) = bytes[i..].windows(4).position(|w| w[0] == 0x1b && w[1] == b']' && (w[2] == b'0' || w[2] == b'2') && w[3] == b';') {
+        let start = i + p + 4;
+        let Some(len) = bytes[start..].iter().position(|&b| b == 0x07 || b == 0x1b) else { break };
+        found = Some(String::from_utf8_lossy(&bytes[start..start + len]).chars().filter(|c| !c.is_control()).take(MAX_TITLE).collect::<String>());
+        i = start + len;
+    }
+    found.filter(|t| !t.is_empty() && *t != o.info.title)
+}

@@ -1,0 +1,259 @@
+//! Shared terminals on a real PTY running the user's shell, watched over real
+//! WebRTC links: who may type, what late joiners see, floods and exits.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use nitro_engine::engine::{Engine, EngineEvent, EngineHandle};
+use nitro_engine::protocol::TermId;
+use nitro_engine::term::{TermInfo, TermView};
+use nitro_tests::{loopback_config, next_event, nitro_bin, wait_for, write_files, CONVERGE};
+
+/// Everything a view has shown so far, until it contains `needle`.
+async fn wait_for_output(view: &mut TermView, needle: &str) -> Result<String> {
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    tokio::time::timeout(CONVERGE, async {
+        loop {
+            let chunk = view.read(offset, 1 << 20);
+            if chunk.bytes.is_empty() {
+                if String::from_utf8_lossy(&seen).contains(needle) {
+                    return Ok(String::from_utf8_lossy(&seen).into_owned());
+                }
+                if !view.changed().await {
+                    bail!("the terminal closed before showing {needle:?}");
+                }
+                continue;
+            }
+            offset = chunk.offset + chunk.bytes.len() as u64;
+            seen.extend(chunk.bytes);
+        }
+    })
+    .await
+    .with_context(|| format!("{needle:?} did not appear; the terminal showed:\n{}", String::from_utf8_lossy(&seen)))?
+}
+
+/// A peer's view of a terminal, once its output has reached that peer.
+async fn view_of(engine: &EngineHandle, term: TermId) -> Result<TermView> {
+    let mut events = engine.subscribe();
+    tokio::time::timeout(CONVERGE, async {
+        loop {
+            if let Some(v) = engine.terminal_view(term).await? {
+                return Ok(v);
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
+        }
+    })
+    .await
+    .context("the terminal never reached this peer")?
+}
+
+/// Waits until this peer's list of terminals satisfies `pred`.
+async fn terminals_where(engine: &EngineHandle, what: &str, pred: impl Fn(&[TermInfo]) -> bool) -> Result<Vec<TermInfo>> {
+    let mut events = engine.subscribe();
+    tokio::time::timeout(CONVERGE, async {
+        loop {
+            let list = engine.terminals().await?;
+            if pred(&list) {
+                return Ok(list);
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
+        }
+    })
+    .await
+    .with_context(|| format!("never saw {what}"))?
+}
+
+async fn exit_code(engine: &EngineHandle, term: TermId) -> Result<u32> {
+    let list = terminals_where(engine, "the exit status", |l| l.iter().any(|t| t.id == term && t.exit.is_some())).await?;
+    list.into_iter().find_map(|t| t.exit).context("exit")
+}
+
+/// A host and two guests in this process, connected over loopback.
+async fn three_peers(root: &Path) -> Result<(EngineHandle, EngineHandle, EngineHandle)> {
+    write_files(&root.join("ada"), &[("README.md", b"shared\n")])?;
+    let ada = Engine::host(loopback_config(&root.join("ada"), "ada")).await?;
+    let invite = ada.invite().context("invite")?.clone();
+    let bob = Engine::join(loopback_config(&root.join("bob"), "bob"), invite.clone()).await?;
+    let cyd = Engine::join(loopback_config(&root.join("cyd"), "cyd"), invite).await?;
+    Ok((ada, bob, cyd))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_peer_runs_a_command_and_every_peer_sees_its_output() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (ada, bob, cyd) = three_peers(tmp.path()).await?;
+    let term = ada.open_terminal(100, 30).await?;
+    ada.grant_terminal(term, bob.me().clone(), true).await?;
+    // The grant is in the document every peer holds, so editors can show it.
+    terminals_where(&cyd, "bob's grant", |l| l.iter().any(|t| t.id == term && t.writers == [bob.me().clone()])).await?;
+
+    // The shell computes the number: seeing it proves the command ran.
+    bob.terminal_input(term, b"echo granted-$((6*7))\n".to_vec()).await?;
+    for (who, engine) in [("ada", &ada), ("bob", &bob), ("cyd", &cyd)] {
+        let mut view = view_of(engine, term).await?;
+        wait_for_output(&mut view, "granted-42").await.with_context(|| format!("{who} did not see the output"))?;
+    }
+    for e in [cyd, bob, ada] {
+        e.shutdown().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_from_a_peer_without_a_grant_never_reaches_the_shell() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (ada, bob, cyd) = three_peers(tmp.path()).await?;
+    let term = ada.open_terminal(100, 30).await?;
+    let mut ada_view = ada.terminal_view(term).await?.context("the owner's view")?;
+    let _ = view_of(&cyd, term).await?;
+    let mut cyd_events = cyd.subscribe();
+
+    // cyd's engine sends it; ada's engine refuses it and says so.
+    cyd.terminal_input(term, b"touch intruder-was-here\n".to_vec()).await?;
+    let (refused, reason) = next_event(&mut cyd_events, |ev| match ev {
+        EngineEvent::TerminalRefused { term, reason } => Some((term, reason)),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(refused, term);
+    assert!(reason.contains("no write access"), "{reason}");
+
+    // A grant to someone else does not help cyd, and a revoked peer is refused too.
+    ada.grant_terminal(term, bob.me().clone(), true).await?;
+    ada.grant_terminal(term, bob.me().clone(), false).await?;
+    bob.terminal_input(term, b"touch revoked-was-here\n".to_vec()).await?;
+    cyd.terminal_input(term, b"touch intruder-again\n".to_vec()).await?;
+
+    // The owner's own command after that runs: by then anything sent
+    // before it would have run too.
+    ada.terminal_input(term, b"ls; echo checked-$((40+2))\n".to_vec()).await?;
+    let shown = wait_for_output(&mut ada_view, "checked-42").await?;
+    for marker in ["intruder-was-here", "revoked-was-here", "intruder-again"] {
+        assert!(!tmp.path().join("ada").join(marker).exists(), "{marker} was created");
+        assert!(!shown.contains(&format!("touch {marker}")), "the shell received {marker}");
+    }
+    for e in [cyd, bob, ada] {
+        e.shutdown().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_sees_output_from_before_it_joined_and_the_exit_status() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    write_files(&tmp.path().join("ada"), &[("README.md", b"shared\n")])?;
+    let ada = Engine::host(loopback_config(&tmp.path().join("ada"), "ada")).await?;
+    let term = ada.open_terminal(80, 24).await?;
+    let mut view = ada.terminal_view(term).await?.context("view")?;
+    ada.terminal_input(term, b"echo before-$((2*3))\n".to_vec()).await?;
+    wait_for_output(&mut view, "before-6").await?;
+
+    let invite = ada.invite().context("invite")?.clone();
+    let bob = Engine::join(loopback_config(&tmp.path().join("bob"), "bob"), invite).await?;
+    let info = bob.terminals().await?;
+    assert_eq!(info.len(), 1, "the terminal is listed for the joiner");
+    assert_eq!((info[0].owner.clone(), info[0].cols, info[0].rows, info[0].exit), (ada.me().clone(), 80, 24, None));
+    let mut bob_view = view_of(&bob, term).await?;
+    wait_for_output(&mut bob_view, "before-6").await.context("the joiner sees the scrollback")?;
+
+    ada.terminal_input(term, b"exit 7\n".to_vec()).await?;
+    assert_eq!(exit_code(&bob, term).await?, 7);
+    assert_eq!(exit_code(&ada, term).await?, 7);
+
+    // Closing removes it for everyone.
+    ada.close_terminal(term).await?;
+    terminals_where(&bob, "the terminal closed", <[TermInfo]>::is_empty).await?;
+    bob.shutdown().await?;
+    ada.shutdown().await?;
+    Ok(())
+}
+
+/// Peak resident memory of a process, in MiB.
+fn peak_rss_mib(child: &Child) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmHWM")?;
+    Ok(kib / 1024)
+}
+
+/// Numbers 1..=n in order, one per line, somewhere in what a terminal showed.
+fn holds_sequence(output: &[u8], n: u64) -> Result<()> {
+    let text = String::from_utf8_lossy(output);
+    // The line before "1" ends in the echoed command and control sequences.
+    let start = text.find("\r1\r\n2\r\n").context("the sequence never starts")?;
+    let mut lines = text[start + 1..].split("\r\n");
+    for want in 1..=n {
+        match lines.next() {
+            Some(l) if l == want.to_string() => {}
+            other => bail!("expected line {want}, found {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn fifty_megabytes_of_output_reach_two_peers_complete_in_order_with_bounded_memory() -> Result<()> {
+    // `seq 1 6000000` prints 52.9 MB (with the PTY's \r\n).
+    const N: u64 = 6_000_000;
+    /// A peer holding the whole flood would need more than this.
+    const MEMORY_BOUND_MIB: u64 = 50;
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path().join("host");
+    write_files(&root, &[("README.md", b"flood\n")])?;
+    let mut host = Command::new(nitro_bin())
+        .args(["host", root.to_str().context("path")?, "--bind", "127.0.0.1", "--name", "host", "--term"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(tmp.path().join("host.log"))?)
+        .spawn()?;
+    let mut host_out = BufReader::new(host.stdout.take().context("stdout")?);
+    let mut link = String::new();
+    host_out.read_line(&mut link)?;
+    // The host's own copy of the output is drained so it never blocks.
+    std::thread::spawn(move || std::io::copy(&mut host_out, &mut std::io::sink()));
+    let mut guests = Vec::new();
+    for name in ["bob", "cyd"] {
+        let out = tmp.path().join(format!("{name}.out"));
+        let log = tmp.path().join(format!("{name}.log"));
+        let child = Command::new(nitro_bin())
+            .args(["join", link.trim(), tmp.path().join(name).to_str().context("path")?, "--bind", "127.0.0.1", "--name", name, "--term"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out)?)
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        guests.push((child, out, log));
+    }
+    for (_, _, log) in &guests {
+        wait_for(CONVERGE, || Ok(std::fs::read_to_string(log)?.contains("Attached to terminal")))?;
+    }
+    let baseline: Vec<u64> = std::iter::once(&host).chain(guests.iter().map(|g| &g.0)).map(peak_rss_mib).collect::<Result<_>>()?;
+
+    let mut stdin = host.stdin.take().context("stdin")?;
+    writeln!(stdin, "seq 1 {N}; echo flood-done-$((1+1))")?;
+    for (_, out, _) in &guests {
+        wait_for(Duration::from_secs(600), || Ok(std::fs::read(out).map(|o| o.windows(12).any(|w| w == b"flood-done-2")).unwrap_or(false)))?;
+    }
+    let peaks: Vec<u64> = std::iter::once(&host).chain(guests.iter().map(|g| &g.0)).map(peak_rss_mib).collect::<Result<_>>()?;
+    for (_, out, _) in &guests {
+        holds_sequence(&std::fs::read(out)?, N)?;
+    }
+    for ((who, before), after) in ["host", "bob", "cyd"].iter().zip(&baseline).zip(&peaks) {
+        assert!(after - before < MEMORY_BOUND_MIB, "{who}'s memory grew from {before} MiB to {after} MiB during the flood");
+    }
+    writeln!(stdin, "exit")?;
+    for (mut g, _, _) in guests {
+        let _ = g.kill();
+        let _ = g.wait();
+    }
+    let _ = host.kill();
+    let _ = host.wait();
+    Ok(())
+}
