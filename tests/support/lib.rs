@@ -445,3 +445,97 @@ pub async fn next_event<T>(
     .await
     .context("the event did not come")?
 }
+
+/// Peak resident memory of a process, in MiB.
+pub fn peak_rss_mib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmHWM")?;
+    Ok(kib / 1024)
+}
+
+/// A `nitro host --term` process whose shell reads the test's commands,
+/// and guests attached to that terminal (`nitro join --term`), each writing
+/// what its terminal shows into a file.
+pub struct TermSession {
+    pub host: Child,
+    stdin: std::process::ChildStdin,
+    /// Each guest, and the file its terminal output goes to.
+    pub guests: Vec<(Child, PathBuf)>,
+}
+
+impl TermSession {
+    /// Starts the host in `root/host` and `guests` joiners, and waits until
+    /// every guest shows the terminal.
+    pub fn start(bin: &Path, root: &Path, guests: usize) -> Result<Self> {
+        let dir = root.join("host");
+        write_files(&dir, &[("README.md", b"terminal\n")])?;
+        let mut host = Command::new(bin)
+            .args(["host", path_str(&dir)?, "--bind", "127.0.0.1", "--name", "host", "--term"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(root.join("host.log"))?)
+            .spawn()?;
+        let mut out = BufReader::new(host.stdout.take().context("host stdout")?);
+        let mut link = String::new();
+        out.read_line(&mut link)?;
+        // The host's own copy of the output is drained so it never blocks.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let stdin = host.stdin.take().context("host stdin")?;
+        let mut session = Self { host, stdin, guests: Vec::new() };
+        for i in 0..guests {
+            let (out, log) = (root.join(format!("guest{i}.out")), root.join(format!("guest{i}.log")));
+            let child = Command::new(bin)
+                .args(["join", link.trim(), path_str(&root.join(format!("guest{i}")))?, "--bind", "127.0.0.1", "--name", &format!("guest{i}"), "--term"])
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&out)?)
+                .stderr(std::fs::File::create(&log)?)
+                .spawn()?;
+            session.guests.push((child, out));
+            wait_for(CONVERGE, || Ok(std::fs::read_to_string(&log)?.contains("Attached to terminal")))?;
+        }
+        Ok(session)
+    }
+
+    /// Types a command line into the host's shell.
+    pub fn run(&mut self, command: &str) -> Result<()> {
+        use std::io::Write;
+        writeln!(self.stdin, "{command}")?;
+        Ok(())
+    }
+
+    /// Waits until every guest's terminal shows `marker`, checking the end of
+    /// each output file.
+    pub fn wait_all(&self, marker: &str, limit: Duration) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        for (_, out) in &self.guests {
+            wait_for(limit, || {
+                let mut f = std::fs::File::open(out)?;
+                let len = f.metadata()?.len();
+                f.seek(SeekFrom::Start(len.saturating_sub(256)))?;
+                let mut tail = String::new();
+                f.read_to_string(&mut tail).ok();
+                Ok(tail.contains(marker))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Peak memory of the host, then of each guest, in MiB.
+    pub fn peak_rss(&self) -> Result<Vec<u64>> {
+        std::iter::once(&self.host).chain(self.guests.iter().map(|g| &g.0)).map(|c| peak_rss_mib(c.id())).collect()
+    }
+}
+
+impl Drop for TermSession {
+    fn drop(&mut self) {
+        for c in std::iter::once(&mut self.host).chain(self.guests.iter_mut().map(|g| &mut g.0)) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
