@@ -1,0 +1,153 @@
+// Typed wrappers over the Tauri commands of the Rust engine. Argument keys are
+// camelCase (Tauri v2 maps them to the snake_case Rust parameters).
+import { Channel, invoke } from '@tauri-apps/api/core';
+
+export type PeerId = string;
+/** Opaque; passed back exactly as received. */
+export type Version = string[];
+
+/** UTF-16 code units; a list of splices applies sequentially. */
+export interface Splice {
+  index: number;
+  delete: number;
+  insert: string;
+}
+
+export interface SessionInfo {
+  role: 'host' | 'guest';
+  root: string;
+  me: PeerId;
+  name: string;
+  color: string;
+  invite: string | null;
+  hostName: string;
+}
+
+export interface InviteInfo {
+  hostName: string;
+  session: string;
+  signal: string;
+}
+
+export interface FileEntry {
+  path: string;
+  kind: 'file' | 'dir';
+  shared: boolean;
+  note: string | null;
+}
+
+export interface OpenedFile {
+  path: string;
+  text: string;
+  version: Version;
+}
+
+export interface Pulled {
+  splices: Splice[];
+  version: Version;
+}
+
+export interface Selection {
+  anchor: number;
+  head: number;
+}
+
+export interface PeerView {
+  peer: PeerId;
+  name: string;
+  color: string;
+  role: string;
+  connected: boolean;
+  rttMs: number | null;
+  file: string | null;
+  selections: Selection[];
+  typing: boolean;
+  viewportTop: number | null;
+}
+
+export interface TermInfo {
+  id: string;
+  owner: PeerId;
+  ownerName: string;
+  title: string;
+  cols: number;
+  rows: number;
+  running: boolean;
+  exitCode: number | null;
+  writers: PeerId[];
+  mine: boolean;
+  canWrite: boolean;
+}
+
+export interface Presence {
+  file: string | null;
+  selections: Selection[];
+  typing: boolean;
+  /** First visible line, 1-based (Monaco line number). */
+  viewportTop: number | null;
+  base: Version | null;
+}
+
+export type ConnectionState = 'connected' | 'alone' | 'reconnecting' | 'stopped';
+
+export type UiEvent =
+  | { type: 'peers'; peers: PeerView[] }
+  | { type: 'peerJoined'; peer: PeerId; name: string }
+  | { type: 'peerLeft'; peer: PeerId; name: string }
+  | { type: 'remoteChange'; paths: string[]; tree: boolean }
+  | { type: 'editRejected'; path: string; reason: string }
+  | { type: 'terminals'; terminals: TermInfo[] }
+  | { type: 'terminalRefused'; id: string; reason: string }
+  | { type: 'status'; state: ConnectionState; message: string | null }
+  | { type: 'error'; message: string }
+  | { type: 'deepLink'; link: string };
+
+/** What the editing binding needs from the engine (injected so tests can use a double). */
+export interface DocBackend {
+  edit(args: { path: string; base: Version; splices: Splice[] }): Promise<Version>;
+  pull(args: { path: string; since: Version }): Promise<Pulled>;
+  openFile(path: string): Promise<OpenedFile>;
+}
+
+/** Commands reject with a string; anything else is turned into one. */
+export function errorMessage(err: unknown): string {
+  if (typeof err === 'string') return err;
+  if (err instanceof Error) return err.message;
+  return JSON.stringify(err);
+}
+
+export const backend = {
+  defaultName: () => invoke<string>('default_name'),
+  startHost: (path: string, name: string) => invoke<SessionInfo>('start_host', { path, name }),
+  inspectInvite: (link: string) => invoke<InviteInfo>('inspect_invite', { link }),
+  joinSession: (link: string, path: string, name: string) =>
+    invoke<SessionInfo>('join_session', { link, path, name }),
+  session: () => invoke<SessionInfo | null>('session'),
+  leaveSession: () => invoke<void>('leave_session'),
+  subscribe: (events: Channel<UiEvent>) => invoke<void>('subscribe', { events }),
+  listFiles: () => invoke<FileEntry[]>('list_files'),
+  openFile: (path: string) => invoke<OpenedFile>('open_file', { path }),
+  edit: (args: { path: string; base: Version; splices: Splice[] }) => invoke<Version>('edit', { ...args }),
+  pull: (args: { path: string; since: Version }) => invoke<Pulled>('pull', { ...args }),
+  saveFile: (path: string) => invoke<void>('save_file', { path }),
+  createFile: (path: string) => invoke<void>('create_file', { path }),
+  createDir: (path: string) => invoke<void>('create_dir', { path }),
+  renamePath: (from: string, to: string) => invoke<void>('rename_path', { from, to }),
+  deletePath: (path: string) => invoke<void>('delete_path', { path }),
+  setPresence: (presence: Presence) => invoke<void>('set_presence', { ...presence }),
+  peers: () => invoke<PeerView[]>('peers'),
+  terminals: () => invoke<TermInfo[]>('terminals'),
+  terminalOpen: (cols: number, rows: number) => invoke<string>('terminal_open', { cols, rows }),
+  terminalAttach: (id: string, output: Channel<ArrayBuffer>) => invoke<void>('terminal_attach', { id, output }),
+  terminalDetach: (id: string) => invoke<void>('terminal_detach', { id }),
+  terminalInput: (id: string, data: string) => invoke<void>('terminal_input', { id, data }),
+  terminalResize: (id: string, cols: number, rows: number) => invoke<void>('terminal_resize', { id, cols, rows }),
+  terminalClose: (id: string) => invoke<void>('terminal_close', { id }),
+  terminalGrant: (id: string, peer: PeerId, write: boolean) => invoke<void>('terminal_grant', { id, peer, write }),
+} satisfies Record<string, (...args: never[]) => Promise<unknown>>;
+
+export const docBackend: DocBackend = {
+  edit: backend.edit,
+  pull: backend.pull,
+  openFile: backend.openFile,
+};

@@ -1,0 +1,63 @@
+// In-window dialogs (the webview's own confirm/prompt are not styled and block the event loop).
+import { h } from './dom';
+
+interface DialogOptions {
+  title: string;
+  message?: string;
+  confirm: string;
+  danger?: boolean;
+  /** Shows a text field with this initial value; the promise then yields its text. */
+  input?: string;
+}
+
+function dialog(options: DialogOptions): Promise<string | null> {
+  return new Promise((resolve) => {
+    const field = options.input !== undefined ? h('input', { className: 'field', value: options.input }) : null;
+    const ok = h('button', {
+      className: options.danger ? 'btn btn-danger' : 'btn btn-primary',
+      textContent: options.confirm,
+    });
+    const cancel = h('button', { className: 'btn', textContent: 'Cancel' });
+    const box = h(
+      'form',
+      { className: 'modal' },
+      h('h2', { textContent: options.title }),
+      options.message ? h('p', { textContent: options.message }) : null,
+      field,
+      h('div', { className: 'modal-buttons' }, cancel, ok),
+    );
+    const backdrop = h('div', { className: 'modal-backdrop' }, box);
+    const finish = (value: string | null) => {
+      backdrop.remove();
+      resolve(value);
+    };
+    box.onsubmit = (e) => {
+      e.preventDefault();
+      finish(field ? field.value : '');
+    };
+    ok.type = 'submit';
+    cancel.type = 'button';
+    cancel.onclick = () => finish(null);
+    backdrop.onkeydown = (e) => {
+      if (e.key === 'Escape') finish(null);
+    };
+    document.body.append(backdrop);
+    if (field) {
+      field.focus();
+      // Preselect the name without its extension, as file managers do.
+      const dot = field.value.lastIndexOf('.');
+      field.setSelectionRange(0, dot > 0 ? dot : field.value.length);
+    } else {
+      ok.focus();
+    }
+  });
+}
+
+export async function confirmDialog(title: string, message: string, confirm: string, danger = false): Promise<boolean> {
+  return (await dialog({ title, message, confirm, danger })) !== null;
+}
+
+export async function promptDialog(title: string, initial: string, confirm: string): Promise<string | null> {
+  const value = await dialog({ title, confirm, input: initial });
+  return value === null || value.trim() === '' ? null : value.trim();
+}

@@ -1,0 +1,193 @@
+// The first screen: host a folder, or join a session with a nitroide:// link.
+import { open } from '@tauri-apps/plugin-dialog';
+import { backend, errorMessage, type InviteInfo, type SessionInfo } from './backend';
+import { h, setChildren } from './dom';
+
+export class StartScreen {
+  private readonly root: HTMLElement;
+  private readonly name: HTMLInputElement;
+  private readonly hostError = h('div', { className: 'error-text' });
+  private readonly joinPane = h('div', { className: 'join-pane' });
+  private busy = false;
+
+  constructor(
+    container: HTMLElement,
+    private readonly started: (info: SessionInfo, hosted: boolean) => void,
+  ) {
+    this.name = h('input', { className: 'field', placeholder: 'Your name', maxLength: 64 });
+    backend
+      .defaultName()
+      .then((n) => {
+        if (!this.name.value) this.name.value = n;
+      })
+      .catch(() => undefined);
+
+    const hostButton = h('button', { className: 'btn btn-primary btn-large', textContent: 'Host a folder…' });
+    hostButton.onclick = () => void this.host(hostButton);
+
+    this.root = h(
+      'div',
+      { className: 'start' },
+      h(
+        'div',
+        { className: 'start-inner' },
+        h(
+          'header',
+          { className: 'start-header' },
+          h('img', { className: 'start-logo', src: './logo.svg', alt: '' }),
+          h(
+            'div',
+            {},
+            h('h1', { textContent: 'NitroIDE' }),
+            h('p', { className: 'muted', textContent: 'Edit one workspace together, peer to peer.' }),
+          ),
+        ),
+        h('label', { className: 'field-label' }, 'Your name (shown to the others)', this.name),
+        h(
+          'div',
+          { className: 'start-cards' },
+          h(
+            'section',
+            { className: 'card' },
+            h('h2', { textContent: 'Host a folder' }),
+            h('p', {
+              className: 'muted',
+              textContent: 'Share a folder on this computer. You get an invite link to send to the others.',
+            }),
+            hostButton,
+            this.hostError,
+          ),
+          h(
+            'section',
+            { className: 'card' },
+            h('h2', { textContent: 'Join with a link' }),
+            h('p', { className: 'muted', textContent: 'Paste the nitroide:// link the host sent you.' }),
+            this.joinPane,
+          ),
+        ),
+      ),
+    );
+    container.append(this.root);
+    this.showLinkStep('');
+  }
+
+  /** Fills in a link (e.g. the app was opened through one) and asks to confirm it. */
+  showJoin(link: string): void {
+    this.showLinkStep(link);
+    void this.inspect(link);
+  }
+
+  dispose(): void {
+    this.root.remove();
+  }
+
+  private displayName(): string | null {
+    const name = this.name.value.trim();
+    if (!name) {
+      this.name.focus();
+      this.name.classList.add('invalid');
+      return null;
+    }
+    this.name.classList.remove('invalid');
+    return name;
+  }
+
+  private async host(button: HTMLButtonElement): Promise<void> {
+    if (this.busy) return;
+    const name = this.displayName();
+    if (!name) return;
+    this.hostError.textContent = '';
+    const path = await pickFolder('Choose the folder to share');
+    if (!path) return;
+    this.busy = true;
+    button.disabled = true;
+    button.textContent = 'Starting…';
+    try {
+      this.started(await backend.startHost(path, name), true);
+    } catch (err) {
+      this.hostError.textContent = errorMessage(err);
+    } finally {
+      this.busy = false;
+      button.disabled = false;
+      button.textContent = 'Host a folder…';
+    }
+  }
+
+  private showLinkStep(link: string): void {
+    const field = h('input', { className: 'field', placeholder: 'nitroide://join?…', value: link, spellcheck: false });
+    const go = h('button', { className: 'btn btn-primary', textContent: 'Continue', type: 'submit' });
+    const form = h('form', { className: 'row-form' }, field, go);
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      void this.inspect(field.value.trim());
+    };
+    setChildren(this.joinPane, form, h('div', { className: 'error-text' }));
+  }
+
+  private async inspect(link: string): Promise<void> {
+    if (!link) return;
+    let invite: InviteInfo;
+    try {
+      invite = await backend.inspectInvite(link);
+    } catch (err) {
+      this.showLinkStep(link);
+      const slot = this.joinPane.querySelector<HTMLElement>('.error-text');
+      if (slot) slot.textContent = errorMessage(err);
+      return;
+    }
+    this.showConfirm(link, invite);
+  }
+
+  private showConfirm(link: string, invite: InviteInfo): void {
+    let folder: string | null = null;
+    const folderLabel = h('span', { className: 'folder-path muted', textContent: 'No folder chosen' });
+    const pick = h('button', { className: 'btn', textContent: 'Choose folder…', type: 'button' });
+    const join = h('button', { className: 'btn btn-primary', textContent: 'Join', type: 'button', disabled: true });
+    const back = h('button', { className: 'btn', textContent: 'Back', type: 'button' });
+    const error = h('div', { className: 'error-text' });
+    pick.onclick = async () => {
+      const chosen = await pickFolder('Choose where to put the workspace (a new or empty folder)');
+      if (!chosen) return;
+      folder = chosen;
+      folderLabel.textContent = chosen;
+      folderLabel.classList.remove('muted');
+      join.disabled = false;
+    };
+    back.onclick = () => this.showLinkStep(link);
+    join.onclick = async () => {
+      const name = this.displayName();
+      if (!name || !folder || this.busy) return;
+      this.busy = true;
+      join.disabled = pick.disabled = back.disabled = true;
+      join.textContent = 'Joining… (copying the workspace)';
+      error.textContent = '';
+      try {
+        this.started(await backend.joinSession(link, folder, name), false);
+      } catch (err) {
+        error.textContent = errorMessage(err);
+        join.textContent = 'Join';
+        join.disabled = pick.disabled = back.disabled = false;
+      } finally {
+        this.busy = false;
+      }
+    };
+    setChildren(
+      this.joinPane,
+      h(
+        'div',
+        { className: 'invite-summary' },
+        h('div', {}, 'Join ', h('strong', { textContent: invite.hostName }), '’s session'),
+        h('div', { className: 'muted mono', textContent: invite.session, title: link }),
+      ),
+      h('div', { className: 'field-label' }, 'Mirror the workspace into', h('div', { className: 'row-form' }, folderLabel, pick)),
+      h('div', { className: 'row-form end' }, back, join),
+      error,
+    );
+    pick.focus();
+  }
+}
+
+async function pickFolder(title: string): Promise<string | null> {
+  const chosen = await open({ directory: true, multiple: false, title });
+  return typeof chosen === 'string' ? chosen : null;
+}

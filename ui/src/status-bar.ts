@@ -1,0 +1,80 @@
+// The bottom line: session role, connection, peer count, invite link (host),
+// current file, cursor position and short messages such as "Saved".
+import type { ConnectionState, SessionInfo } from './backend';
+import { copyText } from './clipboard';
+import { h } from './dom';
+import { toast } from './toast';
+
+const STATE_LABEL: Record<ConnectionState, string> = {
+  connected: 'Connected',
+  alone: 'Waiting for peers',
+  reconnecting: 'Reconnecting…',
+  stopped: 'Stopped',
+};
+
+export class StatusBar {
+  private readonly connection = h('span', { className: 'status-item status-conn' });
+  private readonly peerCount = h('span', { className: 'status-item' });
+  private readonly message = h('span', { className: 'status-item status-message' });
+  private readonly file = h('span', { className: 'status-item' });
+  private readonly cursor = h('span', { className: 'status-item' });
+  private messageTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(container: HTMLElement, info: SessionInfo, onLeave: () => void) {
+    const role = h('span', {
+      className: 'status-item status-role',
+      textContent: info.role === 'host' ? 'Hosting' : `Guest of ${info.hostName}`,
+      title: info.root,
+    });
+    const invite = info.invite ? inviteButton(info.invite) : null;
+    const leave = h('button', { className: 'status-item status-btn', textContent: 'Leave', title: 'Leave the session' });
+    leave.onclick = onLeave;
+    container.append(
+      role,
+      this.connection,
+      this.peerCount,
+      ...(invite ? [invite] : []),
+      this.message,
+      h('span', { className: 'status-spacer' }),
+      this.file,
+      this.cursor,
+      leave,
+    );
+    this.setConnection('alone', null);
+    this.setPeerCount(0);
+  }
+
+  setConnection(state: ConnectionState, message: string | null): void {
+    this.connection.textContent = STATE_LABEL[state];
+    this.connection.dataset.state = state;
+    this.connection.title = message ?? STATE_LABEL[state];
+  }
+
+  setPeerCount(n: number): void {
+    this.peerCount.textContent = n === 1 ? '1 peer' : `${n} peers`;
+  }
+
+  setFile(path: string | null): void {
+    this.file.textContent = path ?? '';
+    if (!path) this.cursor.textContent = '';
+  }
+
+  setCursor(line: number, column: number): void {
+    this.cursor.textContent = `Ln ${line}, Col ${column}`;
+  }
+
+  flash(text: string): void {
+    this.message.textContent = text;
+    if (this.messageTimer) clearTimeout(this.messageTimer);
+    this.messageTimer = setTimeout(() => (this.message.textContent = ''), 3000);
+  }
+}
+
+function inviteButton(link: string): HTMLElement {
+  const b = h('button', { className: 'status-item status-btn', textContent: 'Copy invite link', title: link });
+  b.onclick = async () => {
+    if (await copyText(link)) toast('Invite link copied');
+    else toast(`Copy this link: ${link}`);
+  };
+  return b;
+}

@@ -1,0 +1,227 @@
+// The shared terminals: a tab per terminal, one xterm.js view bound to the
+// active one. Only terminals the user may write to get input and follow the
+// panel's size; the others show the owner's size and a read-only badge.
+import { Channel } from '@tauri-apps/api/core';
+import { FitAddon } from '@xterm/addon-fit';
+import { Terminal } from '@xterm/xterm';
+import '@xterm/xterm/css/xterm.css';
+import { backend, errorMessage, type PeerView, type TermInfo } from './backend';
+import { h, setChildren } from './dom';
+import { toast } from './toast';
+
+/** First byte of an output message. */
+const DATA = 0;
+const RESET = 1;
+
+export class TerminalPanel {
+  private readonly tabBar: HTMLElement;
+  private readonly tools: HTMLElement;
+  private readonly empty: HTMLElement;
+  private readonly xterm: Terminal;
+  private readonly fit = new FitAddon();
+  private readonly observer: ResizeObserver;
+  private terminals: TermInfo[] = [];
+  private peers: PeerView[] = [];
+  private activeId: string | null = null;
+  private attachedId: string | null = null;
+  /** Output of a channel from an earlier attach is ignored. */
+  private generation = 0;
+  private resizeTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(container: HTMLElement) {
+    this.tabBar = h('div', { className: 'term-tabs' });
+    const add = h('button', { className: 'icon-btn codicon codicon-add', title: 'New terminal' });
+    add.onclick = () => void this.openNew();
+    this.tools = h('div', { className: 'term-tools' });
+    const body = h('div', { className: 'term-body', id: 'terminal' });
+    const newButton = h('button', { className: 'btn btn-primary', textContent: 'New terminal' });
+    newButton.onclick = () => void this.openNew();
+    this.empty = h(
+      'div',
+      { className: 'term-empty' },
+      h('span', { textContent: 'No terminal in this session.' }),
+      newButton,
+    );
+    container.append(
+      h(
+        'div',
+        { className: 'panel-header term-header' },
+        h('span', { className: 'panel-title', textContent: 'Terminal' }),
+        this.tabBar,
+        add,
+        h('span', { className: 'status-spacer' }),
+        this.tools,
+      ),
+      h('div', { className: 'term-stack' }, body, this.empty),
+    );
+
+    // The DOM renderer: WebKitGTK's WebGL is not reliable enough for the WebGL addon.
+    this.xterm = new Terminal({
+      fontFamily: "'JetBrains Mono', 'Fira Code', 'DejaVu Sans Mono', monospace",
+      fontSize: 13,
+      cursorBlink: true,
+      scrollback: 5000,
+      theme: { background: '#14161b', foreground: '#d7dae0' },
+    });
+    this.xterm.loadAddon(this.fit);
+    this.xterm.open(body);
+    this.xterm.onData((data) => {
+      const info = this.activeInfo();
+      if (!info?.canWrite) return;
+      backend.terminalInput(info.id, data).catch((err: unknown) => toast(errorMessage(err), 'error'));
+    });
+    this.observer = new ResizeObserver(() => this.layout());
+    this.observer.observe(body);
+    this.render();
+  }
+
+  setTerminals(terminals: TermInfo[]): void {
+    this.terminals = terminals;
+    if (!terminals.some((t) => t.id === this.activeId)) {
+      this.activeId = terminals.find((t) => t.mine)?.id ?? terminals[0]?.id ?? null;
+    }
+    this.render();
+  }
+
+  /** The other peers (candidates for write access to my terminals). */
+  setPeers(peers: PeerView[]): void {
+    this.peers = peers;
+    this.render();
+  }
+
+  refused(id: string, reason: string): void {
+    const title = this.terminals.find((t) => t.id === id)?.title ?? 'terminal';
+    toast(`${title}: ${reason}`, 'error');
+  }
+
+  dispose(): void {
+    this.observer.disconnect();
+    if (this.resizeTimer) clearTimeout(this.resizeTimer);
+    if (this.attachedId) void backend.terminalDetach(this.attachedId).catch(() => undefined);
+    this.generation++;
+    this.xterm.dispose();
+  }
+
+  private activeInfo(): TermInfo | null {
+    return this.terminals.find((t) => t.id === this.activeId) ?? null;
+  }
+
+  private async openNew(): Promise<void> {
+    const size = this.fit.proposeDimensions();
+    const cols = size && size.cols > 0 ? size.cols : 80;
+    const rows = size && size.rows > 0 ? size.rows : 24;
+    try {
+      this.activeId = await backend.terminalOpen(cols, rows);
+      this.render();
+      this.xterm.focus();
+    } catch (err) {
+      toast(`Could not open a terminal: ${errorMessage(err)}`, 'error');
+    }
+  }
+
+  private render(): void {
+    const info = this.activeInfo();
+    setChildren(this.tabBar, ...this.terminals.map((t) => this.tab(t)));
+    setChildren(this.tools, ...(info ? this.toolsFor(info) : []));
+    this.empty.hidden = this.terminals.length > 0;
+    this.xterm.options.disableStdin = !info?.canWrite;
+    void this.attach(info?.id ?? null);
+    this.layout();
+  }
+
+  private tab(t: TermInfo): HTMLElement {
+    const state = t.running ? '' : `exited (code ${t.exitCode ?? '?'})`;
+    const el = h(
+      'button',
+      {
+        className: `term-tab${t.id === this.activeId ? ' active' : ''}${t.running ? '' : ' exited'}`,
+        title: `${t.title} — ${t.mine ? 'yours' : t.ownerName}${state ? ` — ${state}` : ''}`,
+      },
+      h('span', { className: 'term-title', textContent: t.title }),
+      h('span', { className: 'term-owner', textContent: t.mine ? 'you' : t.ownerName }),
+      state ? h('span', { className: 'term-state', textContent: state }) : null,
+    );
+    el.onclick = () => {
+      this.activeId = t.id;
+      this.render();
+      this.xterm.focus();
+    };
+    return el;
+  }
+
+  private toolsFor(t: TermInfo): HTMLElement[] {
+    const tools: HTMLElement[] = [];
+    if (!t.canWrite) {
+      tools.push(h('span', { className: 'badge readonly-badge', textContent: 'read-only', title: 'You cannot type here' }));
+    }
+    if (t.mine) {
+      if (this.peers.length) tools.push(h('span', { className: 'term-label', textContent: 'Can type:' }));
+      for (const p of this.peers) {
+        const allowed = t.writers.includes(p.peer);
+        const chip = h('button', {
+          className: `chip${allowed ? ' on' : ''}`,
+          textContent: p.name,
+          title: allowed ? `${p.name} can type here; click to revoke` : `Let ${p.name} type here`,
+        });
+        chip.setAttribute('aria-pressed', String(allowed));
+        chip.onclick = () =>
+          void backend
+            .terminalGrant(t.id, p.peer, !allowed)
+            .catch((err: unknown) => toast(errorMessage(err), 'error'));
+        tools.push(chip);
+      }
+      const close = h('button', { className: 'icon-btn codicon codicon-trash', title: 'Close this terminal' });
+      close.onclick = () =>
+        void backend.terminalClose(t.id).catch((err: unknown) => toast(errorMessage(err), 'error'));
+      tools.push(close);
+    }
+    return tools;
+  }
+
+  private async attach(id: string | null): Promise<void> {
+    if (id === this.attachedId) return;
+    const generation = ++this.generation;
+    const previous = this.attachedId;
+    this.attachedId = id;
+    this.xterm.reset();
+    if (previous) void backend.terminalDetach(previous).catch(() => undefined);
+    if (!id) return;
+    const output = new Channel<ArrayBuffer>();
+    output.onmessage = (message) => {
+      if (generation === this.generation) this.write(message);
+    };
+    try {
+      await backend.terminalAttach(id, output);
+    } catch (err) {
+      toast(`Could not show the terminal: ${errorMessage(err)}`, 'error');
+    }
+  }
+
+  private write(message: ArrayBuffer | Uint8Array | number[]): void {
+    const bytes = message instanceof Uint8Array ? message : new Uint8Array(message);
+    if (bytes.length === 0) return;
+    if (bytes[0] === RESET) this.xterm.reset();
+    else if (bytes[0] !== DATA) return;
+    if (bytes.length > 1) this.xterm.write(bytes.subarray(1));
+  }
+
+  /** Fits my terminals to the panel; shows others' at their owner's size. */
+  private layout(): void {
+    const info = this.activeInfo();
+    if (info && !info.canWrite) {
+      if (this.xterm.cols !== info.cols || this.xterm.rows !== info.rows) this.xterm.resize(info.cols, info.rows);
+      return;
+    }
+    const size = this.fit.proposeDimensions();
+    if (!size || !(size.cols > 0 && size.rows > 0)) return;
+    if (size.cols !== this.xterm.cols || size.rows !== this.xterm.rows) this.xterm.resize(size.cols, size.rows);
+    if (info && (info.cols !== size.cols || info.rows !== size.rows)) {
+      // Dragging a splitter resizes many times a second: tell the engine once it settles.
+      if (this.resizeTimer) clearTimeout(this.resizeTimer);
+      this.resizeTimer = setTimeout(() => {
+        this.resizeTimer = null;
+        backend.terminalResize(info.id, size.cols, size.rows).catch((err: unknown) => toast(errorMessage(err), 'error'));
+      }, 120);
+    }
+  }
+}
