@@ -75,7 +75,7 @@ async fn presence_shows_where_a_peer_is_and_follows_edits() -> Result<()> {
 
     // bob selects "main".
     let selection = Selection { anchor: 3, head: 7 };
-    guest.set_presence(LocalPresence { file: Some(path.clone()), selections: vec![selection], typing: true }, None).await?;
+    guest.set_presence(LocalPresence { file: Some(path.clone()), selections: vec![selection], typing: true, viewport_top: Some(12) }, None).await?;
     let seen = next_event(&mut events, |ev| match ev {
         EngineEvent::Presence(p) if p.name == "bob" && !p.selections.is_empty() => Some(p),
         _ => None,
@@ -84,6 +84,8 @@ async fn presence_shows_where_a_peer_is_and_follows_edits() -> Result<()> {
     assert_eq!(seen.file.as_ref(), Some(&path));
     assert_eq!(seen.selections, vec![selection]);
     assert!(seen.typing);
+    // Where bob's editor is scrolled, for following him.
+    assert_eq!(seen.viewport_top, Some(12));
     assert!(seen.color.starts_with('#') && seen.color.len() == 7, "{}", seen.color);
 
     // ada types before it: bob's selection still covers "main".
@@ -112,7 +114,7 @@ async fn the_headless_peer_prints_where_others_are() -> Result<()> {
     let guest = Engine::join(loopback_config(&tmp.path().join("pair"), "bob"), invite).await?;
     // The caret before "run", on line 2, column 5.
     let caret = Selection { anchor: 16, head: 16 };
-    guest.set_presence(LocalPresence { file: Some(RelPath::new("src/main.rs")?), selections: vec![caret], typing: false }, None).await?;
+    guest.set_presence(LocalPresence { file: Some(RelPath::new("src/main.rs")?), selections: vec![caret], typing: false, viewport_top: None }, None).await?;
     let deadline = tokio::time::Instant::now() + CONVERGE;
     while !host.log().contains("bob: src/main.rs 2:5") {
         assert!(tokio::time::Instant::now() < deadline, "host log: {}", host.log());

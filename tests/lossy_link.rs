@@ -35,7 +35,7 @@ async fn presence_received(guest: &nitro_engine::engine::EngineHandle, seen: &At
     for i in 0..UPDATES as usize {
         tick.tick().await;
         let at = offset + i % 50;
-        guest.set_presence(LocalPresence { file: Some(path.clone()), selections: vec![Selection { anchor: at, head: at }], typing: false }, None).await?;
+        guest.set_presence(LocalPresence { file: Some(path.clone()), selections: vec![Selection { anchor: at, head: at }], typing: false, viewport_top: None }, None).await?;
     }
     // Late datagrams have a moment to arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;

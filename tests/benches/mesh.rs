@@ -220,7 +220,7 @@ fn main() -> Result<()> {
                 for (i, p) in peers.iter().enumerate() {
                     let at = (i * 37 + k) % 1000;
                     let sel = Selection { anchor: at, head: at };
-                    p.set_presence(LocalPresence { file: Some(path.clone()), selections: vec![sel], typing: true }, None).await?;
+                    p.set_presence(LocalPresence { file: Some(path.clone()), selections: vec![sel], typing: true, viewport_top: None }, None).await?;
                 }
             }
             let busy = cpu_time() - c1;

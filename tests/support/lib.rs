@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+pub mod webdriver;
+
 /// How long peers get to converge before a test gives up. A deadline for a
 /// condition, not a measurement: speed is measured in the benchmarks.
 pub const CONVERGE: Duration = Duration::from_secs(20);
@@ -538,4 +540,9 @@ impl Drop for TermSession {
             let _ = c.wait();
         }
     }
+}
+
+/// A TCP port that was free a moment ago, on loopback.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

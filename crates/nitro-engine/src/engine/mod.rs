@@ -34,7 +34,7 @@ use actor::{Actor, Command, Rejoin, TermCommand};
 use presence::{LocalPresence, PeerPresence};
 use handshake::{LinkIds, Local};
 use state::{Role, SavedSession};
-use workspace::{Workspace, WorkspaceError};
+use workspace::{FileInfo, Workspace, WorkspaceError};
 
 /// Files larger than this are listed but not shared, unless configured otherwise.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 2 * 1024 * 1024;
@@ -139,6 +139,27 @@ pub struct PeerInfo {
     pub rtt: Option<std::time::Duration>,
 }
 
+/// A member of the session, from the roster (connected now or not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub peer: PeerId,
+    pub name: String,
+    /// `#rrggbb`: the color of this peer's cursors everywhere.
+    pub color: String,
+    pub role: String,
+}
+
+/// A change to the file tree asked for by an editor.
+#[derive(Debug, Clone)]
+pub enum FileOp {
+    CreateFile(RelPath),
+    CreateDir(RelPath),
+    Rename(RelPath, RelPath),
+    Delete(RelPath),
+    /// Returns once the file's text is on this peer's disk.
+    Save(RelPath),
+}
+
 /// A running peer.
 pub struct EngineHandle {
     me: PeerId,
@@ -220,6 +241,23 @@ impl EngineHandle {
         let (reply, rx) = oneshot::channel();
         self.cmd.send(Command::Presence { reply }).await.map_err(|_| EngineError::Stopped)?;
         rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Every file and folder of the shared tree (text, binary and
+    /// over-large files alike), parents before children.
+    pub async fn files(&self) -> Result<Vec<FileInfo>, EngineError> {
+        self.ask(|reply| Command::Files { reply }).await
+    }
+
+    /// Everyone in the session's roster, this peer included.
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, EngineError> {
+        self.ask(|reply| Command::Members { reply }).await
+    }
+
+    /// Creates, renames, deletes or saves on this peer's disk; every peer
+    /// gets the change. Paths outside the workspace cannot be named.
+    pub async fn file_op(&self, op: FileOp) -> Result<(), EngineError> {
+        self.ask(|reply| Command::FileOp { op, reply }).await?
     }
 
     /// The splices that bring an editor showing the text of `since` up to

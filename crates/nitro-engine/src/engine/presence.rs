@@ -30,6 +30,8 @@ pub struct LocalPresence {
     pub file: Option<RelPath>,
     pub selections: Vec<Selection>,
     pub typing: bool,
+    /// The first line the editor shows (1-based).
+    pub viewport_top: Option<u32>,
 }
 
 /// Where another peer is, resolved against this peer's document.
@@ -42,6 +44,7 @@ pub struct PeerPresence {
     pub file: Option<RelPath>,
     pub selections: Vec<Selection>,
     pub typing: bool,
+    pub viewport_top: Option<u32>,
 }
 
 #[derive(Debug, Default)]

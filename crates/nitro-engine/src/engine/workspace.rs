@@ -30,6 +30,10 @@ pub enum WorkspaceError {
     Path(#[from] crate::path::PathError),
     #[error("{0} is not a shared text file")]
     NotSharedText(RelPath),
+    #[error("{0} is not shared in this workspace")]
+    NotShared(RelPath),
+    #[error("{0} already exists")]
+    Exists(RelPath),
 }
 
 /// What this peer last wrote to or read from disk for one entry.
@@ -701,6 +705,9 @@ fn kind_and_size(c: &Content) -> (Kind, Option<u64>) {
         Content::TooLarge(n) => (Kind::TooLarge, Some(*n)),
     }
 }
+
+mod files;
+pub use files::FileInfo;
 
 #[cfg(test)]
 mod tests;

@@ -6,9 +6,10 @@
 //! |------|-------|
 //! | 1 | type: `0x01` presence |
 //! | 4 | sequence number, u32 big-endian, increasing per sender |
-//! | 1 | flags: bit 0 typing, bit 1 a file is open |
+//! | 1 | flags: bit 0 typing, bit 1 a file is open, bit 2 a viewport follows |
 //! | 1 + n | display name: length, UTF-8 (n ≤ 64) |
 //! | 1 + n | only with bit 1: the open file's id: length, ASCII (n ≤ 64) |
+//! | 4 | only with bit 2: the first visible line (1-based), u32 big-endian |
 //! | 1 | number of selections (≤ 16) |
 //! | per selection: 1 + n, 1 + m | anchor and head: length, Automerge cursor bytes (≤ 255 each) |
 //!
@@ -23,6 +24,7 @@ use super::WireError;
 const PRESENCE: u8 = 0x01;
 const TYPING: u8 = 0x01;
 const HAS_FILE: u8 = 0x02;
+const HAS_VIEWPORT: u8 = 0x04;
 pub const MAX_SELECTIONS: usize = 16;
 const MAX_FILE_ID: usize = 64;
 
@@ -42,6 +44,8 @@ pub struct PresenceMsg {
     /// The id of the open file.
     pub file: Option<String>,
     pub selections: Vec<WireSelection>,
+    /// The first line the editor shows (1-based), so others can follow.
+    pub viewport: Option<u32>,
 }
 
 fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -83,10 +87,13 @@ impl PresenceMsg {
         let mut out = vec![PRESENCE];
         out.extend_from_slice(&self.seq.to_be_bytes());
         let file = self.file.as_deref().filter(|f| f.len() <= MAX_FILE_ID);
-        out.push(if self.typing { TYPING } else { 0 } | if file.is_some() { HAS_FILE } else { 0 });
+        out.push(if self.typing { TYPING } else { 0 } | if file.is_some() { HAS_FILE } else { 0 } | if self.viewport.is_some() { HAS_VIEWPORT } else { 0 });
         put_short(&mut out, cut(&self.name, MAX_NAME).as_bytes());
         if let Some(f) = file {
             put_short(&mut out, f.as_bytes());
+        }
+        if let Some(v) = self.viewport {
+            out.extend_from_slice(&v.to_be_bytes());
         }
         let sels = &self.selections[..self.selections.len().min(MAX_SELECTIONS)];
         out.push(sels.len() as u8);
@@ -115,6 +122,7 @@ impl PresenceMsg {
         } else {
             None
         };
+        let viewport = if flags & HAS_VIEWPORT != 0 { Some(u32::from_be_bytes([r.byte()?, r.byte()?, r.byte()?, r.byte()?])) } else { None };
         let n = r.byte()? as usize;
         if n > MAX_SELECTIONS {
             return Err(WireError::Malformed("too many selections"));
@@ -128,7 +136,7 @@ impl PresenceMsg {
         if !r.0.is_empty() {
             return Err(WireError::Malformed("trailing bytes in presence"));
         }
-        Ok(Self { seq, name, typing: flags & TYPING != 0, file, selections })
+        Ok(Self { seq, name, typing: flags & TYPING != 0, file, selections, viewport })
     }
 }
 
@@ -144,6 +152,7 @@ mod tests {
             typing: true,
             file: Some("00ff00ff00ff00ff".into()),
             selections: vec![WireSelection { anchor: vec![1; 20], head: vec![2; 20] }],
+            viewport: Some(120),
         };
         let bytes = p.encode();
         assert!(bytes.len() < 80, "{}", bytes.len());
@@ -160,7 +169,7 @@ mod tests {
 
     #[test]
     fn malformed_presence_is_an_error() {
-        let good = PresenceMsg { seq: 1, name: "a".into(), file: Some("ab".into()), ..Default::default() }.encode();
+        let good = PresenceMsg { seq: 1, name: "a".into(), file: Some("ab".into()), viewport: Some(3), ..Default::default() }.encode();
         for cut in 0..good.len() {
             assert!(PresenceMsg::decode(&good[..cut]).is_err(), "truncated at {cut}");
         }
@@ -169,7 +178,7 @@ mod tests {
         assert!(PresenceMsg::decode(&trailing).is_err());
         assert!(PresenceMsg::decode(&[9]).is_err());
         let mut bad_id = good.clone();
-        let at = bad_id.len() - 3;
+        let at = bad_id.len() - 7;
         bad_id[at] = b'/';
         assert!(PresenceMsg::decode(&bad_id).is_err());
     }

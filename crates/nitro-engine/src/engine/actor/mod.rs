@@ -19,8 +19,8 @@ use super::mesh::Mesh;
 use super::presence::{default_color, LocalPresence, PeerPresence, PresenceTable, MIN_INTERVAL};
 use super::state::{self, SavedSession};
 use super::terminals::Terminals;
-use super::workspace::Workspace;
-use super::{EngineError, EngineEvent, EngineHandle, PeerInfo};
+use super::workspace::{FileInfo, Workspace};
+use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo};
 use crate::doc::{Member, Splice, SyncState, Touched, Version};
 use crate::path::RelPath;
 use crate::fs::watcher::{FsChange, Watcher};
@@ -64,6 +64,9 @@ pub enum Command {
     Pull { path: RelPath, since: Version, reply: oneshot::Sender<Result<(Vec<Splice>, Version), EngineError>> },
     Term { cmd: TermCommand, reply: oneshot::Sender<Result<Option<TermId>, EngineError>> },
     Terminals { reply: oneshot::Sender<Vec<TermInfo>> },
+    Files { reply: oneshot::Sender<Vec<FileInfo>> },
+    Members { reply: oneshot::Sender<Vec<MemberInfo>> },
+    FileOp { op: FileOp, reply: oneshot::Sender<Result<(), EngineError>> },
     TermView { term: TermId, reply: oneshot::Sender<Option<TermView>> },
     Shutdown,
 }
@@ -315,6 +318,28 @@ impl Actor {
             }
             Command::Terminals { reply } => {
                 let _ = reply.send(self.ws.doc().terminals());
+            }
+            Command::Files { reply } => {
+                let _ = reply.send(self.ws.files());
+            }
+            Command::Members { reply } => {
+                let members = self.ws.doc().roster().into_iter().filter_map(|(peer, m)| {
+                    Some(MemberInfo { peer: PeerId::try_from(peer).ok()?, name: m.name, color: m.color, role: m.role })
+                });
+                let _ = reply.send(members.collect());
+            }
+            Command::FileOp { op, reply } => {
+                let result = match op {
+                    FileOp::CreateFile(p) => self.ws.create_file(&p),
+                    FileOp::CreateDir(p) => self.ws.create_dir(&p),
+                    FileOp::Rename(from, to) => self.ws.rename_path(&from, &to),
+                    FileOp::Delete(p) => self.ws.delete_path(&p),
+                    // Edits are written after every batch of commands: this
+                    // one is answered once those before it are on disk.
+                    FileOp::Save(p) => self.ws.text_id(&p).map(drop).map_err(Into::into),
+                };
+                self.ws.write_edits();
+                let _ = reply.send(result.map_err(EngineError::from));
             }
             Command::TermView { term, reply } => {
                 let _ = reply.send(self.terms.view(term));

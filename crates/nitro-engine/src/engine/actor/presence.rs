@@ -28,7 +28,7 @@ impl Actor {
                 (Some(id.as_str().to_owned()), sels)
             }
         };
-        self.mine = PresenceMsg { seq: self.mine.seq, name: self.name.clone(), typing: local.typing, file, selections };
+        self.mine = PresenceMsg { seq: self.mine.seq, name: self.name.clone(), typing: local.typing, file, selections, viewport: local.viewport_top };
         self.presence_pending = true;
         self.send_presence_if_due(Instant::now());
         Ok(())
@@ -77,7 +77,7 @@ impl Actor {
                 }
             }
         }
-        Some(PeerPresence { peer: peer.clone(), name: msg.name.clone(), color, file, selections, typing: msg.typing })
+        Some(PeerPresence { peer: peer.clone(), name: msg.name.clone(), color, file, selections, typing: msg.typing, viewport_top: msg.viewport })
     }
 
     pub(super) fn presences(&self) -> Vec<PeerPresence> {

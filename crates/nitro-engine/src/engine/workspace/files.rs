@@ -1,0 +1,80 @@
+//! File operations an editor asks for (new, rename, delete): done on disk
+//! through the sandbox, then taken in at once, as the watcher would.
+
+use super::{Workspace, WorkspaceError};
+use crate::doc::Kind;
+use crate::fs::watcher::FsChange;
+use crate::fs::Node;
+use crate::path::RelPath;
+
+/// A file or folder of the shared tree, as an editor lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub path: RelPath,
+    pub kind: Kind,
+    /// Bytes, for files that are listed but not shared.
+    pub size: Option<u64>,
+}
+
+impl Workspace {
+    /// Every entry of the shared tree, parents before children.
+    pub fn files(&self) -> Vec<FileInfo> {
+        let mut all: Vec<FileInfo> = self.tree.entries.values().map(|e| FileInfo { path: e.path.clone(), kind: e.kind, size: e.size }).collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all
+    }
+
+    pub fn create_file(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
+        self.vacant(path)?;
+        self.sandbox.write_text(path, "")?;
+        self.ingest(vec![FsChange::Changed(path.clone())])
+    }
+
+    pub fn create_dir(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
+        self.vacant(path)?;
+        self.sandbox.create_dir(path)?;
+        self.ingest(vec![FsChange::Changed(path.clone())])
+    }
+
+    pub fn rename_path(&mut self, from: &RelPath, to: &RelPath) -> Result<(), WorkspaceError> {
+        if !self.tree.by_path.contains_key(from) {
+            return Err(WorkspaceError::NotShared(from.clone()));
+        }
+        self.vacant(to)?;
+        self.sandbox.rename(from, to)?;
+        self.ingest(vec![FsChange::Renamed { from: from.clone(), to: to.clone() }])
+    }
+
+    /// Deletes a shared file, or a folder with every shared entry below it.
+    /// Files in it that are not shared (ignored ones) are kept, and so is
+    /// the folder that holds them.
+    pub fn delete_path(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
+        if !self.tree.by_path.contains_key(path) {
+            return Err(WorkspaceError::NotShared(path.clone()));
+        }
+        let mut below: Vec<(RelPath, bool)> = self
+            .tree
+            .entries
+            .values()
+            .filter(|e| e.path == *path || e.path.starts_with(path))
+            .map(|e| (e.path.clone(), e.kind == Kind::Dir))
+            .collect();
+        // Deepest first: a folder is empty by the time its turn comes.
+        below.sort_by(|a, b| b.0.depth().cmp(&a.0.depth()));
+        for (p, dir) in &below {
+            if *dir {
+                self.sandbox.remove_dir_if_empty(p)?;
+            } else {
+                self.sandbox.remove_file(p)?;
+            }
+        }
+        self.ingest(below.into_iter().map(|(p, _)| FsChange::Changed(p)).collect())
+    }
+
+    fn vacant(&self, path: &RelPath) -> Result<(), WorkspaceError> {
+        match self.sandbox.read(path)? {
+            Node::Missing => Ok(()),
+            _ => Err(WorkspaceError::Exists(path.clone())),
+        }
+    }
+}

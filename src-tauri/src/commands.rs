@@ -1,0 +1,293 @@
+//! The commands the window invokes. Each is a thin call into the engine; the
+//! shapes are those of `ui/src/backend.ts`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use nitro_engine::doc::Version;
+use nitro_engine::doc::Kind;
+use nitro_engine::engine::presence::{LocalPresence, Selection};
+use nitro_engine::engine::{Engine, EngineConfig, EngineError, EngineHandle, FileOp};
+use nitro_engine::path::{PathError, RelPath};
+use nitro_engine::protocol::{Invite, PeerId, TermId};
+use serde::Serializer;
+use tauri::ipc::{Channel, InvokeResponseBody};
+use tauri::State;
+
+use crate::session::{peer_views, term_views, Session};
+use crate::views::{FileEntry, InviteInfo, OpenedFile, PeerView, Pulled, SelectionView, SessionInfo, SpliceView, TermView, UiEvent};
+use crate::AppState;
+
+/// Bytes of terminal output per message to the window.
+const TERM_CHUNK: usize = 256 * 1024;
+/// First byte of a terminal message: the bytes follow on from the last ones,
+/// or older output was skipped and the screen starts over.
+const TERM_DATA: u8 = 0;
+const TERM_RESET: u8 = 1;
+
+/// A command's failure, as the message the window shows.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no session is running")]
+    NoSession,
+    #[error("a session is already running; leave it first")]
+    Busy,
+}
+
+impl serde::Serialize for CmdError {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, CmdError>;
+
+async fn engine(state: &State<'_, AppState>) -> Result<Arc<EngineHandle>> {
+    state.session.lock().await.as_ref().map(|s| s.engine.clone()).ok_or(CmdError::NoSession)
+}
+
+fn version(heads: &[String]) -> Result<Version> {
+    Version::parse(heads).ok_or_else(|| CmdError::Invalid("malformed version".into()))
+}
+
+fn term_id(id: &str) -> Result<TermId> {
+    TermId::parse(id).ok_or_else(|| CmdError::Invalid(format!("{id:?} is not a terminal id")))
+}
+
+#[tauri::command]
+pub fn default_name() -> String {
+    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "anonymous".into())
+}
+
+#[tauri::command]
+pub fn subscribe(state: State<'_, AppState>, events: Channel<UiEvent>) {
+    state.ui.subscribe(events);
+}
+
+#[tauri::command]
+pub async fn session(state: State<'_, AppState>) -> Result<Option<SessionInfo>> {
+    Ok(state.session.lock().await.as_ref().map(|s| s.info.clone()))
+}
+
+#[tauri::command]
+pub fn inspect_invite(link: String) -> Result<InviteInfo> {
+    let invite = Invite::parse(link.trim()).map_err(|e| CmdError::Invalid(format!("This is not a valid invite link: {e}")))?;
+    Ok(InviteInfo { host_name: invite.host_name.clone(), session: invite.session.to_hex(), signal: invite.signal.to_string() })
+}
+
+#[tauri::command]
+pub async fn start_host(state: State<'_, AppState>, path: PathBuf, name: String) -> Result<SessionInfo> {
+    let mut session = state.session.lock().await;
+    if session.is_some() {
+        return Err(CmdError::Busy);
+    }
+    let engine = Engine::host(EngineConfig::new(&path, name.trim())).await?;
+    let invite = engine.invite().map(Invite::to_link);
+    let info = session_info(&engine, "host", &path, name.trim(), invite, name.trim()).await;
+    *session = Some(Session::start(engine, info.clone(), state.ui.clone()));
+    Ok(info)
+}
+
+#[tauri::command]
+pub async fn join_session(state: State<'_, AppState>, link: String, path: PathBuf, name: String) -> Result<SessionInfo> {
+    let mut session = state.session.lock().await;
+    if session.is_some() {
+        return Err(CmdError::Busy);
+    }
+    let invite = Invite::parse(link.trim()).map_err(|e| CmdError::Invalid(format!("This is not a valid invite link: {e}")))?;
+    let host_name = invite.host_name.clone();
+    let engine = Engine::join(EngineConfig::new(&path, name.trim()), invite).await?;
+    let info = session_info(&engine, "guest", &path, name.trim(), None, &host_name).await;
+    *session = Some(Session::start(engine, info.clone(), state.ui.clone()));
+    Ok(info)
+}
+
+async fn session_info(engine: &EngineHandle, role: &'static str, root: &std::path::Path, name: &str, invite: Option<String>, host_name: &str) -> SessionInfo {
+    let color = engine.members().await.ok().and_then(|m| m.into_iter().find(|m| &m.peer == engine.me()).map(|m| m.color)).unwrap_or_else(|| "#4fc1ff".into());
+    SessionInfo {
+        role,
+        root: root.display().to_string(),
+        me: engine.me().to_string(),
+        name: name.to_owned(),
+        color,
+        invite,
+        host_name: host_name.to_owned(),
+    }
+}
+
+#[tauri::command]
+pub async fn leave_session(state: State<'_, AppState>) -> Result<()> {
+    let session = state.session.lock().await.take();
+    if let Some(s) = session {
+        s.stop().await;
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn list_files(state: State<'_, AppState>) -> Result<Vec<FileEntry>> {
+    let files = engine(&state).await?.files().await?;
+    Ok(files
+        .into_iter()
+        .map(|f| FileEntry {
+            path: f.path.to_string(),
+            kind: if f.kind == Kind::Dir { "dir" } else { "file" },
+            shared: matches!(f.kind, Kind::Dir | Kind::Text),
+            note: match f.kind {
+                Kind::Binary => Some("binary".into()),
+                Kind::TooLarge => Some(format!("too large to share ({:.1} MB)", f.size.unwrap_or(0) as f64 / 1e6)),
+                Kind::Dir | Kind::Text => None,
+            },
+        })
+        .collect())
+}
+
+#[tauri::command]
+pub async fn open_file(state: State<'_, AppState>, path: String) -> Result<OpenedFile> {
+    let (text, version) = engine(&state).await?.text(RelPath::new(&path)?).await?;
+    Ok(OpenedFile { path, text, version: version.to_strings() })
+}
+
+#[tauri::command]
+pub async fn edit(state: State<'_, AppState>, path: String, base: Vec<String>, splices: Vec<SpliceView>) -> Result<Vec<String>> {
+    let made = engine(&state).await?.edit_versioned(RelPath::new(&path)?, Some(version(&base)?), splices.into_iter().map(Into::into).collect()).await?;
+    Ok(made.to_strings())
+}
+
+#[tauri::command]
+pub async fn pull(state: State<'_, AppState>, path: String, since: Vec<String>) -> Result<Pulled> {
+    let (splices, now) = engine(&state).await?.pull(RelPath::new(&path)?, version(&since)?).await?;
+    Ok(Pulled { splices: splices.into_iter().map(Into::into).collect(), version: now.to_strings() })
+}
+
+async fn file_op(state: &State<'_, AppState>, op: FileOp) -> Result<()> {
+    Ok(engine(state).await?.file_op(op).await?)
+}
+
+#[tauri::command]
+pub async fn save_file(state: State<'_, AppState>, path: String) -> Result<()> {
+    file_op(&state, FileOp::Save(RelPath::new(&path)?)).await
+}
+
+#[tauri::command]
+pub async fn create_file(state: State<'_, AppState>, path: String) -> Result<()> {
+    file_op(&state, FileOp::CreateFile(RelPath::new(&path)?)).await
+}
+
+#[tauri::command]
+pub async fn create_dir(state: State<'_, AppState>, path: String) -> Result<()> {
+    file_op(&state, FileOp::CreateDir(RelPath::new(&path)?)).await
+}
+
+#[tauri::command]
+pub async fn rename_path(state: State<'_, AppState>, from: String, to: String) -> Result<()> {
+    file_op(&state, FileOp::Rename(RelPath::new(&from)?, RelPath::new(&to)?)).await
+}
+
+#[tauri::command]
+pub async fn delete_path(state: State<'_, AppState>, path: String) -> Result<()> {
+    file_op(&state, FileOp::Delete(RelPath::new(&path)?)).await
+}
+
+#[tauri::command]
+pub async fn set_presence(
+    state: State<'_, AppState>,
+    file: Option<String>,
+    selections: Vec<SelectionView>,
+    typing: bool,
+    viewport_top: Option<u32>,
+    base: Option<Vec<String>>,
+) -> Result<()> {
+    let presence = LocalPresence {
+        file: file.as_deref().map(RelPath::new).transpose()?,
+        selections: selections.iter().map(|s| Selection { anchor: s.anchor, head: s.head }).collect(),
+        typing,
+        viewport_top,
+    };
+    let base = base.as_deref().map(version).transpose()?;
+    Ok(engine(&state).await?.set_presence(presence, base).await?)
+}
+
+#[tauri::command]
+pub async fn peers(state: State<'_, AppState>) -> Result<Vec<PeerView>> {
+    Ok(peer_views(&*engine(&state).await?).await)
+}
+
+#[tauri::command]
+pub async fn terminals(state: State<'_, AppState>) -> Result<Vec<TermView>> {
+    Ok(term_views(&*engine(&state).await?).await)
+}
+
+#[tauri::command]
+pub async fn terminal_open(state: State<'_, AppState>, cols: u16, rows: u16) -> Result<String> {
+    Ok(engine(&state).await?.open_terminal(cols, rows).await?.to_string())
+}
+
+/// Streams a terminal's output (its scrollback first) to the window until
+/// detached.
+#[tauri::command]
+pub async fn terminal_attach(state: State<'_, AppState>, id: String, output: Channel<InvokeResponseBody>) -> Result<()> {
+    let term = term_id(&id)?;
+    let mut session = state.session.lock().await;
+    let session = session.as_mut().ok_or(CmdError::NoSession)?;
+    let mut view = session.engine.terminal_view(term).await?.ok_or_else(|| CmdError::Invalid(format!("no output of terminal {id} has reached this peer")))?;
+    let task = tauri::async_runtime::spawn(async move {
+        let mut offset = 0;
+        loop {
+            let chunk = view.read(offset, TERM_CHUNK);
+            if chunk.bytes.is_empty() {
+                if !view.changed().await {
+                    return;
+                }
+                continue;
+            }
+            let mut msg = Vec::with_capacity(chunk.bytes.len() + 1);
+            msg.push(if chunk.offset > offset && offset > 0 { TERM_RESET } else { TERM_DATA });
+            msg.extend_from_slice(&chunk.bytes);
+            offset = chunk.offset + chunk.bytes.len() as u64;
+            if output.send(InvokeResponseBody::Raw(msg)).is_err() {
+                return;
+            }
+        }
+    });
+    if let Some(old) = session.attached.insert(term, task) {
+        old.abort();
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn terminal_detach(state: State<'_, AppState>, id: String) -> Result<()> {
+    let term = term_id(&id)?;
+    if let Some(task) = state.session.lock().await.as_mut().and_then(|s| s.attached.remove(&term)) {
+        task.abort();
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn terminal_input(state: State<'_, AppState>, id: String, data: String) -> Result<()> {
+    Ok(engine(&state).await?.terminal_input(term_id(&id)?, data.into_bytes()).await?)
+}
+
+#[tauri::command]
+pub async fn terminal_resize(state: State<'_, AppState>, id: String, cols: u16, rows: u16) -> Result<()> {
+    Ok(engine(&state).await?.resize_terminal(term_id(&id)?, cols, rows).await?)
+}
+
+#[tauri::command]
+pub async fn terminal_close(state: State<'_, AppState>, id: String) -> Result<()> {
+    Ok(engine(&state).await?.close_terminal(term_id(&id)?).await?)
+}
+
+#[tauri::command]
+pub async fn terminal_grant(state: State<'_, AppState>, id: String, peer: String, write: bool) -> Result<()> {
+    let peer = PeerId::try_from(peer).map_err(|e| CmdError::Invalid(e.to_string()))?;
+    Ok(engine(&state).await?.grant_terminal(term_id(&id)?, peer, write).await?)
+}

@@ -1,0 +1,124 @@
+//! What the window sees: the engine's data as the JSON the front end's
+//! `backend.ts` declares. Field names are camelCase on the wire.
+
+use nitro_engine::doc::Splice;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// `host` or `guest`.
+    pub role: &'static str,
+    pub root: String,
+    pub me: String,
+    pub name: String,
+    pub color: String,
+    pub invite: Option<String>,
+    pub host_name: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteInfo {
+    pub host_name: String,
+    pub session: String,
+    pub signal: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileEntry {
+    pub path: String,
+    /// `file` or `dir`.
+    pub kind: &'static str,
+    /// False for binary and over-large files: listed, never shared.
+    pub shared: bool,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenedFile {
+    pub path: String,
+    pub text: String,
+    pub version: Vec<String>,
+}
+
+/// A splice in UTF-16 code units, as Monaco counts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpliceView {
+    pub index: usize,
+    pub delete: usize,
+    pub insert: String,
+}
+
+impl From<SpliceView> for Splice {
+    fn from(s: SpliceView) -> Self {
+        Splice { index: s.index, delete: s.delete, insert: s.insert }
+    }
+}
+
+impl From<Splice> for SpliceView {
+    fn from(s: Splice) -> Self {
+        SpliceView { index: s.index, delete: s.delete, insert: s.insert }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pulled {
+    pub splices: Vec<SpliceView>,
+    pub version: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectionView {
+    pub anchor: usize,
+    pub head: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerView {
+    pub peer: String,
+    pub name: String,
+    pub color: String,
+    pub role: String,
+    pub connected: bool,
+    pub rtt_ms: Option<u64>,
+    pub file: Option<String>,
+    pub selections: Vec<SelectionView>,
+    pub typing: bool,
+    pub viewport_top: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TermView {
+    pub id: String,
+    pub owner: String,
+    pub owner_name: String,
+    pub title: String,
+    pub cols: u16,
+    pub rows: u16,
+    pub running: bool,
+    pub exit_code: Option<u32>,
+    pub writers: Vec<String>,
+    pub mine: bool,
+    pub can_write: bool,
+}
+
+/// Everything the engine tells the window, in order, on one channel.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum UiEvent {
+    Peers { peers: Vec<PeerView> },
+    PeerJoined { peer: String, name: String },
+    PeerLeft { peer: String, name: String },
+    RemoteChange { paths: Vec<String>, tree: bool },
+    EditRejected { path: String, reason: String },
+    Terminals { terminals: Vec<TermView> },
+    TerminalRefused { id: String, reason: String },
+    Status { state: &'static str, message: Option<String> },
+    DeepLink { link: String },
+}

@@ -1,0 +1,82 @@
+//! End to end on the real desktop app: its window runs under Xvfb, driven
+//! through tauri-driver and WebKitWebDriver, in a session with a headless
+//! peer (the engine without a window, in this process).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use nitro_engine::engine::presence::{LocalPresence, Selection};
+use nitro_engine::engine::Engine;
+use nitro_engine::path::RelPath;
+use nitro_tests::webdriver::App;
+use nitro_tests::{loopback_config, nitro_bin, wait_for, write_files, CONVERGE};
+
+const UI: Duration = Duration::from_secs(30);
+
+/// The text Monaco shows (it renders spaces as no-break spaces).
+const EDITOR_TEXT: &str = "(document.querySelector('.monaco-editor .view-lines')?.innerText ?? '').replace(/\\u00a0/g, ' ')";
+
+fn app_binary() -> PathBuf {
+    nitro_bin().with_file_name("nitroide")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_edits_with_a_headless_peer_and_shows_its_cursor_and_terminal() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let host_dir = tmp.path().join("host");
+    write_files(&host_dir, &[("main.rs", b"fn main() {\n    println!(\"hi\");\n}\n")])?;
+    let ada = Engine::host(loopback_config(&host_dir, "ada")).await?;
+    let link = ada.invite().context("invite")?.to_link();
+    let app_dir = tmp.path().join("app");
+
+    let app = tokio::task::block_in_place(|| App::start(&app_binary(), &tmp.path().join("driver.log")))?;
+    // What the start screen does once its folder picker answered; then the
+    // window opens the running session as after a reload.
+    tokio::task::block_in_place(|| {
+        app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
+        let args = serde_json::json!({"link": link, "path": app_dir, "name": "app"});
+        app.eval_async(&format!("return await window.__TAURI_INTERNALS__.invoke('join_session', {args});"))?;
+        app.eval("location.reload(); return true;")?;
+        app.wait_until("the file tree", "[...document.querySelectorAll('.tree-name')].some(e => e.textContent === 'main.rs')", UI)?;
+        app.eval("[...document.querySelectorAll('.tree-name')].find(e => e.textContent === 'main.rs').click(); return true;")?;
+        app.wait_until("main.rs in Monaco", &format!("{EDITOR_TEXT}.includes('println')"), UI)
+    })?;
+
+    // Typed into Monaco: it reaches the headless peer's folder.
+    tokio::task::block_in_place(|| -> Result<()> {
+        let lines = app.find(".monaco-editor .view-lines", UI)?;
+        app.click(&lines)?;
+        app.eval("return true;")?;
+        app.type_text("\u{E009}\u{E010}")?; // Ctrl+End: the end of the file
+        app.type_text("// typed in the app")
+    })?;
+    wait_for(CONVERGE, || Ok(std::fs::read_to_string(host_dir.join("main.rs"))?.contains("// typed in the app")))
+        .context("the text typed in the app did not reach the headless peer's disk")?;
+
+    // Written into the headless peer's folder: it appears in Monaco.
+    let on_disk = std::fs::read_to_string(host_dir.join("main.rs"))?;
+    std::fs::write(host_dir.join("main.rs"), format!("// written on disk\n{on_disk}"))?;
+    tokio::task::block_in_place(|| app.wait_until("the change made on disk", &format!("{EDITOR_TEXT}.includes('// written on disk')"), UI))?;
+
+    // The headless peer's cursor is drawn, with its name.
+    let path = RelPath::new("main.rs")?;
+    ada.set_presence(LocalPresence { file: Some(path), selections: vec![Selection { anchor: 22, head: 26 }], typing: true, viewport_top: Some(1) }, None).await?;
+    tokio::task::block_in_place(|| app.wait_until("ada's cursor", "[...document.querySelectorAll('.nitro-remote-cursor')].some(e => e.textContent.includes('ada'))", UI))?;
+
+    // A terminal opened by the headless peer shows its output in xterm.js.
+    let term = ada.open_terminal(80, 24).await?;
+    ada.terminal_input(term, b"echo from-terminal-$((6*7))\n".to_vec()).await?;
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until("the terminal output", "(document.querySelector('#terminal .xterm-rows')?.innerText ?? '').includes('from-terminal-42')", UI)?;
+        // The whole window, for docs/screenshot.png.
+        let out = nitro_bin().with_file_name("app-screenshot.png");
+        std::fs::write(&out, app.screenshot()?)?;
+        eprintln!("screenshot: {}", out.display());
+        Ok(())
+    })?;
+
+    drop(app);
+    ada.shutdown().await?;
+    Ok(())
+}
