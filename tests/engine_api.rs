@@ -123,3 +123,82 @@ async fn the_headless_peer_prints_where_others_are() -> Result<()> {
     guest.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_catches_up_with_remote_edits_by_pulling_splices() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(&proj, &[("notes.md", "héllo wörld 😀\n".as_bytes())])?;
+    let host = Engine::host(loopback_config(&proj, "ada")).await?;
+    let guest = Engine::join(loopback_config(&tmp.path().join("pair"), "bob"), host.invite().context("invite")?.clone()).await?;
+    let path = RelPath::new("notes.md")?;
+    // bob's editor shows this text, then types in it.
+    let (shown, seen) = guest.text(path.clone()).await?;
+    let mine = guest.edit_versioned(path.clone(), Some(seen), vec![Splice { index: 0, delete: 0, insert: "# ".into() }]).await?;
+    let mut editor: Vec<u16> = format!("# {shown}").encode_utf16().collect();
+    // Meanwhile ada replaces "wörld" and appends a line.
+    let mut events = guest.subscribe();
+    let (_, base) = host.text(path.clone()).await?;
+    host.edit(path.clone(), Some(base), vec![Splice { index: 6, delete: 5, insert: "world".into() }, Splice { index: 15, delete: 0, insert: "bye\n".into() }]).await?;
+    next_event(&mut events, |ev| matches!(ev, EngineEvent::RemoteChange { .. }).then_some(())).await?;
+
+    // The splices from bob's version lead to exactly the merged text.
+    let (splices, now) = guest.pull(path.clone(), mine).await?;
+    for s in &splices {
+        editor.splice(s.index..s.index + s.delete, s.insert.encode_utf16());
+    }
+    let (merged, current) = guest.text(path.clone()).await?;
+    assert_eq!(String::from_utf16(&editor)?, merged);
+    assert_eq!(merged, "# héllo world 😀\nbye\n");
+    assert_eq!(now, current);
+    guest.shutdown().await?;
+    host.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_created_renamed_and_deleted_in_an_editor_reach_the_other_peer() -> Result<()> {
+    use nitro_engine::doc::Kind;
+    use nitro_engine::engine::FileOp;
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(&proj, &[("README.md", b"hi\n"), ("logo.png", b"\x89PNG\0\0")])?;
+    let host = Engine::host(loopback_config(&proj, "ada")).await?;
+    let pair = tmp.path().join("pair");
+    let guest = Engine::join(loopback_config(&pair, "bob"), host.invite().context("invite")?.clone()).await?;
+
+    guest.file_op(FileOp::CreateDir(RelPath::new("src")?)).await?;
+    guest.file_op(FileOp::CreateFile(RelPath::new("src/lib.rs")?)).await?;
+    guest.edit(RelPath::new("src/lib.rs")?, None, vec![Splice { index: 0, delete: 0, insert: "pub fn f() {}\n".into() }]).await?;
+    guest.file_op(FileOp::Rename(RelPath::new("README.md")?, RelPath::new("docs/README.md")?)).await?;
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    while std::fs::read_to_string(proj.join("src/lib.rs")).ok().as_deref() != Some("pub fn f() {}\n") || !proj.join("docs/README.md").exists() {
+        assert!(tokio::time::Instant::now() < deadline, "the host's folder did not follow");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!proj.join("README.md").exists());
+
+    // Listed as editors show them; the binary file is listed, not shared.
+    let files = host.files().await?;
+    let kinds: Vec<(String, Kind)> = files.iter().map(|f| (f.path.to_string(), f.kind)).collect();
+    assert!(kinds.contains(&("logo.png".into(), Kind::Binary)), "{kinds:?}");
+    assert!(kinds.contains(&("src".into(), Kind::Dir)), "{kinds:?}");
+
+    // Refused: an existing name, a path out of the workspace, a file not shared.
+    assert!(guest.file_op(FileOp::CreateFile(RelPath::new("src/lib.rs")?)).await.is_err());
+    assert!(RelPath::new("../outside").is_err());
+    assert!(guest.file_op(FileOp::Delete(RelPath::new("nope.txt")?)).await.is_err());
+
+    guest.file_op(FileOp::Delete(RelPath::new("src")?)).await?;
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    while proj.join("src").exists() {
+        assert!(tokio::time::Instant::now() < deadline, "the deleted folder is still on the host");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The binary file's bytes never left the host, and nothing touched it.
+    assert!(!pair.join("logo.png").exists());
+    assert_eq!(std::fs::read(proj.join("logo.png"))?, b"\x89PNG\0\0");
+    guest.shutdown().await?;
+    host.shutdown().await?;
+    Ok(())
+}

@@ -35,6 +35,8 @@ impl Session {
     /// Stops the streams and the engine (it says goodbye to the peers).
     pub async fn stop(self) {
         self.forwarder.abort();
+        // Its copy of the engine is dropped only once it has stopped.
+        let _ = self.forwarder.await;
         for (_, t) in self.attached {
             t.abort();
         }

@@ -2,6 +2,7 @@
 //! with WebKitWebDriver, and a minimal W3C WebDriver client for one session.
 
 use std::path::Path;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,10 @@ impl App {
             std::thread::sleep(Duration::from_millis(50));
         }
         let (port, native) = (free_port()?, free_port()?);
+        // A process group of its own: WebKitWebDriver, which it starts,
+        // is stopped along with it.
         let driver = Command::new(tauri_driver())
+            .process_group(0)
             .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
             .env("DISPLAY", format!(":{n}"))
             .stdout(std::fs::File::create(log)?)
@@ -143,6 +147,7 @@ impl App {
 impl Drop for App {
     fn drop(&mut self) {
         let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        let _ = Command::new("kill").arg("--").arg(format!("-{}", self.driver.id())).status();
         for c in [&mut self.driver, &mut self.display] {
             let _ = c.kill();
             let _ = c.wait();

@@ -115,20 +115,13 @@ pub async fn attach(engine: &EngineHandle, target: Target) -> Result<Option<u32>
     let mut ended = info.exit;
     let exit = loop {
         let chunk = view.read(offset, READ_MAX);
-        if !chunk.bytes.is_empty() {
-            offset = chunk.offset + chunk.bytes.len() as u64;
-            stdout
-                .write_all(&chunk.bytes)
-                .and_then(|()| stdout.flush())
-                .context("writing to standard output")?;
-            continue;
-        }
         // Everything it printed is out: now say it ended.
-        if ended.is_some() {
+        if chunk.bytes.is_empty() && ended.is_some() {
             break ended;
         }
         tokio::select! {
-            alive = view.changed() => if !alive { break None },
+            // Keystrokes and signals first, even during a flood of output.
+            biased;
             n = stdin.read(&mut input), if stdin_open => match n {
                 Ok(0) | Err(_) => stdin_open = false,
                 Ok(n) => {
@@ -136,7 +129,9 @@ pub async fn attach(engine: &EngineHandle, target: Target) -> Result<Option<u32>
                     if raw.is_some() && bytes.contains(&DETACH) {
                         break None;
                     }
-                    engine.terminal_input(term, bytes.to_vec()).await?;
+                    if let Err(e) = engine.terminal_input(term, bytes.to_vec()).await {
+                        eprint!("\r\n[{e}]\r\n");
+                    }
                 }
             },
             _ = winch.recv() => {
@@ -146,12 +141,20 @@ pub async fn attach(engine: &EngineHandle, target: Target) -> Result<Option<u32>
             }
             ev = events.recv() => match ev {
                 Ok(EngineEvent::TerminalRefused { term: t, reason }) if t == term => eprint!("\r\n[{reason}]\r\n"),
-                Ok(EngineEvent::Terminals) => match engine.terminals().await?.into_iter().find(|t| t.id == term) {
-                    Some(t) => ended = t.exit,
-                    None => break None,
-                },
+                // A missed event may have been the one that ended it.
+                Ok(EngineEvent::Terminals) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    match engine.terminals().await?.into_iter().find(|t| t.id == term) {
+                        Some(t) => ended = t.exit,
+                        None => break None,
+                    }
+                }
                 _ => {}
             },
+            () = std::future::ready(()), if !chunk.bytes.is_empty() => {
+                offset = chunk.offset + chunk.bytes.len() as u64;
+                stdout.write_all(&chunk.bytes).and_then(|()| stdout.flush()).context("writing to standard output")?;
+            }
+            alive = view.changed(), if chunk.bytes.is_empty() => if !alive { break None },
         }
     };
     drop(raw);

@@ -556,6 +556,18 @@ impl WorkspaceDoc {
         Ok((splices, Version(now)))
     }
 
+    /// Adds the root maps that documents made by older versions lack (only
+    /// the host calls this: two peers adding one would hide each other's).
+    pub fn upgrade(&mut self) -> Result<(), DocError> {
+        if get_obj(&self.doc, &ROOT, "terminals").is_none() && self.is_initialized() {
+            let mut tx = self.doc.transaction();
+            tx.put_object(ROOT, "terminals", ObjType::Map)?;
+            let hash = tx.commit().0;
+            self.queue(hash);
+        }
+        Ok(())
+    }
+
     /// Adds or updates a terminal's metadata (its owner writes it).
     pub fn set_terminal(&mut self, info: &TermInfo) -> Result<(), DocError> {
         let terminals = get_obj(&self.doc, &ROOT, "terminals").ok_or(DocError::NotInitialized)?;
@@ -576,10 +588,11 @@ impl WorkspaceDoc {
                 tx.put(&obj, k, u64::from(v))?;
             }
         }
-        if let Some(code) = info.exit
-            && get_uint(&tx, &obj, "exit") != Some(u64::from(code)) {
-                tx.put(&obj, "exit", u64::from(code))?;
-            }
+        match info.exit {
+            Some(code) if get_uint(&tx, &obj, "exit") != Some(u64::from(code)) => tx.put(&obj, "exit", u64::from(code))?,
+            None if tx.get(&obj, "exit")?.is_some() => tx.delete(&obj, "exit")?,
+            _ => {}
+        }
         let hash = tx.commit().0;
         self.queue(hash);
         Ok(())

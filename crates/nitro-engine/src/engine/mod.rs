@@ -350,6 +350,7 @@ impl Engine {
             }
         };
         let mut ws = Workspace::open(sb, doc, &files)?;
+        ws.doc().upgrade()?;
         ws.rescan()?;
         let (watcher, fs_rx) = Watcher::spawn(ws.sandbox().root())?;
 

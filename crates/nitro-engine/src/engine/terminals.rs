@@ -42,6 +42,8 @@ struct Owned {
     sending: HashMap<LinkId, (u64, Instant)>,
     /// Output up to here was searched for a title.
     scanned: u64,
+    /// The shell's exit code, published once every peer has its output.
+    exit: Option<u32>,
 }
 
 struct Mirror {
@@ -81,7 +83,7 @@ impl Terminals {
         let pty = Pty::spawn(id, &self.root, cols, rows, AHEAD, sink)?;
         let info = TermInfo { id, owner: self.me.clone(), title: pty.program.clone(), cols, rows, exit: None, writers: Vec::new() };
         let sending = peers.map(|(link, _, _)| (link, (0, Instant::now()))).collect();
-        self.owned.insert(id, Owned { info: info.clone(), stream, pty, pending, sending, scanned: 0 });
+        self.owned.insert(id, Owned { info: info.clone(), stream, pty, pending, sending, scanned: 0, exit: None });
         Ok(info)
     }
 
@@ -109,14 +111,20 @@ impl Terminals {
     }
 
     /// Sends every owned terminal's pending output to the peers that have
-    /// room. Returns the terminals whose title changed.
+    /// room. Returns the terminals whose metadata changed: a new title, or
+    /// an exit now that every peer has the last output.
     pub fn pump<'a>(&mut self, only: Option<TermId>, peers: &[Peer<'a>]) -> Vec<TermInfo> {
-        let mut retitled = Vec::new();
+        let mut changed = Vec::new();
         let now = Instant::now();
         for (id, o) in self.owned.iter_mut().filter(|(id, _)| only.is_none_or(|t| t == **id)) {
             o.pending.store(false, Ordering::Release);
+            let end = o.stream.end();
             for (link_id, _, link) in peers {
                 let Some((offset, took)) = o.sending.get_mut(link_id) else { continue };
+                // A peer that has everything is not holding anything back.
+                if *offset >= end {
+                    *took = now;
+                }
                 while link.backlog() < LINK_WINDOW {
                     let chunk = o.stream.read(*offset, CHUNK);
                     if chunk.bytes.is_empty() {
@@ -133,11 +141,16 @@ impl Terminals {
             }
             if let Some(title) = scan_title(o) {
                 o.info.title = title;
-                retitled.push(o.info.clone());
+                changed.push(o.info.clone());
+            }
+            let delivered = o.sending.values().all(|(offset, took)| *offset >= end || now.duration_since(*took) >= LAG_GRACE);
+            if o.exit.is_some() && o.info.exit.is_none() && delivered {
+                o.info.exit = o.exit;
+                changed.push(o.info.clone());
             }
         }
         self.update_windows(now);
-        retitled
+        changed
     }
 
     /// Lets each shell run [`AHEAD`] bytes ahead of its slowest peer,
@@ -157,11 +170,12 @@ impl Terminals {
         }
     }
 
-    /// The shell of `id` exited: its metadata says so from now on.
-    pub fn exited(&mut self, id: TermId, code: u32) -> Option<TermInfo> {
-        let o = self.owned.get_mut(&id)?;
-        o.info.exit = Some(code);
-        Some(o.info.clone())
+    /// The shell of `id` exited: its metadata says so once every peer has
+    /// its last output (see [`Self::pump`]).
+    pub fn exited(&mut self, id: TermId, code: u32) {
+        if let Some(o) = self.owned.get_mut(&id) {
+            o.exit = Some(code);
+        }
     }
 
     /// Ends the shell of one of our terminals and forgets it.
@@ -194,7 +208,7 @@ impl Terminals {
         }
         let o = self.owned_mut(id)?;
         if by.is_some_and(|p| !o.info.writers.contains(p)) {
-            return Err(TermError::NotOwner(id));
+            return Err(TermError::NoWriteAccess(id));
         }
         o.pty.resize(cols, rows)?;
         o.info.cols = cols;
@@ -202,14 +216,11 @@ impl Terminals {
         Ok(o.info.clone())
     }
 
-    /// Keystrokes typed here: written to our own shell, or `Some(owner)` to
-    /// send them to.
-    pub fn input_here(&mut self, id: TermId, bytes: Vec<u8>) -> Result<Option<PeerId>, TermError> {
-        if let Some(o) = self.owned.get(&id) {
-            o.pty.write(bytes);
-            return Ok(None);
-        }
-        self.mirrors.get(&id).map(|m| Some(m.owner.clone())).ok_or(TermError::Unknown(id))
+    /// Keystrokes typed here into one of our own terminals.
+    pub fn input_here(&mut self, id: TermId, bytes: Vec<u8>) -> Result<(), TermError> {
+        let o = self.owned.get(&id).ok_or(TermError::Unknown(id))?;
+        o.pty.write(bytes);
+        Ok(())
     }
 
     /// Keystrokes from a peer: they reach the shell only if its owner (us)
@@ -219,7 +230,7 @@ impl Terminals {
         if !o.info.writers.contains(peer) {
             return Err(format!("no write access to terminal {id}: its owner has not granted it"));
         }
-        if o.info.exit.is_some() {
+        if o.exit.is_some() {
             return Err(format!("terminal {id} has exited"));
         }
         o.pty.write(bytes);
@@ -235,7 +246,11 @@ impl Terminals {
             self.mirrors.insert(id, Mirror { stream: Stream::default(), owner: from.clone(), listed: false });
         }
         match self.mirrors.get(&id) {
-            Some(m) if &m.owner == from => m.stream.put(offset, bytes),
+            Some(m) if &m.owner == from => {
+                if !m.stream.put(offset, bytes) {
+                    tracing::debug!(%from, term = %id, offset, "ignored terminal output at an impossible offset");
+                }
+            }
             _ => tracing::debug!(%from, term = %id, "ignored output for a terminal that peer does not own"),
         }
     }
@@ -255,6 +270,9 @@ impl Terminals {
                 Some(_) => {}
                 None if info.owner == self.me => stale.push(info.id),
                 None => {
+                    if !self.mirrors.contains_key(&info.id) && self.mirrors.len() >= MAX_MIRRORS {
+                        continue;
+                    }
                     let m = self
                         .mirrors
                         .entry(info.id)

@@ -33,6 +33,8 @@ pub enum TermError {
     Unknown(TermId),
     #[error("terminal {0} belongs to another peer; only its owner can do that")]
     NotOwner(TermId),
+    #[error("no write access to terminal {0}: its owner has not granted it")]
+    NoWriteAccess(TermId),
     #[error("the owner of terminal {0} is not connected")]
     OwnerAway(TermId),
     #[error("a terminal needs at least 1 column and 1 row")]
@@ -87,14 +89,15 @@ impl Stream {
         self.end.send_replace(end);
     }
 
-    /// Takes bytes another peer's ring holds at `offset`.
-    pub fn put(&self, offset: u64, bytes: &[u8]) {
-        let end = {
+    /// Takes bytes another peer's ring holds at `offset`; false for an
+    /// offset no stream can have.
+    pub fn put(&self, offset: u64, bytes: &[u8]) -> bool {
+        let (ok, end) = {
             let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-            ring.put(offset, bytes);
-            ring.end()
+            (ring.put(offset, bytes), ring.end())
         };
         self.end.send_replace(end);
+        ok
     }
 
     pub fn end(&self) -> u64 {
@@ -102,7 +105,7 @@ impl Stream {
     }
 
     pub fn view(&self) -> TermView {
-        TermView { stream: self.clone(), changed: self.end.subscribe() }
+        TermView { ring: self.ring.clone(), changed: self.end.subscribe() }
     }
 }
 
@@ -111,7 +114,8 @@ impl Stream {
 /// finds a gap and continues from the oldest byte still held.
 #[derive(Debug)]
 pub struct TermView {
-    stream: Stream,
+    ring: Arc<Mutex<Ring>>,
+    /// Closed once the terminal is gone (the stream's last holder dropped).
     changed: watch::Receiver<u64>,
 }
 
@@ -120,7 +124,7 @@ impl TermView {
     /// when bytes in between are gone: clear the screen, then write it.
     pub fn read(&mut self, from: u64, max: usize) -> Chunk {
         self.changed.mark_unchanged();
-        self.stream.read(from, max)
+        self.ring.lock().unwrap_or_else(PoisonError::into_inner).read(from, max)
     }
 
     /// Waits for output newer than the last read; false once the terminal

@@ -74,6 +74,8 @@ pub struct Pty {
     killer: Box<dyn ChildKiller + Send + Sync>,
     input: std::sync::mpsc::Sender<Vec<u8>>,
     pub window: Arc<Window>,
+    /// Set once the shell is reaped: its pid may belong to another process then.
+    reaped: Arc<AtomicBool>,
     /// Used by the shell's program name, as a title until it sets one.
     pub program: String,
 }
@@ -113,6 +115,8 @@ impl Pty {
         let window = Arc::new(Window::new(limit));
 
         let win = window.clone();
+        let reaped = Arc::new(AtomicBool::new(false));
+        let reaped_by_reader = reaped.clone();
         std::thread::Builder::new()
             .name(format!("pty-read-{id}"))
             .spawn(move || {
@@ -122,6 +126,7 @@ impl Pty {
                     let Some(room) = win.room(end) else { break };
                     // Linux reports the end of a PTY whose shell is gone as EIO.
                     let n = match reader.read(&mut buf[..room]) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
                     };
@@ -131,6 +136,7 @@ impl Pty {
                     }
                 }
                 let code = child.wait().map(|s| s.exit_code()).unwrap_or(1);
+                reaped_by_reader.store(true, Ordering::Release);
                 let _ = sink.events.send(PtyEvent::Exited(id, code));
             })
             .map_err(|e| TermError::Pty(e.to_string()))?;
@@ -146,7 +152,7 @@ impl Pty {
                 }
             })
             .map_err(|e| TermError::Pty(e.to_string()))?;
-        Ok(Self { master: pair.master, killer, input, window, program })
+        Ok(Self { master: pair.master, killer, input, window, reaped, program })
     }
 
     /// Queues keystrokes for the shell; never blocks the caller.
@@ -160,9 +166,10 @@ impl Pty {
 
     /// Ends the shell (SIGHUP, as a closed terminal window does).
     pub fn kill(&mut self) {
-        if let Err(e) = self.killer.kill() {
-            tracing::debug!(error = %e, "the shell was already gone");
-        }
+        if !self.reaped.load(Ordering::Acquire)
+            && let Err(e) = self.killer.kill() {
+                tracing::debug!(error = %e, "the shell was already gone");
+            }
         self.window.close();
     }
 }

@@ -42,21 +42,34 @@ impl Ring {
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
-        self.buf.extend(bytes);
-        if self.buf.len() > self.cap {
-            let mut cut = self.buf.len() - self.cap;
+        // Only the newest `cap` bytes of a large write can stay.
+        let dropped = bytes.len().saturating_sub(self.cap);
+        if dropped > 0 {
+            self.start = self.end() + dropped as u64;
+            self.buf.clear();
+        }
+        self.buf.extend(&bytes[dropped..]);
+        let mut cut = self.buf.len().saturating_sub(self.cap);
+        if cut > 0 || dropped > 0 {
             if let Some(nl) = self.buf.range(cut..).take(LINE_SLACK).position(|&b| b == b'\n') {
                 cut += nl + 1;
             }
             self.buf.drain(..cut);
             self.start += cut as u64;
         }
+        if self.buf.capacity() > 2 * self.cap {
+            self.buf.shrink_to(self.cap);
+        }
     }
 
     /// Takes bytes that belong at `offset` (a mirror of another peer's
     /// ring): a repeat of what is held is skipped, and a gap (we missed
-    /// bytes that are gone) starts the window over at `offset`.
-    pub fn put(&mut self, offset: u64, bytes: &[u8]) {
+    /// bytes that are gone) starts the window over at `offset`. Bytes that
+    /// would run the stream past `u64::MAX` are refused.
+    pub fn put(&mut self, offset: u64, bytes: &[u8]) -> bool {
+        if offset.checked_add(bytes.len() as u64).is_none() {
+            return false;
+        }
         let end = self.end();
         if offset > end {
             self.buf.clear();
@@ -68,6 +81,7 @@ impl Ring {
                 self.push(&bytes[skip..]);
             }
         }
+        true
     }
 
     /// Up to `max` bytes from `from` on (or from the window's start, if
@@ -105,5 +119,17 @@ mod tests {
         assert_eq!(r.end(), 11);
         r.put(50, b"later");
         assert_eq!(r.read(0, 100), Chunk { offset: 50, bytes: b"later".to_vec() });
+        // A peer's offset that would overflow the stream is refused.
+        assert!(!r.put(u64::MAX - 2, b"boom"));
+        assert_eq!(r.end(), 55);
+    }
+
+    #[test]
+    fn a_write_larger_than_the_ring_keeps_its_tail_at_the_right_offsets() {
+        let mut r = Ring::new(8);
+        r.put(0, b"0123456789abcdef");
+        assert_eq!(r.read(0, 100), Chunk { offset: 8, bytes: b"89abcdef".to_vec() });
+        r.push(b"ghijklmnopqrstuvwxyz");
+        assert_eq!(r.read(0, 100), Chunk { offset: 28, bytes: b"stuvwxyz".to_vec() });
     }
 }

@@ -622,7 +622,7 @@ impl Actor {
         self.ws.check_swapped();
         self.send_presence_if_due(now);
         self.expire_presence(now);
-        self.on_term_tick(now);
+        self.on_term_tick();
         if now.duration_since(self.last_gossip) >= peers::GOSSIP_EVERY {
             self.gossip();
             self.dial_missing();

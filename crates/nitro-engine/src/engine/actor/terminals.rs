@@ -3,7 +3,6 @@
 //! [`Terminals`] registry; metadata changes go into the document.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use super::{Actor, Slot};
 use crate::engine::terminals::Peer;
@@ -32,13 +31,18 @@ impl Actor {
         match cmd {
             TermCommand::Open { cols, rows } => {
                 let info = self.terms.open(cols, rows, hello_links(&self.slots).into_iter())?;
-                self.publish_terminal(&info)?;
+                if let Err(e) = self.publish_terminal(&info) {
+                    // Nobody could see it: no shell runs unlisted.
+                    let _ = self.terms.close(info.id);
+                    return Err(e);
+                }
                 Ok(Some(info.id))
             }
             TermCommand::Input { term, bytes } => {
-                if let Some(owner) = self.terms.input_here(term, bytes.clone())? {
-                    let link = self.slots.iter().find(|(_, s)| s.peer.as_ref().is_some_and(|(p, _)| *p == owner)).map(|(l, _)| *l);
-                    let link = link.ok_or(TermError::OwnerAway(term))?;
+                if self.terms.owns(term) {
+                    self.terms.input_here(term, bytes)?;
+                } else {
+                    let link = self.owner_link(term)?;
                     self.send(link, &StateMsg::Term(TermMsg::Input { term, bytes }));
                 }
                 Ok(None)
@@ -48,9 +52,7 @@ impl Actor {
                     let info = self.terms.resize(term, None, cols, rows)?;
                     self.publish_terminal(&info)?;
                 } else {
-                    let owner = self.ws.doc().terminals().into_iter().find(|t| t.id == term).map(|t| t.owner).ok_or(TermError::Unknown(term))?;
-                    let link = self.slots.iter().find(|(_, s)| s.peer.as_ref().is_some_and(|(p, _)| *p == owner)).map(|(l, _)| *l);
-                    let link = link.ok_or(TermError::OwnerAway(term))?;
+                    let link = self.owner_link(term)?;
                     self.send(link, &StateMsg::Term(TermMsg::Resize { term, cols, rows }));
                 }
                 Ok(None)
@@ -69,6 +71,14 @@ impl Actor {
         }
     }
 
+    /// The link to the owner of another peer's terminal, as the document
+    /// lists it.
+    fn owner_link(&mut self, term: TermId) -> Result<LinkId, TermError> {
+        let owner = self.ws.doc().terminals().into_iter().find(|t| t.id == term).map(|t| t.owner).ok_or(TermError::Unknown(term))?;
+        let link = self.slots.iter().find(|(_, s)| s.peer.as_ref().is_some_and(|(p, _)| *p == owner)).map(|(l, _)| *l);
+        link.ok_or(TermError::OwnerAway(term))
+    }
+
     fn publish_terminal(&mut self, info: &TermInfo) -> Result<(), EngineError> {
         self.ws.doc().set_terminal(info)?;
         let _ = self.events.send(EngineEvent::Terminals);
@@ -76,26 +86,23 @@ impl Actor {
     }
 
     pub(super) fn on_pty(&mut self, ev: PtyEvent) {
-        let (id, exit) = match ev {
-            PtyEvent::Output(id) => (id, None),
-            PtyEvent::Exited(id, code) => (id, Some(code)),
-        };
-        self.pump_terminals(Some(id));
-        if let Some(code) = exit
-            && let Some(info) = self.terms.exited(id, code)
-            && let Err(e) = self.publish_terminal(&info) {
-                tracing::warn!(term = %id, error = %e, "could not record a terminal's exit");
+        match ev {
+            PtyEvent::Output(id) => self.pump_terminals(Some(id)),
+            PtyEvent::Exited(id, code) => {
+                self.terms.exited(id, code);
+                self.pump_terminals(Some(id));
             }
+        }
     }
 
     /// Sends pending terminal output (of one terminal, or all) to every peer
     /// with room on its link.
     pub(super) fn pump_terminals(&mut self, only: Option<TermId>) {
         let peers = hello_links(&self.slots);
-        let retitled = self.terms.pump(only, &peers);
-        for info in retitled {
+        let changed = self.terms.pump(only, &peers);
+        for info in changed {
             if let Err(e) = self.publish_terminal(&info) {
-                tracing::debug!(error = %e, "could not record a terminal title");
+                tracing::warn!(term = %info.id, error = %e, "could not record a terminal's title or exit");
             }
         }
     }
@@ -143,8 +150,10 @@ impl Actor {
         let _ = self.events.send(EngineEvent::Terminals);
     }
 
-    pub(super) fn on_term_tick(&mut self, now: Instant) {
-        self.terms.update_windows(now);
+    /// Stalled peers stop holding shells back, and exits held for them
+    /// are published.
+    pub(super) fn on_term_tick(&mut self) {
+        self.pump_terminals(None);
     }
 
     /// Ends our shells and takes them out of the document (the engine stops).

@@ -4,6 +4,7 @@
 use super::{Workspace, WorkspaceError};
 use crate::doc::Kind;
 use crate::fs::watcher::FsChange;
+use crate::fs::ignore_rules::is_reserved;
 use crate::fs::Node;
 use crate::path::RelPath;
 
@@ -46,17 +47,17 @@ impl Workspace {
     }
 
     /// Deletes a shared file, or a folder with every shared entry below it.
-    /// Files in it that are not shared (ignored ones) are kept, and so is
-    /// the folder that holds them.
+    /// Files in it that are not shared (ignored, binary, over-large) are
+    /// kept, and so is the folder that holds them.
     pub fn delete_path(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
-        if !self.tree.by_path.contains_key(path) {
+        if !self.tree.by_path.get(path).and_then(|id| self.tree.entries.get(id)).is_some_and(|e| matches!(e.kind, Kind::Dir | Kind::Text)) {
             return Err(WorkspaceError::NotShared(path.clone()));
         }
         let mut below: Vec<(RelPath, bool)> = self
             .tree
             .entries
             .values()
-            .filter(|e| e.path == *path || e.path.starts_with(path))
+            .filter(|e| (e.path == *path || e.path.starts_with(path)) && matches!(e.kind, Kind::Dir | Kind::Text))
             .map(|e| (e.path.clone(), e.kind == Kind::Dir))
             .collect();
         // Deepest first: a folder is empty by the time its turn comes.
@@ -71,7 +72,11 @@ impl Workspace {
         self.ingest(below.into_iter().map(|(p, _)| FsChange::Changed(p)).collect())
     }
 
+    /// `path` is free, and would be shared.
     fn vacant(&self, path: &RelPath) -> Result<(), WorkspaceError> {
+        if is_reserved(path) {
+            return Err(WorkspaceError::NotShared(path.clone()));
+        }
         match self.sandbox.read(path)? {
             Node::Missing => Ok(()),
             _ => Err(WorkspaceError::Exists(path.clone())),
