@@ -19,7 +19,15 @@ need_debs() {
 
 # What the desktop app (Tauri on WebKitGTK) needs to build.
 APP_DEBS=(libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev
-  libayatana-appindicator3-dev librsvg2-dev pkg-config nodejs npm)
+  libayatana-appindicator3-dev librsvg2-dev pkg-config)
+
+# Node.js and npm, from Debian unless some other Node.js (which brings its
+# own npm) is installed already.
+need_node() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    need_debs nodejs npm
+  fi
+}
 
 # The front end's packages, and its build (ui/dist, which the app embeds).
 need_ui() {

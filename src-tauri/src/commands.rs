@@ -29,7 +29,7 @@ const TERM_RESET: u8 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum CmdError {
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Engine(#[from] Box<EngineError>),
     #[error(transparent)]
     Path(#[from] PathError),
     #[error("{0}")]
@@ -38,6 +38,12 @@ pub enum CmdError {
     NoSession,
     #[error("a session is already running; leave it first")]
     Busy,
+}
+
+impl From<EngineError> for CmdError {
+    fn from(e: EngineError) -> Self {
+        Self::Engine(Box::new(e))
+    }
 }
 
 impl serde::Serialize for CmdError {

@@ -336,7 +336,7 @@ impl Actor {
                     FileOp::Delete(p) => self.ws.delete_path(&p),
                     // Edits are written after every batch of commands: this
                     // one is answered once those before it are on disk.
-                    FileOp::Save(p) => self.ws.text_id(&p).map(drop).map_err(Into::into),
+                    FileOp::Save(p) => self.ws.text_id(&p).map(drop),
                 };
                 self.ws.write_edits();
                 let _ = reply.send(result.map_err(EngineError::from));

@@ -61,7 +61,7 @@ impl Workspace {
             .map(|e| (e.path.clone(), e.kind == Kind::Dir))
             .collect();
         // Deepest first: a folder is empty by the time its turn comes.
-        below.sort_by(|a, b| b.0.depth().cmp(&a.0.depth()));
+        below.sort_by_key(|b| std::cmp::Reverse(b.0.depth()));
         for (p, dir) in &below {
             if *dir {
                 self.sandbox.remove_dir_if_empty(p)?;
