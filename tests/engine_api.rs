@@ -202,3 +202,31 @@ async fn files_created_renamed_and_deleted_in_an_editor_reach_the_other_peer() -
     host.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_peer_id_without_its_certificate_is_refused() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(&proj, &[("README.md", b"hi\n")])?;
+    let host = Engine::host(loopback_config(&proj, "ada")).await?;
+    let invite = host.invite().context("invite")?.clone();
+    let bob_dir = tmp.path().join("bob");
+    let bob = Engine::join(loopback_config(&bob_dir, "bob"), invite.clone()).await?;
+    let bob_id = bob.me().clone();
+    bob.shutdown().await?;
+
+    // Someone copies bob's folder but not his certificate, to pass as bob
+    // (and type into the terminals ada lets bob use).
+    let copy = tmp.path().join("mallory");
+    nitro_tests::sh(tmp.path(), "cp -a bob mallory && rm mallory/.nitro/identity.pem")?;
+    let refused = Engine::join(loopback_config(&copy, "bob"), invite.clone()).await.err().context("the copy was let in as bob")?;
+    assert!(refused.to_string().contains("belongs to another certificate"), "{refused}");
+    assert!(!host.peers().await?.iter().any(|p| p.peer == bob_id));
+
+    // bob himself, with his certificate, comes back.
+    let bob = Engine::join(loopback_config(&bob_dir, "bob"), invite).await?;
+    assert_eq!(bob.me(), &bob_id);
+    bob.shutdown().await?;
+    host.shutdown().await?;
+    Ok(())
+}

@@ -87,7 +87,9 @@ async fn a_granted_peer_runs_a_command_and_every_peer_sees_its_output() -> Resul
     let term = ada.open_terminal(100, 30).await?;
     ada.grant_terminal(term, bob.me().clone(), true).await?;
     // The grant is in the document every peer holds, so editors can show it.
-    terminals_where(&cyd, "bob's grant", |l| l.iter().any(|t| t.id == term && t.writers == [bob.me().clone()])).await?;
+    for peer in [&bob, &cyd] {
+        terminals_where(peer, "bob's grant", |l| l.iter().any(|t| t.id == term && t.writers == [bob.me().clone()])).await?;
+    }
 
     // The shell computes the number: seeing it proves the command ran.
     bob.terminal_input(term, b"echo granted-$((6*7))\n".to_vec()).await?;
@@ -107,7 +109,9 @@ async fn input_from_a_peer_without_a_grant_never_reaches_the_shell() -> Result<(
     let (ada, bob, cyd) = three_peers(tmp.path()).await?;
     let term = ada.open_terminal(100, 30).await?;
     let mut ada_view = ada.terminal_view(term).await?.context("the owner's view")?;
-    let _ = view_of(&cyd, term).await?;
+    for peer in [&bob, &cyd] {
+        terminals_where(peer, "the terminal", |l| l.iter().any(|t| t.id == term)).await?;
+    }
     let mut cyd_events = cyd.subscribe();
 
     // cyd's engine sends it; ada's engine refuses it and says so.

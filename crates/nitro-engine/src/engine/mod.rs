@@ -65,6 +65,8 @@ pub enum EngineError {
     HostUnreachable,
     #[error("the host closed the connection before the workspace arrived")]
     HostLeft,
+    #[error("the host refused this peer: {0}")]
+    Refused(String),
     #[error("the workspace did not arrive within {0:?}")]
     SyncTimeout(std::time::Duration),
     #[error("{0} is not empty and does not hold this workspace; join into a new or empty folder")]
@@ -404,7 +406,12 @@ impl Engine {
         let url = cfg.signal.clone().unwrap_or_else(|| invite.signal.clone());
         let signal = client::connect(&url, &topic).await?;
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity: Identity::generate()?, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() }, ids: LinkIds::default(), inbox: inbox_tx };
+        // A joiner keeps its certificate too: the other peers bind its id to it.
+        let identity = match state::load_identity(ws.sandbox())? {
+            Some(id) => id,
+            None => Identity::generate()?,
+        };
+        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() }, ids: LinkIds::default(), inbox: inbox_tx };
 
         let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx);
         let (joined_tx, joined_rx) = oneshot::channel();

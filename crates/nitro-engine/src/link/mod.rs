@@ -140,6 +140,9 @@ pub struct Link {
     /// The newest presence datagram; older unsent ones are simply replaced.
     presence_out: Arc<watch::Sender<Vec<u8>>>,
     open: watch::Receiver<u8>,
+    /// The peer's DTLS certificate fingerprint, from its offer or answer
+    /// (DTLS then proves the peer holds that certificate's key).
+    remote_fp: Arc<std::sync::OnceLock<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for Link {
@@ -222,7 +225,7 @@ impl Link {
         tokio::spawn(write_state(id, state, out, open_rx.clone(), cfg.traffic.clone()));
         let (presence_out, presence_rx) = watch::channel(Vec::new());
         tokio::spawn(write_presence(presence, presence_rx, open_rx.clone()));
-        let link = Self { id, pc, state_out, queued, presence_out: Arc::new(presence_out), open: open_rx };
+        let link = Self { id, pc, state_out, queued, presence_out: Arc::new(presence_out), open: open_rx, remote_fp: Arc::default() };
         // Announced before any description is set: once the remote side has
         // ours, data can arrive, and the engine must know the link by then.
         events.send(LinkEvent { link: id, kind: LinkEventKind::Added(link.clone()) }).await.map_err(|_| LinkError::EngineGone)?;
@@ -249,13 +252,26 @@ impl Link {
 
     /// Completes an offer with an answer that came through a trusted peer.
     pub async fn accept_remote(&self, sdp: String) -> Result<(), LinkError> {
+        self.note_fingerprint(&sdp)?;
         self.pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
         Ok(())
+    }
+
+    fn note_fingerprint(&self, sdp: &str) -> Result<(), LinkError> {
+        let fp = identity::sdp_fingerprint(sdp).ok_or_else(|| LinkError::Certificate("the peer's description has no SHA-256 fingerprint".into()))?;
+        let _ = self.remote_fp.set(fp);
+        Ok(())
+    }
+
+    /// The certificate fingerprint the peer connects with.
+    pub fn remote_fingerprint(&self) -> Option<[u8; 32]> {
+        self.remote_fp.get().copied()
     }
 
     /// The answering side: returns the link and the complete answer SDP.
     pub async fn answer(cfg: &LinkConfig, id: LinkId, events: mpsc::Sender<LinkEvent>, offer: String) -> Result<(Self, String), LinkError> {
         let (link, gathered) = Self::create(cfg, id, events).await?;
+        link.note_fingerprint(&offer)?;
         link.pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
         let answer = link.pc.create_answer(None).await?;
         link.pc.set_local_description(answer).await?;

@@ -50,6 +50,8 @@ const SILENT_FOR: Duration = Duration::from_secs(10);
 /// A link whose peer has not said hello by then is given up.
 const NO_HELLO_FOR: Duration = Duration::from_secs(30);
 const SAVE_EVERY: Duration = Duration::from_secs(2);
+/// How long a refused peer's connection stays open for the refusal to arrive.
+const BYE_GRACE: Duration = Duration::from_millis(500);
 /// Events taken from the inbox at once, so changes that arrived together are
 /// applied together.
 const BATCH: usize = 256;
@@ -123,6 +125,8 @@ pub struct Actor {
     mine: PresenceMsg,
     presence_pending: bool,
     last_presence: Instant,
+    /// The certificate fingerprint (hex) each peer id was first seen with.
+    known: HashMap<PeerId, String>,
     terms: Terminals,
     term_rx: mpsc::UnboundedReceiver<PtyEvent>,
     /// A link has room again: terminal output may flow.
@@ -135,7 +139,12 @@ impl Actor {
         let (relay_tx, relay_rx) = mpsc::unbounded_channel();
         let (terms, term_rx) = Terminals::new(local.me.clone(), ws.sandbox().root().to_path_buf());
         let drained = local.links.drained.clone();
+        let known = state::load_known_peers(ws.sandbox()).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "forgot the peers' certificates; they are learned again");
+            HashMap::new()
+        });
         Self {
+            known,
             ws,
             me: local.me.clone(),
             name: local.name.clone(),
@@ -413,6 +422,11 @@ impl Actor {
             (StateMsg::Hello(_), true) => {}
             (StateMsg::Bye(reason), _) => {
                 tracing::debug!(link = id.0, %reason, "peer said goodbye");
+                // A joiner refused before the workspace arrived learns why.
+                if self.first_sync.as_ref().is_some_and(|f| f.host == Some(id) || f.host.is_none())
+                    && let Some(first) = self.first_sync.take() {
+                        let _ = first.done.send(Err(EngineError::Refused(reason)));
+                    }
                 self.drop_link(id, "left");
             }
             (StateMsg::Sync(m), true) => {
@@ -472,12 +486,12 @@ impl Actor {
         } else if h.peer == self.me {
             Some("that peer has this peer's own id".to_owned())
         } else {
-            None
+            self.check_certificate(id, &h.peer)
         };
         if let Some(reason) = refusal {
             tracing::warn!(peer = %h.peer, %reason, "refusing a peer");
             self.send(id, &StateMsg::Bye(reason.clone()));
-            self.drop_link(id, &reason);
+            self.drop_link_after(id, &reason, BYE_GRACE);
             return;
         }
         // A peer that reconnects replaces its old, dead connection.
@@ -504,6 +518,25 @@ impl Actor {
         self.gossip();
         self.terms.link_added(id);
         self.pump_terminals(None);
+    }
+
+    /// A peer id belongs to the certificate it was first seen with: another
+    /// certificate claiming it (to take over its grants) is refused.
+    fn check_certificate(&mut self, id: LinkId, peer: &PeerId) -> Option<String> {
+        let fp = self.slots.get(&id).and_then(|s| s.link.remote_fingerprint()).map(|f| crate::protocol::invite::hex(&f));
+        let Some(fp) = fp else { return Some("that peer's connection has no certificate fingerprint".into()) };
+        match self.known.get(peer) {
+            Some(known) if *known == fp => None,
+            Some(_) => Some(format!("peer id {peer} belongs to another certificate: refusing an impersonation")),
+            None => {
+                self.known.insert(peer.clone(), fp);
+                if self.persist
+                    && let Err(e) = state::save_known_peers(self.ws.sandbox(), &self.known) {
+                        tracing::warn!(error = %e, "could not save the peers' certificates");
+                    }
+                None
+            }
+        }
     }
 
     fn send_hello(&mut self, id: LinkId) {
@@ -545,7 +578,9 @@ impl Actor {
                 self.fs = Some((w, rx));
             }
             state::save_session(self.ws.sandbox(), &first.session)?;
+            state::save_identity(self.ws.sandbox(), &self.local.links.identity)?;
             self.persist = true;
+            state::save_known_peers(self.ws.sandbox(), &self.known)?;
             self.save()
         })();
         if let Err(e) = &result {
@@ -599,10 +634,19 @@ impl Actor {
     }
 
     fn drop_link(&mut self, id: LinkId, why: &str) {
+        self.drop_link_after(id, why, Duration::ZERO);
+    }
+
+    /// Drops a link now, and closes its connection after `grace` (time for
+    /// a last message, such as a refusal, to leave).
+    fn drop_link_after(&mut self, id: LinkId, why: &str, grace: Duration) {
         let Some(slot) = self.slots.remove(&id) else { return };
         tracing::debug!(link = id.0, why, "dropping link");
         let link = slot.link.clone();
-        tokio::spawn(async move { link.close().await });
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            link.close().await;
+        });
         self.terms.link_dropped(id);
         if let Some((peer, name)) = slot.peer {
             tracing::info!(%peer, %name, "peer {why}");
