@@ -24,8 +24,8 @@ use nitro_tests::{loopback_config, nitro_bin, wait_for, write_files};
 const UI: Duration = Duration::from_secs(60);
 const IDLE: Duration = Duration::from_secs(5);
 
-/// Resident memory of a process and all its descendants, in MiB.
-fn tree_rss_mib(root: u32) -> Result<u64> {
+/// Resident memory of a process and each of its descendants: (name, MiB).
+fn tree_rss_mib(root: u32) -> Result<Vec<(String, u64)>> {
     let mut pids = vec![root];
     let mut i = 0;
     while i < pids.len() {
@@ -39,12 +39,19 @@ fn tree_rss_mib(root: u32) -> Result<u64> {
         }
         i += 1;
     }
-    let kib: u64 = pids
+    Ok(pids
         .iter()
         .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
-        .filter_map(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u64>().ok()))
-        .sum();
-    Ok(kib / 1024)
+        .filter_map(|s| {
+            let name = s.lines().find_map(|l| l.strip_prefix("Name:"))?.trim().to_owned();
+            let kib = s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u64>().ok())?;
+            Some((name, kib / 1024))
+        })
+        .collect())
+}
+
+fn total(procs: &[(String, u64)]) -> u64 {
+    procs.iter().map(|p| p.1).sum()
 }
 
 /// The process running `exe`.
@@ -84,12 +91,12 @@ async fn main() -> Result<()> {
     wait_for(UI, || Ok(std::fs::read_to_string(&log)?.contains("is in sync")))?;
     let headless_start = t.elapsed();
     tokio::time::sleep(IDLE).await;
-    let headless_rss = tree_rss_mib(headless.id())?;
+    let headless_rss = total(&tree_rss_mib(headless.id())?);
     let _ = headless.kill();
     let _ = headless.wait();
 
     let app_dir = tmp.path().join("app");
-    let (start, editable, rss) = tokio::task::block_in_place(|| -> Result<(Duration, Duration, u64)> {
+    let (start, editable, procs) = tokio::task::block_in_place(|| -> Result<(Duration, Duration, Vec<(String, u64)>)> {
         let t = Instant::now();
         let app = App::start(&app_bin, &tmp.path().join("driver.log"))?;
         app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
@@ -108,7 +115,9 @@ async fn main() -> Result<()> {
     })?;
     println!("baseline: nitro join until in sync: {:.0} ms; idle RSS {headless_rss} MiB", headless_start.as_secs_f64() * 1e3);
     println!("app: launch to start screen {:.0} ms; launch to editable Monaco (joined, file open) {:.0} ms ({:.1}x the headless join)", start.as_secs_f64() * 1e3, editable.as_secs_f64() * 1e3, editable.as_secs_f64() / headless_start.as_secs_f64());
-    println!("app: idle RSS with its WebKit processes {rss} MiB ({:.1}x the headless peer)", rss as f64 / headless_rss.max(1) as f64);
+    let rss = total(&procs);
+    let each: Vec<String> = procs.iter().map(|(n, m)| format!("{n} {m} MiB")).collect();
+    println!("app: idle RSS with its WebKit processes {rss} MiB ({:.1}x the headless peer): {}", rss as f64 / headless_rss.max(1) as f64, each.join(", "));
     host.shutdown().await?;
     Ok(())
 }
