@@ -20,6 +20,10 @@ use crate::AppState;
 
 /// Bytes of terminal output per message to the window.
 const TERM_CHUNK: usize = 256 * 1024;
+/// Pause after a full chunk: at most ~25 MB/s go to the window (more than
+/// xterm.js renders), so a flood cannot pile up in the IPC queue; a window
+/// that falls behind the ring skips ahead instead.
+const TERM_PACE: std::time::Duration = std::time::Duration::from_millis(10);
 /// First byte of a terminal message: the bytes follow on from the last ones,
 /// or older output was skipped and the screen starts over.
 const TERM_DATA: u8 = 0;
@@ -236,9 +240,10 @@ pub async fn terminal_open(state: State<'_, AppState>, cols: u16, rows: u16) -> 
 }
 
 /// Streams a terminal's output (its scrollback first) to the window until
-/// detached.
+/// detached. Returns a token for [`terminal_detach`], so a late detach of an
+/// earlier stream never stops a newer one.
 #[tauri::command]
-pub async fn terminal_attach(state: State<'_, AppState>, id: String, output: Channel<InvokeResponseBody>) -> Result<()> {
+pub async fn terminal_attach(state: State<'_, AppState>, id: String, output: Channel<InvokeResponseBody>) -> Result<u64> {
     let term = term_id(&id)?;
     let mut session = state.session.lock().await;
     let session = session.as_mut().ok_or(CmdError::NoSession)?;
@@ -253,6 +258,7 @@ pub async fn terminal_attach(state: State<'_, AppState>, id: String, output: Cha
                 }
                 continue;
             }
+            let full = chunk.bytes.len() == TERM_CHUNK;
             let mut msg = Vec::with_capacity(chunk.bytes.len() + 1);
             msg.push(if chunk.offset > offset && offset > 0 { TERM_RESET } else { TERM_DATA });
             msg.extend_from_slice(&chunk.bytes);
@@ -260,20 +266,30 @@ pub async fn terminal_attach(state: State<'_, AppState>, id: String, output: Cha
             if output.send(InvokeResponseBody::Raw(msg)).is_err() {
                 return;
             }
+            if full {
+                tokio::time::sleep(TERM_PACE).await;
+            }
         }
     });
-    if let Some(old) = session.attached.insert(term, task) {
+    session.next_token += 1;
+    let token = session.next_token;
+    if let Some((_, old)) = session.attached.insert(term, (token, task)) {
         old.abort();
     }
-    Ok(())
+    Ok(token)
 }
 
+/// Stops the stream `token` (from [`terminal_attach`]) of a terminal, if
+/// it is still the current one.
 #[tauri::command]
-pub async fn terminal_detach(state: State<'_, AppState>, id: String) -> Result<()> {
+pub async fn terminal_detach(state: State<'_, AppState>, id: String, token: u64) -> Result<()> {
     let term = term_id(&id)?;
-    if let Some(task) = state.session.lock().await.as_mut().and_then(|s| s.attached.remove(&term)) {
-        task.abort();
-    }
+    let mut session = state.session.lock().await;
+    let Some(session) = session.as_mut() else { return Ok(()) };
+    if session.attached.get(&term).is_some_and(|(t, _)| *t == token)
+        && let Some((_, task)) = session.attached.remove(&term) {
+            task.abort();
+        }
     Ok(())
 }
 

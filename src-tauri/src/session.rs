@@ -21,15 +21,16 @@ pub struct Session {
     pub engine: Arc<EngineHandle>,
     pub info: SessionInfo,
     forwarder: JoinHandle<()>,
-    /// Terminal output streams open in the window.
-    pub attached: HashMap<TermId, JoinHandle<()>>,
+    /// Terminal output streams open in the window, with their tokens.
+    pub attached: HashMap<TermId, (u64, JoinHandle<()>)>,
+    pub next_token: u64,
 }
 
 impl Session {
     pub fn start(engine: EngineHandle, info: SessionInfo, ui: Ui) -> Self {
         let engine = Arc::new(engine);
         let forwarder = tauri::async_runtime::spawn(forward(engine.clone(), ui));
-        Self { engine, info, forwarder, attached: HashMap::new() }
+        Self { engine, info, forwarder, attached: HashMap::new(), next_token: 0 }
     }
 
     /// Stops the streams and the engine (it says goodbye to the peers).
@@ -37,7 +38,7 @@ impl Session {
         self.forwarder.abort();
         // Its copy of the engine is dropped only once it has stopped.
         let _ = self.forwarder.await;
-        for (_, t) in self.attached {
+        for (_, (_, t)) in self.attached {
             t.abort();
         }
         match Arc::try_unwrap(self.engine) {

@@ -138,8 +138,9 @@ export const backend = {
   peers: () => invoke<PeerView[]>('peers'),
   terminals: () => invoke<TermInfo[]>('terminals'),
   terminalOpen: (cols: number, rows: number) => invoke<string>('terminal_open', { cols, rows }),
-  terminalAttach: (id: string, output: Channel<ArrayBuffer>) => invoke<void>('terminal_attach', { id, output }),
-  terminalDetach: (id: string) => invoke<void>('terminal_detach', { id }),
+  /** Resolves to a token that `terminalDetach` needs: a late detach never stops a newer stream. */
+  terminalAttach: (id: string, output: Channel<ArrayBuffer>) => invoke<number>('terminal_attach', { id, output }),
+  terminalDetach: (id: string, token: number) => invoke<void>('terminal_detach', { id, token }),
   terminalInput: (id: string, data: string) => invoke<void>('terminal_input', { id, data }),
   terminalResize: (id: string, cols: number, rows: number) => invoke<void>('terminal_resize', { id, cols, rows }),
   terminalClose: (id: string) => invoke<void>('terminal_close', { id }),

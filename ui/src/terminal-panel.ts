@@ -24,6 +24,8 @@ export class TerminalPanel {
   private peers: PeerView[] = [];
   private activeId: string | null = null;
   private attachedId: string | null = null;
+  /** The backend's token for the stream of `attachedId`, once it answered. */
+  private attachedToken: number | null = null;
   /** Output of a channel from an earlier attach is ignored. */
   private generation = 0;
   private resizeTimer: ReturnType<typeof setTimeout> | null = null;
@@ -97,7 +99,7 @@ export class TerminalPanel {
   dispose(): void {
     this.observer.disconnect();
     if (this.resizeTimer) clearTimeout(this.resizeTimer);
-    if (this.attachedId) void backend.terminalDetach(this.attachedId).catch(() => undefined);
+    this.detach();
     this.generation++;
     this.xterm.dispose();
   }
@@ -181,20 +183,30 @@ export class TerminalPanel {
   private async attach(id: string | null): Promise<void> {
     if (id === this.attachedId) return;
     const generation = ++this.generation;
-    const previous = this.attachedId;
+    this.detach();
     this.attachedId = id;
     this.xterm.reset();
-    if (previous) void backend.terminalDetach(previous).catch(() => undefined);
     if (!id) return;
     const output = new Channel<ArrayBuffer>();
     output.onmessage = (message) => {
       if (generation === this.generation) this.write(message);
     };
     try {
-      await backend.terminalAttach(id, output);
+      const token = await backend.terminalAttach(id, output);
+      if (generation === this.generation) this.attachedToken = token;
+      // Another terminal was chosen meanwhile: this stream is not wanted.
+      else void backend.terminalDetach(id, token).catch(() => undefined);
     } catch (err) {
       toast(`Could not show the terminal: ${errorMessage(err)}`, 'error');
     }
+  }
+
+  /** Stops the stream of the terminal shown until now. */
+  private detach(): void {
+    if (this.attachedId && this.attachedToken !== null) {
+      void backend.terminalDetach(this.attachedId, this.attachedToken).catch(() => undefined);
+    }
+    this.attachedToken = null;
   }
 
   private write(message: ArrayBuffer | Uint8Array | number[]): void {

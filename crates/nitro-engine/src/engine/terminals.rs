@@ -219,8 +219,7 @@ impl Terminals {
     /// Keystrokes typed here into one of our own terminals.
     pub fn input_here(&mut self, id: TermId, bytes: Vec<u8>) -> Result<(), TermError> {
         let o = self.owned.get(&id).ok_or(TermError::Unknown(id))?;
-        o.pty.write(bytes);
-        Ok(())
+        o.pty.write(bytes)
     }
 
     /// Keystrokes from a peer: they reach the shell only if its owner (us)
@@ -233,8 +232,7 @@ impl Terminals {
         if o.exit.is_some() {
             return Err(format!("terminal {id} has exited"));
         }
-        o.pty.write(bytes);
-        Ok(())
+        o.pty.write(bytes).map_err(|e| e.to_string())
     }
 
     /// Output of another peer's terminal.

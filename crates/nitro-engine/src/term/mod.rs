@@ -39,6 +39,8 @@ pub enum TermError {
     OwnerAway(TermId),
     #[error("a terminal needs at least 1 column and 1 row")]
     BadSize,
+    #[error("the shell is not reading its input; the keystrokes were dropped")]
+    NotReading,
 }
 
 impl TermError {

@@ -17,6 +17,8 @@ use crate::protocol::TermId;
 
 /// Bytes read from the PTY at once.
 const READ_CHUNK: usize = 64 * 1024;
+/// Keystroke messages queued for a shell that is not reading them.
+const INPUT_QUEUE: usize = 1024;
 
 /// What a terminal's threads tell the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +74,7 @@ impl Window {
 pub struct Pty {
     master: Box<dyn MasterPty + Send>,
     killer: Box<dyn ChildKiller + Send + Sync>,
-    input: std::sync::mpsc::Sender<Vec<u8>>,
+    input: std::sync::mpsc::SyncSender<Vec<u8>>,
     pub window: Arc<Window>,
     /// Set once the shell is reaped: its pid may belong to another process then.
     reaped: Arc<AtomicBool>,
@@ -141,7 +143,7 @@ impl Pty {
             })
             .map_err(|e| TermError::Pty(e.to_string()))?;
 
-        let (input, input_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (input, input_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(INPUT_QUEUE);
         std::thread::Builder::new()
             .name(format!("pty-write-{id}"))
             .spawn(move || {
@@ -155,9 +157,10 @@ impl Pty {
         Ok(Self { master: pair.master, killer, input, window, reaped, program })
     }
 
-    /// Queues keystrokes for the shell; never blocks the caller.
-    pub fn write(&self, bytes: Vec<u8>) {
-        let _ = self.input.send(bytes);
+    /// Queues keystrokes for the shell; never blocks the caller. Refused
+    /// when the shell has stopped reading and the queue is full.
+    pub fn write(&self, bytes: Vec<u8>) -> Result<(), TermError> {
+        self.input.try_send(bytes).map_err(|_| TermError::NotReading)
     }
 
     pub fn resize(&self, cols: u16, rows: u16) -> Result<(), TermError> {
