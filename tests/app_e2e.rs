@@ -80,3 +80,69 @@ async fn the_app_edits_with_a_headless_peer_and_shows_its_cursor_and_terminal() 
     ada.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_hosts_and_lets_only_the_peer_it_granted_type_into_its_terminal() -> Result<()> {
+    use nitro_engine::engine::EngineEvent;
+    use nitro_engine::protocol::Invite;
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(&proj, &[("README.md", b"# shared\n")])?;
+    let app = tokio::task::block_in_place(|| App::start(&app_binary(), &tmp.path().join("driver.log")))?;
+    // What the start screen does once its folder picker answered.
+    let invite = tokio::task::block_in_place(|| -> Result<String> {
+        app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
+        let args = serde_json::json!({"path": proj, "name": "ada"});
+        let info = app.eval_async(&format!("return await window.__TAURI_INTERNALS__.invoke('start_host', {args});"))?;
+        app.eval("location.reload(); return true;")?;
+        app.wait_until("the workspace", "[...document.querySelectorAll('.tree-name')].some(e => e.textContent === 'README.md')", UI)?;
+        info["invite"].as_str().map(str::to_owned).context("the host's invite link")
+    })?;
+    let bob = Engine::join(loopback_config(&tmp.path().join("bob"), "bob"), Invite::parse(&invite)?).await?;
+    let mut bob_events = bob.subscribe();
+
+    // The app's user opens a terminal; bob sees it, read-only.
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until("bob in the peers panel", "document.body.innerText.includes('bob')", UI)?;
+        app.eval("[...document.querySelectorAll('button')].find(b => b.textContent === 'New terminal').click(); return true;")?;
+        app.wait_until("the terminal's prompt", "(document.querySelector('#terminal .xterm-rows')?.innerText ?? '').includes('#') || (document.querySelector('#terminal .xterm-rows')?.innerText ?? '').includes('$')", UI)
+    })?;
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    let term = loop {
+        if let Some(t) = bob.terminals().await?.into_iter().next() {
+            break t;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "bob never saw the app's terminal");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(term.writers.is_empty());
+    bob.terminal_input(term.id, b"touch typed-before-the-grant\n".to_vec()).await?;
+    let refused = tokio::time::timeout(CONVERGE, async {
+        loop {
+            if let Ok(EngineEvent::TerminalRefused { reason, .. }) = bob_events.recv().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .context("the app's engine did not refuse bob's input")?;
+    assert!(refused.contains("no write access"), "{refused}");
+
+    // The app's user lets bob type: his command runs in the app's shell.
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until("bob's write toggle", "[...document.querySelectorAll('.chip')].some(c => c.textContent === 'bob')", UI)?;
+        app.eval("[...document.querySelectorAll('.chip')].find(c => c.textContent === 'bob').click(); return true;").map(drop)
+    })?;
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    while !bob.terminals().await?.iter().any(|t| t.id == term.id && t.writers.contains(bob.me())) {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the grant never reached bob");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bob.terminal_input(term.id, b"echo typed-by-bob-$((6*7))\n".to_vec()).await?;
+    tokio::task::block_in_place(|| app.wait_until("bob's command's output", "(document.querySelector('#terminal .xterm-rows')?.innerText ?? '').includes('typed-by-bob-42')", UI))?;
+    assert!(!proj.join("typed-before-the-grant").exists(), "input sent before the grant reached the shell");
+
+    bob.shutdown().await?;
+    drop(app);
+    Ok(())
+}

@@ -40,7 +40,7 @@ pub enum CmdError {
     Invalid(String),
     #[error("no session is running")]
     NoSession,
-    #[error("a session is already running; leave it first")]
+    #[error("a session is already running or starting; leave it first")]
     Busy,
 }
 
@@ -93,29 +93,44 @@ pub fn inspect_invite(link: String) -> Result<InviteInfo> {
 
 #[tauri::command]
 pub async fn start_host(state: State<'_, AppState>, path: PathBuf, name: String) -> Result<SessionInfo> {
-    let mut session = state.session.lock().await;
-    if session.is_some() {
-        return Err(CmdError::Busy);
-    }
+    let _starting = Starting::claim(&state).await?;
     let engine = Engine::host(EngineConfig::new(&path, name.trim())).await?;
     let invite = engine.invite().map(Invite::to_link);
     let info = session_info(&engine, "host", &path, name.trim(), invite, name.trim()).await;
-    *session = Some(Session::start(engine, info.clone(), state.ui.clone()));
+    *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)
 }
 
 #[tauri::command]
 pub async fn join_session(state: State<'_, AppState>, link: String, path: PathBuf, name: String) -> Result<SessionInfo> {
-    let mut session = state.session.lock().await;
-    if session.is_some() {
-        return Err(CmdError::Busy);
-    }
     let invite = Invite::parse(link.trim()).map_err(|e| CmdError::Invalid(format!("This is not a valid invite link: {e}")))?;
+    let _starting = Starting::claim(&state).await?;
     let host_name = invite.host_name.clone();
     let engine = Engine::join(EngineConfig::new(&path, name.trim()), invite).await?;
     let info = session_info(&engine, "guest", &path, name.trim(), None, &host_name).await;
-    *session = Some(Session::start(engine, info.clone(), state.ui.clone()));
+    *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)
+}
+
+/// A session being started: at most one at a time, and the session lock is
+/// not held meanwhile (a join can wait minutes for the workspace), so other
+/// commands and quitting the app are not held up.
+struct Starting<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> Starting<'a> {
+    async fn claim(state: &'a State<'_, AppState>) -> Result<Starting<'a>> {
+        let session = state.session.lock().await;
+        if session.is_some() || state.starting.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return Err(CmdError::Busy);
+        }
+        Ok(Starting(&state.starting))
+    }
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 async fn session_info(engine: &EngineHandle, role: &'static str, root: &std::path::Path, name: &str, invite: Option<String>, host_name: &str) -> SessionInfo {

@@ -22,6 +22,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// channel to the window.
 pub struct AppState {
     session: tokio::sync::Mutex<Option<Session>>,
+    /// A session is being started (see `commands::Starting`).
+    starting: std::sync::atomic::AtomicBool,
     ui: Ui,
 }
 
@@ -42,7 +44,7 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_dialog::init())
-        .manage(AppState { session: tokio::sync::Mutex::new(None), ui: ui.clone() })
+        .manage(AppState { session: tokio::sync::Mutex::new(None), starting: Default::default(), ui: ui.clone() })
         .setup(move |app| {
             // An installed app's scheme comes with its .desktop file; a build
             // run from the source tree registers itself.

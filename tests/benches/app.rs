@@ -22,6 +22,9 @@ use nitro_tests::webdriver::App;
 use nitro_tests::{loopback_config, nitro_bin, wait_for, write_files};
 
 const UI: Duration = Duration::from_secs(60);
+
+/// Launch to start screen, launch to editable Monaco, memory per process.
+type Measured = (Duration, Duration, Vec<(String, u64)>);
 const IDLE: Duration = Duration::from_secs(5);
 
 /// Resident memory of a process and each of its descendants: (name, MiB).
@@ -96,7 +99,7 @@ async fn main() -> Result<()> {
     let _ = headless.wait();
 
     let app_dir = tmp.path().join("app");
-    let (start, editable, procs) = tokio::task::block_in_place(|| -> Result<(Duration, Duration, Vec<(String, u64)>)> {
+    let (start, editable, procs) = tokio::task::block_in_place(|| -> Result<Measured> {
         let t = Instant::now();
         let app = App::start(&app_bin, &tmp.path().join("driver.log"))?;
         app.wait_until("the start screen", "document.querySelector('.start')", UI)?;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nitro_engine::engine::presence::PeerPresence;
 use nitro_engine::engine::{
-    DEFAULT_MAX_FILE_SIZE, Engine, EngineConfig, EngineEvent, EngineHandle,
+    DEFAULT_MAX_FILE_SIZE, Engine, EngineConfig, EngineEvent, EngineHandle, PeerInfo,
 };
 use nitro_engine::link::{IceConfig, IceServer};
 use nitro_engine::protocol::Invite;
@@ -319,13 +319,19 @@ async fn grant_writers(engine: &EngineHandle, names: &[String]) {
     let (Ok(peers), Ok(terminals)) = (engine.peers().await, engine.terminals().await) else {
         return;
     };
-    for t in terminals
-        .iter()
-        .filter(|t| &t.owner == engine.me() && t.exit.is_none())
-    {
-        for p in peers.iter().filter(|p| {
-            names.iter().any(|n| n == "all" || *n == p.name) && !t.writers.contains(&p.peer)
-        }) {
+    // Names are chosen by the peers themselves: one that two peers use
+    // grants nobody.
+    let granted = |p: &PeerInfo| {
+        names.iter().any(|n| n == "all")
+            || names.contains(&p.name) && peers.iter().filter(|q| q.name == p.name).count() == 1
+    };
+    for name in names.iter().filter(|n| *n != "all") {
+        if peers.iter().filter(|p| p.name == *name).count() > 1 {
+            eprintln!("Two peers are named {name}: neither may type until one of them leaves.");
+        }
+    }
+    for t in terminals.iter().filter(|t| &t.owner == engine.me() && t.exit.is_none()) {
+        for p in peers.iter().filter(|p| granted(p) && !t.writers.contains(&p.peer)) {
             if let Err(e) = engine.grant_terminal(t.id, p.peer.clone(), true).await {
                 tracing::warn!(error = %e, "could not grant terminal access");
             }
