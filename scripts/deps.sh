@@ -19,7 +19,7 @@ need_debs() {
 
 # What the desktop app (Tauri on WebKitGTK) needs to build.
 APP_DEBS=(libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev
-  libayatana-appindicator3-dev librsvg2-dev pkg-config)
+  libayatana-appindicator3-dev librsvg2-dev pkg-config desktop-file-utils)
 
 # Node.js and npm, from Debian unless some other Node.js (which brings its
 # own npm) is installed already.

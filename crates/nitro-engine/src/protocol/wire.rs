@@ -159,12 +159,8 @@ impl StateMsg {
                 out.extend(serde_json::to_vec(r).unwrap_or_default());
             }
             StateMsg::Term(t) => encode_term(t, &mut out),
-            StateMsg::Ping(n) => {
-                out.push(PING);
-                out.extend_from_slice(&n.to_be_bytes());
-            }
-            StateMsg::Pong(n) => {
-                out.push(PONG);
+            StateMsg::Ping(n) | StateMsg::Pong(n) => {
+                out.push(if matches!(self, StateMsg::Ping(_)) { PING } else { PONG });
                 out.extend_from_slice(&n.to_be_bytes());
             }
         }
