@@ -209,3 +209,46 @@ fn fifty_megabytes_of_output_reach_two_peers_complete_in_order_with_bounded_memo
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_terminals_run_side_by_side_and_closing_one_ends_only_its_shell() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    write_files(&tmp.path().join("ada"), &[("README.md", b"shared\n")])?;
+    let ada = Engine::host(loopback_config(&tmp.path().join("ada"), "ada")).await?;
+    let bob = Engine::join(loopback_config(&tmp.path().join("bob"), "bob"), ada.invite().context("invite")?.clone()).await?;
+    let first = ada.open_terminal(80, 24).await?;
+    let second = ada.open_terminal(120, 40).await?;
+    assert_ne!(first, second);
+    let listed = terminals_where(&bob, "both terminals", |l| l.len() == 2).await?;
+    assert!(listed.iter().any(|t| t.id == second && (t.cols, t.rows) == (120, 40)));
+
+    // Each shell gets its own input, and each view only its own output.
+    ada.terminal_input(first, b"echo first-$((1+1)); echo $$ > first.pid\n".to_vec()).await?;
+    ada.terminal_input(second, b"echo second-$((2+2))\n".to_vec()).await?;
+    let mut first_view = view_of(&bob, first).await?;
+    let mut second_view = view_of(&bob, second).await?;
+    let shown_first = wait_for_output(&mut first_view, "first-2").await?;
+    let shown_second = wait_for_output(&mut second_view, "second-4").await?;
+    assert!(!shown_first.contains("second-4") && !shown_second.contains("first-2"));
+
+    // Closing the first ends its shell; the second goes on.
+    let pid_file = tmp.path().join("ada/first.pid");
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    while std::fs::read_to_string(&pid_file).map_or(true, |p| p.trim().is_empty()) {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the first shell never wrote its pid");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = std::fs::read_to_string(&pid_file)?.trim().to_owned();
+    ada.close_terminal(first).await?;
+    let deadline = tokio::time::Instant::now() + CONVERGE;
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the closed terminal's shell {pid} is still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    terminals_where(&bob, "only the second terminal", |l| l.len() == 1 && l[0].id == second).await?;
+    ada.terminal_input(second, b"echo still-$((3+3))\n".to_vec()).await?;
+    wait_for_output(&mut second_view, "still-6").await?;
+    bob.shutdown().await?;
+    ada.shutdown().await?;
+    Ok(())
+}
