@@ -132,7 +132,9 @@ export class TerminalPanel {
   }
 
   private tab(t: TermInfo): HTMLElement {
-    const state = t.running ? '' : `exited (code ${t.exitCode ?? '?'})`;
+    // A shell runs on its owner's machine: while the owner is disconnected, nothing flows.
+    const ownerAway = !t.mine && t.running && !this.peers.some((p) => p.peer === t.owner && p.connected);
+    const state = t.running ? (ownerAway ? 'owner away' : '') : `exited (code ${t.exitCode ?? '?'})`;
     const el = h(
       'button',
       {

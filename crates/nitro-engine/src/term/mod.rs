@@ -37,6 +37,8 @@ pub enum TermError {
     NoWriteAccess(TermId),
     #[error("the owner of terminal {0} is not connected")]
     OwnerAway(TermId),
+    #[error("the connection to the owner of terminal {0} is congested; the keystrokes were dropped")]
+    OwnerBusy(TermId),
     #[error("a terminal needs at least 1 column and 1 row")]
     BadSize,
     #[error("the shell is not reading its input; the keystrokes were dropped")]

@@ -43,7 +43,11 @@ impl Actor {
                     self.terms.input_here(term, bytes)?;
                 } else {
                     let link = self.owner_link(term)?;
-                    self.send(link, &StateMsg::Term(TermMsg::Input { term, bytes }));
+                    // Keystrokes are not worth a resync: say they did not leave.
+                    let sent = self.slots.get(&link).is_some_and(|s| s.link.send_state(&StateMsg::Term(TermMsg::Input { term, bytes })).is_ok());
+                    if !sent {
+                        return Err(TermError::OwnerBusy(term).into());
+                    }
                 }
                 Ok(None)
             }
