@@ -1,10 +1,13 @@
-//! The workspace document: the one place that knows the Automerge schema.
+//! The workspace's documents: the one place that knows the Automerge schema.
+//!
+//! A tree document, and one content document per text file:
 //!
 //! ```text
-//! ROOT
-//! ├─ schema: 1
+//! tree                                  content of file <FileId>
+//! ROOT                                  ROOT
+//! ├─ schema: 2                          └─ text: Text
 //! ├─ workspace: "<session id>"
-//! ├─ entries: { <FileId>: { name, parent: <FileId or "">, kind, size?, text? } }
+//! ├─ entries: { <FileId>: { name, parent: <FileId or "">, kind, size? } }
 //! ├─ peers: { <PeerId>: { name, color, role } }   the roster: who belongs to the session
 //! └─ terminals: { <TermId>: { owner, title, cols, rows, exit?, writers } }
 //!                      written by each terminal's owner only; `writers` is a
@@ -12,11 +15,12 @@
 //! ```
 //!
 //! Files and folders are keyed by stable ids, so a rename or move is one field
-//! change and concurrent edits follow a file wherever it goes. Text uses UTF-16
-//! code unit offsets, as Monaco does. Binary and over-large files are listed
-//! (`kind`, `size`) but their bytes never enter the document. Only the host
-//! creates the root objects: two peers creating `entries` independently would
-//! hide each other's files.
+//! change and concurrent edits follow a file wherever it goes. Each text file
+//! has its own document: applying a change costs with that file's history
+//! only. Text uses UTF-16 code unit offsets, as Monaco does. Binary and
+//! over-large files are listed (`kind`, `size`) but their bytes never enter a
+//! document. Only the host creates the tree's root objects: two peers
+//! creating `entries` independently would hide each other's files.
 //!
 //! Nothing outside this module sees an Automerge type.
 
@@ -33,7 +37,7 @@ use crate::protocol::{PeerId, TermId};
 use crate::term::TermInfo;
 pub use splice::Splice;
 
-const SCHEMA: u64 = 1;
+const SCHEMA: u64 = 2;
 const MAX_ID_LEN: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +60,8 @@ pub enum DocError {
     OutOfRange(FileId),
     #[error("that version of the document is not known here")]
     UnknownVersion,
+    #[error("saved documents: {0}")]
+    Saved(String),
     #[error("document schema {0} is newer than this version of NitroIDE understands ({SCHEMA})")]
     Schema(u64),
 }
@@ -193,6 +199,12 @@ impl Touched {
     pub fn is_empty(&self) -> bool {
         !self.tree && self.texts.is_empty() && !self.terminals
     }
+
+    pub fn merge(&mut self, other: Touched) {
+        self.tree |= other.tree;
+        self.terminals |= other.terminals;
+        self.texts.extend(other.texts);
+    }
 }
 
 /// A member of the session, as the roster in the document has it.
@@ -205,42 +217,93 @@ pub struct Member {
     pub role: String,
 }
 
-/// A version of the document (its heads).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version(Vec<ChangeHash>);
+/// One of a workspace's Automerge documents: the tree (entries, roster,
+/// terminals), or the content of one text file. Each file has its own
+/// document, so its history, and the cost of applying a change to it, is
+/// its own: a long-edited file never slows edits to the others.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocKey {
+    Tree,
+    File(FileId),
+}
 
-impl Version {
-    /// The heads as hex strings, for saving.
-    pub fn to_strings(&self) -> Vec<String> {
-        self.0.iter().map(ToString::to_string).collect()
+impl DocKey {
+    /// On the wire: `""` for the tree, else the file id.
+    pub fn to_wire(&self) -> &str {
+        match self {
+            DocKey::Tree => "",
+            DocKey::File(id) => id.as_str(),
+        }
     }
 
-    /// The version that holds everything any of `versions` holds.
-    pub fn union<'a>(versions: impl IntoIterator<Item = &'a Version>) -> Version {
-        let mut heads: Vec<ChangeHash> = versions.into_iter().flat_map(|v| v.0.iter().copied()).collect();
-        heads.sort();
-        heads.dedup();
-        Version(heads)
-    }
-
-    /// Reads what [`Self::to_strings`] wrote; `None` if any head is malformed.
-    pub fn parse(heads: &[String]) -> Option<Self> {
-        heads.iter().map(|h| h.parse().ok()).collect::<Option<Vec<ChangeHash>>>().map(Self)
+    pub fn from_wire(s: &str) -> Option<Self> {
+        if s.is_empty() { Some(DocKey::Tree) } else { FileId::parse(s).map(DocKey::File) }
     }
 }
 
-/// Per-peer state of the Automerge sync protocol.
+/// A version of one of the documents (its heads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    doc: DocKey,
+    heads: Vec<ChangeHash>,
+}
+
+impl Version {
+    /// The document's key, then the heads as hex strings, for saving.
+    pub fn to_strings(&self) -> Vec<String> {
+        std::iter::once(self.doc.to_wire().to_owned()).chain(self.heads.iter().map(ToString::to_string)).collect()
+    }
+
+    /// The version that holds everything any of `versions` (of one
+    /// document) holds.
+    pub fn union<'a>(versions: impl IntoIterator<Item = &'a Version>) -> Version {
+        let mut doc = DocKey::Tree;
+        let mut heads = Vec::new();
+        for v in versions {
+            doc = v.doc.clone();
+            heads.extend(v.heads.iter().copied());
+        }
+        heads.sort();
+        heads.dedup();
+        Version { doc, heads }
+    }
+
+    /// Reads what [`Self::to_strings`] wrote; `None` if it is malformed.
+    pub fn parse(strings: &[String]) -> Option<Self> {
+        let (doc, heads) = strings.split_first()?;
+        let heads = heads.iter().map(|h| h.parse().ok()).collect::<Option<Vec<ChangeHash>>>()?;
+        Some(Self { doc: DocKey::from_wire(doc)?, heads })
+    }
+}
+
+/// Per-peer state of the Automerge sync protocol, one per document.
 #[derive(Debug, Default)]
-pub struct SyncState(sync::State);
+pub struct SyncState(HashMap<DocKey, sync::State>);
 
-
-/// The Automerge document of one workspace.
-pub struct WorkspaceDoc {
+/// One Automerge document and what of it was saved.
+struct Part {
     doc: Automerge,
-    /// Heads at the last save, for [`Self::save_incremental`].
+    /// Heads at the last save, for [`WorkspaceDoc::save_incremental`].
     saved: Vec<ChangeHash>,
+}
+
+impl Part {
+    fn new(doc: Automerge) -> Self {
+        let saved = doc.get_heads();
+        Self { doc, saved }
+    }
+
+    fn empty() -> Self {
+        Self::new(Automerge::new_with_encoding(TextEncoding::Utf16CodeUnit))
+    }
+}
+
+/// The Automerge documents of one workspace: its tree, and one per text file.
+pub struct WorkspaceDoc {
+    tree: Part,
+    files: BTreeMap<FileId, Part>,
     /// Local changes not yet handed to the network, each encoded.
-    outbox: Vec<Vec<u8>>,
+    outbox: Vec<(DocKey, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for WorkspaceDoc {
@@ -285,25 +348,57 @@ fn entry_obj(doc: &impl ReadDoc, id: &FileId) -> Result<ObjId, DocError> {
     get_obj(doc, &entries_obj(doc)?, id.as_str()).ok_or_else(|| DocError::UnknownFile(id.clone()))
 }
 
+/// The text object of a file's content document.
 fn text_obj(doc: &impl ReadDoc, id: &FileId) -> Result<ObjId, DocError> {
-    get_obj(doc, &entry_obj(doc, id)?, "text").ok_or_else(|| DocError::NotText(id.clone()))
+    get_obj(doc, &ROOT, "text").ok_or_else(|| DocError::NotText(id.clone()))
 }
 
+/// Writes an entry's kind (and size) into the tree; the text itself goes to
+/// the file's own document.
 fn set_content(tx: &mut Transaction<'_>, obj: &ObjId, content: &Content) -> Result<(), DocError> {
     tx.put(obj, "kind", content.kind().as_str())?;
     match content {
-        Content::Text(text) => {
-            tx.delete(obj, "size")?;
-            let t = tx.put_object(obj, "text", ObjType::Text)?;
-            tx.splice_text(&t, 0, 0, text)?;
-        }
-        Content::Binary(size) | Content::TooLarge(size) => {
-            tx.delete(obj, "text")?;
-            tx.put(obj, "size", *size)?;
-        }
+        Content::Text(_) => tx.delete(obj, "size")?,
+        Content::Binary(size) | Content::TooLarge(size) => tx.put(obj, "size", *size)?,
         Content::Dir => {}
     }
     Ok(())
+}
+
+/// Documents saved together: repeated key length (u8), key (see
+/// [`DocKey::to_wire`]), length (u64 big-endian), Automerge bytes.
+const SAVED_MAGIC: &[u8] = b"NITRODOCS1";
+
+fn put_part(out: &mut Vec<u8>, key: &DocKey, bytes: &[u8]) {
+    let key = key.to_wire().as_bytes();
+    out.push(key.len() as u8);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn parts(bytes: &[u8]) -> Result<Vec<(DocKey, &[u8])>, DocError> {
+    let bad = || DocError::Saved("malformed saved documents".into());
+    let mut rest = bytes
+        .strip_prefix(SAVED_MAGIC)
+        .ok_or_else(|| DocError::Saved("saved by an older NitroIDE (one document for the whole workspace); move the .nitro folder away to start this folder's session over".into()))?;
+    let mut out = Vec::new();
+    while let Some((&n, tail)) = rest.split_first() {
+        // Logs are saves appended one after another. A key is at most 64
+        // bytes, so a length byte never looks like the header's first byte.
+        if let Some(after) = rest.strip_prefix(SAVED_MAGIC) {
+            rest = after;
+            continue;
+        }
+        let n = n as usize;
+        let key = tail.get(..n).and_then(|k| std::str::from_utf8(k).ok()).and_then(DocKey::from_wire).ok_or_else(bad)?;
+        let (len, tail) = tail[n..].split_first_chunk::<8>().ok_or_else(bad)?;
+        let len = usize::try_from(u64::from_be_bytes(*len)).map_err(|_| bad())?;
+        let body = tail.get(..len).ok_or_else(bad)?;
+        out.push((key, body));
+        rest = &tail[len..];
+    }
+    Ok(out)
 }
 
 /// Applies splices in order; refuses (changing nothing more) one that
@@ -328,9 +423,45 @@ fn splice_in(tx: &mut Transaction<'_>, id: &FileId, splices: &[Splice]) -> Resul
 }
 
 impl WorkspaceDoc {
-    fn with(doc: Automerge) -> Self {
-        let saved = doc.get_heads();
-        Self { doc, saved, outbox: Vec::new() }
+    fn with(tree: Automerge) -> Self {
+        Self { tree: Part::new(tree), files: BTreeMap::new(), outbox: Vec::new() }
+    }
+
+    fn part(&self, key: &DocKey) -> Option<&Part> {
+        match key {
+            DocKey::Tree => Some(&self.tree),
+            DocKey::File(id) => self.files.get(id),
+        }
+    }
+
+    /// The document of `key`, created empty if it is new here (a file's
+    /// document arriving from a peer).
+    fn part_mut(&mut self, key: &DocKey) -> &mut Part {
+        match key {
+            DocKey::Tree => &mut self.tree,
+            DocKey::File(id) => self.files.entry(id.clone()).or_insert_with(Part::empty),
+        }
+    }
+
+    /// A text file's document.
+    fn content(&self, id: &FileId) -> Result<&Automerge, DocError> {
+        self.files.get(id).map(|p| &p.doc).ok_or_else(|| DocError::NotText(id.clone()))
+    }
+
+    fn content_mut(&mut self, id: &FileId) -> Result<&mut Automerge, DocError> {
+        self.files.get_mut(id).map(|p| &mut p.doc).ok_or_else(|| DocError::NotText(id.clone()))
+    }
+
+    /// Gives a file's document a new text (a new file, or one that became
+    /// text again).
+    fn write_text(&mut self, id: &FileId, text: &str) -> Result<(), DocError> {
+        let doc = &mut self.part_mut(&DocKey::File(id.clone())).doc;
+        let mut tx = doc.transaction();
+        let t = tx.put_object(ROOT, "text", ObjType::Text)?;
+        tx.splice_text(&t, 0, 0, text)?;
+        let hash = tx.commit().0;
+        self.queue(&DocKey::File(id.clone()), hash);
+        Ok(())
     }
 
     /// A new workspace, as the host creates it.
@@ -351,36 +482,72 @@ impl WorkspaceDoc {
         Self::with(Automerge::new_with_encoding(TextEncoding::Utf16CodeUnit))
     }
 
+    /// Reads what [`Self::save`] wrote.
     pub fn load(bytes: &[u8]) -> Result<Self, DocError> {
-        let opts = automerge::LoadOptions::new().text_encoding(TextEncoding::Utf16CodeUnit);
-        let this = Self::with(Automerge::load_with_options(bytes, opts)?);
+        let opts = || automerge::LoadOptions::new().text_encoding(TextEncoding::Utf16CodeUnit);
+        let mut this = Self::empty();
+        for (key, body) in parts(bytes)? {
+            let doc = Automerge::load_with_options(body, opts())?;
+            match key {
+                DocKey::Tree => this.tree = Part::new(doc),
+                DocKey::File(id) => {
+                    this.files.insert(id, Part::new(doc));
+                }
+            }
+        }
         if let Some(v) = this.schema().filter(|v| *v > SCHEMA) {
             return Err(DocError::Schema(v));
         }
         Ok(this)
     }
 
+    /// Every document, whole.
     pub fn save(&mut self) -> Vec<u8> {
-        self.saved = self.doc.get_heads();
-        self.doc.save()
+        let mut out = SAVED_MAGIC.to_vec();
+        let keys: Vec<DocKey> = std::iter::once(DocKey::Tree).chain(self.files.keys().cloned().map(DocKey::File)).collect();
+        for key in keys {
+            let part = self.part_mut(&key);
+            part.saved = part.doc.get_heads();
+            let bytes = part.doc.save();
+            put_part(&mut out, &key, &bytes);
+        }
+        out
     }
 
     /// Encoded changes made or received since the last save (or the last
-    /// call), for an append-only log on disk.
+    /// call), for an append-only log on disk; empty when there are none.
     pub fn save_incremental(&mut self) -> Vec<u8> {
-        let bytes = self.doc.save_after(&self.saved);
-        self.saved = self.doc.get_heads();
-        bytes
+        let mut out = SAVED_MAGIC.to_vec();
+        let keys: Vec<DocKey> = std::iter::once(DocKey::Tree).chain(self.files.keys().cloned().map(DocKey::File)).collect();
+        for key in keys {
+            let part = self.part_mut(&key);
+            let heads = part.doc.get_heads();
+            if heads != part.saved {
+                let bytes = part.doc.save_after(&part.saved);
+                part.saved = heads;
+                put_part(&mut out, &key, &bytes);
+            }
+        }
+        if out.len() == SAVED_MAGIC.len() {
+            out.clear();
+        }
+        out
     }
 
-    /// Adds what [`Self::save_incremental`] wrote.
+    /// Adds what [`Self::save_incremental`] wrote (one or several of its
+    /// results, appended).
     pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
-        self.doc.load_incremental(bytes)?;
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        for (key, body) in parts(bytes)? {
+            self.part_mut(&key).doc.load_incremental(body)?;
+        }
         Ok(())
     }
 
     fn schema(&self) -> Option<u64> {
-        match self.doc.get(ROOT, "schema").ok()?? {
+        match self.tree.doc.get(ROOT, "schema").ok()?? {
             (Value::Scalar(s), _) => match s.as_ref() {
                 ScalarValue::Uint(v) => Some(*v),
                 ScalarValue::Int(v) => u64::try_from(*v).ok(),
@@ -392,28 +559,35 @@ impl WorkspaceDoc {
 
     /// The session id stored by the host, once the document has it.
     pub fn workspace(&self) -> Option<String> {
-        get_str(&self.doc, &ROOT, "workspace")
+        get_str(&self.tree.doc, &ROOT, "workspace")
     }
 
-    /// The current version, to apply edits against later with [`Self::splice_at`].
-    pub fn version(&self) -> Version {
-        Version(self.doc.get_heads())
+    /// The current version of a text file (of the tree, for other entries),
+    /// to apply edits against later with [`Self::splice_at`].
+    pub fn version_of(&self, id: &FileId) -> Version {
+        match self.files.get(id) {
+            Some(p) => Version { doc: DocKey::File(id.clone()), heads: p.doc.get_heads() },
+            None => Version { doc: DocKey::Tree, heads: self.tree.doc.get_heads() },
+        }
     }
 
-    /// True when this document holds every change of `version`.
+    /// True when this peer holds every change of `version`.
     pub fn holds(&self, version: &Version) -> bool {
-        version.0.iter().all(|h| self.doc.get_change_by_hash(h).is_some())
+        match self.part(&version.doc) {
+            Some(p) => version.heads.iter().all(|h| p.doc.get_change_by_hash(h).is_some()),
+            None => version.heads.is_empty(),
+        }
     }
 
     /// True once the document holds a workspace (always for the host; for a
     /// joiner, after the first sync with the host).
     pub fn is_initialized(&self) -> bool {
-        entries_obj(&self.doc).is_ok()
+        entries_obj(&self.tree.doc).is_ok()
     }
 
     /// Resolves every entry's path.
     pub fn tree(&self) -> Tree {
-        let doc = &self.doc;
+        let doc = &self.tree.doc;
         let Ok(entries) = entries_obj(doc) else {
             return Tree::default();
         };
@@ -481,32 +655,41 @@ impl WorkspaceDoc {
 
     /// The text of a text file.
     pub fn text(&self, id: &FileId) -> Result<String, DocError> {
-        Ok(self.doc.text(text_obj(&self.doc, id)?)?)
+        let doc = self.content(id)?;
+        Ok(doc.text(text_obj(doc, id)?)?)
     }
 
     /// The text of a text file as it was at `version`.
     pub fn text_at(&self, id: &FileId, version: &Version) -> Result<String, DocError> {
-        Ok(self.doc.text_at(text_obj(&self.doc, id)?, &version.0)?)
+        let doc = self.content(id)?;
+        if version.doc != DocKey::File(id.clone()) {
+            return Err(DocError::UnknownVersion);
+        }
+        Ok(doc.text_at(text_obj(doc, id)?, &version.heads)?)
     }
 
     /// Adds an entry under `parent` (`None`: the workspace root).
     pub fn create(&mut self, parent: Option<&FileId>, name: &str, content: &Content) -> Result<FileId, DocError> {
         let id = FileId::random();
-        let entries = entries_obj(&self.doc)?;
-        let mut tx = self.doc.transaction();
+        let entries = entries_obj(&self.tree.doc)?;
+        let mut tx = self.tree.doc.transaction();
         let obj = tx.put_object(&entries, id.as_str(), ObjType::Map)?;
         tx.put(&obj, "name", name)?;
         tx.put(&obj, "parent", parent.map_or("", FileId::as_str))?;
         set_content(&mut tx, &obj, content)?;
         let hash = tx.commit().0;
-        self.queue(hash);
+        // The text goes out first: a peer that sees the entry has its text.
+        if let Content::Text(text) = content {
+            self.write_text(&id, text)?;
+        }
+        self.queue(&DocKey::Tree, hash);
         Ok(id)
     }
 
     /// Adds or updates a member of the roster (each peer writes its own).
     pub fn set_member(&mut self, peer: &str, member: &Member) -> Result<(), DocError> {
-        let peers = get_obj(&self.doc, &ROOT, "peers").ok_or(DocError::NotInitialized)?;
-        let mut tx = self.doc.transaction();
+        let peers = get_obj(&self.tree.doc, &ROOT, "peers").ok_or(DocError::NotInitialized)?;
+        let mut tx = self.tree.doc.transaction();
         let obj = match get_obj(&tx, &peers, peer) {
             Some(o) => o,
             None => tx.put_object(&peers, peer, ObjType::Map)?,
@@ -517,13 +700,13 @@ impl WorkspaceDoc {
             }
         }
         let hash = tx.commit().0;
-        self.queue(hash);
+        self.queue(&DocKey::Tree, hash);
         Ok(())
     }
 
     /// The roster, by peer id.
     pub fn roster(&self) -> BTreeMap<String, Member> {
-        let doc = &self.doc;
+        let doc = &self.tree.doc;
         let Some(peers) = get_obj(doc, &ROOT, "peers") else { return BTreeMap::new() };
         doc.keys(&peers)
             .filter_map(|key| {
@@ -538,14 +721,14 @@ impl WorkspaceDoc {
     /// applied in order, and the current version. An editor that showed
     /// `since` catches up with them without reloading.
     pub fn splices_since(&self, id: &FileId, since: &Version) -> Result<(Vec<Splice>, Version), DocError> {
-        if !self.holds(since) {
+        if since.doc != DocKey::File(id.clone()) || !self.holds(since) {
             return Err(DocError::UnknownVersion);
         }
-        let text = text_obj(&self.doc, id)?;
-        let now = self.doc.get_heads();
-        let splices = self
-            .doc
-            .diff_obj(&text, &since.0, &now, false)?
+        let doc = self.content(id)?;
+        let text = text_obj(doc, id)?;
+        let now = doc.get_heads();
+        let splices = doc
+            .diff_obj(&text, &since.heads, &now, false)?
             .into_iter()
             .filter_map(|p| match p.action {
                 automerge::PatchAction::SpliceText { index, value, .. } => Some(Splice { index, delete: 0, insert: value.make_string() }),
@@ -553,26 +736,26 @@ impl WorkspaceDoc {
                 _ => None,
             })
             .collect();
-        Ok((splices, Version(now)))
+        Ok((splices, Version { doc: since.doc.clone(), heads: now }))
     }
 
     /// Adds the root maps that documents made by older versions lack (only
     /// the host calls this: two peers adding one would hide each other's).
     pub fn upgrade(&mut self) -> Result<(), DocError> {
-        if get_obj(&self.doc, &ROOT, "terminals").is_none() && self.is_initialized() {
-            let mut tx = self.doc.transaction();
+        if get_obj(&self.tree.doc, &ROOT, "terminals").is_none() && self.is_initialized() {
+            let mut tx = self.tree.doc.transaction();
             tx.put_object(ROOT, "terminals", ObjType::Map)?;
             let hash = tx.commit().0;
-            self.queue(hash);
+            self.queue(&DocKey::Tree, hash);
         }
         Ok(())
     }
 
     /// Adds or updates a terminal's metadata (its owner writes it).
     pub fn set_terminal(&mut self, info: &TermInfo) -> Result<(), DocError> {
-        let terminals = get_obj(&self.doc, &ROOT, "terminals").ok_or(DocError::NotInitialized)?;
+        let terminals = get_obj(&self.tree.doc, &ROOT, "terminals").ok_or(DocError::NotInitialized)?;
         let key = info.id.to_string();
-        let mut tx = self.doc.transaction();
+        let mut tx = self.tree.doc.transaction();
         let obj = match get_obj(&tx, &terminals, &key) {
             Some(o) => o,
             None => tx.put_object(&terminals, &key, ObjType::Map)?,
@@ -594,22 +777,22 @@ impl WorkspaceDoc {
             _ => {}
         }
         let hash = tx.commit().0;
-        self.queue(hash);
+        self.queue(&DocKey::Tree, hash);
         Ok(())
     }
 
     pub fn remove_terminal(&mut self, id: TermId) -> Result<(), DocError> {
-        let terminals = get_obj(&self.doc, &ROOT, "terminals").ok_or(DocError::NotInitialized)?;
-        let mut tx = self.doc.transaction();
+        let terminals = get_obj(&self.tree.doc, &ROOT, "terminals").ok_or(DocError::NotInitialized)?;
+        let mut tx = self.tree.doc.transaction();
         tx.delete(&terminals, id.to_string())?;
         let hash = tx.commit().0;
-        self.queue(hash);
+        self.queue(&DocKey::Tree, hash);
         Ok(())
     }
 
     /// Every terminal's metadata; malformed entries are left out.
     pub fn terminals(&self) -> Vec<TermInfo> {
-        let doc = &self.doc;
+        let doc = &self.tree.doc;
         let Some(terminals) = get_obj(doc, &ROOT, "terminals") else { return Vec::new() };
         doc.keys(&terminals)
             .filter_map(|key| {
@@ -632,37 +815,43 @@ impl WorkspaceDoc {
     /// `index` (UTF-16 units, in the text of version `at`, or the current
     /// text) whatever is inserted or deleted around it.
     pub fn cursor(&self, id: &FileId, index: usize, at: Option<&Version>) -> Result<Vec<u8>, DocError> {
-        let text = text_obj(&self.doc, id)?;
+        let doc = self.content(id)?;
+        let text = text_obj(doc, id)?;
+        let at = at.filter(|v| v.doc == DocKey::File(id.clone()));
         let len = match at {
-            Some(v) => self.doc.length_at(&text, &v.0),
-            None => self.doc.length(&text),
+            Some(v) => doc.length_at(&text, &v.heads),
+            None => doc.length(&text),
         };
         let pos = if index >= len { automerge::CursorPosition::End } else { automerge::CursorPosition::Index(index) };
-        Ok(self.doc.get_cursor(&text, pos, at.map(|v| v.0.as_slice()))?.to_bytes())
+        Ok(doc.get_cursor(&text, pos, at.map(|v| v.heads.as_slice()))?.to_bytes())
     }
 
     /// Where a cursor made by [`Self::cursor`] (on any peer) is now.
     pub fn cursor_position(&self, id: &FileId, cursor: &[u8]) -> Result<usize, DocError> {
-        let text = text_obj(&self.doc, id)?;
+        let doc = self.content(id)?;
+        let text = text_obj(doc, id)?;
         let cursor = automerge::Cursor::try_from(cursor).map_err(|e| DocError::Cursor(e.to_string()))?;
-        Ok(self.doc.get_cursor_position(&text, &cursor, None)?)
+        Ok(doc.get_cursor_position(&text, &cursor, None)?)
     }
 
     /// Changes what an entry holds (a text file became binary, or back).
     pub fn set_kind(&mut self, id: &FileId, content: &Content) -> Result<(), DocError> {
-        let obj = entry_obj(&self.doc, id)?;
-        let mut tx = self.doc.transaction();
+        let obj = entry_obj(&self.tree.doc, id)?;
+        let mut tx = self.tree.doc.transaction();
         set_content(&mut tx, &obj, content)?;
         let hash = tx.commit().0;
-        self.queue(hash);
+        if let Content::Text(text) = content {
+            self.write_text(id, text)?;
+        }
+        self.queue(&DocKey::Tree, hash);
         Ok(())
     }
 
     /// Renames and/or moves an entry: one field change each, whatever its size.
     pub fn rename(&mut self, id: &FileId, parent: Option<&FileId>, name: &str) -> Result<(), DocError> {
-        let obj = entry_obj(&self.doc, id)?;
+        let obj = entry_obj(&self.tree.doc, id)?;
         let parent = parent.map_or("", FileId::as_str);
-        let mut tx = self.doc.transaction();
+        let mut tx = self.tree.doc.transaction();
         if get_str(&tx, &obj, "name").as_deref() != Some(name) {
             tx.put(&obj, "name", name)?;
         }
@@ -670,30 +859,31 @@ impl WorkspaceDoc {
             tx.put(&obj, "parent", parent)?;
         }
         let hash = tx.commit().0;
-        self.queue(hash);
+        self.queue(&DocKey::Tree, hash);
         Ok(())
     }
 
     /// Removes entries in one change. Pass an entry together with everything
     /// below it ([`Tree::with_descendants`]), or the children become orphans.
     pub fn delete(&mut self, ids: &[FileId]) -> Result<(), DocError> {
-        let entries = entries_obj(&self.doc)?;
-        let mut tx = self.doc.transaction();
+        let entries = entries_obj(&self.tree.doc)?;
+        let mut tx = self.tree.doc.transaction();
         for id in ids {
             tx.delete(&entries, id.as_str())?;
         }
         let hash = tx.commit().0;
-        self.queue(hash);
+        self.queue(&DocKey::Tree, hash);
         Ok(())
     }
 
     /// Applies splices to a file's current text, all or none.
     pub fn splice(&mut self, id: &FileId, splices: &[Splice]) -> Result<(), DocError> {
-        let mut tx = self.doc.transaction();
+        let doc = self.content_mut(id)?;
+        let mut tx = doc.transaction();
         match splice_in(&mut tx, id, splices) {
             Ok(()) => {
                 let hash = tx.commit().0;
-        self.queue(hash);
+                self.queue(&DocKey::File(id.clone()), hash);
                 Ok(())
             }
             Err(e) => {
@@ -704,97 +894,135 @@ impl WorkspaceDoc {
     }
 
     /// Applies splices made against an older version (`base`) of the
-    /// document, so they merge with everything that happened since exactly
-    /// as a concurrent peer's edit would. Returns the version that holds
-    /// `base` plus these splices and nothing else (its text is the edited
-    /// text).
+    /// file's document, so they merge with everything that happened since
+    /// exactly as a concurrent peer's edit would. Returns the version that
+    /// holds `base` plus these splices and nothing else (its text is the
+    /// edited text).
     pub fn splice_at(&mut self, base: &Version, id: &FileId, splices: &[Splice]) -> Result<Version, DocError> {
-        if base.0 == self.doc.get_heads() {
+        let key = DocKey::File(id.clone());
+        if base.doc != key {
+            return Err(DocError::UnknownVersion);
+        }
+        let doc = self.content_mut(id)?;
+        if base.heads == doc.get_heads() {
             self.splice(id, splices)?;
-            return Ok(self.version());
+            return Ok(self.version_of(id));
         }
         // Automerge numbers an actor's changes in sequence: a change that
         // did not follow this peer's own latest one would reuse its number
         // and be dropped by the other peers as a duplicate. So the edit goes
         // on top of `base` plus this peer's own changes, and when those
         // touched this text the splices are carried over to it.
-        let mut heads = base.0.clone();
+        let mut heads = base.heads.clone();
         let mut rebased = None;
-        if let Some(own) = self.doc.get_last_local_change().map(|c| c.hash())
+        if let Some(own) = doc.get_last_local_change().map(|c| c.hash())
             && !heads.contains(&own)
         {
             heads.push(own);
-            let obj = text_obj(&self.doc, id)?;
-            let (from, to) = (self.doc.text_at(&obj, &base.0)?, self.doc.text_at(&obj, &heads)?);
+            let obj = text_obj(doc, id)?;
+            let (from, to) = (doc.text_at(&obj, &base.heads)?, doc.text_at(&obj, &heads)?);
             if from != to {
                 rebased = Some(splice::rebase(splices, &from, &to));
             }
         }
         let splices = rebased.as_deref().unwrap_or(splices);
-        let mut tx = self.doc.transaction_at(PatchLog::inactive(), &heads).map_err(|e| DocError::Change(e.to_string()))?;
+        let mut tx = doc.transaction_at(PatchLog::inactive(), &heads).map_err(|e| DocError::Change(e.to_string()))?;
         if let Err(e) = splice_in(&mut tx, id, splices) {
             tx.rollback();
             return Err(e);
         }
         let hash = tx.commit().0;
-        match self.queue(hash) {
-            Some(hash) => Ok(Version(vec![hash])),
-            None => Ok(Version(heads)),
+        match self.queue(&key, hash) {
+            Some(hash) => Ok(Version { doc: key, heads: vec![hash] }),
+            None => Ok(Version { doc: key, heads }),
         }
     }
 
     /// Queues a just-committed local change for the peers.
-    fn queue(&mut self, hash: Option<ChangeHash>) -> Option<ChangeHash> {
+    fn queue(&mut self, key: &DocKey, hash: Option<ChangeHash>) -> Option<ChangeHash> {
         let hash = hash?;
-        if let Some(change) = self.doc.get_change_by_hash(&hash) {
-            self.outbox.push(change.raw_bytes().to_vec());
+        let bytes = self.part(key).and_then(|p| p.doc.get_change_by_hash(&hash)).map(|c| c.raw_bytes().to_vec());
+        if let Some(bytes) = bytes {
+            self.outbox.push((key.clone(), bytes));
         }
         Some(hash)
     }
 
-    /// Local changes made since the last call, encoded for the wire.
-    pub fn take_changes(&mut self) -> Option<Vec<Vec<u8>>> {
+    /// Local changes made since the last call, encoded for the wire, each
+    /// with its document.
+    pub fn take_changes(&mut self) -> Option<Vec<(DocKey, Vec<u8>)>> {
         (!self.outbox.is_empty()).then(|| std::mem::take(&mut self.outbox))
     }
 
-    /// Applies encoded changes received from a peer, all in one call (the
-    /// cost of applying grows with the history, not the batch). Changes whose
-    /// dependencies are missing wait inside Automerge until those arrive.
-    pub fn apply_changes(&mut self, changes: Vec<Vec<u8>>) -> Result<Touched, DocError> {
-        let changes = changes
-            .into_iter()
-            .map(automerge::Change::from_bytes)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| DocError::Change(e.to_string()))?;
-        let mut log = PatchLog::active();
-        self.doc.apply_changes_log_patches(changes, &mut log)?;
-        Ok(self.touched(&mut log))
+    /// Applies encoded changes received from peers, each document's in one
+    /// call (the cost of applying grows with that document's history, not
+    /// the batch). Changes whose dependencies are missing wait inside
+    /// Automerge until those arrive.
+    pub fn apply_changes(&mut self, changes: Vec<(DocKey, Vec<u8>)>) -> Result<Touched, DocError> {
+        let mut by_doc: BTreeMap<DocKey, Vec<automerge::Change>> = BTreeMap::new();
+        for (key, bytes) in changes {
+            let change = automerge::Change::from_bytes(bytes).map_err(|e| DocError::Change(e.to_string()))?;
+            by_doc.entry(key).or_default().push(change);
+        }
+        let mut touched = Touched::default();
+        for (key, changes) in by_doc {
+            let mut log = PatchLog::active();
+            self.part_mut(&key).doc.apply_changes_log_patches(changes, &mut log)?;
+            touched.merge(self.touched(&key, &mut log));
+        }
+        Ok(touched)
     }
 
-    /// Handles one sync protocol message from a peer.
-    pub fn receive_sync(&mut self, state: &mut SyncState, msg: &[u8]) -> Result<Touched, DocError> {
+    /// Handles one sync protocol message of one document from a peer.
+    pub fn receive_sync(&mut self, state: &mut SyncState, key: &DocKey, msg: &[u8]) -> Result<Touched, DocError> {
         let msg = sync::Message::decode(msg).map_err(|e| DocError::SyncMessage(e.to_string()))?;
         let mut log = PatchLog::active();
-        self.doc.receive_sync_message_log_patches(&mut state.0, msg, &mut log)?;
-        Ok(self.touched(&mut log))
+        let sync = state.0.entry(key.clone()).or_default();
+        self.part_mut(key).doc.receive_sync_message_log_patches(sync, msg, &mut log)?;
+        Ok(self.touched(key, &mut log))
     }
 
-    /// True once the peer has told us its heads and we hold all of them.
+    /// True once the peer has told us the heads of the tree and of every
+    /// text file in it, and we hold all of them.
     pub fn caught_up(&self, state: &SyncState) -> bool {
-        state.0.their_heads.as_ref().is_some_and(|heads| heads.iter().all(|h| self.doc.get_change_by_hash(h).is_some()))
+        let held = |key: &DocKey| match (state.0.get(key).and_then(|s| s.their_heads.as_ref()), self.part(key)) {
+            (Some(heads), Some(part)) => heads.iter().all(|h| part.doc.get_change_by_hash(h).is_some()),
+            _ => false,
+        };
+        held(&DocKey::Tree) && self.tree().entries.iter().filter(|(_, e)| e.kind == Kind::Text).all(|(id, _)| held(&DocKey::File(id.clone())))
     }
 
-    /// The next sync protocol message for a peer, if any is due.
-    pub fn generate_sync(&mut self, state: &mut SyncState) -> Option<Vec<u8>> {
-        self.doc.generate_sync_message(&mut state.0).map(sync::Message::encode)
+    /// The sync protocol messages due for a peer, one per document at most.
+    pub fn generate_sync(&mut self, state: &mut SyncState) -> Vec<(DocKey, Vec<u8>)> {
+        let keys: Vec<DocKey> = std::iter::once(DocKey::Tree).chain(self.files.keys().cloned().map(DocKey::File)).collect();
+        let mut out = Vec::new();
+        for key in keys {
+            let sync = state.0.entry(key.clone()).or_default();
+            if let Some(m) = self.part_mut(&key).doc.generate_sync_message(sync) {
+                out.push((key, m.encode()));
+            }
+        }
+        out
     }
 
     /// What the changes recorded in `log` touched. The patch log is filled
     /// while changes are applied; diffing heads afterwards would scan the
     /// whole history (tens of ms on a long one).
-    fn touched(&self, log: &mut PatchLog) -> Touched {
+    fn touched(&self, key: &DocKey, log: &mut PatchLog) -> Touched {
         let mut touched = Touched::default();
-        for patch in self.doc.make_patches(log) {
+        let id = match key {
+            DocKey::Tree => None,
+            DocKey::File(id) => Some(id),
+        };
+        let Some(part) = self.part(key) else { return touched };
+        let patches = part.doc.make_patches(log);
+        if let Some(id) = id {
+            if !patches.is_empty() {
+                touched.texts.insert(id.clone());
+            }
+            return touched;
+        }
+        for patch in patches {
             match patch.path.as_slice() {
                 [(_, Prop::Map(top)), rest @ ..] if top == "entries" => match rest {
                     [] => touched.tree = true,
@@ -817,6 +1045,27 @@ impl WorkspaceDoc {
         }
         touched
     }
+}
+
+/// Runs the sync protocol between two documents until it settles, as two
+/// peers do when they connect.
+#[cfg(test)]
+pub(crate) fn sync_pair(a: &mut WorkspaceDoc, b: &mut WorkspaceDoc) {
+    let (mut sa, mut sb) = (SyncState::default(), SyncState::default());
+    for _ in 0..20 {
+        let m1 = a.generate_sync(&mut sa);
+        for (key, m) in &m1 {
+            b.receive_sync(&mut sb, key, m).expect("sync");
+        }
+        let m2 = b.generate_sync(&mut sb);
+        for (key, m) in &m2 {
+            a.receive_sync(&mut sa, key, m).expect("sync");
+        }
+        if m1.is_empty() && m2.is_empty() {
+            return;
+        }
+    }
+    panic!("sync did not settle");
 }
 
 #[cfg(test)]

@@ -4,25 +4,6 @@ fn p(s: &str) -> RelPath {
     RelPath::new(s).expect("valid path")
 }
 
-/// Two documents brought in sync with the sync protocol, as at connect.
-fn sync_pair(a: &mut WorkspaceDoc, b: &mut WorkspaceDoc) {
-    let (mut sa, mut sb) = (SyncState::default(), SyncState::default());
-    for _ in 0..20 {
-        let m1 = a.generate_sync(&mut sa);
-        if let Some(m) = &m1 {
-            b.receive_sync(&mut sb, m).expect("sync");
-        }
-        let m2 = b.generate_sync(&mut sb);
-        if let Some(m) = &m2 {
-            a.receive_sync(&mut sa, m).expect("sync");
-        }
-        if m1.is_none() && m2.is_none() {
-            return;
-        }
-    }
-    panic!("sync did not settle");
-}
-
 fn joined_pair() -> (WorkspaceDoc, WorkspaceDoc) {
     let mut host = WorkspaceDoc::new_workspace("ws1").expect("create");
     let mut guest = WorkspaceDoc::empty();
@@ -70,7 +51,7 @@ fn an_edit_based_on_an_old_version_merges_like_a_concurrent_one() {
     let (mut host, mut guest) = joined_pair();
     let f = host.create(None, "a.txt", &Content::Text("alpha beta".into())).expect("file");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
-    let base = guest.version();
+    let base = guest.version_of(&f);
     // A remote edit arrives ...
     host.splice(&f, &[Splice { index: 0, delete: 0, insert: ">> ".into() }]).expect("edit");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
@@ -146,8 +127,8 @@ fn duplicate_paths_resolve_to_one_entry_on_every_peer() {
 fn malformed_sync_message_is_an_error_not_a_panic() {
     let mut doc = WorkspaceDoc::new_workspace("ws").expect("create");
     let mut st = SyncState::default();
-    assert!(doc.receive_sync(&mut st, b"\x42garbage").is_err());
-    assert!(doc.apply_changes(vec![b"\x85\x6f\x4a\x83garbage".to_vec()]).is_err());
+    assert!(doc.receive_sync(&mut st, &DocKey::Tree, b"\x42garbage").is_err());
+    assert!(doc.apply_changes(vec![(DocKey::Tree, b"\x85\x6f\x4a\x83garbage".to_vec())]).is_err());
 }
 
 #[test]
@@ -204,7 +185,7 @@ fn an_isolated_edit_is_reported_to_a_receiver_with_its_own_concurrent_edit() {
     host.take_changes();
     let mut guest = WorkspaceDoc::empty();
     sync_pair(&mut host, &mut guest);
-    let base = host.version();
+    let base = host.version_of(&f);
     // The host makes another change of its own after `base`, elsewhere.
     host.set_member("aaaaaaaaaaaaaaaa", &Member { name: "ada".into(), color: "#000000".into(), role: "host".into() }).expect("member");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
@@ -221,9 +202,47 @@ fn an_isolated_edit_is_reported_to_a_receiver_with_its_own_concurrent_edit() {
 fn an_old_edit_is_carried_over_this_peers_own_later_edit() {
     let (mut host, _) = joined_pair();
     let f = host.create(None, "log.txt", &Content::Text("one\n".into())).expect("file");
-    let base = host.version();
+    let base = host.version_of(&f);
     // This peer adds a line before, then takes in an edit made against `base`.
     host.splice(&f, &splice::diff("one\n", "zero\none\n")).expect("edit");
     host.splice_at(&base, &f, &splice::diff("one\n", "one\nmine\n")).expect("old edit");
     assert_eq!(host.text(&f).expect("text"), "zero\none\nmine\n");
+}
+
+#[test]
+fn each_text_file_has_its_own_document_and_all_of_them_save_and_load() {
+    let (mut host, mut guest) = joined_pair();
+    let a = host.create(None, "a.txt", &Content::Text("alpha\n".into())).expect("a");
+    let b = host.create(None, "b.txt", &Content::Text("beta\n".into())).expect("b");
+    guest.apply_changes(host.take_changes().expect("c")).expect("apply");
+
+    // An edit to a.txt is a change of a.txt's document only.
+    host.splice(&a, &[Splice { index: 5, delete: 0, insert: "!".into() }]).expect("edit");
+    let changes = host.take_changes().expect("c");
+    assert!(changes.iter().all(|(k, _)| *k == DocKey::File(a.clone())), "{:?}", changes.iter().map(|c| &c.0).collect::<Vec<_>>());
+    let touched = guest.apply_changes(changes).expect("apply");
+    assert_eq!(touched.texts.into_iter().collect::<Vec<_>>(), vec![a.clone()]);
+    assert!(!touched.tree);
+    assert_eq!(guest.text(&a).expect("t"), "alpha!\n");
+
+    // A version names its document: b.txt's cannot be used for a.txt.
+    let vb = host.version_of(&b);
+    assert!(host.splice_at(&vb, &a, &[Splice { index: 0, delete: 0, insert: "x".into() }]).is_err());
+    assert_eq!(Version::parse(&vb.to_strings()), Some(vb));
+
+    // Saved whole, then incrementally, and loaded back.
+    let saved = host.save();
+    host.splice(&b, &[Splice { index: 0, delete: 0, insert: "# ".into() }]).expect("edit");
+    let more = host.save_incremental();
+    assert!(host.save_incremental().is_empty(), "nothing new to save");
+    let mut back = WorkspaceDoc::load(&saved).expect("load");
+    back.load_incremental(&more).expect("log");
+    assert_eq!(back.text(&a).expect("a"), "alpha!\n");
+    assert_eq!(back.text(&b).expect("b"), "# beta\n");
+    assert_eq!(back.tree(), host.tree());
+
+    // A state folder of the single-document format is refused with a way out.
+    let old = WorkspaceDoc::new_workspace("w").expect("doc").tree.doc.save();
+    let err = WorkspaceDoc::load(&old).err().expect("refused");
+    assert!(err.to_string().contains("older NitroIDE"), "{err}");
 }

@@ -96,7 +96,7 @@ impl Workspace {
         for (id, (prev, last)) in records {
             let Some(kind) = tree.entries.get(id).map(|e| e.kind) else { continue };
             if kind == Kind::Dir {
-                disk.insert(id.clone(), OnDisk { path: last.path.clone(), text: None, version: doc.version() });
+                disk.insert(id.clone(), OnDisk { path: last.path.clone(), text: None, version: doc.version_of(id) });
                 continue;
             }
             if kind != Kind::Text {
@@ -124,7 +124,7 @@ impl Workspace {
             };
             let (version, text) = match found {
                 Some((v, t)) => (v, Some(t)),
-                None => (doc.version(), Some(doc.text(id)?)),
+                None => (doc.version_of(id), Some(doc.text(id)?)),
             };
             disk.insert(id.clone(), OnDisk { path: last.path.clone(), text, version });
         }
@@ -212,7 +212,7 @@ impl Workspace {
     /// The current text of a shared file, and the version it belongs to.
     pub fn text(&mut self, path: &RelPath) -> Result<(String, Version), WorkspaceError> {
         let id = self.shared_text(path)?;
-        Ok((self.doc.text(&id)?, self.doc.version()))
+        Ok((self.doc.text(&id)?, self.doc.version_of(&id)))
     }
 
     /// What an editor showing the text of `since` must apply to show the
@@ -233,7 +233,7 @@ impl Workspace {
             Some(v) => self.doc.splice_at(v, &id, splices)?,
             None => {
                 self.doc.splice(&id, splices)?;
-                self.doc.version()
+                self.doc.version_of(&id)
             }
         };
         self.unwritten.insert(id);
@@ -342,7 +342,7 @@ impl Workspace {
                     self.remove_entry(&id)?;
                     self.add_dir_tree(path)?;
                 } else if !self.disk.contains_key(&id) {
-                    let version = self.doc.version();
+                    let version = self.doc.version_of(&id);
                     self.keep(id, OnDisk { path: path.clone(), text: None, version });
                 }
             }
@@ -357,7 +357,7 @@ impl Workspace {
                     (_, FileContent::Text(text)) => {
                         self.doc.set_kind(&id, &Content::Text(text.clone()))?;
                         self.set_tree_kind(&id, Kind::Text, None);
-                        let version = self.doc.version();
+                        let version = self.doc.version_of(&id);
                         self.keep(id, OnDisk { path: path.clone(), text: Some(text), version });
                     }
                     (old, content) => {
@@ -397,7 +397,7 @@ impl Workspace {
         // What is on disk, and the document version whose text that is.
         let disk_version = if on_disk == base { rec.version.clone() } else { self.take_in(id, &base, &rec.version, &on_disk)? };
         let merged = self.doc.text(id)?;
-        let version = self.doc.version();
+        let version = self.doc.version_of(id);
         // Recorded first: a crash before the write then reads as a write that
         // did not happen, not as an edit of the user's.
         self.keep(id.clone(), OnDisk { path: rec.path.clone(), text: Some(merged.clone()), version });
@@ -451,7 +451,7 @@ impl Workspace {
         let splices = splice::diff(base, edited);
         if self.doc.text(id)? == base {
             self.doc.splice(id, &splices)?;
-            Ok(self.doc.version())
+            Ok(self.doc.version_of(id))
         } else {
             Ok(self.doc.splice_at(version, id, &splices)?)
         }
@@ -558,7 +558,7 @@ impl Workspace {
         ids.sort_by_key(|id| self.tree.entries.get(id).map_or(0, |e| e.path.depth()));
         for id in ids {
             let Some(entry) = self.tree.entries.get(&id).cloned() else { continue };
-            let version = self.doc.version();
+            let version = self.doc.version_of(&id);
             match entry.kind {
                 Kind::Dir => {
                     if !matches!(self.sandbox.read(&entry.path)?, Node::Dir | Node::Missing) {
@@ -639,7 +639,7 @@ impl Workspace {
             Content::Dir => None,
             Content::Binary(_) | Content::TooLarge(_) => return Ok(id),
         };
-        let version = self.doc.version();
+        let version = self.doc.version_of(&id);
         self.keep(id.clone(), OnDisk { path: path.clone(), text, version });
         Ok(id)
     }

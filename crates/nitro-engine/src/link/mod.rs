@@ -448,7 +448,7 @@ mod tests {
         a.wait_open(Duration::from_secs(10)).await.expect("a open");
         b.wait_open(Duration::from_secs(10)).await.expect("b open");
 
-        let big = StateMsg::Sync((0..1_000_000u32).map(|i| (i % 253) as u8).collect());
+        let big = StateMsg::Sync(vec![(String::new(), (0..1_000_000u32).map(|i| (i % 253) as u8).collect())]);
         a.send_state(&big).expect("queued");
         a.send_state(&StateMsg::Bye("done".into())).expect("queued");
         assert_eq!(next_state(&mut b_rx).await, big);

@@ -5,8 +5,8 @@
 //! | type | message | body |
 //! |------|---------|------|
 //! | 0x01 | Hello   | UTF-8 JSON [`Hello`] |
-//! | 0x02 | Sync    | one Automerge sync protocol message |
-//! | 0x03 | Changes | repeated: u32 big-endian length, one encoded Automerge change |
+//! | 0x02 | Sync    | repeated: document key, u32 length, one Automerge sync protocol message |
+//! | 0x03 | Changes | repeated: document key, u32 length, one encoded Automerge change |
 //! | 0x04 | Bye     | UTF-8 reason |
 //! | 0x05 | Peers   | UTF-8 JSON [`PeersMsg`]: the sender's connected peers |
 //! | 0x06 | Relay   | UTF-8 JSON [`Relay`]: an offer or answer for a third peer |
@@ -17,7 +17,9 @@
 //! | 0x0b | Ping    | u64 nonce |
 //! | 0x0c | Pong    | the ping's u64 nonce |
 //!
-//! Integers are big-endian.
+//! Integers are big-endian. A document key is a length byte and ASCII: empty
+//! for the workspace's tree, else the file id (letters and digits, at most
+//! 64) whose content document it is.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +27,7 @@ use super::{PeerId, TermId};
 
 /// Peers with a different protocol version refuse each other with a clear
 /// message instead of misreading bytes.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {
@@ -94,11 +96,14 @@ pub enum TermMsg {
     Refused { term: TermId, reason: String },
 }
 
+/// Payloads each tagged with the key of the document they belong to.
+pub type Keyed = Vec<(String, Vec<u8>)>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateMsg {
     Hello(Hello),
-    Sync(Vec<u8>),
-    Changes(Vec<Vec<u8>>),
+    Sync(Keyed),
+    Changes(Keyed),
     Bye(String),
     Peers(PeersMsg),
     Relay(Relay),
@@ -120,6 +125,8 @@ const TERM_RESIZE: u8 = 0x09;
 const TERM_REFUSED: u8 = 0x0a;
 const PING: u8 = 0x0b;
 const PONG: u8 = 0x0c;
+/// Document keys are file ids: at most this long.
+const MAX_DOC_KEY: usize = 64;
 /// A peer lists at most this many others: more is a malformed message.
 pub const MAX_PEERS: usize = 256;
 
@@ -135,16 +142,13 @@ impl StateMsg {
                 // Serializing a struct of strings and integers cannot fail.
                 out.extend(serde_json::to_vec(h).unwrap_or_default());
             }
-            StateMsg::Sync(m) => {
+            StateMsg::Sync(items) => {
                 out.push(SYNC);
-                out.extend_from_slice(m);
+                put_keyed(&mut out, items);
             }
-            StateMsg::Changes(changes) => {
+            StateMsg::Changes(items) => {
                 out.push(CHANGES);
-                for c in changes {
-                    out.extend_from_slice(&(c.len() as u32).to_be_bytes());
-                    out.extend_from_slice(c);
-                }
+                put_keyed(&mut out, items);
             }
             StateMsg::Bye(reason) => {
                 out.push(BYE);
@@ -177,21 +181,8 @@ impl StateMsg {
                 }
                 Ok(StateMsg::Hello(h))
             }
-            SYNC => Ok(StateMsg::Sync(body.to_vec())),
-            CHANGES => {
-                let mut changes = Vec::new();
-                let mut rest = body;
-                while !rest.is_empty() {
-                    let (len, tail) = rest.split_first_chunk::<4>().ok_or(WireError::Malformed("truncated change length"))?;
-                    let len = u32::from_be_bytes(*len) as usize;
-                    if tail.len() < len {
-                        return Err(WireError::Malformed("truncated change"));
-                    }
-                    changes.push(tail[..len].to_vec());
-                    rest = &tail[len..];
-                }
-                Ok(StateMsg::Changes(changes))
-            }
+            SYNC => Ok(StateMsg::Sync(take_keyed(body)?)),
+            CHANGES => Ok(StateMsg::Changes(take_keyed(body)?)),
             BYE => Ok(StateMsg::Bye(String::from_utf8_lossy(body).into_owned())),
             PEERS => {
                 let p: PeersMsg = serde_json::from_slice(body).map_err(|_| WireError::Malformed("peers list"))?;
@@ -260,6 +251,32 @@ fn encode_term(t: &TermMsg, out: &mut Vec<u8>) {
     }
 }
 
+fn put_keyed(out: &mut Vec<u8>, items: &Keyed) {
+    for (key, bytes) in items {
+        out.push(key.len() as u8);
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+}
+
+fn take_keyed(body: &[u8]) -> Result<Keyed, WireError> {
+    let mut items = Vec::new();
+    let mut rest = body;
+    while let Some((&n, tail)) = rest.split_first() {
+        let key = tail.get(..n as usize).ok_or(WireError::Malformed("truncated document key"))?;
+        if key.len() > MAX_DOC_KEY || !key.iter().all(u8::is_ascii_alphanumeric) {
+            return Err(WireError::Malformed("bad document key"));
+        }
+        let (len, tail) = tail[n as usize..].split_first_chunk::<4>().ok_or(WireError::Malformed("truncated length"))?;
+        let len = u32::from_be_bytes(*len) as usize;
+        let bytes = tail.get(..len).ok_or(WireError::Malformed("truncated payload"))?;
+        items.push((String::from_utf8_lossy(key).into_owned(), bytes.to_vec()));
+        rest = &tail[len..];
+    }
+    Ok(items)
+}
+
 fn take_u64(body: &[u8]) -> Result<(u64, &[u8]), WireError> {
     let (n, rest) = body.split_first_chunk::<8>().ok_or(WireError::Malformed("truncated integer"))?;
     Ok((u64::from_be_bytes(*n), rest))
@@ -278,8 +295,8 @@ mod tests {
                 name: "ada".into(),
                 workspace: "abc".into(),
             }),
-            StateMsg::Sync(vec![1, 2, 3]),
-            StateMsg::Changes(vec![vec![9; 10], vec![], vec![7; 3]]),
+            StateMsg::Sync(vec![(String::new(), vec![1, 2, 3]), ("0a1b".into(), vec![4])]),
+            StateMsg::Changes(vec![(String::new(), vec![9; 10]), ("ff00".into(), vec![]), ("ff00".into(), vec![7; 3])]),
             StateMsg::Bye("bye".into()),
             StateMsg::Peers(PeersMsg { peers: vec![PeerEntry { peer: PeerId::random(), name: "bob".into() }] }),
             StateMsg::Relay(Relay { from: PeerId::random(), to: PeerId::random(), kind: RelayKind::Offer, sdp: "v=0".into() }),
@@ -301,8 +318,9 @@ mod tests {
         assert_eq!(StateMsg::decode(&[0x7f]), Err(WireError::UnknownType(0x7f)));
         assert!(StateMsg::decode(&[HELLO, b'{']).is_err());
         assert!(StateMsg::decode(br#"{"protocol":1,"peer":"../../etc","name":"x","workspace":"w"}"#).is_err());
-        assert!(StateMsg::decode(&[CHANGES, 0, 0, 0, 9, 1]).is_err());
-        assert!(StateMsg::decode(&[CHANGES, 0, 0]).is_err());
+        assert!(StateMsg::decode(&[CHANGES, 0, 0, 0, 0, 9, 1]).is_err());
+        assert!(StateMsg::decode(&[CHANGES, 0, 0, 0]).is_err());
+        assert_eq!(StateMsg::decode(&[SYNC, 2, b'.', b'.', 0, 0, 0, 0]), Err(WireError::Malformed("bad document key")));
         assert_eq!(StateMsg::decode(&[TERM_OUTPUT, 0, 0, 0, 0, 0, 0, 0, 1, 0]), Err(WireError::Malformed("truncated integer")));
         assert_eq!(StateMsg::decode(&[TERM_RESIZE, 0, 0, 0, 0, 0, 0, 0, 1, 0, 80]), Err(WireError::Malformed("terminal size")));
         assert!(StateMsg::decode(&[PING, 1, 2]).is_err());

@@ -21,12 +21,12 @@ use super::state::{self, SavedSession};
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, Workspace};
 use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo};
-use crate::doc::{Member, Splice, SyncState, Touched, Version};
+use crate::doc::{DocKey, Member, Splice, SyncState, Touched, Version};
 use crate::path::RelPath;
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
 use crate::protocol::presence::PresenceMsg;
-use crate::protocol::wire::Relay;
+use crate::protocol::wire::{Keyed, Relay};
 use crate::protocol::{Hello, Invite, PeerId, SessionId, StateMsg, TermId, PROTOCOL_VERSION};
 use crate::term::pty::PtyEvent;
 use crate::term::{TermInfo, TermView};
@@ -373,7 +373,7 @@ impl Actor {
                     }
                 }
                 *queue = rest;
-                match self.ws.doc().apply_changes(changes) {
+                match self.ws.doc().apply_changes(from_wire(changes)) {
                     Ok(touched) => self.apply_remote(&touched),
                     Err(e) => tracing::warn!(error = %e, "ignored malformed changes from a peer"),
                 }
@@ -429,13 +429,21 @@ impl Actor {
                     }
                 self.drop_link(id, "left");
             }
-            (StateMsg::Sync(m), true) => {
+            (StateMsg::Sync(items), true) => {
                 let result = {
-                    let slot = self.slots.get_mut(&id).map(|s| &mut s.sync);
-                    match slot {
-                        Some(sync) => self.ws.doc().receive_sync(sync, &m),
-                        None => return,
+                    let Some(sync) = self.slots.get_mut(&id).map(|s| &mut s.sync) else { return };
+                    let mut touched = Touched::default();
+                    let mut result = Ok(());
+                    for (key, m) in from_wire(items) {
+                        match self.ws.doc().receive_sync(sync, &key, &m) {
+                            Ok(t) => touched.merge(t),
+                            Err(e) => {
+                                result = Err(e);
+                                break;
+                            }
+                        }
                     }
+                    result.map(|()| touched)
                 };
                 match result {
                     Ok(touched) => {
@@ -446,7 +454,7 @@ impl Actor {
                     Err(e) => self.drop_link(id, &format!("sent a malformed sync message ({e})")),
                 }
             }
-            (StateMsg::Changes(c), true) => match self.ws.doc().apply_changes(c) {
+            (StateMsg::Changes(c), true) => match self.ws.doc().apply_changes(from_wire(c)) {
                 Ok(touched) => self.apply_remote(&touched),
                 Err(e) => tracing::warn!(error = %e, "ignored malformed changes from a peer"),
             },
@@ -550,8 +558,8 @@ impl Actor {
             let sync = &mut slot.sync;
             self.ws.doc().generate_sync(sync)
         };
-        if let Some(m) = msg {
-            self.send(id, &StateMsg::Sync(m));
+        if !msg.is_empty() {
+            self.send(id, &StateMsg::Sync(to_wire(msg)));
         }
     }
 
@@ -614,7 +622,7 @@ impl Actor {
     fn flush(&mut self) {
         let Some(changes) = self.ws.doc().take_changes() else { return };
         self.dirty = true;
-        let msg = StateMsg::Changes(changes);
+        let msg = StateMsg::Changes(to_wire(changes));
         for slot in self.slots.values_mut() {
             if slot.peer.is_none() || slot.behind {
                 continue;
@@ -734,6 +742,16 @@ impl Actor {
         }
         self.save()
     }
+}
+
+/// Document keys as the wire spells them.
+fn to_wire(items: Vec<(DocKey, Vec<u8>)>) -> Keyed {
+    items.into_iter().map(|(k, b)| (k.to_wire().to_owned(), b)).collect()
+}
+
+/// Keys the wire already checked; one that names no document is dropped.
+fn from_wire(items: Keyed) -> Vec<(DocKey, Vec<u8>)> {
+    items.into_iter().filter_map(|(k, b)| Some((DocKey::from_wire(&k)?, b))).collect()
 }
 
 async fn next_fs_batch(fs: &mut Option<(Watcher, mpsc::UnboundedReceiver<Vec<FsChange>>)>) -> Vec<FsChange> {

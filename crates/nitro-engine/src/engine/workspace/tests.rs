@@ -2,7 +2,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::doc::SyncState;
 
 const MAX: u64 = 1024 * 1024;
 
@@ -78,20 +77,7 @@ fn pair(files: &[(&str, &[u8])]) -> (Peer, Peer) {
     host.ws.rescan().expect("scan");
     host.ws.doc().take_changes();
     let mut guest = Peer::new(WorkspaceDoc::empty(), &[]);
-    let (mut hs, mut gs) = (SyncState::default(), SyncState::default());
-    loop {
-        let a = host.ws.doc().generate_sync(&mut hs);
-        if let Some(m) = &a {
-            guest.ws.doc().receive_sync(&mut gs, m).expect("sync");
-        }
-        let b = guest.ws.doc().generate_sync(&mut gs);
-        if let Some(m) = &b {
-            host.ws.doc().receive_sync(&mut hs, m).expect("sync");
-        }
-        if a.is_none() && b.is_none() {
-            break;
-        }
-    }
+    crate::doc::sync_pair(host.ws.doc(), guest.ws.doc());
     guest.ws.rescan().expect("materialize");
     (host, guest)
 }
