@@ -243,6 +243,6 @@ fn each_text_file_has_its_own_document_and_all_of_them_save_and_load() {
 
     // A state folder of the single-document format is refused with a way out.
     let old = WorkspaceDoc::new_workspace("w").expect("doc").tree.doc.save();
-    let err = WorkspaceDoc::load(&old).err().expect("refused");
+    let err = WorkspaceDoc::load(&old).expect_err("refused");
     assert!(err.to_string().contains("older NitroIDE"), "{err}");
 }
