@@ -68,6 +68,11 @@ impl Drop for RawMode {
 /// Returns the shell's exit code when it exited.
 pub async fn attach(engine: &EngineHandle, target: Target) -> Result<Option<u32>> {
     let mut events = engine.subscribe();
+    let target = match target {
+        Target::Auto if engine.invite().is_some() => Target::New,
+        Target::Auto => Target::First,
+        other => other,
+    };
     let term = match target {
         Target::New | Target::Auto => {
             let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));

@@ -192,30 +192,8 @@ fn main() -> Result<()> {
 }
 
 async fn run(command: Command) -> Result<()> {
-    let (show_presence, target, grant) = match &command {
-        Command::Host { common, .. } => (
-            common.presence,
-            common.term.clone().map(|t| {
-                if t == attach::Target::Auto {
-                    attach::Target::New
-                } else {
-                    t
-                }
-            }),
-            common.grant.clone(),
-        ),
-        Command::Join { common, .. } => (
-            common.presence,
-            common.term.clone().map(|t| {
-                if t == attach::Target::Auto {
-                    attach::Target::First
-                } else {
-                    t
-                }
-            }),
-            common.grant.clone(),
-        ),
-    };
+    let (Command::Host { common, .. } | Command::Join { common, .. }) = &command;
+    let (show_presence, target, grant) = (common.presence, common.term.clone(), common.grant.clone());
     let engine = match command {
         Command::Host { dir, port, common } => {
             let mut cfg = common.config(dir.clone())?;

@@ -142,12 +142,8 @@ impl StateMsg {
                 // Serializing a struct of strings and integers cannot fail.
                 out.extend(serde_json::to_vec(h).unwrap_or_default());
             }
-            StateMsg::Sync(items) => {
-                out.push(SYNC);
-                put_keyed(&mut out, items);
-            }
-            StateMsg::Changes(items) => {
-                out.push(CHANGES);
+            StateMsg::Sync(items) | StateMsg::Changes(items) => {
+                out.push(if matches!(self, StateMsg::Sync(_)) { SYNC } else { CHANGES });
                 put_keyed(&mut out, items);
             }
             StateMsg::Bye(reason) => {
