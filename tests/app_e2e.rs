@@ -47,7 +47,6 @@ async fn the_app_edits_with_a_headless_peer_and_shows_its_cursor_and_terminal() 
     tokio::task::block_in_place(|| -> Result<()> {
         let lines = app.find(".monaco-editor .view-lines", UI)?;
         app.click(&lines)?;
-        app.eval("return true;")?;
         app.type_text("\u{E009}\u{E010}")?; // Ctrl+End: the end of the file
         app.type_text("// typed in the app")
     })?;
