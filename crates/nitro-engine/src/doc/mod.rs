@@ -304,6 +304,9 @@ pub struct WorkspaceDoc {
     files: BTreeMap<FileId, Part>,
     /// Local changes not yet handed to the network, each encoded.
     outbox: Vec<(DocKey, Vec<u8>)>,
+    /// Documents changed since the last save: only they are looked at by
+    /// [`Self::save_incremental`], which runs before every file write.
+    changed: BTreeSet<DocKey>,
 }
 
 impl std::fmt::Debug for WorkspaceDoc {
@@ -424,7 +427,7 @@ fn splice_in(tx: &mut Transaction<'_>, id: &FileId, splices: &[Splice]) -> Resul
 
 impl WorkspaceDoc {
     fn with(tree: Automerge) -> Self {
-        Self { tree: Part::new(tree), files: BTreeMap::new(), outbox: Vec::new() }
+        Self { tree: Part::new(tree), files: BTreeMap::new(), outbox: Vec::new(), changed: BTreeSet::new() }
     }
 
     fn part(&self, key: &DocKey) -> Option<&Part> {
@@ -511,6 +514,7 @@ impl WorkspaceDoc {
             let bytes = part.doc.save();
             put_part(&mut out, &key, &bytes);
         }
+        self.changed.clear();
         out
     }
 
@@ -518,8 +522,7 @@ impl WorkspaceDoc {
     /// call), for an append-only log on disk; empty when there are none.
     pub fn save_incremental(&mut self) -> Vec<u8> {
         let mut out = SAVED_MAGIC.to_vec();
-        let keys: Vec<DocKey> = std::iter::once(DocKey::Tree).chain(self.files.keys().cloned().map(DocKey::File)).collect();
-        for key in keys {
+        for key in std::mem::take(&mut self.changed) {
             let part = self.part_mut(&key);
             let heads = part.doc.get_heads();
             if heads != part.saved {
@@ -542,6 +545,7 @@ impl WorkspaceDoc {
         }
         for (key, body) in parts(bytes)? {
             self.part_mut(&key).doc.load_incremental(body)?;
+            self.changed.insert(key);
         }
         Ok(())
     }
@@ -941,6 +945,7 @@ impl WorkspaceDoc {
     /// Queues a just-committed local change for the peers.
     fn queue(&mut self, key: &DocKey, hash: Option<ChangeHash>) -> Option<ChangeHash> {
         let hash = hash?;
+        self.changed.insert(key.clone());
         let bytes = self.part(key).and_then(|p| p.doc.get_change_by_hash(&hash)).map(|c| c.raw_bytes().to_vec());
         if let Some(bytes) = bytes {
             self.outbox.push((key.clone(), bytes));
@@ -968,6 +973,7 @@ impl WorkspaceDoc {
         for (key, changes) in by_doc {
             let mut log = PatchLog::active();
             self.part_mut(&key).doc.apply_changes_log_patches(changes, &mut log)?;
+            self.changed.insert(key.clone());
             touched.merge(self.touched(&key, &mut log));
         }
         Ok(touched)
@@ -979,6 +985,7 @@ impl WorkspaceDoc {
         let mut log = PatchLog::active();
         let sync = state.0.entry(key.clone()).or_default();
         self.part_mut(key).doc.receive_sync_message_log_patches(sync, msg, &mut log)?;
+        self.changed.insert(key.clone());
         Ok(self.touched(key, &mut log))
     }
 
