@@ -27,6 +27,13 @@ need_node() {
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     need_debs nodejs npm
   fi
+  # The front end's build (Vite 8) needs Node.js 20.19 or newer.
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]')"
+  if [ "$major" -lt 20 ]; then
+    echo "Node.js $(node --version) is too old for the front end's build: install Node.js 20 or newer." >&2
+    exit 1
+  fi
 }
 
 # The front end's packages, and its build (ui/dist, which the app embeds).
