@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use nitro_engine::engine::presence::{LocalPresence, Selection};
 use nitro_engine::engine::Engine;
+use nitro_engine::engine::presence::{LocalPresence, Selection};
 use nitro_engine::path::RelPath;
 use nitro_tests::webdriver::App;
-use nitro_tests::{loopback_config, nitro_bin, wait_for, write_files, CONVERGE};
+use nitro_tests::{CONVERGE, loopback_config, nitro_bin, wait_for, write_files};
 
 const UI: Duration = Duration::from_secs(30);
 
@@ -60,8 +60,14 @@ async fn the_app_edits_with_a_headless_peer_and_shows_its_cursor_and_terminal() 
 
     // The headless peer's cursor is drawn, with its name.
     let path = RelPath::new("main.rs")?;
-    ada.set_presence(LocalPresence { file: Some(path), selections: vec![Selection { anchor: 22, head: 26 }], typing: true, viewport_top: Some(1) }, None).await?;
-    tokio::task::block_in_place(|| app.wait_until("ada's cursor", "[...document.querySelectorAll('.nitro-remote-cursor')].some(e => e.textContent.includes('ada'))", UI))?;
+    ada.set_presence(
+        LocalPresence { file: Some(path), selections: vec![Selection { anchor: 22, head: 26 }], typing: true, viewport_top: Some(1) },
+        None,
+    )
+    .await?;
+    tokio::task::block_in_place(|| {
+        app.wait_until("ada's cursor", "[...document.querySelectorAll('.nitro-remote-cursor')].some(e => e.textContent.includes('ada'))", UI)
+    })?;
 
     // A terminal opened by the headless peer shows its output in xterm.js.
     let term = ada.open_terminal(80, 24).await?;
@@ -138,7 +144,9 @@ async fn the_app_hosts_and_lets_only_the_peer_it_granted_type_into_its_terminal(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bob.terminal_input(term.id, b"echo typed-by-bob-$((6*7))\n".to_vec()).await?;
-    tokio::task::block_in_place(|| app.wait_until("bob's command's output", "(document.querySelector('#terminal .xterm-rows')?.innerText ?? '').includes('typed-by-bob-42')", UI))?;
+    tokio::task::block_in_place(|| {
+        app.wait_until("bob's command's output", "(document.querySelector('#terminal .xterm-rows')?.innerText ?? '').includes('typed-by-bob-42')", UI)
+    })?;
     assert!(!proj.join("typed-before-the-grant").exists(), "input sent before the grant reached the shell");
 
     bob.shutdown().await?;

@@ -4,13 +4,15 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use nitro_tests::nitro_bin;
 
 fn the_deb() -> Result<PathBuf> {
     let dir = nitro_bin().with_file_name("bundle").join("deb");
     let found = std::fs::read_dir(&dir)
-        .with_context(|| format!("{} is missing: build the package with `npx --prefix ui tauri build --debug --bundles deb` (.ci/test does)", dir.display()))?
+        .with_context(|| {
+            format!("{} is missing: build the package with `npx --prefix ui tauri build --debug --bundles deb` (.ci/test does)", dir.display())
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|e| e == "deb"));
     found.with_context(|| format!("no .deb in {}", dir.display()))
@@ -26,10 +28,7 @@ fn file_in(deb: &PathBuf, suffix: &str) -> Result<(String, Vec<u8>)> {
         .find(|p| p.ends_with(suffix))
         .with_context(|| format!("no {suffix} in the package:\n{listing}"))?
         .to_owned();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("dpkg-deb --fsys-tarfile '{}' | tar -xO '{path}'", deb.display()))
-        .output()?;
+    let out = Command::new("sh").arg("-c").arg(format!("dpkg-deb --fsys-tarfile '{}' | tar -xO '{path}'", deb.display())).output()?;
     if !out.status.success() {
         bail!("could not read {path}: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -50,7 +49,10 @@ fn the_deb_installs_the_app_its_icon_and_the_nitroide_link_handler() -> Result<(
 
     let list = Command::new("dpkg-deb").arg("--contents").arg(&deb).output()?;
     let listing = String::from_utf8_lossy(&list.stdout);
-    let binary = listing.lines().find(|l| l.ends_with(" usr/bin/nitroide") || l.ends_with(" ./usr/bin/nitroide")).context("no usr/bin/nitroide in the package")?;
+    let binary = listing
+        .lines()
+        .find(|l| l.ends_with(" usr/bin/nitroide") || l.ends_with(" ./usr/bin/nitroide"))
+        .context("no usr/bin/nitroide in the package")?;
     assert!(binary.starts_with("-rwx"), "not an executable: {binary}");
     let (_, icon) = file_in(&deb, "128x128/apps/nitroide.png")?;
     assert!(icon.starts_with(b"\x89PNG"), "the package's icon is not a PNG");

@@ -7,8 +7,7 @@ use anyhow::{Context, Result};
 use nitro_engine::doc::Splice;
 use nitro_engine::engine::{Engine, EngineEvent};
 use nitro_engine::path::RelPath;
-use nitro_tests::{loopback_config, next_event, write_files, CONVERGE};
-
+use nitro_tests::{CONVERGE, loopback_config, next_event, write_files};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
@@ -114,7 +113,9 @@ async fn the_headless_peer_prints_where_others_are() -> Result<()> {
     let guest = Engine::join(loopback_config(&tmp.path().join("pair"), "bob"), invite).await?;
     // The caret before "run", on line 2, column 5.
     let caret = Selection { anchor: 16, head: 16 };
-    guest.set_presence(LocalPresence { file: Some(RelPath::new("src/main.rs")?), selections: vec![caret], typing: false, viewport_top: None }, None).await?;
+    guest
+        .set_presence(LocalPresence { file: Some(RelPath::new("src/main.rs")?), selections: vec![caret], typing: false, viewport_top: None }, None)
+        .await?;
     let deadline = tokio::time::Instant::now() + CONVERGE;
     while !host.log().contains("bob: src/main.rs 2:5") {
         assert!(tokio::time::Instant::now() < deadline, "host log: {}", host.log());
@@ -139,7 +140,12 @@ async fn an_editor_catches_up_with_remote_edits_by_pulling_splices() -> Result<(
     // Meanwhile ada replaces "wörld" and appends a line.
     let mut events = guest.subscribe();
     let (_, base) = host.text(path.clone()).await?;
-    host.edit(path.clone(), Some(base), vec![Splice { index: 6, delete: 5, insert: "world".into() }, Splice { index: 15, delete: 0, insert: "bye\n".into() }]).await?;
+    host.edit(
+        path.clone(),
+        Some(base),
+        vec![Splice { index: 6, delete: 5, insert: "world".into() }, Splice { index: 15, delete: 0, insert: "bye\n".into() }],
+    )
+    .await?;
     next_event(&mut events, |ev| matches!(ev, EngineEvent::RemoteChange { .. }).then_some(())).await?;
 
     // The splices from bob's version lead to exactly the merged text.

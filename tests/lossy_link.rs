@@ -3,8 +3,8 @@
 //! edit. Loss comes from a user-space relay in front of a real TURN server,
 //! with relay-only ICE, so every datagram of the connection crosses it.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -13,7 +13,7 @@ use nitro_engine::engine::presence::{LocalPresence, Selection};
 use nitro_engine::engine::{Engine, EngineConfig, EngineEvent};
 use nitro_engine::link::{IceConfig, IceServer};
 use nitro_engine::path::RelPath;
-use nitro_tests::{start_turn, write_files, LossyRelay, CONVERGE};
+use nitro_tests::{CONVERGE, LossyRelay, start_turn, write_files};
 use tokio::sync::broadcast;
 
 const UPDATES: u32 = 300;
@@ -21,7 +21,11 @@ const UPDATES: u32 = 300;
 fn config(dir: &std::path::Path, name: &str, turn_port: u16) -> EngineConfig {
     let mut cfg = nitro_tests::loopback_config(dir, name);
     cfg.ice = IceConfig {
-        servers: vec![IceServer { urls: vec![format!("turn:127.0.0.1:{turn_port}?transport=udp")], username: "nitro".into(), credential: "s3cret".into() }],
+        servers: vec![IceServer {
+            urls: vec![format!("turn:127.0.0.1:{turn_port}?transport=udp")],
+            username: "nitro".into(),
+            credential: "s3cret".into(),
+        }],
         relay_only: true,
     };
     cfg
@@ -35,7 +39,12 @@ async fn presence_received(guest: &nitro_engine::engine::EngineHandle, seen: &At
     for i in 0..UPDATES as usize {
         tick.tick().await;
         let at = offset + i % 50;
-        guest.set_presence(LocalPresence { file: Some(path.clone()), selections: vec![Selection { anchor: at, head: at }], typing: false, viewport_top: None }, None).await?;
+        guest
+            .set_presence(
+                LocalPresence { file: Some(path.clone()), selections: vec![Selection { anchor: at, head: at }], typing: false, viewport_top: None },
+                None,
+            )
+            .await?;
     }
     // Late datagrams have a moment to arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -53,7 +62,9 @@ fn count_presence(mut events: broadcast::Receiver<EngineEvent>) -> Arc<AtomicU32
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(n)) => panic!("the counter fell {n} events behind"),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    panic!("the counter fell {n} events behind")
+                }
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }

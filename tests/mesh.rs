@@ -4,13 +4,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use nitro_engine::doc::Splice;
 use nitro_engine::engine::{Engine, EngineHandle};
 use nitro_engine::path::RelPath;
-use nitro_tests::{loopback_config, read, sh, snapshot, wait_for, write_files, Peer, CONVERGE};
+use nitro_tests::{CONVERGE, Peer, loopback_config, read, sh, snapshot, wait_for, write_files};
 use rand::{Rng, SeedableRng};
-
 
 async fn until(limit: Duration, mut cond: impl AsyncFnMut() -> Result<bool>) -> Result<()> {
     let deadline = tokio::time::Instant::now() + limit;
@@ -54,7 +53,8 @@ async fn five_peers_converge_under_random_concurrent_edits() -> Result<()> {
             // Offsets refer to this text, whatever arrives before the edit does.
             let (text, version) = p.text(path.clone()).await?;
             // Now and then a peer deletes one of its own earlier tokens.
-            let mine: Vec<String> = kept.iter().filter(|t: &&String| t.starts_with(&format!("<p{i}r")) && text.contains(t.as_str())).cloned().collect();
+            let mine: Vec<String> =
+                kept.iter().filter(|t: &&String| t.starts_with(&format!("<p{i}r")) && text.contains(t.as_str())).cloned().collect();
             if !mine.is_empty() && rng.random_bool(0.2) {
                 let gone = &mine[rng.random_range(0..mine.len())];
                 let at = text.find(gone.as_str()).context("token")?;
@@ -90,8 +90,7 @@ async fn five_peers_converge_under_random_concurrent_edits() -> Result<()> {
     assert_eq!(found, kept, "every edit is kept, every deletion done, on every peer");
     for i in 0..5 {
         let dir = tmp.path().join(format!("p{i}"));
-        wait_for(CONVERGE, || Ok(read(&dir.join("shared.txt")).as_deref() == Some(texts[0].as_str())))
-            .with_context(|| format!("p{i}'s file"))?;
+        wait_for(CONVERGE, || Ok(read(&dir.join("shared.txt")).as_deref() == Some(texts[0].as_str()))).with_context(|| format!("p{i}'s file"))?;
     }
     for p in peers {
         p.shutdown().await?;
@@ -126,8 +125,7 @@ fn a_peer_killed_mid_edit_comes_back_and_everything_converges() -> Result<()> {
     append(&b.dir.clone(), "b last words".into())?;
     let b_dir = b.dir.clone();
     drop(b); // SIGKILL
-    wait_for(CONVERGE, || Ok(host.log().contains("b left") && a.log().contains("b left")))
-        .context("the others notice b is gone")?;
+    wait_for(CONVERGE, || Ok(host.log().contains("b left") && a.log().contains("b left"))).context("the others notice b is gone")?;
     for i in 10..20 {
         append(&proj, format!("host {i}"))?;
         append(&a.dir, format!("a {i}"))?;
@@ -135,11 +133,18 @@ fn a_peer_killed_mid_edit_comes_back_and_everything_converges() -> Result<()> {
     append(&b_dir, "b while dead".into())?;
     let b = Peer::join(&link, &b_dir, "b", &[])?;
     let all = |dir: &Path| -> BTreeSet<String> { read(&dir.join("log.txt")).unwrap_or_default().lines().map(str::to_owned).collect() };
-    wait_for(CONVERGE * 2, || Ok(all(&proj) == lines && snapshot(&proj) == snapshot(&a.dir) && snapshot(&proj) == snapshot(&b.dir)))
-        .with_context(|| {
+    wait_for(CONVERGE * 2, || Ok(all(&proj) == lines && snapshot(&proj) == snapshot(&a.dir) && snapshot(&proj) == snapshot(&b.dir))).with_context(
+        || {
             let show = |d: &Path| read(&d.join("log.txt")).unwrap_or_default();
-            format!("missing on host: {:?}\nhost:\n{}\na:\n{}\nb:\n{}", lines.difference(&all(&proj)).collect::<Vec<_>>(), show(&proj), show(&a.dir), show(&b.dir))
-        })?;
+            format!(
+                "missing on host: {:?}\nhost:\n{}\na:\n{}\nb:\n{}",
+                lines.difference(&all(&proj)).collect::<Vec<_>>(),
+                show(&proj),
+                show(&a.dir),
+                show(&b.dir)
+            )
+        },
+    )?;
     Ok(())
 }
 
@@ -158,8 +163,7 @@ fn a_split_mesh_keeps_editing_and_converges_when_it_heals() -> Result<()> {
     let b2 = Peer::join_at(Some(&net.b), &net.ip_b, &link, &tmp.path().join("b2"), "b2", &[])?;
     let peers = [&host, &a1, &b1, &b2];
     let joined = |p: &Peer, names: &[&str]| names.iter().all(|n| p.log().matches(&format!("{n} joined")).count() >= 1);
-    wait_for(CONVERGE, || Ok(joined(&a1, &["b1", "b2"]) || joined(&b1, &["a1"]) && joined(&b2, &["a1"])))
-        .context("the mesh spans both hosts")?;
+    wait_for(CONVERGE, || Ok(joined(&a1, &["b1", "b2"]) || joined(&b1, &["a1"]) && joined(&b2, &["a1"]))).context("the mesh spans both hosts")?;
 
     let mut lines = BTreeSet::new();
     let mut add = |p: &Peer, line: String| -> Result<()> {

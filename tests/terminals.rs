@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use nitro_engine::engine::{Engine, EngineEvent, EngineHandle};
 use nitro_engine::protocol::TermId;
 use nitro_engine::term::{TermInfo, TermView};
-use nitro_tests::{loopback_config, next_event, nitro_bin, write_files, TermSession, CONVERGE};
+use nitro_tests::{CONVERGE, TermSession, loopback_config, next_event, nitro_bin, write_files};
 
 /// Everything a view has shown so far, until it contains `needle`.
 async fn wait_for_output(view: &mut TermView, needle: &str) -> Result<String> {

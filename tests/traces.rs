@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use nitro_engine::doc::{Splice, Version};
 use nitro_engine::engine::{Engine, EngineHandle};
 use nitro_engine::path::RelPath;
@@ -48,7 +48,6 @@ fn load(name: &str) -> Result<(usize, Vec<Txn>, String)> {
     }
     Ok((agents, txns, end))
 }
-
 
 async fn replay(name: &str) -> Result<()> {
     let (agents, txns, end) = load(name)?;

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use nitro_tests::{read, sh, start_turn, wait_for, write_files, Peer, CONVERGE};
+use nitro_tests::{CONVERGE, Peer, read, sh, start_turn, wait_for, write_files};
 
 #[test]
 fn peers_connect_through_a_turn_relay_only() -> Result<()> {

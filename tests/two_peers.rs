@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use nitro_tests::{join_expecting_failure, read, sh, snapshot, wait_for, write_files, Peer, CONVERGE};
+use nitro_tests::{CONVERGE, Peer, join_expecting_failure, read, sh, snapshot, wait_for, write_files};
 
 fn start(files: &[(&str, &[u8])]) -> Result<(tempfile::TempDir, Peer, Peer)> {
     let tmp = tempfile::tempdir()?;
@@ -177,7 +177,10 @@ fn help_documents_every_command_and_flag() -> Result<()> {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(help.contains("host") && help.contains("join"), "{help}");
-    for (cmd, flags) in [("host", &["--port", "--bind", "--signal", "--name", "--max-file-size"][..]), ("join", &["--bind", "--signal", "--name", "--max-file-size"][..])] {
+    for (cmd, flags) in [
+        ("host", &["--port", "--bind", "--signal", "--name", "--max-file-size"][..]),
+        ("join", &["--bind", "--signal", "--name", "--max-file-size"][..]),
+    ] {
         let out = std::process::Command::new(nitro_tests::nitro_bin()).args([cmd, "--help"]).output()?;
         let help = String::from_utf8_lossy(&out.stdout);
         for f in flags {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
-use nitro_tests::{read, sh, wait_for, write_files, Peer, CONVERGE};
+use nitro_tests::{CONVERGE, Peer, read, sh, wait_for, write_files};
 
 struct Server(Child);
 

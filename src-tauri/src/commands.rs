@@ -4,19 +4,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use nitro_engine::doc::Version;
 use nitro_engine::doc::Kind;
+use nitro_engine::doc::Version;
 use nitro_engine::engine::presence::{LocalPresence, Selection};
 use nitro_engine::engine::{Engine, EngineConfig, EngineError, EngineHandle, FileOp};
 use nitro_engine::path::{PathError, RelPath};
 use nitro_engine::protocol::{Invite, PeerId, TermId};
 use serde::Serializer;
-use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::State;
+use tauri::ipc::{Channel, InvokeResponseBody};
 
-use crate::session::{peer_views, term_views, Session};
-use crate::views::{FileEntry, InviteInfo, OpenedFile, PeerView, Pulled, SelectionView, SessionInfo, SpliceView, TermView, UiEvent};
 use crate::AppState;
+use crate::session::{Session, peer_views, term_views};
+use crate::views::{FileEntry, InviteInfo, OpenedFile, PeerView, Pulled, SelectionView, SessionInfo, SpliceView, TermView, UiEvent};
 
 /// Bytes of terminal output per message to the window.
 const TERM_CHUNK: usize = 256 * 1024;
@@ -133,8 +133,16 @@ impl Drop for Starting<'_> {
     }
 }
 
-async fn session_info(engine: &EngineHandle, role: &'static str, root: &std::path::Path, name: &str, invite: Option<String>, host_name: &str) -> SessionInfo {
-    let color = engine.members().await.ok().and_then(|m| m.into_iter().find(|m| &m.peer == engine.me()).map(|m| m.color)).unwrap_or_else(|| "#4fc1ff".into());
+async fn session_info(
+    engine: &EngineHandle,
+    role: &'static str,
+    root: &std::path::Path,
+    name: &str,
+    invite: Option<String>,
+    host_name: &str,
+) -> SessionInfo {
+    let color =
+        engine.members().await.ok().and_then(|m| m.into_iter().find(|m| &m.peer == engine.me()).map(|m| m.color)).unwrap_or_else(|| "#4fc1ff".into());
     SessionInfo {
         role,
         root: root.display().to_string(),
@@ -181,7 +189,8 @@ pub async fn open_file(state: State<'_, AppState>, path: String) -> Result<Opene
 
 #[tauri::command]
 pub async fn edit(state: State<'_, AppState>, path: String, base: Vec<String>, splices: Vec<SpliceView>) -> Result<Vec<String>> {
-    let made = engine(&state).await?.edit_versioned(RelPath::new(&path)?, Some(version(&base)?), splices.into_iter().map(Into::into).collect()).await?;
+    let made =
+        engine(&state).await?.edit_versioned(RelPath::new(&path)?, Some(version(&base)?), splices.into_iter().map(Into::into).collect()).await?;
     Ok(made.to_strings())
 }
 
@@ -262,7 +271,8 @@ pub async fn terminal_attach(state: State<'_, AppState>, id: String, output: Cha
     let term = term_id(&id)?;
     let mut session = state.session.lock().await;
     let session = session.as_mut().ok_or(CmdError::NoSession)?;
-    let mut view = session.engine.terminal_view(term).await?.ok_or_else(|| CmdError::Invalid(format!("no output of terminal {id} has reached this peer")))?;
+    let mut view =
+        session.engine.terminal_view(term).await?.ok_or_else(|| CmdError::Invalid(format!("no output of terminal {id} has reached this peer")))?;
     let task = tauri::async_runtime::spawn(async move {
         let mut offset = 0;
         loop {
@@ -300,11 +310,14 @@ pub async fn terminal_attach(state: State<'_, AppState>, id: String, output: Cha
 pub async fn terminal_detach(state: State<'_, AppState>, id: String, token: u64) -> Result<()> {
     let term = term_id(&id)?;
     let mut session = state.session.lock().await;
-    let Some(session) = session.as_mut() else { return Ok(()) };
+    let Some(session) = session.as_mut() else {
+        return Ok(());
+    };
     if session.attached.get(&term).is_some_and(|(t, _)| *t == token)
-        && let Some((_, task)) = session.attached.remove(&term) {
-            task.abort();
-        }
+        && let Some((_, task)) = session.attached.remove(&term)
+    {
+        task.abort();
+    }
     Ok(())
 }
 

@@ -81,7 +81,9 @@ pub async fn peer_views(engine: &EngineHandle) -> Vec<PeerView> {
 }
 
 pub async fn term_views(engine: &EngineHandle) -> Vec<TermView> {
-    let (Ok(terminals), Ok(members)) = (engine.terminals().await, engine.members().await) else { return Vec::new() };
+    let (Ok(terminals), Ok(members)) = (engine.terminals().await, engine.members().await) else {
+        return Vec::new();
+    };
     let me = engine.me();
     terminals
         .into_iter()

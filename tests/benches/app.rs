@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use nitro_engine::engine::Engine;
 use nitro_tests::bench::machine;
 use nitro_tests::webdriver::App;
@@ -33,7 +33,9 @@ fn tree_rss_mib(root: u32) -> Result<Vec<(String, u64)>> {
     let mut i = 0;
     while i < pids.len() {
         for entry in std::fs::read_dir("/proc")?.flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
             let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
             let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
             if ppid == Some(pids[i]) && !pids.contains(&pid) {
@@ -47,7 +49,8 @@ fn tree_rss_mib(root: u32) -> Result<Vec<(String, u64)>> {
         .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
         .filter_map(|s| {
             let name = s.lines().find_map(|l| l.strip_prefix("Name:"))?.trim().to_owned();
-            let kib = s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u64>().ok())?;
+            let kib =
+                s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u64>().ok())?;
             Some((name, kib / 1024))
         })
         .collect())
@@ -61,9 +64,10 @@ fn total(procs: &[(String, u64)]) -> u64 {
 fn pid_of(exe: &Path) -> Result<u32> {
     for entry in std::fs::read_dir("/proc")?.flatten() {
         if std::fs::read_link(entry.path().join("exe")).is_ok_and(|p| p == exe)
-            && let Ok(pid) = entry.file_name().to_string_lossy().parse() {
-                return Ok(pid);
-            }
+            && let Ok(pid) = entry.file_name().to_string_lossy().parse()
+        {
+            return Ok(pid);
+        }
     }
     bail!("{} is not running", exe.display())
 }
@@ -77,7 +81,8 @@ async fn main() -> Result<()> {
     println!("machine: {}", machine());
     let tmp = tempfile::tempdir()?;
     let host_dir = tmp.path().join("host");
-    let files: Vec<(String, Vec<u8>)> = (0..50).map(|i| (format!("src/mod{i}.rs"), format!("pub fn f{i}() -> u32 {{\n    {i}\n}}\n").repeat(40).into_bytes())).collect();
+    let files: Vec<(String, Vec<u8>)> =
+        (0..50).map(|i| (format!("src/mod{i}.rs"), format!("pub fn f{i}() -> u32 {{\n    {i}\n}}\n").repeat(40).into_bytes())).collect();
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
     write_files(&host_dir, &refs)?;
     let host = Engine::host(loopback_config(&host_dir, "host")).await?;
@@ -117,10 +122,19 @@ async fn main() -> Result<()> {
         Ok((start, editable, tree_rss_mib(pid_of(&app_bin)?)?))
     })?;
     println!("baseline: nitro join until in sync: {:.0} ms; idle RSS {headless_rss} MiB", headless_start.as_secs_f64() * 1e3);
-    println!("app: launch to start screen {:.0} ms; launch to editable Monaco (joined, file open) {:.0} ms ({:.1}x the headless join)", start.as_secs_f64() * 1e3, editable.as_secs_f64() * 1e3, editable.as_secs_f64() / headless_start.as_secs_f64());
+    println!(
+        "app: launch to start screen {:.0} ms; launch to editable Monaco (joined, file open) {:.0} ms ({:.1}x the headless join)",
+        start.as_secs_f64() * 1e3,
+        editable.as_secs_f64() * 1e3,
+        editable.as_secs_f64() / headless_start.as_secs_f64()
+    );
     let rss = total(&procs);
     let each: Vec<String> = procs.iter().map(|(n, m)| format!("{n} {m} MiB")).collect();
-    println!("app: idle RSS with its WebKit processes {rss} MiB ({:.1}x the headless peer): {}", rss as f64 / headless_rss.max(1) as f64, each.join(", "));
+    println!(
+        "app: idle RSS with its WebKit processes {rss} MiB ({:.1}x the headless peer): {}",
+        rss as f64 / headless_rss.max(1) as f64,
+        each.join(", ")
+    );
     host.shutdown().await?;
     Ok(())
 }

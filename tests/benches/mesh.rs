@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ReadDoc, TextEncoding, ROOT};
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, TextEncoding};
 use nitro_engine::doc::Splice;
 use nitro_engine::engine::presence::{LocalPresence, Selection};
 use nitro_engine::engine::{Engine, EngineEvent, EngineHandle};
@@ -82,9 +82,10 @@ async fn keystrokes(peers: &[EngineHandle]) -> Result<Vec<Duration>> {
         for sub in &mut subs {
             loop {
                 if let EngineEvent::RemoteChange { paths, .. } = sub.recv().await?
-                    && paths.contains(&path) {
-                        break;
-                    }
+                    && paths.contains(&path)
+                {
+                    break;
+                }
             }
         }
         out.push(t.elapsed());

@@ -10,9 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
-use nitro_tests::bench::machine;
+use anyhow::{Result, bail};
 use nitro_tests::TermSession;
+use nitro_tests::bench::machine;
 
 const SIZE: usize = 50 * 1024 * 1024;
 

@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ReadDoc, TextEncoding, ROOT};
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, TextEncoding};
 use nitro_engine::doc::Splice;
 use nitro_engine::engine::{Engine, EngineEvent, EngineHandle};
 use nitro_engine::path::RelPath;
@@ -86,10 +86,9 @@ fn baseline_keystrokes(doc: &mut AutoCommit, n: usize) -> Result<Vec<Duration>> 
 async fn wait_text(guest: &EngineHandle, events: &mut broadcast::Receiver<EngineEvent>, path: &RelPath, want: &str) -> Result<()> {
     loop {
         match events.recv().await {
-            Ok(EngineEvent::RemoteChange { paths, .. }) if paths.contains(path)
-                && guest.text(path.clone()).await?.0 == want => {
-                    return Ok(());
-                }
+            Ok(EngineEvent::RemoteChange { paths, .. }) if paths.contains(path) && guest.text(path.clone()).await?.0 == want => {
+                return Ok(());
+            }
             Err(broadcast::error::RecvError::Closed) => bail!("guest stopped"),
             _ => {}
         }
@@ -98,7 +97,12 @@ async fn wait_text(guest: &EngineHandle, events: &mut broadcast::Receiver<Engine
 
 /// Single-character edits at the host, one at a time, each timed until the
 /// guest reports it.
-async fn keystrokes(host: &EngineHandle, guest: &EngineHandle, events: &mut broadcast::Receiver<EngineEvent>, path: &RelPath) -> Result<Vec<Duration>> {
+async fn keystrokes(
+    host: &EngineHandle,
+    guest: &EngineHandle,
+    events: &mut broadcast::Receiver<EngineEvent>,
+    path: &RelPath,
+) -> Result<Vec<Duration>> {
     let mut text = guest.text(path.clone()).await?.0;
     let mut out = Vec::new();
     for _ in 0..KEYSTROKES {
@@ -115,7 +119,9 @@ async fn keystrokes(host: &EngineHandle, guest: &EngineHandle, events: &mut broa
 }
 
 fn main() -> Result<()> {
-    let traces = std::env::var_os("NITRO_TRACES").map(std::path::PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces"));
+    let traces = std::env::var_os("NITRO_TRACES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces"));
     let path = traces.join("sequential/automerge-paper.json.gz");
     if !path.exists() {
         eprintln!("\n!!! TRACE NOT FOUND: {}\n!!! Set NITRO_TRACES to the folder holding sequential/automerge-paper.json.gz.\n", path.display());
@@ -126,7 +132,9 @@ fn main() -> Result<()> {
     println!("machine: {}", bench::machine());
     println!("trace:   {} ({} edits, {} chars at the end)", path.display(), trace.edits.len(), trace.end.len());
     println!("method:  peers in one process, WebRTC on 127.0.0.1; edits through EngineHandle::edit at the host as fast as accepted;");
-    println!("         converged = the guest's text equals endContent; keystrokes: {KEYSTROKES} one-char edits {KEYSTROKE_GAP:?} apart, each timed to the guest's RemoteChange event.\n");
+    println!(
+        "         converged = the guest's text equals endContent; keystrokes: {KEYSTROKES} one-char edits {KEYSTROKE_GAP:?} apart, each timed to the guest's RemoteChange event.\n"
+    );
 
     let (replay, mut doc) = baseline_replay(&trace)?;
     let (sync, sync_bytes, _) = bench::full_sync(&mut doc)?;
@@ -174,7 +182,13 @@ fn main() -> Result<()> {
 
     println!("| measurement | NitroIDE (2 peers, WebRTC) | raw Automerge, same run | ratio |");
     println!("|---|---|---|---|");
-    println!("| replay {} edits until the other peer has endContent | {} | {} (replay only, one process) | {:.1}× |", trace.edits.len(), ms(converge), ms(replay), converge.as_secs_f64() / replay.as_secs_f64());
+    println!(
+        "| replay {} edits until the other peer has endContent | {} | {} (replay only, one process) | {:.1}× |",
+        trace.edits.len(),
+        ms(converge),
+        ms(replay),
+        converge.as_secs_f64() / replay.as_secs_f64()
+    );
     println!("| raw Automerge full sync of the result to an empty doc | | {} ({} bytes) | |", ms(sync), sync_bytes);
     println!("| keystroke to remote, small file, p50 / p99 | {} / {} | | |", ms(pct(&small_keys, 0.5)), ms(pct(&small_keys, 0.99)));
     println!(

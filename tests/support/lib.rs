@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 pub mod webdriver;
 
@@ -162,10 +162,14 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let path = e.path();
-            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
             let rel = rel.to_string_lossy().into_owned();
             if rel == ".nitro" || rel.starts_with(".nitro/") {
                 continue;
@@ -308,7 +312,6 @@ pub fn start_turn(dir: &Path) -> Result<(Turn, u16)> {
     Ok((turn, port))
 }
 
-
 /// A UDP relay in front of a server that drops a settable share of the
 /// datagrams in both directions: a lossy link, in user space.
 pub struct LossyRelay {
@@ -320,8 +323,8 @@ pub struct LossyRelay {
 impl LossyRelay {
     /// Relays `127.0.0.1:<port>` to `target`, one upstream socket per client.
     pub fn start(target: std::net::SocketAddr) -> Result<Self> {
-        use std::sync::atomic::{AtomicU32, Ordering};
         use std::sync::Arc;
+        use std::sync::atomic::{AtomicU32, Ordering};
         let front = Arc::new(UdpSocket::bind("127.0.0.1:0")?);
         let port = front.local_addr()?.port();
         let loss = Arc::new(AtomicU32::new(0));
@@ -385,9 +388,20 @@ pub mod bench {
     /// CPU, cores, memory and kernel of this machine.
     pub fn machine() -> String {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map_or_else(|| "unknown CPU".into(), |l| l.trim_start_matches([' ', '\t', ':']).to_owned());
+        let model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map_or_else(|| "unknown CPU".into(), |l| l.trim_start_matches([' ', '\t', ':']).to_owned());
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-        let mem_gib = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or_default().split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).map_or(0, |k| k / 1024 / 1024);
+        let mem_gib = std::fs::read_to_string("/proc/meminfo")
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .nth(1)
+            .and_then(|k| k.parse::<u64>().ok())
+            .map_or(0, |k| k / 1024 / 1024);
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         format!("{model}, {cores} cores, {mem_gib} GiB, Linux {}", kernel.trim())
     }
@@ -492,7 +506,16 @@ impl TermSession {
         for i in 0..guests {
             let (out, log) = (root.join(format!("guest{i}.out")), root.join(format!("guest{i}.log")));
             let child = Command::new(bin)
-                .args(["join", link.trim(), path_str(&root.join(format!("guest{i}")))?, "--bind", "127.0.0.1", "--name", &format!("guest{i}"), "--term"])
+                .args([
+                    "join",
+                    link.trim(),
+                    path_str(&root.join(format!("guest{i}")))?,
+                    "--bind",
+                    "127.0.0.1",
+                    "--name",
+                    &format!("guest{i}"),
+                    "--term",
+                ])
                 .stdin(Stdio::null())
                 .stdout(std::fs::File::create(&out)?)
                 .stderr(std::fs::File::create(&log)?)

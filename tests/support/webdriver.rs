@@ -1,13 +1,13 @@
 //! The desktop app under test: a private X display (Xvfb), `tauri-driver`
 //! with WebKitWebDriver, and a minimal W3C WebDriver client for one session.
 
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
 
 use crate::free_port;
 
@@ -87,7 +87,9 @@ impl App {
 
     /// Runs an async function body (it may `await`) and returns its value.
     pub fn eval_async(&self, body: &str) -> Result<Value> {
-        let script = format!("const done = arguments[arguments.length - 1]; (async () => {{ {body} }})().then(v => done({{ok: v}}), e => done({{err: String(e)}}));");
+        let script = format!(
+            "const done = arguments[arguments.length - 1]; (async () => {{ {body} }})().then(v => done({{ok: v}}), e => done({{err: String(e)}}));"
+        );
         let v = self.call("POST", "/execute/async", Some(json!({"script": script, "args": []})))?;
         match v.get("err") {
             Some(e) => bail!("script failed: {e}"),
@@ -100,8 +102,12 @@ impl App {
         let deadline = Instant::now() + limit;
         loop {
             match self.call("POST", "/element", Some(json!({"using": "css selector", "value": css}))) {
-                Ok(v) => return v[ELEMENT].as_str().map(str::to_owned).context("no element id"),
-                Err(e) if Instant::now() > deadline => return Err(e.context(format!("no element {css}"))),
+                Ok(v) => {
+                    return v[ELEMENT].as_str().map(str::to_owned).context("no element id");
+                }
+                Err(e) if Instant::now() > deadline => {
+                    return Err(e.context(format!("no element {css}")));
+                }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }

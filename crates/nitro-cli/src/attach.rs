@@ -38,9 +38,7 @@ impl std::str::FromStr for Target {
             "new" => Ok(Self::New),
             "first" => Ok(Self::First),
             "auto" => Ok(Self::Auto),
-            id => TermId::parse(id)
-                .map(Self::Id)
-                .ok_or_else(|| format!("{id:?} is not `new`, `first` or a 16-digit terminal id")),
+            id => TermId::parse(id).map(Self::Id).ok_or_else(|| format!("{id:?} is not `new`, `first` or a 16-digit terminal id")),
         }
     }
 }
@@ -76,19 +74,11 @@ pub async fn attach(engine: &EngineHandle, target: Target) -> Result<Option<u32>
     let term = match target {
         Target::New | Target::Auto => {
             let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
-            engine
-                .open_terminal(cols, rows)
-                .await
-                .context("cannot open a terminal")?
+            engine.open_terminal(cols, rows).await.context("cannot open a terminal")?
         }
         Target::Id(id) => id,
         Target::First => loop {
-            if let Some(t) = engine
-                .terminals()
-                .await?
-                .into_iter()
-                .find(|t| t.exit.is_none())
-            {
+            if let Some(t) = engine.terminals().await?.into_iter().find(|t| t.exit.is_none()) {
                 break t.id;
             }
             eprintln!("Waiting for a peer to open a terminal ...");
@@ -105,16 +95,12 @@ pub async fn attach(engine: &EngineHandle, target: Target) -> Result<Option<u32>
             .with_context(|| format!("no output of terminal {term} arrived"))??;
     };
     let info = find(engine, term).await?;
-    eprintln!(
-        "Attached to terminal {term} ({}). Ctrl+] leaves.",
-        info.title
-    );
+    eprintln!("Attached to terminal {term} ({}). Ctrl+] leaves.", info.title);
     let raw = RawMode::enable()?;
     let mut stdin = tokio::io::stdin();
     let mut input = vec![0u8; 4096];
     let mut stdin_open = true;
-    let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-        .context("watching the window size")?;
+    let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).context("watching the window size")?;
     let mut offset = 0;
     let mut stdout = std::io::stdout();
     let mut ended = info.exit;
@@ -171,21 +157,13 @@ pub async fn attach(engine: &EngineHandle, target: Target) -> Result<Option<u32>
 }
 
 async fn find(engine: &EngineHandle, term: TermId) -> Result<TermInfo> {
-    engine
-        .terminals()
-        .await?
-        .into_iter()
-        .find(|t| t.id == term)
-        .with_context(|| format!("there is no terminal {term} in this session"))
+    engine.terminals().await?.into_iter().find(|t| t.id == term).with_context(|| format!("there is no terminal {term} in this session"))
 }
 
-async fn wait_for_terminals(
-    events: &mut tokio::sync::broadcast::Receiver<EngineEvent>,
-) -> Result<()> {
+async fn wait_for_terminals(events: &mut tokio::sync::broadcast::Receiver<EngineEvent>) -> Result<()> {
     loop {
         match events.recv().await {
-            Ok(EngineEvent::Terminals)
-            | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return Ok(()),
+            Ok(EngineEvent::Terminals) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return Ok(()),
             Ok(_) => {}
             Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                 anyhow::bail!("the engine stopped")

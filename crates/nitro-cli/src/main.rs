@@ -10,9 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nitro_engine::engine::presence::PeerPresence;
-use nitro_engine::engine::{
-    DEFAULT_MAX_FILE_SIZE, Engine, EngineConfig, EngineEvent, EngineHandle, PeerInfo,
-};
+use nitro_engine::engine::{DEFAULT_MAX_FILE_SIZE, Engine, EngineConfig, EngineEvent, EngineHandle, PeerInfo};
 use nitro_engine::link::{IceConfig, IceServer};
 use nitro_engine::protocol::Invite;
 use tracing_subscriber::EnvFilter;
@@ -101,12 +99,7 @@ struct Common {
     #[arg(long, default_value = "")]
     ice_username: String,
     /// Password for the TURN servers given with --ice-server.
-    #[arg(
-        long,
-        env = "NITRO_ICE_CREDENTIAL",
-        default_value = "",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "NITRO_ICE_CREDENTIAL", default_value = "", hide_env_values = true)]
     ice_credential: String,
     /// Connect only through TURN relays: peers never learn each other's addresses.
     #[arg(long)]
@@ -122,22 +115,11 @@ impl Common {
     fn config(self, dir: PathBuf) -> Result<EngineConfig> {
         let mut ice = load_ice_config(self.config.as_deref())?;
         if !self.ice_servers.is_empty() {
-            ice.servers.push(IceServer {
-                urls: self.ice_servers,
-                username: self.ice_username,
-                credential: self.ice_credential,
-            });
+            ice.servers.push(IceServer { urls: self.ice_servers, username: self.ice_username, credential: self.ice_credential });
         }
         ice.relay_only |= self.relay_only;
-        if ice.relay_only
-            && !ice
-                .servers
-                .iter()
-                .any(|s| s.urls.iter().any(|u| u.starts_with("turn")))
-        {
-            anyhow::bail!(
-                "--relay-only needs a TURN server (--ice-server turn:... or the config file)"
-            );
+        if ice.relay_only && !ice.servers.iter().any(|s| s.urls.iter().any(|u| u.starts_with("turn"))) {
+            anyhow::bail!("--relay-only needs a TURN server (--ice-server turn:... or the config file)");
         }
         let name = self.name.unwrap_or_else(default_name);
         let mut cfg = EngineConfig::new(dir, name);
@@ -153,23 +135,19 @@ impl Common {
 /// when it exists.
 fn load_ice_config(path: Option<&std::path::Path>) -> Result<IceConfig> {
     let default = || {
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        let base =
+            std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
         Some(base.join("nitroide/config.toml")).filter(|p| p.exists())
     };
     let Some(path) = path.map(PathBuf::from).or_else(default) else {
         return Ok(IceConfig::default());
     };
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("{} is not a valid config file", path.display()))
 }
 
 fn default_name() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "anonymous".into())
+    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "anonymous".into())
 }
 
 fn main() -> Result<()> {
@@ -182,11 +160,7 @@ fn main() -> Result<()> {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(run(cli.command))
 }
@@ -198,42 +172,23 @@ async fn run(command: Command) -> Result<()> {
         Command::Host { dir, port, common } => {
             let mut cfg = common.config(dir.clone())?;
             cfg.port = port;
-            let engine = Engine::host(cfg)
-                .await
-                .with_context(|| format!("cannot share {}", dir.display()))?;
+            let engine = Engine::host(cfg).await.with_context(|| format!("cannot share {}", dir.display()))?;
             if let Some(invite) = engine.invite() {
                 println!("{}", invite.to_link());
             }
-            eprintln!(
-                "Sharing {}. Send the link above to invite someone; Ctrl+C stops.",
-                dir.display()
-            );
+            eprintln!("Sharing {}. Send the link above to invite someone; Ctrl+C stops.", dir.display());
             engine
         }
         Command::Join { link, dir, common } => {
             let invite = Invite::parse(&link).context("cannot read the invite link")?;
-            let who = if invite.host_name.is_empty() {
-                "the host".to_owned()
-            } else {
-                invite.host_name.clone()
-            };
+            let who = if invite.host_name.is_empty() { "the host".to_owned() } else { invite.host_name.clone() };
             eprintln!("Joining {who}'s workspace into {} ...", dir.display());
-            let engine = Engine::join(common.config(dir.clone())?, invite)
-                .await
-                .with_context(|| format!("cannot join {who}'s workspace"))?;
+            let engine = Engine::join(common.config(dir.clone())?, invite).await.with_context(|| format!("cannot join {who}'s workspace"))?;
             eprintln!("Joined: {} is in sync. Ctrl+C stops.", dir.display());
             engine
         }
     };
-    serve(
-        engine,
-        Serve {
-            show_presence,
-            attach: target,
-            grant,
-        },
-    )
-    .await
+    serve(engine, Serve { show_presence, attach: target, grant }).await
 }
 
 struct Serve {
@@ -248,8 +203,7 @@ struct Serve {
 async fn serve(engine: EngineHandle, opts: Serve) -> Result<()> {
     let mut events = engine.subscribe();
     let mut shown: HashMap<String, String> = HashMap::new();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let attached = async {
         match opts.attach.clone() {
             Some(target) => attach::attach(&engine, target).await,
@@ -299,10 +253,8 @@ async fn grant_writers(engine: &EngineHandle, names: &[String]) {
     };
     // Names are chosen by the peers themselves: one that two peers use
     // grants nobody.
-    let granted = |p: &PeerInfo| {
-        names.iter().any(|n| n == "all")
-            || names.contains(&p.name) && peers.iter().filter(|q| q.name == p.name).count() == 1
-    };
+    let granted =
+        |p: &PeerInfo| names.iter().any(|n| n == "all") || names.contains(&p.name) && peers.iter().filter(|q| q.name == p.name).count() == 1;
     for name in names.iter().filter(|n| *n != "all") {
         if peers.iter().filter(|p| p.name == *name).count() > 1 {
             eprintln!("Two peers are named {name}: neither may type until one of them leaves.");

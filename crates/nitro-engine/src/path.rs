@@ -71,15 +71,11 @@ impl RelPath {
     /// Builds the relative path of `abs`, which must lie under `root`.
     pub fn from_abs(root: &Path, abs: &Path) -> Result<Self, PathError> {
         let shown = || abs.display().to_string();
-        let rel = abs
-            .strip_prefix(root)
-            .map_err(|_| PathError::OutsideRoot(shown()))?;
+        let rel = abs.strip_prefix(root).map_err(|_| PathError::OutsideRoot(shown()))?;
         let mut parts = Vec::new();
         for c in rel.components() {
             match c {
-                Component::Normal(p) => {
-                    parts.push(p.to_str().ok_or_else(|| PathError::NotUtf8(shown()))?)
-                }
+                Component::Normal(p) => parts.push(p.to_str().ok_or_else(|| PathError::NotUtf8(shown()))?),
                 Component::ParentDir => return Err(PathError::ParentDir(shown())),
                 _ => return Err(PathError::BadComponent(shown())),
             }
@@ -120,8 +116,7 @@ impl RelPath {
 
     /// True when `self` is `other` or lies inside it.
     pub fn starts_with(&self, other: &RelPath) -> bool {
-        self.0 == other.0
-            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+        self.0 == other.0 || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
     }
 
     /// Replaces the prefix `from` (a directory that moved) by `to`.
@@ -129,8 +124,7 @@ impl RelPath {
         if self == from {
             return Some(to.clone());
         }
-        self.starts_with(from)
-            .then(|| RelPath(format!("{}{}", to.0, &self.0[from.0.len()..])))
+        self.starts_with(from).then(|| RelPath(format!("{}{}", to.0, &self.0[from.0.len()..])))
     }
 
     /// The path as a relative `PathBuf`, for the sandbox.
@@ -165,10 +159,7 @@ mod tests {
 
     #[test]
     fn hostile_paths_are_refused() {
-        for bad in [
-            "", "/etc/passwd", "..", "../x", "a/../../x", "a/..", "./a", "a/./b", "a//b", "a/",
-            "a\0b",
-        ] {
+        for bad in ["", "/etc/passwd", "..", "../x", "a/../../x", "a/..", "./a", "a/./b", "a//b", "a/", "a\0b"] {
             assert!(RelPath::new(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(RelPath::new(&"a/".repeat(3000)).is_err());
@@ -193,10 +184,7 @@ mod tests {
     #[test]
     fn from_abs_stays_under_root() {
         let root = Path::new("/work/ws");
-        assert_eq!(
-            RelPath::from_abs(root, Path::new("/work/ws/a/b.txt")).expect("inside").as_str(),
-            "a/b.txt"
-        );
+        assert_eq!(RelPath::from_abs(root, Path::new("/work/ws/a/b.txt")).expect("inside").as_str(), "a/b.txt");
         assert!(RelPath::from_abs(root, Path::new("/work/ws2/a")).is_err());
         assert!(RelPath::from_abs(root, Path::new("/work/ws/../x")).is_err());
         assert!(RelPath::from_abs(root, Path::new("/work/ws")).is_err());

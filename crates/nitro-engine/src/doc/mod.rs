@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::{Transactable, Transaction};
-use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchLog, Prop, ReadDoc, ScalarValue, TextEncoding, Value, ROOT};
+use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchLog, Prop, ROOT, ReadDoc, ScalarValue, TextEncoding, Value};
 
 use crate::path::RelPath;
 use crate::protocol::{PeerId, TermId};
@@ -78,8 +78,7 @@ impl FileId {
     /// Accepts ids found in the document: short and alphanumeric, so they are
     /// safe in logs and maps whoever wrote them.
     pub fn parse(s: &str) -> Option<Self> {
-        (!s.is_empty() && s.len() <= MAX_ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()))
-            .then(|| Self(s.to_owned()))
+        (!s.is_empty() && s.len() <= MAX_ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -155,12 +154,17 @@ pub struct Entry {
 }
 
 /// The file tree with every entry's path resolved. Entries whose parent is
-/// missing, whose name is not a valid path component, that sit in a cycle of
-/// moves, or that lose a path to an entry with a smaller id are left out.
+/// missing, whose name is not a valid path component, or that sit in a cycle
+/// of moves are left out. When two entries resolve to one path, the smaller
+/// id keeps it: two folders merge (the other's entries resolve inside the
+/// first), and any other loser takes the path `<name>.conflict-<first 8 of
+/// its id>` beside it, so what two peers created at once is all kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tree {
     pub entries: BTreeMap<FileId, Entry>,
     pub by_path: HashMap<RelPath, FileId>,
+    /// Folders merged into another folder of the same path, with that path.
+    pub merged: BTreeMap<FileId, RelPath>,
 }
 
 impl Tree {
@@ -168,16 +172,22 @@ impl Tree {
     pub fn retain(&mut self, keep: impl Fn(&RelPath) -> bool) {
         self.entries.retain(|_, e| keep(&e.path));
         self.by_path.retain(|p, _| keep(p));
+        self.merged.retain(|_, p| keep(p));
     }
 
-    /// `id` and every entry below it, deepest first.
+    /// `id` and every entry below it (folders merged into it too), deepest
+    /// first.
     pub fn with_descendants(&self, id: &FileId) -> Vec<FileId> {
-        let Some(top) = self.entries.get(id) else { return vec![id.clone()] };
+        let Some(top) = self.entries.get(id) else {
+            return vec![id.clone()];
+        };
         let mut out: Vec<(usize, FileId)> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.path.starts_with(&top.path))
-            .map(|(i, e)| (e.path.depth(), i.clone()))
+            .map(|(i, e)| (i, &e.path))
+            .chain(self.merged.iter())
+            .filter(|(_, p)| p.starts_with(&top.path))
+            .map(|(i, p)| (p.depth(), i.clone()))
             .collect();
         out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         out.into_iter().map(|(_, i)| i).collect()
@@ -382,9 +392,12 @@ fn put_part(out: &mut Vec<u8>, key: &DocKey, bytes: &[u8]) {
 
 fn parts(bytes: &[u8]) -> Result<Vec<(DocKey, &[u8])>, DocError> {
     let bad = || DocError::Saved("malformed saved documents".into());
-    let mut rest = bytes
-        .strip_prefix(SAVED_MAGIC)
-        .ok_or_else(|| DocError::Saved("saved by an older NitroIDE (one document for the whole workspace); move the .nitro folder away to start this folder's session over".into()))?;
+    let mut rest = bytes.strip_prefix(SAVED_MAGIC).ok_or_else(|| {
+        DocError::Saved(
+            "saved by an older NitroIDE (one document for the whole workspace); move the .nitro folder away to start this folder's session over"
+                .into(),
+        )
+    })?;
     let mut out = Vec::new();
     while let Some((&n, tail)) = rest.split_first() {
         // Logs are saves appended one after another. A key is at most 64
@@ -603,8 +616,12 @@ impl WorkspaceDoc {
         }
         let mut raw: HashMap<FileId, Raw> = HashMap::new();
         for key in doc.keys(&entries) {
-            let Some(id) = FileId::parse(&key) else { continue };
-            let Some(obj) = get_obj(doc, &entries, &key) else { continue };
+            let Some(id) = FileId::parse(&key) else {
+                continue;
+            };
+            let Some(obj) = get_obj(doc, &entries, &key) else {
+                continue;
+            };
             let (Some(name), Some(kind)) = (get_str(doc, &obj, "name"), get_str(doc, &obj, "kind").and_then(|k| Kind::parse(&k))) else {
                 continue;
             };
@@ -636,20 +653,29 @@ impl WorkspaceDoc {
         let mut tree = Tree::default();
         for (_, id) in order {
             let r = &raw[id];
-            let path = match &r.parent {
-                None => RelPath::single(&r.name),
-                Some(p) => match tree.entries.get(p) {
-                    Some(parent) if parent.kind == Kind::Dir => parent.path.join(&r.name),
-                    _ => continue,
+            let join = |name: &str| match &r.parent {
+                None => Some(RelPath::single(name)),
+                Some(p) => match (tree.entries.get(p), tree.merged.get(p)) {
+                    (Some(parent), _) if parent.kind == Kind::Dir => Some(parent.path.join(name)),
+                    (_, Some(path)) => Some(path.join(name)),
+                    _ => None,
                 },
             };
-            let Ok(path) = path else {
-                tracing::warn!(id = %id, "skipping an entry whose name is not a valid file name");
+            let Some(path) = join(&r.name) else { continue };
+            let Ok(mut path) = path else {
+                tracing::debug!(id = %id, "skipping an entry whose name is not a valid file name");
                 continue;
             };
-            if tree.by_path.contains_key(&path) {
-                tracing::warn!(id = %id, path = %path, "two entries share a path; the older id wins");
-                continue;
+            if let Some(winner) = tree.by_path.get(&path) {
+                if r.kind == Kind::Dir && tree.entries.get(winner).is_some_and(|w| w.kind == Kind::Dir) {
+                    tree.merged.insert(id.clone(), path);
+                    continue;
+                }
+                let short = &id.as_str()[..id.as_str().len().min(8)];
+                match join(&format!("{}.conflict-{short}", r.name)) {
+                    Some(Ok(aside)) if !tree.by_path.contains_key(&aside) => path = aside,
+                    _ => continue,
+                }
             }
             tree.by_path.insert(path.clone(), id.clone());
             tree.entries.insert(id.clone(), Entry { path, kind: r.kind, size: r.size });
@@ -711,7 +737,9 @@ impl WorkspaceDoc {
     /// The roster, by peer id.
     pub fn roster(&self) -> BTreeMap<String, Member> {
         let doc = &self.tree.doc;
-        let Some(peers) = get_obj(doc, &ROOT, "peers") else { return BTreeMap::new() };
+        let Some(peers) = get_obj(doc, &ROOT, "peers") else {
+            return BTreeMap::new();
+        };
         doc.keys(&peers)
             .filter_map(|key| {
                 let obj = get_obj(doc, &peers, &key)?;
@@ -797,7 +825,9 @@ impl WorkspaceDoc {
     /// Every terminal's metadata; malformed entries are left out.
     pub fn terminals(&self) -> Vec<TermInfo> {
         let doc = &self.tree.doc;
-        let Some(terminals) = get_obj(doc, &ROOT, "terminals") else { return Vec::new() };
+        let Some(terminals) = get_obj(doc, &ROOT, "terminals") else {
+            return Vec::new();
+        };
         doc.keys(&terminals)
             .filter_map(|key| {
                 let obj = get_obj(doc, &terminals, &key)?;
@@ -1021,7 +1051,9 @@ impl WorkspaceDoc {
             DocKey::Tree => None,
             DocKey::File(id) => Some(id),
         };
-        let Some(part) = self.part(key) else { return touched };
+        let Some(part) = self.part(key) else {
+            return touched;
+        };
         let patches = part.doc.make_patches(log);
         if let Some(id) = id {
             if !patches.is_empty() {
@@ -1034,7 +1066,9 @@ impl WorkspaceDoc {
                 [(_, Prop::Map(top)), rest @ ..] if top == "entries" => match rest {
                     [] => touched.tree = true,
                     [(_, Prop::Map(id)), more @ ..] => {
-                        let Some(id) = FileId::parse(id) else { continue };
+                        let Some(id) = FileId::parse(id) else {
+                            continue;
+                        };
                         if more.is_empty() {
                             touched.tree = true;
                         }

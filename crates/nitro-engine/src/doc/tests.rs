@@ -110,17 +110,43 @@ fn hostile_names_and_cycles_are_left_out_of_the_tree() {
 }
 
 #[test]
-fn duplicate_paths_resolve_to_one_entry_on_every_peer() {
+fn files_made_at_one_path_at_once_are_both_kept_under_names_every_peer_agrees_on() {
     let (mut host, mut guest) = joined_pair();
-    host.create(None, "same.txt", &Content::Text("host".into())).expect("file");
-    guest.create(None, "same.txt", &Content::Text("guest".into())).expect("file");
+    let a = host.create(None, "same.txt", &Content::Text("host".into())).expect("file");
+    let b = guest.create(None, "same.txt", &Content::Text("guest".into())).expect("file");
     let h = host.take_changes().expect("c");
     let g = guest.take_changes().expect("c");
     guest.apply_changes(h).expect("apply");
     host.apply_changes(g).expect("apply");
     let (th, tg) = (host.tree(), guest.tree());
     assert_eq!(th, tg);
-    assert_eq!(th.entries.len(), 1);
+    let (winner, loser) = if a < b { (a, b) } else { (b, a) };
+    assert_eq!(th.entries[&winner].path, p("same.txt"));
+    assert_eq!(th.entries[&loser].path, p(&format!("same.txt.conflict-{}", &loser.as_str()[..8])));
+}
+
+#[test]
+fn folders_made_at_one_path_at_once_merge() {
+    let (mut host, mut guest) = joined_pair();
+    let hd = host.create(None, "src", &Content::Dir).expect("dir");
+    let gd = guest.create(None, "src", &Content::Dir).expect("dir");
+    let hf = host.create(Some(&hd), "a.rs", &Content::Text("a".into())).expect("file");
+    let gf = guest.create(Some(&gd), "b.rs", &Content::Text("b".into())).expect("file");
+    let h = host.take_changes().expect("c");
+    let g = guest.take_changes().expect("c");
+    guest.apply_changes(h).expect("apply");
+    host.apply_changes(g).expect("apply");
+    let tree = host.tree();
+    assert_eq!(tree, guest.tree());
+    assert_eq!(tree.entries[&hf].path, p("src/a.rs"));
+    assert_eq!(tree.entries[&gf].path, p("src/b.rs"));
+    let kept = tree.by_path[&p("src")].clone();
+    assert_eq!(kept, hd.clone().min(gd.clone()));
+    // Deleting the folder takes the merged one and both files with it.
+    let all = tree.with_descendants(&kept);
+    for id in [&hd, &gd, &hf, &gf] {
+        assert!(all.contains(id), "{id} is deleted with the folder");
+    }
 }
 
 #[test]

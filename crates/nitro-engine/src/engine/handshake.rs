@@ -7,8 +7,8 @@
 //! fingerprint is the one pinned in the invite.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -101,7 +101,8 @@ pub async fn accept(local: Local, key: SignalKey, mut signal: SignalConn) {
             Ok(p) if p.peer == env.from => p,
             _ => {
                 tracing::warn!(peer = %env.from, "refused a joiner: its invite secret is wrong");
-                let refusal = crate::signal::Envelope { nitro: 1, kind: Kind::Refused, from: local.me.clone(), to: Some(env.from.clone()), sealed: None };
+                let refusal =
+                    crate::signal::Envelope { nitro: 1, kind: Kind::Refused, from: local.me.clone(), to: Some(env.from.clone()), sealed: None };
                 let _ = signal.tx.send(refusal);
                 continue;
             }

@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::link::LinkId;
-use crate::protocol::wire::PeerEntry;
 use crate::protocol::PeerId;
+use crate::protocol::wire::PeerEntry;
 
 /// An offer not answered and connected within this time is given up and
 /// made again.

@@ -20,20 +20,20 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use url::Url;
 
 use crate::doc::{DocError, Splice, Version, WorkspaceDoc};
-use crate::path::RelPath;
 use crate::fs::watcher::{WatchError, Watcher};
 use crate::fs::{FsError, Sandbox};
 use crate::link::{IceConfig, Identity, LinkConfig, LinkError, Traffic};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use crate::path::RelPath;
 use crate::protocol::{Invite, PeerId, Secret, SessionId, TermId};
-use crate::term::{TermError, TermInfo, TermView};
 use crate::signal::crypto::{self, SignalKey};
-use crate::signal::{client, hub::Hub, SignalError};
+use crate::signal::{SignalError, client, hub::Hub};
+use crate::term::{TermError, TermInfo, TermView};
 use actor::{Actor, Command, Rejoin, TermCommand};
-use presence::{LocalPresence, PeerPresence};
 use handshake::{LinkIds, Local};
+use presence::{LocalPresence, PeerPresence};
 use state::{Role, SavedSession};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use workspace::{FileInfo, Workspace, WorkspaceError};
 
 /// Files larger than this are listed but not shared, unless configured otherwise.
@@ -97,7 +97,15 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(root: impl Into<PathBuf>, name: impl Into<String>) -> Self {
-        Self { root: root.into(), name: name.into(), max_file_size: DEFAULT_MAX_FILE_SIZE, bind: None, port: 0, signal: None, ice: IceConfig::default() }
+        Self {
+            root: root.into(),
+            name: name.into(),
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            bind: None,
+            port: 0,
+            signal: None,
+            ice: IceConfig::default(),
+        }
     }
 
     fn udp_addrs(&self) -> Vec<String> {
@@ -113,23 +121,40 @@ impl EngineConfig {
 /// What the engine tells its user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineEvent {
-    PeerJoined { peer: PeerId, name: String },
-    PeerLeft { peer: PeerId, name: String },
+    PeerJoined {
+        peer: PeerId,
+        name: String,
+    },
+    PeerLeft {
+        peer: PeerId,
+        name: String,
+    },
     /// Other peers changed these text files (`tree`: and added, removed or
     /// moved entries). The files on disk already hold the change.
-    RemoteChange { paths: Vec<RelPath>, tree: bool },
+    RemoteChange {
+        paths: Vec<RelPath>,
+        tree: bool,
+    },
     /// An [`EngineHandle::edit`] could not be applied; the editor should
     /// reload the file's text.
-    EditRejected { path: RelPath, reason: String },
+    EditRejected {
+        path: RelPath,
+        reason: String,
+    },
     /// Another peer's presence changed (at most 60 times a second each).
     Presence(PeerPresence),
     /// A peer's presence went stale or the peer left.
-    PresenceGone { peer: PeerId },
+    PresenceGone {
+        peer: PeerId,
+    },
     /// A terminal was opened, closed, resized, renamed, granted or exited:
     /// [`EngineHandle::terminals`] has the new list.
     Terminals,
     /// A terminal's owner did not apply our input or resize.
-    TerminalRefused { term: TermId, reason: String },
+    TerminalRefused {
+        term: TermId,
+        reason: String,
+    },
 }
 
 /// A peer this one is connected to.
@@ -345,7 +370,8 @@ impl Engine {
             Some(_) => return Err(EngineError::GuestFolder(sb.root().to_path_buf())),
             None => {
                 let (session, secret, me, identity) = (SessionId::random(), Secret::random(), PeerId::random(), Identity::generate()?);
-                let saved = SavedSession { session: session.to_hex(), role: Role::Host, peer: me.clone(), secret: Some(secret.to_base64()), port: None };
+                let saved =
+                    SavedSession { session: session.to_hex(), role: Role::Host, peer: me.clone(), secret: Some(secret.to_base64()), port: None };
                 state::save_session(&sb, &saved)?;
                 state::save_identity(&sb, &identity)?;
                 (session, secret, me, identity, WorkspaceDoc::new_workspace(&session.to_hex())?, Default::default())
@@ -362,7 +388,13 @@ impl Engine {
             None => {
                 let (hub, addr) = bind_hub(&cfg, saved_port).await?;
                 if saved_port != Some(addr.port()) {
-                    let saved = SavedSession { session: session.to_hex(), role: Role::Host, peer: me.clone(), secret: Some(secret.to_base64()), port: Some(addr.port()) };
+                    let saved = SavedSession {
+                        session: session.to_hex(),
+                        role: Role::Host,
+                        peer: me.clone(),
+                        secret: Some(secret.to_base64()),
+                        port: Some(addr.port()),
+                    };
                     state::save_session(ws.sandbox(), &saved)?;
                 }
                 let url = Url::parse(&format!("ws://{}", SocketAddr::new(advertised_ip(cfg.bind), addr.port())))
@@ -372,7 +404,13 @@ impl Engine {
         };
         let invite = Invite { session, secret: secret.clone(), signal: url, fingerprint: identity.fingerprint, host_name: cfg.name.clone() };
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local { me, name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() }, ids: LinkIds::default(), inbox: inbox_tx };
+        let local = Local {
+            me,
+            name: cfg.name.clone(),
+            links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() },
+            ids: LinkIds::default(),
+            inbox: inbox_tx,
+        };
         let acceptor = tokio::spawn(handshake::accept(local.clone(), SignalKey::derive(&secret, &session), signal));
 
         let mut actor = Actor::new(ws, local, session, inbox_rx);
@@ -411,7 +449,13 @@ impl Engine {
             Some(id) => id,
             None => Identity::generate()?,
         };
-        let local = Local { me: me.clone(), name: cfg.name.clone(), links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() }, ids: LinkIds::default(), inbox: inbox_tx };
+        let local = Local {
+            me: me.clone(),
+            name: cfg.name.clone(),
+            links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() },
+            ids: LinkIds::default(),
+            inbox: inbox_tx,
+        };
 
         let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx);
         let (joined_tx, joined_rx) = oneshot::channel();
@@ -448,12 +492,15 @@ impl Engine {
 async fn bind_hub(cfg: &EngineConfig, saved: Option<u16>) -> Result<(Hub, SocketAddr), EngineError> {
     let ip = cfg.bind.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
     if cfg.port == 0
-        && let Some(port) = saved {
-            match Hub::bind(SocketAddr::new(ip, port)).await {
-                Ok(bound) => return Ok(bound),
-                Err(e) => tracing::warn!(error = %e, "the previous signaling port is taken; the invite link changes"),
+        && let Some(port) = saved
+    {
+        match Hub::bind(SocketAddr::new(ip, port)).await {
+            Ok(bound) => return Ok(bound),
+            Err(e) => {
+                tracing::warn!(error = %e, "the previous signaling port is taken; the invite link changes")
             }
         }
+    }
     Ok(Hub::bind(SocketAddr::new(ip, cfg.port)).await?)
 }
 

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::path::RelPath;
-use crate::protocol::presence::PresenceMsg;
 use crate::protocol::PeerId;
+use crate::protocol::presence::PresenceMsg;
 
 /// A peer that sent nothing for this long has left the presence table.
 pub const STALE_AFTER: Duration = Duration::from_secs(5);

@@ -68,9 +68,7 @@ impl SavedSession {
 pub fn load_session(sb: &Sandbox) -> Result<Option<SavedSession>, EngineError> {
     match sb.read_state(SESSION)? {
         None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| EngineError::State(format!("{SESSION}: {e}"))),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| EngineError::State(format!("{SESSION}: {e}"))),
     }
 }
 
@@ -130,16 +128,18 @@ struct LogLine {
 
 /// The saved document and file records; `None` when nothing was saved.
 pub fn load_document(sb: &Sandbox) -> Result<Option<(WorkspaceDoc, Records)>, EngineError> {
-    let Some(bytes) = sb.read_state(DOCUMENT)? else { return Ok(None) };
+    let Some(bytes) = sb.read_state(DOCUMENT)? else {
+        return Ok(None);
+    };
     let mut doc = WorkspaceDoc::load(&bytes)?;
     if let Some(changes) = sb.read_state(CHANGES)?
-        && let Err(e) = doc.load_incremental(&changes) {
-            tracing::warn!(error = %e, "the end of {CHANGES} is damaged; the peers resend what it missed");
-        }
+        && let Err(e) = doc.load_incremental(&changes)
+    {
+        tracing::warn!(error = %e, "the end of {CHANGES} is damaged; the peers resend what it missed");
+    }
     let mut records = Records::new();
     if let Some(json) = sb.read_state(FILES)? {
-        let raw: BTreeMap<String, FileRecord> =
-            serde_json::from_slice(&json).map_err(|e| EngineError::State(format!("{FILES}: {e}")))?;
+        let raw: BTreeMap<String, FileRecord> = serde_json::from_slice(&json).map_err(|e| EngineError::State(format!("{FILES}: {e}")))?;
         for (id, rec) in raw {
             if let Some(id) = FileId::parse(&id) {
                 records.insert(id, (None, rec));
@@ -149,7 +149,9 @@ pub fn load_document(sb: &Sandbox) -> Result<Option<(WorkspaceDoc, Records)>, En
     if let Some(log) = sb.read_state(FILES_LOG)? {
         // A torn last line (a crash mid-append) does not parse and is skipped.
         for line in log.split(|b| *b == b'\n').filter_map(|l| serde_json::from_slice::<LogLine>(l).ok()) {
-            let Some(id) = FileId::parse(&line.id) else { continue };
+            let Some(id) = FileId::parse(&line.id) else {
+                continue;
+            };
             match line.record {
                 Some(rec) => {
                     let prev = records.remove(&id).map(|(_, last)| last);

@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use crate::link::{Link, LinkId};
 use crate::protocol::{PeerId, StateMsg, TermId, TermMsg};
 use crate::term::pty::{Pty, PtyEvent, Sink};
-use crate::term::{Stream, TermError, TermInfo, TermView, AHEAD};
+use crate::term::{AHEAD, Stream, TermError, TermInfo, TermView};
 
 /// Terminal output queued per link at most; edits queue behind no more.
 const LINK_WINDOW: usize = 256 * 1024;
@@ -120,7 +120,9 @@ impl Terminals {
             o.pending.store(false, Ordering::Release);
             let end = o.stream.end();
             for (link_id, _, link) in peers {
-                let Some((offset, took)) = o.sending.get_mut(link_id) else { continue };
+                let Some((offset, took)) = o.sending.get_mut(link_id) else {
+                    continue;
+                };
                 // A peer that has everything is not holding anything back.
                 if *offset >= end {
                     *took = now;
@@ -225,7 +227,9 @@ impl Terminals {
     /// Keystrokes from a peer: they reach the shell only if its owner (us)
     /// granted that peer write access. The refusal says why.
     pub fn input_from(&mut self, peer: &PeerId, id: TermId, bytes: Vec<u8>) -> Result<(), String> {
-        let Some(o) = self.owned.get(&id) else { return Err(format!("no terminal {id} here")) };
+        let Some(o) = self.owned.get(&id) else {
+            return Err(format!("no terminal {id} here"));
+        };
         if !o.info.writers.contains(peer) {
             return Err(format!("no write access to terminal {id}: its owner has not granted it"));
         }
@@ -249,7 +253,9 @@ impl Terminals {
                     tracing::debug!(%from, term = %id, offset, "ignored terminal output at an impossible offset");
                 }
             }
-            _ => tracing::debug!(%from, term = %id, "ignored output for a terminal that peer does not own"),
+            _ => {
+                tracing::debug!(%from, term = %id, "ignored output for a terminal that peer does not own")
+            }
         }
     }
 
@@ -271,10 +277,8 @@ impl Terminals {
                     if !self.mirrors.contains_key(&info.id) && self.mirrors.len() >= MAX_MIRRORS {
                         continue;
                     }
-                    let m = self
-                        .mirrors
-                        .entry(info.id)
-                        .or_insert_with(|| Mirror { stream: Stream::default(), owner: info.owner.clone(), listed: false });
+                    let m =
+                        self.mirrors.entry(info.id).or_insert_with(|| Mirror { stream: Stream::default(), owner: info.owner.clone(), listed: false });
                     m.listed = m.owner == info.owner;
                 }
             }
@@ -312,7 +316,9 @@ fn scan_title(o: &mut Owned) -> Option<String> {
     let mut i = 0;
     while let Some(p) = bytes[i..].windows(4).position(|w| w[0] == 0x1b && w[1] == b']' && (w[2] == b'0' || w[2] == b'2') && w[3] == b';') {
         let start = i + p + 4;
-        let Some(len) = bytes[start..].iter().position(|&b| b == 0x07 || b == 0x1b) else { break };
+        let Some(len) = bytes[start..].iter().position(|&b| b == 0x07 || b == 0x1b) else {
+            break;
+        };
         found = Some(String::from_utf8_lossy(&bytes[start..start + len]).chars().filter(|c| !c.is_control()).take(MAX_TITLE).collect::<String>());
         i = start + len;
     }

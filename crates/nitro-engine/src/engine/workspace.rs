@@ -14,9 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::state::{self, FileRecord, Records};
-use crate::doc::{splice, Content, DocError, FileId, Kind, Touched, Tree, Version, WorkspaceDoc};
-use crate::fs::watcher::FsChange;
+use crate::doc::{Content, DocError, FileId, Kind, Touched, Tree, Version, WorkspaceDoc, splice};
 use crate::fs::ignore_rules::is_reserved;
+use crate::fs::sandbox::TEMP_SUFFIX;
+use crate::fs::watcher::FsChange;
 use crate::fs::{FileContent, FsError, IgnoreRules, Node, Sandbox, Swapped};
 use crate::path::RelPath;
 
@@ -71,6 +72,9 @@ pub struct Workspace {
     journal: bool,
     /// Files this peer replaced lately, still open, per entry.
     swapped: HashMap<FileId, Vec<SwappedOut>>,
+    /// Some entry could not be written for a reason other than its content
+    /// not having arrived: [`Self::retry_unwritten`] tries again.
+    pending: bool,
 }
 
 /// How long a replaced file is watched for late writes, and how many per file.
@@ -94,7 +98,9 @@ impl Workspace {
         let tree = shared_tree(&doc);
         let mut disk = HashMap::new();
         for (id, (prev, last)) in records {
-            let Some(kind) = tree.entries.get(id).map(|e| e.kind) else { continue };
+            let Some(kind) = tree.entries.get(id).map(|e| e.kind) else {
+                continue;
+            };
             if kind == Kind::Dir {
                 disk.insert(id.clone(), OnDisk { path: last.path.clone(), text: None, version: doc.version_of(id) });
                 continue;
@@ -128,7 +134,7 @@ impl Workspace {
             };
             disk.insert(id.clone(), OnDisk { path: last.path.clone(), text, version });
         }
-        Ok(Self { sandbox, rules, doc, tree, disk, unwritten: Default::default(), journal: false, swapped: HashMap::new() })
+        Ok(Self { sandbox, rules, doc, tree, disk, unwritten: Default::default(), journal: false, swapped: HashMap::new(), pending: false })
     }
 
     /// From now on, every record is appended to the state folder's logs
@@ -146,8 +152,8 @@ impl Workspace {
     fn keep(&mut self, id: FileId, on_disk: OnDisk) {
         if self.journal {
             let changes = self.doc.save_incremental();
-            let result = state::append_changes(&self.sandbox, &changes)
-                .and_then(|()| state::append_record(&self.sandbox, &id, Some(&on_disk.record())));
+            let result =
+                state::append_changes(&self.sandbox, &changes).and_then(|()| state::append_record(&self.sandbox, &id, Some(&on_disk.record())));
             if let Err(e) = result {
                 tracing::warn!(error = %e, "could not append to the state logs");
             }
@@ -157,10 +163,12 @@ impl Workspace {
 
     /// Forgets a file this peer no longer has on disk.
     fn forget(&mut self, id: &FileId) {
-        if self.disk.remove(id).is_some() && self.journal
-            && let Err(e) = state::append_record(&self.sandbox, id, None) {
-                tracing::warn!(error = %e, "could not append to the state logs");
-            }
+        if self.disk.remove(id).is_some()
+            && self.journal
+            && let Err(e) = state::append_record(&self.sandbox, id, None)
+        {
+            tracing::warn!(error = %e, "could not append to the state logs");
+        }
     }
 
     pub fn doc(&mut self) -> &mut WorkspaceDoc {
@@ -267,7 +275,8 @@ impl Workspace {
         for path in paths {
             self.ingest_logged(&path);
         }
-        self.materialize_new()
+        self.materialize_new();
+        Ok(())
     }
 
     /// Takes in one batch of changes seen by the watcher.
@@ -341,9 +350,12 @@ impl Workspace {
                 if self.tree.entries.get(&id).map(|e| e.kind) != Some(Kind::Dir) {
                     self.remove_entry(&id)?;
                     self.add_dir_tree(path)?;
-                } else if !self.disk.contains_key(&id) {
-                    let version = self.doc.version_of(&id);
-                    self.keep(id, OnDisk { path: path.clone(), text: None, version });
+                } else {
+                    if !self.disk.contains_key(&id) {
+                        let version = self.doc.version_of(&id);
+                        self.keep(id, OnDisk { path: path.clone(), text: None, version });
+                    }
+                    self.adopt_untracked(path)?;
                 }
             }
             (Some(id), Node::File(content)) => {
@@ -463,18 +475,73 @@ impl Workspace {
             self.tree = shared_tree(&self.doc);
             self.reconcile_tree()?;
         }
+        let mut waiting = false;
         for id in &touched.texts {
-            if self.tree.entries.get(id).map(|e| e.kind) == Some(Kind::Text) && self.disk.contains_key(id)
-                && let Err(e) = self.sync_text(id, None) {
-                    tracing::warn!(%id, error = %e, "could not write a remote change");
-                }
+            if self.tree.entries.get(id).map(|e| e.kind) != Some(Kind::Text) {
+                continue;
+            }
+            if !self.disk.contains_key(id) {
+                // Its entry came first; its content has just arrived.
+                waiting = true;
+            } else if let Err(e) = self.sync_text(id, None) {
+                tracing::warn!(%id, error = %e, "could not write a remote change");
+            }
+        }
+        if waiting && !touched.tree {
+            self.materialize_new();
         }
         Ok(())
     }
 
+    /// Shared folders and text files not yet on this disk: entries whose
+    /// content has not arrived, or that could not be written.
+    pub fn unwritten(&self) -> Vec<RelPath> {
+        let mut paths: Vec<RelPath> = self
+            .tree
+            .entries
+            .iter()
+            .filter(|(id, e)| matches!(e.kind, Kind::Dir | Kind::Text) && !self.disk.contains_key(*id))
+            .map(|(_, e)| e.path.clone())
+            .collect();
+        paths.sort();
+        paths
+    }
+
     /// After the tree changed remotely: delete, move and create on disk.
+    /// Each step is done entry by entry: one that fails is logged and
+    /// retried with the next change, and never stops the others.
     fn reconcile_tree(&mut self) -> Result<(), WorkspaceError> {
-        // 1. Entries gone from the tree, or no longer shared as text, deepest first.
+        let kept_local = self.remove_gone();
+        self.apply_moves();
+        // Local edits to files deleted remotely come back as new files.
+        for path in kept_local {
+            self.ingest_logged(&path);
+        }
+        Ok(())
+    }
+
+    /// Removes from disk the entries gone from the tree, or no longer shared
+    /// as text, deepest first; returns the files kept because they were
+    /// edited here since.
+    fn remove_gone(&mut self) -> Vec<RelPath> {
+        // A folder merged into another of the same path stays on disk, as
+        // that one's.
+        let merged: Vec<(FileId, FileId)> = self
+            .tree
+            .merged
+            .iter()
+            .filter_map(|(id, path)| Some((id.clone(), self.tree.by_path.get(path)?.clone())))
+            .filter(|(id, _)| self.disk.contains_key(id))
+            .collect();
+        for (loser, winner) in merged {
+            if let Some(rec) = self.disk.get(&loser).cloned() {
+                self.forget(&loser);
+                if !self.disk.contains_key(&winner) && self.tree.entries.get(&winner).is_some_and(|e| e.path == rec.path) {
+                    let version = self.doc.version_of(&winner);
+                    self.keep(winner, OnDisk { version, ..rec });
+                }
+            }
+        }
         let mut gone: Vec<(FileId, OnDisk)> = self
             .disk
             .iter()
@@ -495,92 +562,182 @@ impl Workspace {
             if self.tree.entries.get(&id).is_some_and(|e| matches!(e.kind, Kind::Binary | Kind::TooLarge)) {
                 continue; // became listed-only elsewhere: this copy stays as it is
             }
-            match rec.text {
-                Some(base) => match self.sandbox.read(&rec.path)? {
-                    Node::File(FileContent::Text(t)) if t != base => kept_local.push(rec.path),
-                    Node::File(_) => self.sandbox.remove_file(&rec.path)?,
-                    _ => {}
-                },
-                None => {
-                    if !self.sandbox.remove_dir_if_empty(&rec.path)? {
-                        tracing::info!(path = %rec.path, "kept a deleted folder that still holds unshared files");
+            let result = match rec.text {
+                Some(base) => match self.sandbox.read(&rec.path) {
+                    Ok(Node::File(FileContent::Text(t))) if t != base => {
+                        kept_local.push(rec.path.clone());
+                        Ok(())
                     }
-                }
+                    Ok(Node::File(_)) => self.sandbox.remove_file(&rec.path),
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                },
+                None => match self.sandbox.remove_dir_if_empty(&rec.path) {
+                    Ok(false) => {
+                        tracing::info!(path = %rec.path, "kept a deleted folder that still holds unshared files");
+                        Ok(())
+                    }
+                    other => other.map(drop),
+                },
+            };
+            if let Err(e) = result {
+                tracing::warn!(path = %rec.path, error = %e, "could not remove an entry deleted by a peer");
             }
         }
-        // 2. Moves, shallowest first; children travel with their folder.
-        let mut moves: Vec<(FileId, RelPath, RelPath)> = self
+        kept_local
+    }
+
+    /// Moves entries to where the tree now has them, and writes the new
+    /// ones. Moves go in two steps: each moving entry first to a temporary
+    /// name beside where it was, then, once new folders exist, to its place.
+    /// So renames that swap or chain paths (`a`→`b` while `b`→`c`) never
+    /// find their target taken by an entry that is about to leave.
+    fn apply_moves(&mut self) {
+        let mut moving: Vec<(usize, FileId)> = self
             .disk
             .iter()
             .filter_map(|(id, d)| {
                 let e = self.tree.entries.get(id)?;
-                (e.path != d.path).then(|| (id.clone(), d.path.clone(), e.path.clone()))
+                (e.path != d.path).then(|| (d.path.depth(), id.clone()))
             })
             .collect();
-        moves.sort_by_key(|a| a.1.depth());
-        for (id, _, to) in moves {
-            let Some(from) = self.disk.get(&id).map(|d| d.path.clone()) else { continue };
-            if from == to {
+        moving.sort();
+        let mut parked = Vec::new();
+        for (_, id) in moving {
+            let Some(from) = self.disk.get(&id).map(|d| d.path.clone()) else {
                 continue;
+            };
+            if self.tree.entries.get(&id).is_some_and(|e| e.path == from) {
+                continue; // its folder took it there
             }
-            if self.sandbox.read(&to)? != Node::Missing {
-                self.set_aside(&to)?;
+            let park = format!("{id}{TEMP_SUFFIX}");
+            let result = match from.parent() {
+                Some(p) => p.join(&park),
+                None => RelPath::single(&park),
             }
-            let moved: Vec<(FileId, OnDisk)> = self
-                .disk
-                .iter()
-                .filter_map(|(id, d)| d.path.rebase(&from, &to).map(|p| (id.clone(), OnDisk { path: p, ..d.clone() })))
-                .collect();
-            for (id, d) in moved {
+            .map_err(WorkspaceError::from)
+            .and_then(|tmp| self.move_on_disk(&from, &tmp).map(|()| tmp));
+            match result {
+                Ok(_) => parked.push(id),
+                Err(e) => {
+                    tracing::warn!(path = %from, error = %e, "could not move an entry a peer moved")
+                }
+            }
+        }
+        self.materialize_new();
+        parked.sort_by_key(|id| self.tree.entries.get(id).map_or(0, |e| e.path.depth()));
+        for id in parked {
+            let (Some(from), Some(to)) = (self.disk.get(&id).map(|d| d.path.clone()), self.tree.entries.get(&id).map(|e| e.path.clone())) else {
+                continue;
+            };
+            let result = (|| {
+                if self.sandbox.read(&to)? != Node::Missing {
+                    self.set_aside(&to)?;
+                }
+                self.move_on_disk(&from, &to)
+            })();
+            if let Err(e) = result {
+                self.pending = true;
+                tracing::warn!(path = %to, error = %e, "could not move an entry into place");
+            }
+        }
+        // New entries inside the folders just moved.
+        self.retry_unwritten();
+    }
+
+    /// Renames `from` to `to` on disk, and every record at or below it
+    /// (recorded first, as every write is).
+    fn move_on_disk(&mut self, from: &RelPath, to: &RelPath) -> Result<(), WorkspaceError> {
+        let rebase = |this: &Self, from: &RelPath, to: &RelPath| -> Vec<(FileId, OnDisk)> {
+            this.disk.iter().filter_map(|(id, d)| d.path.rebase(from, to).map(|p| (id.clone(), OnDisk { path: p, ..d.clone() }))).collect()
+        };
+        for (id, d) in rebase(self, from, to) {
+            self.keep(id, d);
+        }
+        if let Err(e) = self.sandbox.rename(from, to) {
+            for (id, d) in rebase(self, to, from) {
                 self.keep(id, d);
             }
-            self.sandbox.rename(&from, &to)?;
-        }
-        // 3. New entries.
-        self.materialize_new()?;
-        // Local edits to files deleted remotely come back as new files.
-        for path in kept_local {
-            self.ingest_logged(&path);
+            return Err(e.into());
         }
         Ok(())
     }
 
     /// Writes the folders and text files that are in the document but not
-    /// yet on this disk, parents first.
-    fn materialize_new(&mut self) -> Result<(), WorkspaceError> {
-        let mut ids: Vec<FileId> = self
+    /// yet on this disk, parents first. One that cannot be written now is
+    /// left for the next call (a text whose content has not arrived, say);
+    /// it never stops the others.
+    fn materialize_new(&mut self) {
+        let mut ids: Vec<(usize, FileId)> = self
             .tree
             .entries
             .iter()
             .filter(|(id, e)| !self.disk.contains_key(*id) && matches!(e.kind, Kind::Dir | Kind::Text))
-            .map(|(id, _)| id.clone())
+            .map(|(id, e)| (e.path.depth(), id.clone()))
             .collect();
-        ids.sort_by_key(|id| self.tree.entries.get(id).map_or(0, |e| e.path.depth()));
-        for id in ids {
-            let Some(entry) = self.tree.entries.get(&id).cloned() else { continue };
-            let version = self.doc.version_of(&id);
-            match entry.kind {
-                Kind::Dir => {
-                    if !matches!(self.sandbox.read(&entry.path)?, Node::Dir | Node::Missing) {
-                        self.set_aside(&entry.path)?;
-                    }
-                    self.sandbox.create_dir(&entry.path)?;
-                    self.keep(id, OnDisk { path: entry.path, text: None, version });
-                }
-                Kind::Text => {
-                    let text = self.doc.text(&id)?;
-                    let node = self.sandbox.read(&entry.path)?;
-                    let in_place = node == Node::File(FileContent::Text(text.clone()));
-                    self.keep(id, OnDisk { path: entry.path.clone(), text: Some(text.clone()), version });
-                    if !in_place {
-                        if node != Node::Missing {
-                            self.set_aside(&entry.path)?;
-                        }
-                        self.sandbox.write_text(&entry.path, &text)?;
-                    }
-                }
-                Kind::Binary | Kind::TooLarge => {}
+        ids.sort();
+        self.pending = false;
+        for (_, id) in ids {
+            let Some(entry) = self.tree.entries.get(&id).cloned() else {
+                continue;
+            };
+            let parent_written = |p: &RelPath| self.tree.by_path.get(p).and_then(|parent| self.disk.get(parent)).is_some_and(|d| d.path == *p);
+            if entry.path.parent().is_some_and(|p| !parent_written(&p)) {
+                self.pending = true;
+                tracing::debug!(path = %entry.path, "waiting for its folder to be written");
+                continue;
             }
+            match self.materialize(&id, &entry) {
+                Ok(()) => {}
+                Err(WorkspaceError::Doc(DocError::NotText(_))) => {
+                    tracing::debug!(path = %entry.path, "waiting for the file's content")
+                }
+                Err(e) => {
+                    self.pending = true;
+                    tracing::warn!(path = %entry.path, error = %e, "could not write a shared entry; trying again");
+                }
+            }
+        }
+    }
+
+    /// Tries again to write the entries that could not be written (a full
+    /// disk, a folder in the way); content that has not arrived yet is
+    /// written when it does.
+    pub fn retry_unwritten(&mut self) {
+        if self.pending {
+            self.materialize_new();
+        }
+    }
+
+    /// Writes one entry that is in the document but not on this disk.
+    fn materialize(&mut self, id: &FileId, entry: &crate::doc::Entry) -> Result<(), WorkspaceError> {
+        let version = self.doc.version_of(id);
+        match entry.kind {
+            Kind::Dir => {
+                let node = self.sandbox.read(&entry.path)?;
+                if !matches!(node, Node::Dir | Node::Missing) {
+                    self.set_aside(&entry.path)?;
+                }
+                self.sandbox.create_dir(&entry.path)?;
+                self.keep(id.clone(), OnDisk { path: entry.path.clone(), text: None, version });
+                if node == Node::Dir {
+                    self.adopt_untracked(&entry.path)?;
+                }
+            }
+            Kind::Text => {
+                let text = self.doc.text(id)?;
+                let node = self.sandbox.read(&entry.path)?;
+                let in_place = node == Node::File(FileContent::Text(text.clone()));
+                if !in_place && node != Node::Missing {
+                    self.set_aside(&entry.path)?;
+                }
+                self.keep(id.clone(), OnDisk { path: entry.path.clone(), text: Some(text.clone()), version });
+                if !in_place && let Err(e) = self.sandbox.write_text(&entry.path, &text) {
+                    self.forget(id);
+                    return Err(e.into());
+                }
+            }
+            Kind::Binary | Kind::TooLarge => {}
         }
         Ok(())
     }
@@ -606,6 +763,19 @@ impl Workspace {
         self.ingest_path(&aside)
     }
 
+    /// Takes in what a known folder holds that the tree does not know of.
+    /// A folder made here and, a moment later, by a peer is known before the
+    /// watcher reports what was put in it here; and files made in a new
+    /// folder before the watcher watched it are never reported at all.
+    fn adopt_untracked(&mut self, dir: &RelPath) -> Result<(), WorkspaceError> {
+        for (child, _) in self.sandbox.list(Some(dir), &self.rules)? {
+            if !self.tree.by_path.contains_key(&child) {
+                self.ingest_logged(&child);
+            }
+        }
+        Ok(())
+    }
+
     /// Adds a folder found on disk and everything in it.
     fn add_dir_tree(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
         self.create_entry(path, Content::Dir)?;
@@ -617,7 +787,9 @@ impl Workspace {
 
     /// The parent folder entry of `path`, created (with its own parents) when missing.
     fn ensure_parent(&mut self, path: &RelPath) -> Result<Option<FileId>, WorkspaceError> {
-        let Some(parent) = path.parent() else { return Ok(None) };
+        let Some(parent) = path.parent() else {
+            return Ok(None);
+        };
         if let Some(id) = self.tree.by_path.get(&parent) {
             if self.tree.entries.get(id).map(|e| e.kind) == Some(Kind::Dir) {
                 return Ok(Some(id.clone()));
@@ -658,8 +830,7 @@ impl Workspace {
 
     /// Updates the cached tree and the records after this peer moved `from` to `to`.
     fn move_in_tree(&mut self, from: &RelPath, to: &RelPath) {
-        let moved: Vec<(RelPath, RelPath)> =
-            self.tree.by_path.keys().filter_map(|p| p.rebase(from, to).map(|n| (p.clone(), n))).collect();
+        let moved: Vec<(RelPath, RelPath)> = self.tree.by_path.keys().filter_map(|p| p.rebase(from, to).map(|n| (p.clone(), n))).collect();
         for (old, new) in moved {
             if let Some(id) = self.tree.by_path.remove(&old) {
                 if let Some(e) = self.tree.entries.get_mut(&id) {

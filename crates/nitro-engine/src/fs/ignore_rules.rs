@@ -1,19 +1,18 @@
 //! Which paths of the workspace are not shared: `.git/`, this peer's state
 //! folder, the engine's temporary files, and whatever `.gitignore` files say.
 
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use super::sandbox::{Sandbox, STATE_DIR, TEMP_SUFFIX};
 use super::FsError;
+use super::sandbox::{STATE_DIR, Sandbox, TEMP_SUFFIX};
 use crate::path::RelPath;
 
 /// Paths that are never shared whatever `.gitignore` says, and that no peer
 /// may create: git's data, this peer's state folder, the engine's temporary files.
 pub fn is_reserved(rel: &RelPath) -> bool {
     let mut parts = rel.as_str().split('/');
-    rel.as_str().split('/').next() == Some(STATE_DIR)
-        || parts.any(|p| p == ".git" || p.ends_with(TEMP_SUFFIX))
+    rel.as_str().split('/').next() == Some(STATE_DIR) || parts.any(|p| p == ".git" || p.ends_with(TEMP_SUFFIX))
 }
 
 /// The `.gitignore` files of a workspace, deepest first, so the nearest one
@@ -81,4 +80,3 @@ impl IgnoreRules {
         false
     }
 }
-

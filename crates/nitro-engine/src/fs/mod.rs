@@ -7,4 +7,4 @@ pub mod sandbox;
 pub mod watcher;
 
 pub use ignore_rules::IgnoreRules;
-pub use sandbox::{FileContent, FsError, Node, Sandbox, Swapped, STATE_DIR};
+pub use sandbox::{FileContent, FsError, Node, STATE_DIR, Sandbox, Swapped};

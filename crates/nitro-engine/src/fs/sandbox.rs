@@ -124,10 +124,7 @@ impl Sandbox {
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         match self.dir.open(rel.to_path()) {
             // Read one byte past the limit so a file that grew meanwhile is still caught.
-            Ok(f) => f
-                .take(self.max_file_size + 1)
-                .read_to_end(&mut bytes)
-                .map_err(io_err(rel))?,
+            Ok(f) => f.take(self.max_file_size + 1).read_to_end(&mut bytes).map_err(io_err(rel))?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Node::Missing),
             Err(e) => return Err(io_err(rel)(e)),
         };
@@ -207,9 +204,7 @@ impl Sandbox {
         if let Some(parent) = to.parent() {
             self.create_dir(&parent)?;
         }
-        self.dir
-            .rename(from.to_path(), &self.dir, to.to_path())
-            .map_err(io_err(format!("{from} -> {to}")))
+        self.dir.rename(from.to_path(), &self.dir, to.to_path()).map_err(io_err(format!("{from} -> {to}")))
     }
 
     /// Lists the entries of a folder (`None` for the root) that are shared:
@@ -348,7 +343,6 @@ pub fn classify(bytes: Vec<u8>, max_file_size: u64) -> FileContent {
         Err(_) => FileContent::Binary(len),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

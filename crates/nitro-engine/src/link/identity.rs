@@ -4,8 +4,8 @@
 //! (which pins the certificate's fingerprint) stays valid across restarts.
 
 use rtc::peer_connection::certificate::CertificateParams;
-use webrtc::peer_connection::crypto::{self, default_provider};
 use webrtc::peer_connection::RTCCertificate;
+use webrtc::peer_connection::crypto::{self, default_provider};
 
 use super::LinkError;
 

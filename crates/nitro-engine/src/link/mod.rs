@@ -11,16 +11,16 @@
 
 pub mod identity;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{Notify, mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer,
+    RTCIceTransportPolicy, RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
 };
 
 pub use identity::Identity;
@@ -206,9 +206,7 @@ impl Link {
             .build()
             .await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-        let state = pc
-            .create_data_channel("state", Some(RTCDataChannelInit { negotiated: Some(0), ..Default::default() }))
-            .await?;
+        let state = pc.create_data_channel("state", Some(RTCDataChannelInit { negotiated: Some(0), ..Default::default() })).await?;
         let presence = pc
             .create_data_channel(
                 "presence",
@@ -422,7 +420,13 @@ mod tests {
     use super::*;
 
     fn cfg() -> LinkConfig {
-        LinkConfig { udp_addrs: vec!["127.0.0.1:0".into()], identity: Identity::generate().expect("identity"), ice: IceConfig::default(), traffic: Arc::default(), drained: Arc::default() }
+        LinkConfig {
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            identity: Identity::generate().expect("identity"),
+            ice: IceConfig::default(),
+            traffic: Arc::default(),
+            drained: Arc::default(),
+        }
     }
 
     async fn next_state(rx: &mut mpsc::Receiver<LinkEvent>) -> StateMsg {

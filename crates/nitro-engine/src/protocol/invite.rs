@@ -12,8 +12,8 @@
 //!   the joiner refuses an answer whose certificate differs.
 //! - `n`: the host's display name, shown before joining.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use url::Url;
 
 pub const SCHEME: &str = "nitroide";
@@ -109,16 +109,13 @@ impl Invite {
         if url.scheme() != SCHEME || url.host_str() != Some("join") {
             return Err(InviteError::NotAnInvite);
         }
-        let get = |key: &'static str| {
-            url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned()).ok_or(InviteError::Missing(key))
-        };
+        let get = |key: &'static str| url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned()).ok_or(InviteError::Missing(key));
         let version = get("v")?;
         if version != VERSION {
             return Err(InviteError::Version(version));
         }
         let session = SessionId::from_hex(&get("s")?).ok_or(InviteError::Malformed("session id"))?;
-        let secret = Secret::from_base64(&get("k").map_err(|_| InviteError::Missing("secret"))?)
-            .ok_or(InviteError::Malformed("secret"))?;
+        let secret = Secret::from_base64(&get("k").map_err(|_| InviteError::Missing("secret"))?).ok_or(InviteError::Malformed("secret"))?;
         let signal = Url::parse(&get("ws")?).map_err(|_| InviteError::Malformed("signaling URL"))?;
         if !matches!(signal.scheme(), "ws" | "wss") {
             return Err(InviteError::Malformed("signaling URL"));

@@ -8,7 +8,7 @@ pub mod presence;
 pub mod wire;
 
 pub use invite::{Invite, InviteError, Secret, SessionId};
-pub use wire::{Hello, StateMsg, TermMsg, WireError, PROTOCOL_VERSION};
+pub use wire::{Hello, PROTOCOL_VERSION, StateMsg, TermMsg, WireError};
 
 /// A peer's stable id: 16 lowercase hex digits, chosen at random once and
 /// kept in the peer's state folder.

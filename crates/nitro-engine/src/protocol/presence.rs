@@ -18,8 +18,8 @@
 //! message with the highest sequence number per peer: late or reordered
 //! datagrams never overwrite newer ones.
 
-use super::wire::MAX_NAME;
 use super::WireError;
+use super::wire::MAX_NAME;
 
 const PRESENCE: u8 = 0x01;
 const TYPING: u8 = 0x01;
@@ -87,7 +87,9 @@ impl PresenceMsg {
         let mut out = vec![PRESENCE];
         out.extend_from_slice(&self.seq.to_be_bytes());
         let file = self.file.as_deref().filter(|f| f.len() <= MAX_FILE_ID);
-        out.push(if self.typing { TYPING } else { 0 } | if file.is_some() { HAS_FILE } else { 0 } | if self.viewport.is_some() { HAS_VIEWPORT } else { 0 });
+        out.push(
+            if self.typing { TYPING } else { 0 } | if file.is_some() { HAS_FILE } else { 0 } | if self.viewport.is_some() { HAS_VIEWPORT } else { 0 },
+        );
         put_short(&mut out, cut(&self.name, MAX_NAME).as_bytes());
         if let Some(f) = file {
             put_short(&mut out, f.as_bytes());

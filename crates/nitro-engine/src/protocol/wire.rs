@@ -200,7 +200,11 @@ impl StateMsg {
             TERM_RESIZE => {
                 let (term, rest) = take_u64(body)?;
                 match rest {
-                    [c0, c1, r0, r1] => Ok(StateMsg::Term(TermMsg::Resize { term: TermId(term), cols: u16::from_be_bytes([*c0, *c1]), rows: u16::from_be_bytes([*r0, *r1]) })),
+                    [c0, c1, r0, r1] => Ok(StateMsg::Term(TermMsg::Resize {
+                        term: TermId(term),
+                        cols: u16::from_be_bytes([*c0, *c1]),
+                        rows: u16::from_be_bytes([*r0, *r1]),
+                    })),
                     _ => Err(WireError::Malformed("terminal size")),
                 }
             }
@@ -285,12 +289,7 @@ mod tests {
     #[test]
     fn every_message_round_trips() {
         let msgs = [
-            StateMsg::Hello(Hello {
-                protocol: PROTOCOL_VERSION,
-                peer: PeerId::random(),
-                name: "ada".into(),
-                workspace: "abc".into(),
-            }),
+            StateMsg::Hello(Hello { protocol: PROTOCOL_VERSION, peer: PeerId::random(), name: "ada".into(), workspace: "abc".into() }),
             StateMsg::Sync(vec![(String::new(), vec![1, 2, 3]), ("0a1b".into(), vec![4])]),
             StateMsg::Changes(vec![(String::new(), vec![9; 10]), ("ff00".into(), vec![]), ("ff00".into(), vec![7; 3])]),
             StateMsg::Bye("bye".into()),

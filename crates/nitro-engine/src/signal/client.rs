@@ -70,8 +70,8 @@ pub async fn connect(url: &Url, topic: &str) -> Result<SignalConn, SignalError> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::hub::Hub;
     use super::super::Kind;
+    use super::super::hub::Hub;
     use super::*;
     use crate::protocol::PeerId;
 

@@ -11,8 +11,8 @@
 //!   data `nitroide|<kind>|<from>|<to or empty>`, so an envelope's routing
 //!   fields cannot be altered.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};

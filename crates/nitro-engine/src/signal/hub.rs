@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::AbortHandle;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::{Envelope, SignalConn, SignalError, YMessage};
 
@@ -65,9 +65,10 @@ impl Hub {
         tokio::spawn(async move {
             while let Some(text) = raw_rx.recv().await {
                 if let Some(env) = envelope_of(&text)
-                    && in_tx.send(env).is_err() {
-                        break;
-                    }
+                    && in_tx.send(env).is_err()
+                {
+                    break;
+                }
             }
         });
         let hub = self.clone();
@@ -108,7 +109,9 @@ fn lock(t: &Mutex<Topics>) -> std::sync::MutexGuard<'_, Topics> {
 /// the number of receivers in `clients` as y-webrtc's server does.
 fn publish(topics: &Mutex<Topics>, topic: &str, data: serde_json::Value) {
     let t = lock(topics);
-    let Some(subs) = t.subs.get(topic) else { return };
+    let Some(subs) = t.subs.get(topic) else {
+        return;
+    };
     let msg = YMessage::Publish { topic: topic.to_owned(), data, clients: Some(subs.len()) };
     let text = serde_json::to_string(&msg).unwrap_or_default();
     for tx in subs.values() {
@@ -131,7 +134,9 @@ fn unsubscribe(topics: &Mutex<Topics>, id: u64, names: &[String]) {
 async fn accept_loop(listener: TcpListener, topics: Arc<Mutex<Topics>>) {
     let places = Arc::new(Semaphore::new(MAX_CLIENTS));
     loop {
-        let Ok(permit) = places.clone().acquire_owned().await else { return };
+        let Ok(permit) = places.clone().acquire_owned().await else {
+            return;
+        };
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let topics = topics.clone();

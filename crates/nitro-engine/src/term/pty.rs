@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
-use portable_pty::{native_pty_system, ChildKiller, CommandBuilder, MasterPty, PtySize};
+use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize, native_pty_system};
 use tokio::sync::mpsc;
 
 use super::{Stream, TermError};
@@ -170,9 +170,10 @@ impl Pty {
     /// Ends the shell (SIGHUP, as a closed terminal window does).
     pub fn kill(&mut self) {
         if !self.reaped.load(Ordering::Acquire)
-            && let Err(e) = self.killer.kill() {
-                tracing::debug!(error = %e, "the shell was already gone");
-            }
+            && let Err(e) = self.killer.kill()
+        {
+            tracing::debug!(error = %e, "the shell was already gone");
+        }
         self.window.close();
     }
 }

@@ -11,26 +11,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc, oneshot, Notify};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::handshake::Local;
 use super::mesh::Mesh;
-use super::presence::{default_color, LocalPresence, PeerPresence, PresenceTable, MIN_INTERVAL};
+use super::presence::{LocalPresence, MIN_INTERVAL, PeerPresence, PresenceTable, default_color};
 use super::state::{self, SavedSession};
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, Workspace};
 use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo};
 use crate::doc::{DocKey, Member, Splice, SyncState, Touched, Version};
-use crate::path::RelPath;
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
+use crate::path::RelPath;
 use crate::protocol::presence::PresenceMsg;
 use crate::protocol::wire::{Keyed, Relay};
-use crate::protocol::{Hello, Invite, PeerId, SessionId, StateMsg, TermId, PROTOCOL_VERSION};
+use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, SessionId, StateMsg, TermId};
+use crate::signal::hub::Hub;
 use crate::term::pty::PtyEvent;
 use crate::term::{TermInfo, TermView};
-use crate::signal::hub::Hub;
 
 mod peers;
 mod presence;
@@ -303,11 +303,8 @@ impl Actor {
                 let _ = reply.send(self.ws.text(&path).map_err(EngineError::from));
             }
             Command::Peers { reply } => {
-                let mut peers: Vec<PeerInfo> = self
-                    .slots
-                    .values()
-                    .filter_map(|s| s.peer.clone().map(|(peer, name)| PeerInfo { peer, name, rtt: s.rtt }))
-                    .collect();
+                let mut peers: Vec<PeerInfo> =
+                    self.slots.values().filter_map(|s| s.peer.clone().map(|(peer, name)| PeerInfo { peer, name, rtt: s.rtt })).collect();
                 peers.sort_by(|a, b| a.peer.cmp(&b.peer));
                 let _ = reply.send(peers);
             }
@@ -332,9 +329,12 @@ impl Actor {
                 let _ = reply.send(self.ws.files());
             }
             Command::Members { reply } => {
-                let members = self.ws.doc().roster().into_iter().filter_map(|(peer, m)| {
-                    Some(MemberInfo { peer: PeerId::try_from(peer).ok()?, name: m.name, color: m.color, role: m.role })
-                });
+                let members = self
+                    .ws
+                    .doc()
+                    .roster()
+                    .into_iter()
+                    .filter_map(|(peer, m)| Some(MemberInfo { peer: PeerId::try_from(peer).ok()?, name: m.name, color: m.color, role: m.role }));
                 let _ = reply.send(members.collect());
             }
             Command::FileOp { op, reply } => {
@@ -397,7 +397,8 @@ impl Actor {
         let id = ev.link;
         match ev.kind {
             LinkEventKind::Added(link) => {
-                self.slots.insert(id, Slot { link, peer: None, sync: SyncState::default(), behind: false, heard: Instant::now(), rtt: None, ping: None });
+                self.slots
+                    .insert(id, Slot { link, peer: None, sync: SyncState::default(), behind: false, heard: Instant::now(), rtt: None, ping: None });
                 // Queued now, sent first once the link opens.
                 self.send_hello(id);
             }
@@ -416,7 +417,9 @@ impl Actor {
     }
 
     fn handle_state(&mut self, id: LinkId, msg: StateMsg) {
-        let Some(slot) = self.slots.get(&id) else { return };
+        let Some(slot) = self.slots.get(&id) else {
+            return;
+        };
         match (msg, slot.peer.is_some()) {
             (StateMsg::Hello(h), false) => self.on_hello(id, h),
             (StateMsg::Hello(_), true) => {}
@@ -424,14 +427,17 @@ impl Actor {
                 tracing::debug!(link = id.0, %reason, "peer said goodbye");
                 // A joiner refused before the workspace arrived learns why.
                 if self.first_sync.as_ref().is_some_and(|f| f.host == Some(id) || f.host.is_none())
-                    && let Some(first) = self.first_sync.take() {
-                        let _ = first.done.send(Err(EngineError::Refused(reason)));
-                    }
+                    && let Some(first) = self.first_sync.take()
+                {
+                    let _ = first.done.send(Err(EngineError::Refused(reason)));
+                }
                 self.drop_link(id, "left");
             }
             (StateMsg::Sync(items), true) => {
                 let result = {
-                    let Some(sync) = self.slots.get_mut(&id).map(|s| &mut s.sync) else { return };
+                    let Some(sync) = self.slots.get_mut(&id).map(|s| &mut s.sync) else {
+                        return;
+                    };
                     let mut touched = Touched::default();
                     let mut result = Ok(());
                     for (key, m) in from_wire(items) {
@@ -477,10 +483,11 @@ impl Actor {
             (StateMsg::Pong(n), true) => {
                 if let Some(slot) = self.slots.get_mut(&id)
                     && let Some((sent, at)) = slot.ping
-                    && sent == n {
-                        slot.rtt = Some(at.elapsed());
-                        slot.ping = None;
-                    }
+                    && sent == n
+                {
+                    slot.rtt = Some(at.elapsed());
+                    slot.ping = None;
+                }
             }
             (_, false) => self.drop_link(id, "spoke before saying hello"),
         }
@@ -503,7 +510,8 @@ impl Actor {
             return;
         }
         // A peer that reconnects replaces its old, dead connection.
-        let stale: Vec<LinkId> = self.slots.iter().filter(|(l, s)| **l != id && s.peer.as_ref().is_some_and(|(p, _)| p == &h.peer)).map(|(l, _)| *l).collect();
+        let stale: Vec<LinkId> =
+            self.slots.iter().filter(|(l, s)| **l != id && s.peer.as_ref().is_some_and(|(p, _)| p == &h.peer)).map(|(l, _)| *l).collect();
         for l in stale {
             self.drop_link(l, "reconnected");
         }
@@ -532,16 +540,19 @@ impl Actor {
     /// certificate claiming it (to take over its grants) is refused.
     fn check_certificate(&mut self, id: LinkId, peer: &PeerId) -> Option<String> {
         let fp = self.slots.get(&id).and_then(|s| s.link.remote_fingerprint()).map(|f| crate::protocol::invite::hex(&f));
-        let Some(fp) = fp else { return Some("that peer's connection has no certificate fingerprint".into()) };
+        let Some(fp) = fp else {
+            return Some("that peer's connection has no certificate fingerprint".into());
+        };
         match self.known.get(peer) {
             Some(known) if *known == fp => None,
             Some(_) => Some(format!("peer id {peer} belongs to another certificate: refusing an impersonation")),
             None => {
                 self.known.insert(peer.clone(), fp);
                 if self.persist
-                    && let Err(e) = state::save_known_peers(self.ws.sandbox(), &self.known) {
-                        tracing::warn!(error = %e, "could not save the peers' certificates");
-                    }
+                    && let Err(e) = state::save_known_peers(self.ws.sandbox(), &self.known)
+                {
+                    tracing::warn!(error = %e, "could not save the peers' certificates");
+                }
                 None
             }
         }
@@ -554,7 +565,9 @@ impl Actor {
 
     fn send_sync(&mut self, id: LinkId) {
         let msg = {
-            let Some(slot) = self.slots.get_mut(&id) else { return };
+            let Some(slot) = self.slots.get_mut(&id) else {
+                return;
+            };
             let sync = &mut slot.sync;
             self.ws.doc().generate_sync(sync)
         };
@@ -577,7 +590,9 @@ impl Actor {
         if !ready {
             return;
         }
-        let Some(first) = self.first_sync.take() else { return };
+        let Some(first) = self.first_sync.take() else {
+            return;
+        };
         let result = (|| {
             if self.fs.is_none() {
                 self.ws.rescan()?;
@@ -620,7 +635,9 @@ impl Actor {
 
     /// Sends local changes to every peer that said hello.
     fn flush(&mut self) {
-        let Some(changes) = self.ws.doc().take_changes() else { return };
+        let Some(changes) = self.ws.doc().take_changes() else {
+            return;
+        };
         self.dirty = true;
         let msg = StateMsg::Changes(to_wire(changes));
         for slot in self.slots.values_mut() {
@@ -635,7 +652,9 @@ impl Actor {
     }
 
     fn send(&mut self, id: LinkId, msg: &StateMsg) {
-        let Some(slot) = self.slots.get_mut(&id) else { return };
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
         if slot.link.send_state(msg).is_err() {
             slot.behind = true;
         }
@@ -648,7 +667,9 @@ impl Actor {
     /// Drops a link now, and closes its connection after `grace` (time for
     /// a last message, such as a refusal, to leave).
     fn drop_link_after(&mut self, id: LinkId, why: &str, grace: Duration) {
-        let Some(slot) = self.slots.remove(&id) else { return };
+        let Some(slot) = self.slots.remove(&id) else {
+            return;
+        };
         tracing::debug!(link = id.0, why, "dropping link");
         let link = slot.link.clone();
         tokio::spawn(async move {
@@ -664,14 +685,18 @@ impl Actor {
             self.gossip();
         }
         if self.first_sync.as_ref().is_some_and(|f| f.host == Some(id))
-            && let Some(first) = self.first_sync.take() {
-                let _ = first.done.send(Err(EngineError::HostLeft));
-            }
+            && let Some(first) = self.first_sync.take()
+        {
+            let _ = first.done.send(Err(EngineError::HostLeft));
+        }
     }
 
     fn on_tick(&mut self) {
         let now = Instant::now();
         self.ws.check_swapped();
+        if self.fs.is_some() {
+            self.ws.retry_unwritten();
+        }
         self.send_presence_if_due(now);
         self.expire_presence(now);
         self.on_term_tick();
@@ -700,10 +725,12 @@ impl Actor {
             }
             self.send_sync(l);
         }
-        if self.dirty && now.duration_since(self.last_save) >= SAVE_EVERY
-            && let Err(e) = self.save() {
-                tracing::error!(error = %e, "could not save the document");
-            }
+        if self.dirty
+            && now.duration_since(self.last_save) >= SAVE_EVERY
+            && let Err(e) = self.save()
+        {
+            tracing::error!(error = %e, "could not save the document");
+        }
     }
 
     /// A full snapshot of the document and the file records; the logs start

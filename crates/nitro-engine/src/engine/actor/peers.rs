@@ -45,14 +45,13 @@ impl Actor {
     /// Sends every neighbor the list of our other connections.
     pub(super) fn gossip(&mut self) {
         self.last_gossip = Instant::now();
-        let all: Vec<PeerEntry> = self
-            .slots
-            .values()
-            .filter_map(|s| s.peer.as_ref().map(|(peer, name)| PeerEntry { peer: peer.clone(), name: name.clone() }))
-            .collect();
+        let all: Vec<PeerEntry> =
+            self.slots.values().filter_map(|s| s.peer.as_ref().map(|(peer, name)| PeerEntry { peer: peer.clone(), name: name.clone() })).collect();
         let ids: Vec<LinkId> = self.slots.iter().filter(|(_, s)| s.peer.is_some()).map(|(l, _)| *l).collect();
         for id in ids {
-            let Some((to, _)) = self.slots.get(&id).and_then(|s| s.peer.clone()) else { continue };
+            let Some((to, _)) = self.slots.get(&id).and_then(|s| s.peer.clone()) else {
+                continue;
+            };
             let peers = all.iter().filter(|e| e.peer != to).cloned().collect();
             self.send(id, &StateMsg::Peers(PeersMsg { peers }));
             let nonce = rand::random();
@@ -73,7 +72,9 @@ impl Actor {
     pub(super) fn dial_missing(&mut self) {
         // Joiners reach the host through its signaling (see `maybe_rejoin`);
         // dialing it through the mesh as well would make two connections.
-        let Some(host) = self.rejoin.as_ref().and_then(|r| r.host.clone()) else { return };
+        let Some(host) = self.rejoin.as_ref().and_then(|r| r.host.clone()) else {
+            return;
+        };
         let now = Instant::now();
         let mut skip = self.connected_peers();
         skip.insert(host);

@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use super::Actor;
 use crate::doc::Version;
-use crate::engine::presence::{default_color, LocalPresence, PeerPresence, Selection, MIN_INTERVAL, REPEAT_EVERY};
+use crate::engine::presence::{LocalPresence, MIN_INTERVAL, PeerPresence, REPEAT_EVERY, Selection, default_color};
 use crate::engine::{EngineError, EngineEvent};
 use crate::link::LinkId;
-use crate::protocol::presence::{PresenceMsg, WireSelection};
 use crate::protocol::PeerId;
+use crate::protocol::presence::{PresenceMsg, WireSelection};
 
 impl Actor {
     /// Takes this peer's new presence; offsets refer to the text of `base`
@@ -52,13 +52,16 @@ impl Actor {
     }
 
     pub(super) fn on_presence(&mut self, link: LinkId, bytes: &[u8]) {
-        let Some(peer) = self.slots.get(&link).and_then(|s| s.peer.as_ref()).map(|(p, _)| p.clone()) else { return };
+        let Some(peer) = self.slots.get(&link).and_then(|s| s.peer.as_ref()).map(|(p, _)| p.clone()) else {
+            return;
+        };
         match PresenceMsg::decode(bytes) {
             Ok(msg) => {
                 if self.presence.update(peer.clone(), msg, Instant::now())
-                    && let Some(p) = self.resolve_presence(&peer) {
-                        let _ = self.events.send(EngineEvent::Presence(p));
-                    }
+                    && let Some(p) = self.resolve_presence(&peer)
+                {
+                    let _ = self.events.send(EngineEvent::Presence(p));
+                }
             }
             Err(e) => tracing::debug!(%peer, error = %e, "ignored a malformed presence message"),
         }

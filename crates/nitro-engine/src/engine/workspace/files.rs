@@ -3,9 +3,9 @@
 
 use super::{Workspace, WorkspaceError};
 use crate::doc::Kind;
-use crate::fs::watcher::FsChange;
-use crate::fs::ignore_rules::is_reserved;
 use crate::fs::Node;
+use crate::fs::ignore_rules::is_reserved;
+use crate::fs::watcher::FsChange;
 use crate::path::RelPath;
 
 /// A file or folder of the shared tree, as an editor lists it.

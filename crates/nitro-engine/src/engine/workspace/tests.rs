@@ -150,9 +150,7 @@ fn an_unsynced_disk_edit_merges_with_an_arriving_remote_edit() {
 fn renames_and_deletes_propagate() {
     let (mut host, mut guest) = pair(&[("d/x.txt", b"x"), ("gone.txt", b"bye")]);
     std::fs::rename(host.root.join("d"), host.root.join("e")).expect("mv");
-    host.ws
-        .ingest(vec![FsChange::Renamed { from: RelPath::new("d").expect("p"), to: RelPath::new("e").expect("p") }])
-        .expect("ingest");
+    host.ws.ingest(vec![FsChange::Renamed { from: RelPath::new("d").expect("p"), to: RelPath::new("e").expect("p") }]).expect("ingest");
     std::fs::remove_file(host.root.join("gone.txt")).expect("rm");
     host.changed("gone.txt");
     host.send_to(&mut guest);
@@ -299,4 +297,43 @@ fn after_a_crash_before_a_recorded_write_the_remote_line_is_not_undone() {
     back.rescan().expect("rescan");
     let text = back.doc().text(&id).expect("text");
     assert!(text.contains("two\n") && text.contains("mine\n"), "{text:?}");
+}
+
+#[test]
+fn a_file_whose_entry_comes_before_its_content_is_written_when_the_content_arrives() {
+    let (mut host, mut guest) = pair(&[("old.txt", b"old\n")]);
+    host.write("a.txt", "first\n");
+    host.write("b.txt", "second\n");
+    host.changed("a.txt");
+    host.changed("b.txt");
+    let changes = host.ws.doc().take_changes().expect("changes");
+    let (trees, contents): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(k, _)| *k == crate::doc::DocKey::Tree);
+    // The tree, naming both files, comes first; then one content, then the other.
+    let touched = guest.ws.doc().apply_changes(trees).expect("apply");
+    guest.ws.apply_remote(&touched).expect("remote");
+    assert_eq!(guest.read("a.txt"), None);
+    assert_eq!(guest.ws.unwritten().len(), 2);
+    for content in contents {
+        let touched = guest.ws.doc().apply_changes(vec![content]).expect("apply");
+        guest.ws.apply_remote(&touched).expect("remote");
+    }
+    assert_eq!(guest.read("a.txt").as_deref(), Some("first\n"));
+    assert_eq!(guest.read("b.txt").as_deref(), Some("second\n"));
+    assert!(guest.ws.unwritten().is_empty());
+    assert_eq!(listing(&guest.root), listing(&host.root));
+}
+
+#[test]
+fn renames_that_swap_and_chain_paths_land_where_the_tree_says() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"A\n"), ("b.txt", b"B\n"), ("c.txt", b"C\n")]);
+    // a → tmp, b → a, c → b, tmp → c: every target is taken by one leaving.
+    host.ws.rename_path(&RelPath::new("a.txt").expect("p"), &RelPath::new("tmp.txt").expect("p")).expect("mv");
+    host.ws.rename_path(&RelPath::new("b.txt").expect("p"), &RelPath::new("a.txt").expect("p")).expect("mv");
+    host.ws.rename_path(&RelPath::new("c.txt").expect("p"), &RelPath::new("b.txt").expect("p")).expect("mv");
+    host.ws.rename_path(&RelPath::new("tmp.txt").expect("p"), &RelPath::new("c.txt").expect("p")).expect("mv");
+    host.send_to(&mut guest);
+    assert_eq!(guest.read("a.txt").as_deref(), Some("B\n"));
+    assert_eq!(guest.read("b.txt").as_deref(), Some("C\n"));
+    assert_eq!(guest.read("c.txt").as_deref(), Some("A\n"));
+    assert_eq!(listing(&guest.root), listing(&host.root));
 }
