@@ -122,3 +122,34 @@ fn four_peers_creating_moving_and_deleting_at_once_end_with_identical_disks() ->
     }
     Ok(())
 }
+
+/// Two joiners that cannot reach each other (each reaches only the host):
+/// what one writes reaches the other through the host, found by comparing
+/// digests and brought by a resync. The host is on test host `a` with every
+/// address; `near` on `a` too, but bound to loopback; `far` on test host `b`.
+#[test]
+fn peers_that_cannot_connect_directly_still_converge_through_a_third() -> Result<()> {
+    let net = nitro_tests::TwoHosts::new()?;
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("host");
+    write_files(&proj, &[("README.md", b"shared\n")])?;
+    let host = Peer::host_at(Some(&net.a), "0.0.0.0", &proj, &["-v"])?;
+    let link = host.link.clone().context("invite")?;
+    let near = Peer::join_at(Some(&net.a), "127.0.0.1", &link, &tmp.path().join("near"), "near", &["-v"])?;
+    // The link names the host's loopback signaling address; from `b` it is
+    // reached at its address on the link between the test hosts.
+    let mut invite = nitro_engine::protocol::Invite::parse(&link)?;
+    let port = invite.signal.port().context("port")?;
+    invite.signal = format!("ws://{}:{port}", net.ip_a).parse()?;
+    let far = Peer::join_at(Some(&net.b), &net.ip_b, &invite.to_link(), &tmp.path().join("far"), "far", &["-v"])?;
+    wait_for(CONVERGE, || Ok(far.log().contains("near joined") || near.log().contains("far joined") || host.log().contains("far joined")))?;
+    assert!(!far.log().contains("near joined"), "the test hosts must keep near and far apart");
+
+    write_files(&near.dir, &[("from-near.txt", b"written where far cannot hear\n")])?;
+    wait_for(CONVERGE, || Ok(snapshot(&far.dir) == snapshot(&near.dir) && snapshot(&host.dir) == snapshot(&near.dir)))
+        .with_context(|| format!("far's log:\n{}", far.log()))?;
+    assert!(!far.log().contains("near joined"), "they were never connected");
+    let repaired_then_in_sync = |log: String| log.find("a resync brought them").is_some_and(|at| log[at..].contains("in sync with 1 peer"));
+    wait_for(CONVERGE, || Ok(repaired_then_in_sync(far.log()))).with_context(|| format!("far says what was repaired: {}", far.log()))?;
+    Ok(())
+}

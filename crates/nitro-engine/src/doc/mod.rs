@@ -33,6 +33,7 @@ use automerge::transaction::{Transactable, Transaction};
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchLog, Prop, ROOT, ReadDoc, ScalarValue, TextEncoding, Value};
 
 use crate::path::RelPath;
+use crate::protocol::wire::Digest;
 use crate::protocol::{PeerId, TermId};
 use crate::term::TermInfo;
 pub use splice::Splice;
@@ -586,6 +587,38 @@ impl WorkspaceDoc {
             Some(p) => Version { doc: DocKey::File(id.clone()), heads: p.doc.get_heads() },
             None => Version { doc: DocKey::Tree, heads: self.tree.doc.get_heads() },
         }
+    }
+
+    /// A short summary of every document's heads: two peers with equal
+    /// digests hold the same changes. Documents with no changes yet (one
+    /// a sync has only just named) are left out.
+    pub fn digest(&self) -> Digest {
+        use sha2::Digest as _;
+        let hash_heads = |h: &mut sha2::Sha256, mut heads: Vec<ChangeHash>| {
+            heads.sort();
+            h.update((heads.len() as u32).to_be_bytes());
+            for head in heads {
+                h.update(head.0);
+            }
+        };
+        let mut tree = sha2::Sha256::new();
+        hash_heads(&mut tree, self.tree.doc.get_heads());
+        let mut files = sha2::Sha256::new();
+        for (id, part) in &self.files {
+            let heads = part.doc.get_heads();
+            if heads.is_empty() {
+                continue;
+            }
+            files.update([id.0.len() as u8]);
+            files.update(id.0.as_bytes());
+            hash_heads(&mut files, heads);
+        }
+        let first8 = |h: sha2::Sha256| -> [u8; 8] {
+            let mut out = [0; 8];
+            out.copy_from_slice(&h.finalize()[..8]);
+            out
+        };
+        Digest { tree: first8(tree), files: first8(files) }
     }
 
     /// True when this peer holds every change of `version`.

@@ -155,6 +155,35 @@ pub enum EngineEvent {
         term: TermId,
         reason: String,
     },
+    /// Whether this peer holds the same workspace as each other peer changed.
+    Sync(SyncStatus),
+}
+
+/// Whether this peer holds the same workspace as the others, from the
+/// digests they exchange (PROTOCOL.md §5.4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Names of the connected peers whose last digest equals ours.
+    pub in_sync: Vec<String>,
+    /// Names of the connected peers whose workspace differs from ours for
+    /// now (changes in flight) or until a resync repairs it.
+    pub differing: Vec<String>,
+    /// Shared entries not yet on this disk (their content has not arrived).
+    pub unwritten: usize,
+}
+
+impl std::fmt::Display for SyncStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.in_sync.len();
+        write!(f, "in sync with {n} peer{}", if n == 1 { "" } else { "s" })?;
+        if !self.differing.is_empty() {
+            write!(f, "; catching up with {}", self.differing.join(", "))?;
+        }
+        if self.unwritten > 0 {
+            write!(f, "; {} files not yet written", self.unwritten)?;
+        }
+        Ok(())
+    }
 }
 
 /// A peer this one is connected to.
@@ -251,6 +280,13 @@ impl EngineHandle {
     }
 
     /// The peers this one is connected to now.
+    /// Whether this peer holds the same workspace as the others.
+    pub async fn sync_status(&self) -> Result<SyncStatus, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd.send(Command::SyncStatus { reply }).await.map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.cmd.send(Command::Peers { reply }).await.map_err(|_| EngineError::Stopped)?;

@@ -16,6 +16,7 @@
 //! | 0x0a | TermRefused | terminal id u64, UTF-8 reason |
 //! | 0x0b | Ping    | u64 nonce |
 //! | 0x0c | Pong    | the ping's u64 nonce |
+//! | 0x0d | Digest  | 8 bytes over the tree's heads, 8 over the text files' heads |
 //!
 //! Integers are big-endian. A document key is a length byte and ASCII: empty
 //! for the workspace's tree, else the file id (letters and digits, at most
@@ -27,7 +28,7 @@ use super::{PeerId, TermId};
 
 /// Peers with a different protocol version refuse each other with a clear
 /// message instead of misreading bytes.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {
@@ -111,6 +112,16 @@ pub enum StateMsg {
     /// Measures the round trip; answered with a `Pong` of the same nonce.
     Ping(u64),
     Pong(u64),
+    /// What the sender holds, in short: equal digests mean equal workspaces.
+    Digest(Digest),
+}
+
+/// A compact summary of a workspace's shared state: a hash of the tree
+/// document's heads, and one of every shared text file's id and heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Digest {
+    pub tree: [u8; 8],
+    pub files: [u8; 8],
 }
 
 const HELLO: u8 = 0x01;
@@ -125,6 +136,7 @@ const TERM_RESIZE: u8 = 0x09;
 const TERM_REFUSED: u8 = 0x0a;
 const PING: u8 = 0x0b;
 const PONG: u8 = 0x0c;
+const DIGEST: u8 = 0x0d;
 /// Document keys are file ids: at most this long.
 const MAX_DOC_KEY: usize = 64;
 /// A peer lists at most this many others: more is a malformed message.
@@ -162,6 +174,11 @@ impl StateMsg {
             StateMsg::Ping(n) | StateMsg::Pong(n) => {
                 out.push(if matches!(self, StateMsg::Ping(_)) { PING } else { PONG });
                 out.extend_from_slice(&n.to_be_bytes());
+            }
+            StateMsg::Digest(d) => {
+                out.push(DIGEST);
+                out.extend_from_slice(&d.tree);
+                out.extend_from_slice(&d.files);
             }
         }
         out
@@ -218,6 +235,11 @@ impl StateMsg {
                     return Err(WireError::Malformed("ping"));
                 }
                 Ok(if kind == PING { StateMsg::Ping(n) } else { StateMsg::Pong(n) })
+            }
+            DIGEST => {
+                let (tree, files) = body.split_first_chunk::<8>().ok_or(WireError::Malformed("digest"))?;
+                let files: [u8; 8] = files.try_into().map_err(|_| WireError::Malformed("digest"))?;
+                Ok(StateMsg::Digest(Digest { tree: *tree, files }))
             }
             other => Err(WireError::UnknownType(other)),
         }
@@ -301,6 +323,7 @@ mod tests {
             StateMsg::Term(TermMsg::Refused { term: TermId(1), reason: "no write access".into() }),
             StateMsg::Ping(42),
             StateMsg::Pong(42),
+            StateMsg::Digest(Digest { tree: [1; 8], files: [2; 8] }),
         ];
         for m in msgs {
             assert_eq!(StateMsg::decode(&m.encode()), Ok(m));
@@ -319,6 +342,7 @@ mod tests {
         assert_eq!(StateMsg::decode(&[TERM_OUTPUT, 0, 0, 0, 0, 0, 0, 0, 1, 0]), Err(WireError::Malformed("truncated integer")));
         assert_eq!(StateMsg::decode(&[TERM_RESIZE, 0, 0, 0, 0, 0, 0, 0, 1, 0, 80]), Err(WireError::Malformed("terminal size")));
         assert!(StateMsg::decode(&[PING, 1, 2]).is_err());
+        assert_eq!(StateMsg::decode(&[DIGEST, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Err(WireError::Malformed("digest")));
         let bad_peer_ids = [&[RELAY][..], br#"{"from":"x","to":"y","kind":"offer","sdp":""}"#].concat();
         assert_eq!(StateMsg::decode(&bad_peer_ids), Err(WireError::Malformed("relay")));
         let mut long = vec![HELLO];

@@ -20,7 +20,7 @@ use super::presence::{LocalPresence, MIN_INTERVAL, PeerPresence, PresenceTable, 
 use super::state::{self, SavedSession};
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, Workspace};
-use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo};
+use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo, SyncStatus};
 use crate::doc::{DocKey, Member, Splice, SyncState, Touched, Version};
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
@@ -32,6 +32,7 @@ use crate::signal::hub::Hub;
 use crate::term::pty::PtyEvent;
 use crate::term::{TermInfo, TermView};
 
+mod digest;
 mod peers;
 mod presence;
 mod terminals;
@@ -61,6 +62,7 @@ pub enum Command {
     Holds { version: Version, reply: oneshot::Sender<bool> },
     Text { path: RelPath, reply: oneshot::Sender<Result<(String, Version), EngineError>> },
     Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
+    SyncStatus { reply: oneshot::Sender<SyncStatus> },
     SetPresence { presence: LocalPresence, base: Option<Version> },
     Presence { reply: oneshot::Sender<Vec<PeerPresence>> },
     Pull { path: RelPath, since: Version, reply: oneshot::Sender<Result<(Vec<Splice>, Version), EngineError>> },
@@ -84,6 +86,8 @@ struct Slot {
     /// The last round trip measured, and the ping in flight.
     rtt: Option<Duration>,
     ping: Option<(u64, Instant)>,
+    /// What its digests said of our workspace.
+    check: digest::Check,
 }
 
 /// A fresh joiner's wait for the workspace.
@@ -131,6 +135,9 @@ pub struct Actor {
     term_rx: mpsc::UnboundedReceiver<PtyEvent>,
     /// A link has room again: terminal output may flow.
     drained: Arc<Notify>,
+    /// The sync status last reported.
+    status: SyncStatus,
+    last_digest: Instant,
 }
 
 impl Actor {
@@ -172,6 +179,8 @@ impl Actor {
             terms,
             term_rx,
             drained,
+            status: SyncStatus::default(),
+            last_digest: Instant::now(),
         }
     }
 
@@ -296,6 +305,9 @@ impl Actor {
                     }
                 }
             }
+            Command::SyncStatus { reply } => {
+                let _ = reply.send(self.status.clone());
+            }
             Command::Holds { version, reply } => {
                 let _ = reply.send(self.ws.doc().holds(&version));
             }
@@ -397,8 +409,19 @@ impl Actor {
         let id = ev.link;
         match ev.kind {
             LinkEventKind::Added(link) => {
-                self.slots
-                    .insert(id, Slot { link, peer: None, sync: SyncState::default(), behind: false, heard: Instant::now(), rtt: None, ping: None });
+                self.slots.insert(
+                    id,
+                    Slot {
+                        link,
+                        peer: None,
+                        sync: SyncState::default(),
+                        behind: false,
+                        heard: Instant::now(),
+                        rtt: None,
+                        ping: None,
+                        check: Default::default(),
+                    },
+                );
                 // Queued now, sent first once the link opens.
                 self.send_hello(id);
             }
@@ -453,6 +476,7 @@ impl Actor {
                 };
                 match result {
                     Ok(touched) => {
+                        self.repaired(id, &touched);
                         self.apply_remote(&touched);
                         self.send_sync(id);
                         self.check_first_sync(id);
@@ -480,6 +504,7 @@ impl Actor {
                 }
             }
             (StateMsg::Ping(n), true) => self.send(id, &StateMsg::Pong(n)),
+            (StateMsg::Digest(d), true) => self.on_digest(id, d),
             (StateMsg::Pong(n), true) => {
                 if let Some(slot) = self.slots.get_mut(&id)
                     && let Some((sent, at)) = slot.ping
@@ -683,6 +708,7 @@ impl Actor {
             self.forget_presence(&peer);
             let _ = self.events.send(EngineEvent::PeerLeft { peer, name });
             self.gossip();
+            self.report_status();
         }
         if self.first_sync.as_ref().is_some_and(|f| f.host == Some(id))
             && let Some(first) = self.first_sync.take()
@@ -700,6 +726,10 @@ impl Actor {
         self.send_presence_if_due(now);
         self.expire_presence(now);
         self.on_term_tick();
+        if now.duration_since(self.last_digest) >= digest::DIGEST_EVERY {
+            self.last_digest = now;
+            self.send_digests();
+        }
         if now.duration_since(self.last_gossip) >= peers::GOSSIP_EVERY {
             self.gossip();
             self.dial_missing();
