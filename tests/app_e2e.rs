@@ -53,6 +53,11 @@ async fn the_app_edits_with_a_headless_peer_and_shows_its_cursor_and_terminal() 
     wait_for(CONVERGE, || Ok(std::fs::read_to_string(host_dir.join("main.rs"))?.contains("// typed in the app")))
         .context("the text typed in the app did not reach the headless peer's disk")?;
 
+    // Once digests agree, the status bar says so.
+    tokio::task::block_in_place(|| {
+        app.wait_until("the sync status", "document.querySelector('.status-sync')?.textContent === 'in sync with 1 peer'", UI)
+    })?;
+
     // Written into the headless peer's folder: it appears in Monaco.
     let on_disk = std::fs::read_to_string(host_dir.join("main.rs"))?;
     std::fs::write(host_dir.join("main.rs"), format!("// written on disk\n{on_disk}"))?;

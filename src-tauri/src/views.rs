@@ -112,13 +112,45 @@ pub struct TermView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum UiEvent {
-    Peers { peers: Vec<PeerView> },
-    PeerJoined { peer: String, name: String },
-    PeerLeft { peer: String, name: String },
-    RemoteChange { paths: Vec<String>, tree: bool },
-    EditRejected { path: String, reason: String },
-    Terminals { terminals: Vec<TermView> },
-    TerminalRefused { id: String, reason: String },
-    Status { state: &'static str, message: Option<String> },
-    DeepLink { link: String },
+    Peers {
+        peers: Vec<PeerView>,
+    },
+    PeerJoined {
+        peer: String,
+        name: String,
+    },
+    PeerLeft {
+        peer: String,
+        name: String,
+    },
+    RemoteChange {
+        paths: Vec<String>,
+        tree: bool,
+    },
+    EditRejected {
+        path: String,
+        reason: String,
+    },
+    Terminals {
+        terminals: Vec<TermView>,
+    },
+    TerminalRefused {
+        id: String,
+        reason: String,
+    },
+    Status {
+        state: &'static str,
+        message: Option<String>,
+    },
+    /// Whether this peer holds the same workspace as the others; `text` is
+    /// the engine's own wording ("in sync with 2 peers").
+    Sync {
+        text: String,
+        in_sync: Vec<String>,
+        differing: Vec<String>,
+        unwritten: usize,
+    },
+    DeepLink {
+        link: String,
+    },
 }

@@ -103,6 +103,10 @@ impl Peer {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> Result<ExitStatus> {
         let pid = self.child.id().to_string();

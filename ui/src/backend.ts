@@ -99,6 +99,7 @@ export type UiEvent =
   | { type: 'terminals'; terminals: TermInfo[] }
   | { type: 'terminalRefused'; id: string; reason: string }
   | { type: 'status'; state: ConnectionState; message: string | null }
+  | { type: 'sync'; text: string; inSync: string[]; differing: string[]; unwritten: number }
   | { type: 'error'; message: string }
   | { type: 'deepLink'; link: string };
 

@@ -1,5 +1,6 @@
-// The bottom line: session role, connection, peer count, invite link (host),
-// current file, cursor position and short messages such as "Saved".
+// The bottom line: session role, connection, peer count, whether this copy
+// of the workspace matches the others', invite link (host), current file,
+// cursor position and short messages such as "Saved".
 import type { ConnectionState, SessionInfo } from './backend';
 import { copyText } from './clipboard';
 import { h } from './dom';
@@ -15,6 +16,7 @@ const STATE_LABEL: Record<ConnectionState, string> = {
 export class StatusBar {
   private readonly connection = h('span', { className: 'status-item status-conn' });
   private readonly peerCount = h('span', { className: 'status-item' });
+  private readonly sync = h('span', { className: 'status-item status-sync' });
   private readonly message = h('span', { className: 'status-item status-message' });
   private readonly file = h('span', { className: 'status-item' });
   private readonly cursor = h('span', { className: 'status-item' });
@@ -33,6 +35,7 @@ export class StatusBar {
       role,
       this.connection,
       this.peerCount,
+      this.sync,
       ...(invite ? [invite] : []),
       this.message,
       h('span', { className: 'status-spacer' }),
@@ -52,6 +55,12 @@ export class StatusBar {
 
   setPeerCount(n: number): void {
     this.peerCount.textContent = n === 1 ? '1 peer' : `${n} peers`;
+  }
+
+  /** What the engine says of this copy against the others' ("in sync with 2 peers"). */
+  setSync(text: string, settled: boolean): void {
+    this.sync.textContent = text;
+    this.sync.dataset.state = settled ? 'in-sync' : 'catching-up';
   }
 
   setFile(path: string | null): void {

@@ -89,6 +89,7 @@ export class Workspace {
         this.status.setConnection(e.state, e.message);
         if (e.message && (e.state === 'reconnecting' || e.state === 'stopped')) toast(e.message, 'error');
       }),
+      hub.on('sync', (e) => this.status.setSync(e.text, e.differing.length === 0 && e.unwritten === 0)),
       hub.on('error', (e) => toast(e.message, 'error')),
     ];
     void this.load();
