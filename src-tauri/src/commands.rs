@@ -16,7 +16,7 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 
 use crate::AppState;
 use crate::session::{Session, peer_views, term_views};
-use crate::views::{FileEntry, InviteInfo, OpenedFile, PeerView, Pulled, SelectionView, SessionInfo, SpliceView, TermView, UiEvent};
+use crate::views::{FileEntry, InviteInfo, OpenedFile, PeerView, Pulled, SelectionView, SessionInfo, SpliceView, SyncView, TermView, UiEvent};
 
 /// Bytes of terminal output per message to the window.
 const TERM_CHUNK: usize = 256 * 1024;
@@ -251,6 +251,12 @@ pub async fn set_presence(
 #[tauri::command]
 pub async fn peers(state: State<'_, AppState>) -> Result<Vec<PeerView>> {
     Ok(peer_views(&*engine(&state).await?).await)
+}
+
+/// The sync status now: a window that reloads missed the last event.
+#[tauri::command]
+pub async fn sync_status(state: State<'_, AppState>) -> Result<SyncView> {
+    Ok(engine(&state).await?.sync_status().await?.into())
 }
 
 #[tauri::command]

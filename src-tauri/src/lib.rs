@@ -84,6 +84,7 @@ pub fn run() {
             commands::delete_path,
             commands::set_presence,
             commands::peers,
+            commands::sync_status,
             commands::terminals,
             commands::terminal_open,
             commands::terminal_attach,

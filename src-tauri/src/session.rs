@@ -161,7 +161,7 @@ async fn translate(engine: &EngineHandle, ev: EngineEvent) -> Option<UiEvent> {
         EngineEvent::EditRejected { path, reason } => UiEvent::EditRejected { path: path.to_string(), reason },
         EngineEvent::Terminals => UiEvent::Terminals { terminals: term_views(engine).await },
         EngineEvent::TerminalRefused { term, reason } => UiEvent::TerminalRefused { id: term.to_string(), reason },
-        EngineEvent::Sync(s) => UiEvent::Sync { text: s.to_string(), in_sync: s.in_sync, differing: s.differing, unwritten: s.unwritten },
+        EngineEvent::Sync(s) => UiEvent::Sync(s.into()),
         EngineEvent::Presence(_) | EngineEvent::PresenceGone { .. } => return None,
     })
 }

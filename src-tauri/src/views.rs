@@ -108,49 +108,35 @@ pub struct TermView {
     pub can_write: bool,
 }
 
+/// Whether this peer holds the same workspace as the others; `text` is the
+/// engine's own wording ("in sync with 2 peers").
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncView {
+    pub text: String,
+    pub in_sync: Vec<String>,
+    pub differing: Vec<String>,
+    pub unwritten: usize,
+}
+
+impl From<nitro_engine::engine::SyncStatus> for SyncView {
+    fn from(s: nitro_engine::engine::SyncStatus) -> Self {
+        Self { text: s.to_string(), in_sync: s.in_sync, differing: s.differing, unwritten: s.unwritten }
+    }
+}
+
 /// Everything the engine tells the window, in order, on one channel.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum UiEvent {
-    Peers {
-        peers: Vec<PeerView>,
-    },
-    PeerJoined {
-        peer: String,
-        name: String,
-    },
-    PeerLeft {
-        peer: String,
-        name: String,
-    },
-    RemoteChange {
-        paths: Vec<String>,
-        tree: bool,
-    },
-    EditRejected {
-        path: String,
-        reason: String,
-    },
-    Terminals {
-        terminals: Vec<TermView>,
-    },
-    TerminalRefused {
-        id: String,
-        reason: String,
-    },
-    Status {
-        state: &'static str,
-        message: Option<String>,
-    },
-    /// Whether this peer holds the same workspace as the others; `text` is
-    /// the engine's own wording ("in sync with 2 peers").
-    Sync {
-        text: String,
-        in_sync: Vec<String>,
-        differing: Vec<String>,
-        unwritten: usize,
-    },
-    DeepLink {
-        link: String,
-    },
+    Peers { peers: Vec<PeerView> },
+    PeerJoined { peer: String, name: String },
+    PeerLeft { peer: String, name: String },
+    RemoteChange { paths: Vec<String>, tree: bool },
+    EditRejected { path: String, reason: String },
+    Terminals { terminals: Vec<TermView> },
+    TerminalRefused { id: String, reason: String },
+    Status { state: &'static str, message: Option<String> },
+    Sync(SyncView),
+    DeepLink { link: String },
 }

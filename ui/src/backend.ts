@@ -88,6 +88,14 @@ export interface Presence {
   base: Version | null;
 }
 
+export interface SyncView {
+  /** The engine's own wording: "in sync with 2 peers". */
+  text: string;
+  inSync: string[];
+  differing: string[];
+  unwritten: number;
+}
+
 export type ConnectionState = 'connected' | 'alone' | 'reconnecting' | 'stopped';
 
 export type UiEvent =
@@ -99,7 +107,7 @@ export type UiEvent =
   | { type: 'terminals'; terminals: TermInfo[] }
   | { type: 'terminalRefused'; id: string; reason: string }
   | { type: 'status'; state: ConnectionState; message: string | null }
-  | { type: 'sync'; text: string; inSync: string[]; differing: string[]; unwritten: number }
+  | ({ type: 'sync' } & SyncView)
   | { type: 'error'; message: string }
   | { type: 'deepLink'; link: string };
 
@@ -137,6 +145,7 @@ export const backend = {
   deletePath: (path: string) => invoke<void>('delete_path', { path }),
   setPresence: (presence: Presence) => invoke<void>('set_presence', { ...presence }),
   peers: () => invoke<PeerView[]>('peers'),
+  syncStatus: () => invoke<SyncView>('sync_status'),
   terminals: () => invoke<TermInfo[]>('terminals'),
   terminalOpen: (cols: number, rows: number) => invoke<string>('terminal_open', { cols, rows }),
   /** Resolves to a token that `terminalDetach` needs: a late detach never stops a newer stream. */

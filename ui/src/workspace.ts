@@ -1,6 +1,6 @@
 // The IDE window of a running session: explorer, editor, terminals, peers and
 // status bar, wired to the engine's events.
-import { backend, errorMessage, type PeerView, type SessionInfo } from './backend';
+import { backend, errorMessage, type PeerView, type SessionInfo, type SyncView } from './backend';
 import { copyText, selectContents } from './clipboard';
 import { baseName, h, type Disposable } from './dom';
 import { EditorArea } from './editor-area';
@@ -89,7 +89,7 @@ export class Workspace {
         this.status.setConnection(e.state, e.message);
         if (e.message && (e.state === 'reconnecting' || e.state === 'stopped')) toast(e.message, 'error');
       }),
-      hub.on('sync', (e) => this.status.setSync(e.text, e.differing.length === 0 && e.unwritten === 0)),
+      hub.on('sync', (e) => this.setSync(e)),
       hub.on('error', (e) => toast(e.message, 'error')),
     ];
     void this.load();
@@ -118,8 +118,9 @@ export class Workspace {
   private async load(): Promise<void> {
     await this.tree.refresh();
     try {
-      const [peers, terminals] = await Promise.all([backend.peers(), backend.terminals()]);
+      const [peers, terminals, sync] = await Promise.all([backend.peers(), backend.terminals(), backend.syncStatus()]);
       this.setPeers(peers);
+      this.setSync(sync);
       this.terminals.setTerminals(terminals);
       // Until the engine reports a status change, show what the roster says.
       if (!this.statusSeen) {
@@ -128,6 +129,10 @@ export class Workspace {
     } catch (err) {
       toast(errorMessage(err), 'error');
     }
+  }
+
+  private setSync(s: SyncView): void {
+    this.status.setSync(s.text, s.differing.length === 0 && s.unwritten === 0);
   }
 
   /** The roster may include this peer itself: only the others are shown. */
