@@ -150,8 +150,12 @@ impl Content {
 pub struct Entry {
     pub path: RelPath,
     pub kind: Kind,
-    /// Size in bytes for listed-only files.
+    /// Size in bytes of a file.
     pub size: Option<u64>,
+    /// For a text file: [`content_hash`] of the text it was shared with. Its
+    /// content is that text until its content document exists, then the
+    /// document's text.
+    pub hash: Option<String>,
 }
 
 /// The file tree with every entry's path resolved. Entries whose parent is
@@ -367,16 +371,50 @@ fn text_obj(doc: &impl ReadDoc, id: &FileId) -> Result<ObjId, DocError> {
     get_obj(doc, &ROOT, "text").ok_or_else(|| DocError::NotText(id.clone()))
 }
 
-/// Writes an entry's kind (and size) into the tree; the text itself goes to
-/// the file's own document.
+/// Writes an entry's kind and size into the tree, and for a text file the
+/// hash that names its bytes (the text travels apart from the tree).
 fn set_content(tx: &mut Transaction<'_>, obj: &ObjId, content: &Content) -> Result<(), DocError> {
     tx.put(obj, "kind", content.kind().as_str())?;
     match content {
-        Content::Text(_) => tx.delete(obj, "size")?,
-        Content::Binary(size) | Content::TooLarge(size) => tx.put(obj, "size", *size)?,
+        Content::Text(text) => {
+            tx.put(obj, "size", text.len() as u64)?;
+            tx.put(obj, "hash", content_hash(text))?;
+        }
+        Content::Binary(size) | Content::TooLarge(size) => {
+            tx.put(obj, "size", *size)?;
+            tx.delete(obj, "hash")?;
+        }
         Content::Dir => {}
     }
     Ok(())
+}
+
+/// SHA-256 of a text's UTF-8 bytes, hex: the name of a file's content
+/// until it is first edited.
+pub fn content_hash(text: &str) -> String {
+    use sha2::Digest as _;
+    crate::protocol::invite::hex(&sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// The first change of a file's content document, made from the bytes its
+/// entry names: every peer that makes it gets the same change (actor from
+/// the file id and the hash, time 0), so two peers that start editing an
+/// untouched file at once share one base text instead of doubling it.
+fn base_change(id: &FileId, text: &str) -> Result<automerge::Change, DocError> {
+    use sha2::Digest as _;
+    let seed = sha2::Sha256::new()
+        .chain_update(b"nitro base\0")
+        .chain_update(id.0.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(content_hash(text))
+        .finalize();
+    let actor = automerge::ActorId::from(&seed[..16]);
+    let mut doc = Automerge::new_with_encoding(TextEncoding::Utf16CodeUnit).with_actor(actor);
+    let mut tx = doc.transaction();
+    let t = tx.put_object(ROOT, "text", ObjType::Text)?;
+    tx.splice_text(&t, 0, 0, text)?;
+    tx.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
+    doc.get_last_local_change().ok_or_else(|| DocError::Change("no base change".into()))
 }
 
 /// Documents saved together: repeated key length (u8), key (see
@@ -467,6 +505,30 @@ impl WorkspaceDoc {
 
     fn content_mut(&mut self, id: &FileId) -> Result<&mut Automerge, DocError> {
         self.files.get_mut(id).map(|p| &mut p.doc).ok_or_else(|| DocError::NotText(id.clone()))
+    }
+
+    /// True once a text file's content document exists here (someone
+    /// edited or opened it); before, its content is the bytes its entry's
+    /// hash names.
+    pub fn has_content(&self, id: &FileId) -> bool {
+        self.files.get(id).is_some_and(|p| text_obj(&p.doc, id).is_ok())
+    }
+
+    /// Makes a text file's content document from `base`, the text its entry
+    /// names (see [`base_change`]), unless it exists. The base change goes to
+    /// the peers with the next changes, so an edit on top of it applies
+    /// everywhere.
+    pub fn ensure_content(&mut self, id: &FileId, base: &str) -> Result<(), DocError> {
+        if self.has_content(id) {
+            return Ok(());
+        }
+        let change = base_change(id, base)?;
+        let bytes = change.raw_bytes().to_vec();
+        let key = DocKey::File(id.clone());
+        self.part_mut(&key).doc.apply_changes([change])?;
+        self.changed.insert(key.clone());
+        self.outbox.push((key, bytes));
+        Ok(())
     }
 
     /// Gives a file's document a new text (a new file, or one that became
@@ -621,6 +683,19 @@ impl WorkspaceDoc {
         Digest { tree: first8(tree), files: first8(files) }
     }
 
+    /// True when `version` is a version of `id`'s content document held here.
+    pub fn holds_version_of(&self, id: &FileId, version: &Version) -> bool {
+        version.doc == DocKey::File(id.clone()) && self.holds(version)
+    }
+
+    /// The version of a text file's content document that holds only its
+    /// first change: the text its entry named when it was first edited.
+    pub fn base_version(&self, id: &FileId) -> Result<Version, DocError> {
+        let doc = self.content(id)?;
+        let first = doc.get_changes(&[]).first().map(|c| c.hash()).ok_or_else(|| DocError::NotText(id.clone()))?;
+        Ok(Version { doc: DocKey::File(id.clone()), heads: vec![first] })
+    }
+
     /// True when this peer holds every change of `version`.
     pub fn holds(&self, version: &Version) -> bool {
         match self.part(&version.doc) {
@@ -646,6 +721,7 @@ impl WorkspaceDoc {
             parent: Option<FileId>,
             kind: Kind,
             size: Option<u64>,
+            hash: Option<String>,
         }
         let mut raw: HashMap<FileId, Raw> = HashMap::new();
         for key in doc.keys(&entries) {
@@ -666,7 +742,8 @@ impl WorkspaceDoc {
                 },
                 _ => None,
             };
-            raw.insert(id, Raw { name, parent, kind, size });
+            let hash = get_str(doc, &obj, "hash").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            raw.insert(id, Raw { name, parent, kind, size, hash });
         }
         // Depth of each entry by walking up; cycles and dangling parents get none.
         let depth_of = |start: &FileId| -> Option<usize> {
@@ -711,7 +788,7 @@ impl WorkspaceDoc {
                 }
             }
             tree.by_path.insert(path.clone(), id.clone());
-            tree.entries.insert(id.clone(), Entry { path, kind: r.kind, size: r.size });
+            tree.entries.insert(id.clone(), Entry { path, kind: r.kind, size: r.size, hash: r.hash.clone() });
         }
         tree
     }
@@ -741,10 +818,6 @@ impl WorkspaceDoc {
         tx.put(&obj, "parent", parent.map_or("", FileId::as_str))?;
         set_content(&mut tx, &obj, content)?;
         let hash = tx.commit().0;
-        // The text goes out first: a peer that sees the entry has its text.
-        if let Content::Text(text) = content {
-            self.write_text(&id, text)?;
-        }
         self.queue(&DocKey::Tree, hash);
         Ok(id)
     }
@@ -907,7 +980,11 @@ impl WorkspaceDoc {
         let mut tx = self.tree.doc.transaction();
         set_content(&mut tx, &obj, content)?;
         let hash = tx.commit().0;
-        if let Content::Text(text) = content {
+        // A document's text wins over the hash: one that exists gets the new
+        // text too.
+        if let Content::Text(text) = content
+            && self.has_content(id)
+        {
             self.write_text(id, text)?;
         }
         self.queue(&DocKey::Tree, hash);
@@ -1052,14 +1129,14 @@ impl WorkspaceDoc {
         Ok(self.touched(key, &mut log))
     }
 
-    /// True once the peer has told us the heads of the tree and of every
-    /// text file in it, and we hold all of them.
+    /// True once the peer has told us the heads of the tree, and we hold
+    /// them and those of every content document it told us of.
     pub fn caught_up(&self, state: &SyncState) -> bool {
         let held = |key: &DocKey| match (state.0.get(key).and_then(|s| s.their_heads.as_ref()), self.part(key)) {
             (Some(heads), Some(part)) => heads.iter().all(|h| part.doc.get_change_by_hash(h).is_some()),
             _ => false,
         };
-        held(&DocKey::Tree) && self.tree().entries.iter().filter(|(_, e)| e.kind == Kind::Text).all(|(id, _)| held(&DocKey::File(id.clone())))
+        held(&DocKey::Tree) && state.0.iter().filter(|(_, s)| s.their_heads.is_some()).all(|(key, _)| held(key))
     }
 
     /// The sync protocol messages due for a peer, one per document at most.

@@ -4,6 +4,13 @@ fn p(s: &str) -> RelPath {
     RelPath::new(s).expect("valid path")
 }
 
+/// A text file whose content document exists, as after its first edit.
+fn text_file(doc: &mut WorkspaceDoc, parent: Option<&FileId>, name: &str, text: String) -> Result<FileId, DocError> {
+    let id = doc.create(parent, name, &Content::Text(text.clone()))?;
+    doc.ensure_content(&id, &text)?;
+    Ok(id)
+}
+
 fn joined_pair() -> (WorkspaceDoc, WorkspaceDoc) {
     let mut host = WorkspaceDoc::new_workspace("ws1").expect("create");
     let mut guest = WorkspaceDoc::empty();
@@ -15,7 +22,7 @@ fn joined_pair() -> (WorkspaceDoc, WorkspaceDoc) {
 fn joiner_receives_the_tree_and_text() {
     let (mut host, mut guest) = joined_pair();
     let src = host.create(None, "src", &Content::Dir).expect("dir");
-    let f = host.create(Some(&src), "main.rs", &Content::Text("fn main() {}\n".into())).expect("file");
+    let f = text_file(&mut host, Some(&src), "main.rs", "fn main() {}\n".into()).expect("file");
     host.create(None, "logo.png", &Content::Binary(1234)).expect("bin");
     let changes = host.take_changes().expect("local changes");
     let touched = guest.apply_changes(changes).expect("apply");
@@ -31,7 +38,7 @@ fn joiner_receives_the_tree_and_text() {
 #[test]
 fn concurrent_edits_keep_both_sides() {
     let (mut host, mut guest) = joined_pair();
-    let f = host.create(None, "a.txt", &Content::Text("one\ntwo\nthree\n".into())).expect("file");
+    let f = text_file(&mut host, None, "a.txt", "one\ntwo\nthree\n".into()).expect("file");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
 
     host.splice(&f, &splice::diff("one\ntwo\nthree\n", "ONE\ntwo\nthree\n")).expect("edit");
@@ -49,7 +56,7 @@ fn concurrent_edits_keep_both_sides() {
 #[test]
 fn an_edit_based_on_an_old_version_merges_like_a_concurrent_one() {
     let (mut host, mut guest) = joined_pair();
-    let f = host.create(None, "a.txt", &Content::Text("alpha beta".into())).expect("file");
+    let f = text_file(&mut host, None, "a.txt", "alpha beta".into()).expect("file");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
     let base = guest.version_of(&f);
     // A remote edit arrives ...
@@ -67,7 +74,7 @@ fn an_edit_based_on_an_old_version_merges_like_a_concurrent_one() {
 fn rename_is_one_field_and_keeps_concurrent_edits() {
     let (mut host, mut guest) = joined_pair();
     let d = host.create(None, "d", &Content::Dir).expect("dir");
-    let f = host.create(Some(&d), "x.txt", &Content::Text("x".into())).expect("file");
+    let f = text_file(&mut host, Some(&d), "x.txt", "x".into()).expect("file");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
 
     host.rename(&d, None, "renamed").expect("rename");
@@ -86,7 +93,7 @@ fn rename_is_one_field_and_keeps_concurrent_edits() {
 fn delete_removes_children() {
     let (mut host, _) = joined_pair();
     let d = host.create(None, "d", &Content::Dir).expect("dir");
-    host.create(Some(&d), "x.txt", &Content::Text("x".into())).expect("file");
+    text_file(&mut host, Some(&d), "x.txt", "x".into()).expect("file");
     let all = host.tree().with_descendants(&d);
     assert_eq!(all.len(), 2);
     host.delete(&all).expect("delete");
@@ -96,14 +103,14 @@ fn delete_removes_children() {
 #[test]
 fn hostile_names_and_cycles_are_left_out_of_the_tree() {
     let (mut host, _) = joined_pair();
-    let ok = host.create(None, "ok.txt", &Content::Text(String::new())).expect("file");
+    let ok = text_file(&mut host, None, "ok.txt", String::new()).expect("file");
     for bad in ["..", ".", "", "a/b", "x\0y"] {
-        host.create(None, bad, &Content::Text("evil".into())).expect("entry");
+        text_file(&mut host, None, bad, "evil".into()).expect("entry");
     }
     let a = host.create(None, "a", &Content::Dir).expect("dir");
     let b = host.create(Some(&a), "b", &Content::Dir).expect("dir");
     host.rename(&a, Some(&b), "a").expect("cycle");
-    let under_file = host.create(Some(&ok), "child", &Content::Text(String::new())).expect("entry");
+    let under_file = text_file(&mut host, Some(&ok), "child", String::new()).expect("entry");
     let tree = host.tree();
     assert_eq!(tree.entries.keys().collect::<Vec<_>>(), vec![&ok]);
     assert!(!tree.entries.contains_key(&under_file));
@@ -112,8 +119,8 @@ fn hostile_names_and_cycles_are_left_out_of_the_tree() {
 #[test]
 fn files_made_at_one_path_at_once_are_both_kept_under_names_every_peer_agrees_on() {
     let (mut host, mut guest) = joined_pair();
-    let a = host.create(None, "same.txt", &Content::Text("host".into())).expect("file");
-    let b = guest.create(None, "same.txt", &Content::Text("guest".into())).expect("file");
+    let a = text_file(&mut host, None, "same.txt", "host".into()).expect("file");
+    let b = text_file(&mut guest, None, "same.txt", "guest".into()).expect("file");
     let h = host.take_changes().expect("c");
     let g = guest.take_changes().expect("c");
     guest.apply_changes(h).expect("apply");
@@ -130,8 +137,8 @@ fn folders_made_at_one_path_at_once_merge() {
     let (mut host, mut guest) = joined_pair();
     let hd = host.create(None, "src", &Content::Dir).expect("dir");
     let gd = guest.create(None, "src", &Content::Dir).expect("dir");
-    let hf = host.create(Some(&hd), "a.rs", &Content::Text("a".into())).expect("file");
-    let gf = guest.create(Some(&gd), "b.rs", &Content::Text("b".into())).expect("file");
+    let hf = text_file(&mut host, Some(&hd), "a.rs", "a".into()).expect("file");
+    let gf = text_file(&mut guest, Some(&gd), "b.rs", "b".into()).expect("file");
     let h = host.take_changes().expect("c");
     let g = guest.take_changes().expect("c");
     guest.apply_changes(h).expect("apply");
@@ -160,7 +167,7 @@ fn malformed_sync_message_is_an_error_not_a_panic() {
 #[test]
 fn out_of_range_splice_is_refused_and_changes_nothing() {
     let (mut host, _) = joined_pair();
-    let f = host.create(None, "a.txt", &Content::Text("abc".into())).expect("file");
+    let f = text_file(&mut host, None, "a.txt", "abc".into()).expect("file");
     host.take_changes();
     assert!(host.splice(&f, &[Splice { index: 2, delete: 9, insert: String::new() }]).is_err());
     assert_eq!(host.text(&f).expect("t"), "abc");
@@ -169,7 +176,7 @@ fn out_of_range_splice_is_refused_and_changes_nothing() {
 #[test]
 fn save_and_load_keep_utf16_offsets() {
     let (mut host, _) = joined_pair();
-    let f = host.create(None, "e.txt", &Content::Text("😀".into())).expect("file");
+    let f = text_file(&mut host, None, "e.txt", "😀".into()).expect("file");
     let mut loaded = WorkspaceDoc::load(&host.save()).expect("load");
     loaded.splice(&f, &[Splice { index: 2, delete: 0, insert: "!".into() }]).expect("edit");
     assert_eq!(loaded.text(&f).expect("t"), "😀!");
@@ -178,7 +185,7 @@ fn save_and_load_keep_utf16_offsets() {
 #[test]
 fn cursors_stay_on_their_character_through_concurrent_edits() {
     let (mut host, mut guest) = joined_pair();
-    let f = host.create(None, "a.txt", &Content::Text("hello world".into())).expect("file");
+    let f = text_file(&mut host, None, "a.txt", "hello world".into()).expect("file");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
     // The guest's caret sits before "world".
     let caret = guest.cursor(&f, 6, None).expect("cursor");
@@ -207,7 +214,7 @@ fn the_roster_merges_members_written_by_each_peer() {
 #[test]
 fn an_isolated_edit_is_reported_to_a_receiver_with_its_own_concurrent_edit() {
     let mut host = WorkspaceDoc::new_workspace("ws1").expect("create");
-    let f = host.create(None, "a.txt", &Content::Text("one\ntwo\nthree\n".into())).expect("file");
+    let f = text_file(&mut host, None, "a.txt", "one\ntwo\nthree\n".into()).expect("file");
     host.take_changes();
     let mut guest = WorkspaceDoc::empty();
     sync_pair(&mut host, &mut guest);
@@ -227,7 +234,7 @@ fn an_isolated_edit_is_reported_to_a_receiver_with_its_own_concurrent_edit() {
 #[test]
 fn an_old_edit_is_carried_over_this_peers_own_later_edit() {
     let (mut host, _) = joined_pair();
-    let f = host.create(None, "log.txt", &Content::Text("one\n".into())).expect("file");
+    let f = text_file(&mut host, None, "log.txt", "one\n".into()).expect("file");
     let base = host.version_of(&f);
     // This peer adds a line before, then takes in an edit made against `base`.
     host.splice(&f, &splice::diff("one\n", "zero\none\n")).expect("edit");
@@ -238,8 +245,8 @@ fn an_old_edit_is_carried_over_this_peers_own_later_edit() {
 #[test]
 fn each_text_file_has_its_own_document_and_all_of_them_save_and_load() {
     let (mut host, mut guest) = joined_pair();
-    let a = host.create(None, "a.txt", &Content::Text("alpha\n".into())).expect("a");
-    let b = host.create(None, "b.txt", &Content::Text("beta\n".into())).expect("b");
+    let a = text_file(&mut host, None, "a.txt", "alpha\n".into()).expect("a");
+    let b = text_file(&mut host, None, "b.txt", "beta\n".into()).expect("b");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
 
     // An edit to a.txt is a change of a.txt's document only.
@@ -271,4 +278,24 @@ fn each_text_file_has_its_own_document_and_all_of_them_save_and_load() {
     let old = WorkspaceDoc::new_workspace("w").expect("doc").tree.doc.save();
     let err = WorkspaceDoc::load(&old).expect_err("refused");
     assert!(err.to_string().contains("older NitroIDE"), "{err}");
+}
+
+#[test]
+fn two_peers_that_start_editing_an_untouched_file_at_once_share_its_base_text() {
+    let (mut host, mut guest) = joined_pair();
+    let base = "one\ntwo\n".to_owned();
+    let f = host.create(None, "a.txt", &Content::Text(base.clone())).expect("file");
+    guest.apply_changes(host.take_changes().expect("tree")).expect("apply");
+    assert!(!guest.has_content(&f), "the text travels apart from the tree");
+    // Each builds the document from the same bytes and edits at once.
+    host.ensure_content(&f, &base).expect("base");
+    guest.ensure_content(&f, &base).expect("base");
+    assert_eq!(host.version_of(&f), guest.version_of(&f), "the same first change on both");
+    host.splice(&f, &[Splice { index: 0, delete: 0, insert: "host ".into() }]).expect("edit");
+    guest.splice(&f, &[Splice { index: 4, delete: 0, insert: "guest ".into() }]).expect("edit");
+    let (h, g) = (host.take_changes().expect("c"), guest.take_changes().expect("c"));
+    guest.apply_changes(h).expect("apply");
+    host.apply_changes(g).expect("apply");
+    assert_eq!(host.text(&f).expect("t"), "host one\nguest two\n");
+    assert_eq!(guest.text(&f).expect("t"), host.text(&f).expect("t"));
 }

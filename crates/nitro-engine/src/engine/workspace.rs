@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::state::{self, FileRecord, Records};
-use crate::doc::{Content, DocError, FileId, Kind, Touched, Tree, Version, WorkspaceDoc, splice};
+use crate::doc::{Content, DocError, FileId, Kind, Touched, Tree, Version, WorkspaceDoc, content_hash, splice};
 use crate::fs::ignore_rules::is_reserved;
 use crate::fs::sandbox::TEMP_SUFFIX;
 use crate::fs::watcher::FsChange;
@@ -49,14 +49,8 @@ struct OnDisk {
 
 impl OnDisk {
     fn record(&self) -> FileRecord {
-        FileRecord { path: self.path.clone(), hash: self.text.as_deref().map(text_hash).unwrap_or_default(), version: self.version.to_strings() }
+        FileRecord { path: self.path.clone(), hash: self.text.as_deref().map(content_hash).unwrap_or_default(), version: self.version.to_strings() }
     }
-}
-
-/// SHA-256 of a text, hex: recognizes a file's content after a restart.
-fn text_hash(text: &str) -> String {
-    use sha2::Digest;
-    crate::protocol::invite::hex(&sha2::Sha256::digest(text.as_bytes()))
 }
 
 pub struct Workspace {
@@ -75,6 +69,16 @@ pub struct Workspace {
     /// Some entry could not be written for a reason other than its content
     /// not having arrived: [`Self::retry_unwritten`] tries again.
     pending: bool,
+    /// Texts received by hash and not yet written (see [`Self::add_blob`]).
+    blobs: HashMap<String, String>,
+    /// The files waiting for each text, as [`Self::wanted`] last found them.
+    waiting: HashMap<String, Vec<FileId>>,
+    /// Never-edited files a peer replaced, with the text this peer had: it
+    /// is overwritten by the new text, not set aside.
+    replaced: HashMap<FileId, String>,
+    /// Never-edited files changed while this peer was not running: where,
+    /// and what they hold. The text they were changed from is fetched again.
+    offline: HashMap<FileId, (RelPath, String)>,
 }
 
 /// How long a replaced file is watched for late writes, and how many per file.
@@ -97,6 +101,7 @@ impl Workspace {
         let rules = IgnoreRules::load(&sandbox)?;
         let tree = shared_tree(&doc);
         let mut disk = HashMap::new();
+        let mut offline = HashMap::new();
         for (id, (prev, last)) in records {
             let Some(kind) = tree.entries.get(id).map(|e| e.kind) else {
                 continue;
@@ -108,8 +113,27 @@ impl Workspace {
             if kind != Kind::Text {
                 continue;
             }
+            if !doc.has_content(id) {
+                // Never edited: it holds the text its entry names; gone, it is
+                // taken as deleted by [`Self::rescan`]; changed while this
+                // peer was away, the change is taken in once the text it was
+                // made from is back (see [`Self::take_in_offline`]).
+                let text = match sandbox.read(&last.path)? {
+                    Node::File(FileContent::Text(t)) => t,
+                    _ => String::new(),
+                };
+                if !text.is_empty() && tree.entries.get(id).and_then(|e| e.hash.as_deref()) != Some(content_hash(&text).as_str()) {
+                    offline.insert(id.clone(), (last.path.clone(), text));
+                    continue;
+                }
+                disk.insert(id.clone(), OnDisk { path: last.path.clone(), text: Some(text), version: doc.version_of(id) });
+                continue;
+            }
+            // A record made before the file had a document holds the text its
+            // document started from.
             let text_of = |r: &FileRecord| -> Option<(Version, String)> {
                 let v = Version::parse(&r.version)?;
+                let v = if doc.holds_version_of(id, &v) { v } else { doc.base_version(id).ok()? };
                 let t = doc.text_at(id, &v).ok()?;
                 Some((v, t))
             };
@@ -117,7 +141,7 @@ impl Workspace {
                 Node::File(FileContent::Text(t)) => Some(t),
                 _ => None,
             };
-            let hash = on_disk.as_deref().map(text_hash);
+            let hash = on_disk.as_deref().map(content_hash);
             // Which record the disk holds: the last one (written), the one
             // before (the last write did not happen), or, edited since, the
             // one it differs from by the fewest deletions: an edit made
@@ -134,7 +158,22 @@ impl Workspace {
             };
             disk.insert(id.clone(), OnDisk { path: last.path.clone(), text, version });
         }
-        Ok(Self { sandbox, rules, doc, tree, disk, unwritten: Default::default(), journal: false, swapped: HashMap::new(), pending: false })
+        let ws = Self {
+            sandbox,
+            rules,
+            doc,
+            tree,
+            disk,
+            unwritten: Default::default(),
+            journal: false,
+            swapped: HashMap::new(),
+            pending: false,
+            blobs: HashMap::new(),
+            waiting: HashMap::new(),
+            replaced: HashMap::new(),
+            offline,
+        };
+        Ok(ws)
     }
 
     /// From now on, every record is appended to the state folder's logs
@@ -202,6 +241,14 @@ impl Workspace {
         self.shared_text(path)
     }
 
+    /// The id of a shared text file an editor shows: positions in it need
+    /// its content document, made now if nobody edited it yet.
+    pub fn open_text(&mut self, path: &RelPath) -> Result<FileId, WorkspaceError> {
+        let id = self.shared_text(path)?;
+        self.ensure_content(&id)?;
+        Ok(id)
+    }
+
     /// The path of an entry named by an id a peer sent.
     pub fn path_of_id(&self, id: &str) -> Option<RelPath> {
         FileId::parse(id).and_then(|id| self.tree.entries.get(&id)).map(|e| e.path.clone())
@@ -220,6 +267,7 @@ impl Workspace {
     /// The current text of a shared file, and the version it belongs to.
     pub fn text(&mut self, path: &RelPath) -> Result<(String, Version), WorkspaceError> {
         let id = self.shared_text(path)?;
+        self.ensure_content(&id)?;
         Ok((self.doc.text(&id)?, self.doc.version_of(&id)))
     }
 
@@ -237,6 +285,7 @@ impl Workspace {
     /// Returns the version this edit made: the text of `base` with the edit.
     pub fn edit(&mut self, path: &RelPath, base: Option<&Version>, splices: &[splice::Splice]) -> Result<Version, WorkspaceError> {
         let id = self.shared_text(path)?;
+        self.ensure_content(&id)?;
         let made = match base {
             Some(v) => self.doc.splice_at(v, &id, splices)?,
             None => {
@@ -367,18 +416,19 @@ impl Workspace {
                     }
                     (Kind::Text, FileContent::Text(text)) => self.sync_text(&id, Some(text))?,
                     (_, FileContent::Text(text)) => {
-                        self.doc.set_kind(&id, &Content::Text(text.clone()))?;
-                        self.set_tree_kind(&id, Kind::Text, None);
+                        let content = Content::Text(text.clone());
+                        self.doc.set_kind(&id, &content)?;
+                        self.set_tree_kind(&id, &content);
                         let version = self.doc.version_of(&id);
                         self.keep(id, OnDisk { path: path.clone(), text: Some(text), version });
                     }
                     (old, content) => {
                         let content = to_content(content);
-                        let (new_kind, size) = kind_and_size(&content);
+                        let (new_kind, size, _) = entry_meta(&content);
                         let entry_size = self.tree.entries.get(&id).and_then(|e| e.size);
                         if old != new_kind || entry_size != size {
                             self.doc.set_kind(&id, &content)?;
-                            self.set_tree_kind(&id, new_kind, size);
+                            self.set_tree_kind(&id, &content);
                         }
                         // The other peers keep their last text copy; this one is no longer shared.
                         self.forget(&id);
@@ -406,8 +456,19 @@ impl Workspace {
             },
         };
         let base = rec.text.clone().unwrap_or_default();
+        if !self.doc.has_content(id) {
+            if on_disk == base {
+                return Ok(());
+            }
+            // The first edit of this file: its document starts from the text
+            // on disk before it (which its entry names).
+            self.ensure_content(id)?;
+        }
+        // A text recorded before the file had a document is that
+        // document's base.
+        let rec_version = if self.doc.holds_version_of(id, &rec.version) { rec.version.clone() } else { self.doc.base_version(id)? };
         // What is on disk, and the document version whose text that is.
-        let disk_version = if on_disk == base { rec.version.clone() } else { self.take_in(id, &base, &rec.version, &on_disk)? };
+        let disk_version = if on_disk == base { rec_version } else { self.take_in(id, &base, &rec_version, &on_disk)? };
         let merged = self.doc.text(id)?;
         let version = self.doc.version_of(id);
         // Recorded first: a crash before the write then reads as a write that
@@ -431,6 +492,117 @@ impl Workspace {
             }
         }
         Ok(())
+    }
+
+    /// Takes in a change made while this peer was not running to a file
+    /// nobody had edited, now that `base`, the text it was made from, is
+    /// here again: the change merges with everyone else's.
+    fn take_in_offline(&mut self, id: &FileId, base: &str) {
+        let Some((path, text)) = self.offline.remove(id) else { return };
+        let result = self.doc.ensure_content(id, base).map_err(WorkspaceError::from).and_then(|()| {
+            let version = self.doc.base_version(id)?;
+            self.keep(id.clone(), OnDisk { path, text: Some(base.to_owned()), version });
+            self.sync_text(id, Some(text))
+        });
+        if let Err(e) = result {
+            tracing::warn!(%id, error = %e, "could not take in a change made while away");
+        }
+    }
+
+    /// Makes a text file's content document, from the text this peer last
+    /// wrote or read for it: the one its entry names.
+    fn ensure_content(&mut self, id: &FileId) -> Result<(), WorkspaceError> {
+        if self.doc.has_content(id) {
+            return Ok(());
+        }
+        let named = self.tree.entries.get(id).and_then(|e| e.hash.clone());
+        let base = self.disk.get(id).and_then(|d| d.text.clone()).filter(|t| named.as_deref() == Some(content_hash(t).as_str()));
+        let base = base.ok_or_else(|| {
+            WorkspaceError::NotSharedText(self.tree.entries.get(id).map_or_else(|| RelPath::single("?").expect("valid"), |e| e.path.clone()))
+        })?;
+        self.doc.ensure_content(id, &base)?;
+        let version = self.doc.version_of(id);
+        if let Some(d) = self.disk.get_mut(id) {
+            d.version = version;
+        }
+        Ok(())
+    }
+
+    /// The hashes of the texts this peer still needs (files never edited,
+    /// whose bytes it does not have), each with its size.
+    pub fn wanted(&mut self) -> Vec<(String, u64)> {
+        let mut waiting: HashMap<String, Vec<FileId>> = HashMap::new();
+        let mut out = Vec::new();
+        for (id, e) in &self.tree.entries {
+            if e.kind != Kind::Text || self.disk.contains_key(id) || self.doc.has_content(id) {
+                continue;
+            }
+            let Some(h) = e.hash.clone() else { continue };
+            let ids = waiting.entry(h.clone()).or_default();
+            if ids.is_empty() && !self.blobs.contains_key(&h) {
+                out.push((h, e.size.unwrap_or(0)));
+            }
+            ids.push(id.clone());
+        }
+        self.waiting = waiting;
+        out
+    }
+
+    /// The texts of `hashes` this peer can give: files never edited, as
+    /// they are on its disk.
+    pub fn blobs(&self, hashes: &[String]) -> Vec<(String, String)> {
+        let wanted: std::collections::HashSet<&str> = hashes.iter().map(String::as_str).collect();
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (id, e) in &self.tree.entries {
+            let Some(h) = e.hash.as_deref().filter(|h| wanted.contains(h) && !seen.contains(*h)) else { continue };
+            let text = self
+                .blobs
+                .get(h)
+                .cloned()
+                .or_else(|| self.disk.get(id).and_then(|d| d.text.clone()))
+                .or_else(|| self.doc.base_version(id).and_then(|v| self.doc.text_at(id, &v)).ok())
+                .filter(|t| content_hash(t) == h);
+            if let Some(text) = text {
+                seen.insert(h.to_owned());
+                out.push((h.to_owned(), text));
+            }
+        }
+        out
+    }
+
+    /// A text named by its hash arrived: writes the files that wait for it
+    /// (as [`Self::wanted`] last found them).
+    pub fn add_blob(&mut self, hash: String, text: String) {
+        let Some(ids) = self.waiting.remove(&hash) else { return };
+        if content_hash(&text) != hash {
+            tracing::warn!(%hash, "ignored a text that does not match its hash");
+            self.waiting.insert(hash, ids);
+            return;
+        }
+        self.blobs.insert(hash.clone(), text.clone());
+        let mut left = false;
+        for id in ids {
+            if self.offline.contains_key(&id) {
+                self.take_in_offline(&id, &text);
+                continue;
+            }
+            let Some(entry) = self.tree.entries.get(&id).cloned() else { continue };
+            if self.disk.contains_key(&id) {
+                continue;
+            }
+            let parent_written =
+                entry.path.parent().is_none_or(|p| self.tree.by_path.get(&p).and_then(|i| self.disk.get(i)).is_some_and(|d| d.path == p));
+            let result = if parent_written { self.materialize(&id, &entry) } else { Err(WorkspaceError::NotShared(entry.path.clone())) };
+            if let Err(e) = result {
+                tracing::debug!(path = %entry.path, error = %e, "written later");
+                left = true;
+                self.pending = true;
+            }
+        }
+        if !left {
+            self.blobs.remove(&hash);
+        }
     }
 
     /// Takes in what was written to files after this peer swapped them out
@@ -470,7 +642,10 @@ impl Workspace {
     }
 
     /// Makes the disk follow changes that came from other peers.
-    pub fn apply_remote(&mut self, touched: &Touched) -> Result<(), WorkspaceError> {
+    /// Returns the text files whose text changed (a document made from the
+    /// text a file already had changes nothing).
+    pub fn apply_remote(&mut self, touched: &Touched) -> Result<std::collections::BTreeSet<FileId>, WorkspaceError> {
+        let mut changed = std::collections::BTreeSet::new();
         if touched.tree {
             self.tree = shared_tree(&self.doc);
             self.reconcile_tree()?;
@@ -480,17 +655,42 @@ impl Workspace {
             if self.tree.entries.get(id).map(|e| e.kind) != Some(Kind::Text) {
                 continue;
             }
+            if self.offline.contains_key(id) {
+                // Edited elsewhere meanwhile: its document starts from the
+                // text this peer's change was made from.
+                if let Ok(base) = self.doc.base_version(id).and_then(|v| self.doc.text_at(id, &v)) {
+                    self.take_in_offline(id, &base);
+                    changed.insert(id.clone());
+                }
+                continue;
+            }
             if !self.disk.contains_key(id) {
                 // Its entry came first; its content has just arrived.
                 waiting = true;
-            } else if let Err(e) = self.sync_text(id, None) {
-                tracing::warn!(%id, error = %e, "could not write a remote change");
+            } else if !self.doc.has_content(id) {
+                let named = self.tree.entries.get(id).and_then(|e| e.hash.clone());
+                let had = self.disk.get(id).and_then(|d| d.text.clone()).unwrap_or_default();
+                if named.as_deref() != Some(content_hash(&had).as_str()) {
+                    // Replaced by a peer before anyone edited it: the new
+                    // text is fetched and written over this one.
+                    self.forget(id);
+                    self.replaced.insert(id.clone(), had);
+                    waiting = true;
+                }
+            } else {
+                let before = self.disk.get(id).and_then(|d| d.text.clone());
+                if let Err(e) = self.sync_text(id, None) {
+                    tracing::warn!(%id, error = %e, "could not write a remote change");
+                }
+                if self.disk.get(id).and_then(|d| d.text.clone()) != before {
+                    changed.insert(id.clone());
+                }
             }
         }
         if waiting && !touched.tree {
             self.materialize_new();
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// Shared folders and text files not yet on this disk: entries whose
@@ -672,7 +872,7 @@ impl Workspace {
             .tree
             .entries
             .iter()
-            .filter(|(id, e)| !self.disk.contains_key(*id) && matches!(e.kind, Kind::Dir | Kind::Text))
+            .filter(|(id, e)| !self.disk.contains_key(*id) && !self.offline.contains_key(*id) && matches!(e.kind, Kind::Dir | Kind::Text))
             .map(|(id, e)| (e.path.depth(), id.clone()))
             .collect();
         ids.sort();
@@ -725,10 +925,15 @@ impl Workspace {
                 }
             }
             Kind::Text => {
-                let text = self.doc.text(id)?;
+                let text = match entry.hash.as_deref() {
+                    Some(h) if !self.doc.has_content(id) => self.blobs.get(h).cloned().ok_or_else(|| DocError::NotText(id.clone()))?,
+                    _ => self.doc.text(id)?,
+                };
                 let node = self.sandbox.read(&entry.path)?;
                 let in_place = node == Node::File(FileContent::Text(text.clone()));
-                if !in_place && node != Node::Missing {
+                let replaced = self.replaced.remove(id);
+                let ours = matches!((&node, &replaced), (Node::File(FileContent::Text(t)), Some(r)) if t == r);
+                if !in_place && node != Node::Missing && !ours {
                     self.set_aside(&entry.path)?;
                 }
                 self.keep(id.clone(), OnDisk { path: entry.path.clone(), text: Some(text.clone()), version });
@@ -803,9 +1008,9 @@ impl Workspace {
     fn create_entry(&mut self, path: &RelPath, content: Content) -> Result<FileId, WorkspaceError> {
         let parent = self.ensure_parent(path)?;
         let id = self.doc.create(parent.as_ref(), path.name(), &content)?;
-        let (kind, size) = kind_and_size(&content);
+        let (kind, size, hash) = entry_meta(&content);
         self.tree.by_path.insert(path.clone(), id.clone());
-        self.tree.entries.insert(id.clone(), crate::doc::Entry { path: path.clone(), kind, size });
+        self.tree.entries.insert(id.clone(), crate::doc::Entry { path: path.clone(), kind, size, hash });
         let text = match content {
             Content::Text(t) => Some(t),
             Content::Dir => None,
@@ -844,10 +1049,9 @@ impl Workspace {
         }
     }
 
-    fn set_tree_kind(&mut self, id: &FileId, kind: Kind, size: Option<u64>) {
+    fn set_tree_kind(&mut self, id: &FileId, content: &Content) {
         if let Some(e) = self.tree.entries.get_mut(id) {
-            e.kind = kind;
-            e.size = size;
+            (e.kind, e.size, e.hash) = entry_meta(content);
         }
     }
 }
@@ -868,12 +1072,13 @@ fn to_content(c: FileContent) -> Content {
     }
 }
 
-fn kind_and_size(c: &Content) -> (Kind, Option<u64>) {
+/// What the tree records of a content: kind, size, and a text's hash.
+fn entry_meta(c: &Content) -> (Kind, Option<u64>, Option<String>) {
     match c {
-        Content::Dir => (Kind::Dir, None),
-        Content::Text(_) => (Kind::Text, None),
-        Content::Binary(n) => (Kind::Binary, Some(*n)),
-        Content::TooLarge(n) => (Kind::TooLarge, Some(*n)),
+        Content::Dir => (Kind::Dir, None, None),
+        Content::Text(t) => (Kind::Text, Some(t.len() as u64), Some(content_hash(t))),
+        Content::Binary(n) => (Kind::Binary, Some(*n), None),
+        Content::TooLarge(n) => (Kind::TooLarge, Some(*n), None),
     }
 }
 

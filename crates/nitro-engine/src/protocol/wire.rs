@@ -17,6 +17,9 @@
 //! | 0x0b | Ping    | u64 nonce |
 //! | 0x0c | Pong    | the ping's u64 nonce |
 //! | 0x0d | Digest  | 8 bytes over the tree's heads, 8 over the text files' heads |
+//! | 0x0e | Want    | repeated: 32-byte SHA-256 of a text the sender needs |
+//! | 0x0f | Blobs   | repeated: 32-byte SHA-256, u32 length, the UTF-8 text it names |
+//! | 0x10 | Lacks   | repeated: 32-byte SHA-256 of a wanted text the sender does not have |
 //!
 //! Integers are big-endian. A document key is a length byte and ASCII: empty
 //! for the workspace's tree, else the file id (letters and digits, at most
@@ -114,7 +117,16 @@ pub enum StateMsg {
     Pong(u64),
     /// What the sender holds, in short: equal digests mean equal workspaces.
     Digest(Digest),
+    /// Texts the sender needs, by [`crate::doc::content_hash`] (hex here).
+    Want(Vec<String>),
+    /// Texts, each with the hash that names it.
+    Blobs(Vec<(String, String)>),
+    /// Texts asked for that the sender does not have.
+    Lacks(Vec<String>),
 }
+
+/// A Want names at most this many texts.
+pub const MAX_WANT: usize = 1024;
 
 /// A compact summary of a workspace's shared state: a hash of the tree
 /// document's heads, and one of every shared text file's id and heads.
@@ -137,6 +149,9 @@ const TERM_REFUSED: u8 = 0x0a;
 const PING: u8 = 0x0b;
 const PONG: u8 = 0x0c;
 const DIGEST: u8 = 0x0d;
+const WANT: u8 = 0x0e;
+const BLOBS: u8 = 0x0f;
+const LACKS: u8 = 0x10;
 /// Document keys are file ids: at most this long.
 const MAX_DOC_KEY: usize = 64;
 /// A peer lists at most this many others: more is a malformed message.
@@ -179,6 +194,20 @@ impl StateMsg {
                 out.push(DIGEST);
                 out.extend_from_slice(&d.tree);
                 out.extend_from_slice(&d.files);
+            }
+            StateMsg::Want(hashes) | StateMsg::Lacks(hashes) => {
+                out.push(if matches!(self, StateMsg::Want(_)) { WANT } else { LACKS });
+                for h in hashes {
+                    out.extend(super::invite::unhex::<32>(h).unwrap_or([0; 32]));
+                }
+            }
+            StateMsg::Blobs(blobs) => {
+                out.push(BLOBS);
+                for (hash, text) in blobs {
+                    out.extend(super::invite::unhex::<32>(hash).unwrap_or([0; 32]));
+                    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+                    out.extend_from_slice(text.as_bytes());
+                }
             }
         }
         out
@@ -240,6 +269,26 @@ impl StateMsg {
                 let (tree, files) = body.split_first_chunk::<8>().ok_or(WireError::Malformed("digest"))?;
                 let files: [u8; 8] = files.try_into().map_err(|_| WireError::Malformed("digest"))?;
                 Ok(StateMsg::Digest(Digest { tree: *tree, files }))
+            }
+            WANT | LACKS => {
+                if body.len() % 32 != 0 || body.len() / 32 > MAX_WANT {
+                    return Err(WireError::Malformed("want"));
+                }
+                let hashes = body.chunks(32).map(super::invite::hex).collect();
+                Ok(if kind == WANT { StateMsg::Want(hashes) } else { StateMsg::Lacks(hashes) })
+            }
+            BLOBS => {
+                let mut blobs = Vec::new();
+                let mut rest = body;
+                while !rest.is_empty() {
+                    let (hash, tail) = rest.split_first_chunk::<32>().ok_or(WireError::Malformed("blob"))?;
+                    let (len, tail) = tail.split_first_chunk::<4>().ok_or(WireError::Malformed("blob"))?;
+                    let text = tail.get(..u32::from_be_bytes(*len) as usize).ok_or(WireError::Malformed("blob"))?;
+                    let text = std::str::from_utf8(text).map_err(|_| WireError::Malformed("blob text is not UTF-8"))?;
+                    blobs.push((super::invite::hex(hash), text.to_owned()));
+                    rest = &tail[text.len()..];
+                }
+                Ok(StateMsg::Blobs(blobs))
             }
             other => Err(WireError::UnknownType(other)),
         }
@@ -324,6 +373,9 @@ mod tests {
             StateMsg::Ping(42),
             StateMsg::Pong(42),
             StateMsg::Digest(Digest { tree: [1; 8], files: [2; 8] }),
+            StateMsg::Want(vec!["ab".repeat(32), "0f".repeat(32)]),
+            StateMsg::Lacks(vec!["12".repeat(32)]),
+            StateMsg::Blobs(vec![("cd".repeat(32), "fn main() {}\n".into()), ("ef".repeat(32), String::new())]),
         ];
         for m in msgs {
             assert_eq!(StateMsg::decode(&m.encode()), Ok(m));
@@ -343,6 +395,12 @@ mod tests {
         assert_eq!(StateMsg::decode(&[TERM_RESIZE, 0, 0, 0, 0, 0, 0, 0, 1, 0, 80]), Err(WireError::Malformed("terminal size")));
         assert!(StateMsg::decode(&[PING, 1, 2]).is_err());
         assert_eq!(StateMsg::decode(&[DIGEST, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Err(WireError::Malformed("digest")));
+        assert_eq!(StateMsg::decode(&[WANT, 1, 2, 3]), Err(WireError::Malformed("want")));
+        assert_eq!(
+            StateMsg::decode(&[[BLOBS].as_slice(), &[7; 32], &[0, 0, 0, 2, 0xff, 0xfe]].concat()),
+            Err(WireError::Malformed("blob text is not UTF-8"))
+        );
+        assert_eq!(StateMsg::decode(&[[BLOBS].as_slice(), &[7; 32], &[0, 0, 0, 9, b'a']].concat()), Err(WireError::Malformed("blob")));
         let bad_peer_ids = [&[RELAY][..], br#"{"from":"x","to":"y","kind":"offer","sdp":""}"#].concat();
         assert_eq!(StateMsg::decode(&bad_peer_ids), Err(WireError::Malformed("relay")));
         let mut long = vec![HELLO];

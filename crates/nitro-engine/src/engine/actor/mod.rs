@@ -32,6 +32,7 @@ use crate::signal::hub::Hub;
 use crate::term::pty::PtyEvent;
 use crate::term::{TermInfo, TermView};
 
+mod blobs;
 mod digest;
 mod peers;
 mod presence;
@@ -95,6 +96,8 @@ struct FirstSync {
     done: oneshot::Sender<Result<(), EngineError>>,
     session: SavedSession,
     host: Option<LinkId>,
+    /// It holds the tree and the documents: files are being written.
+    ready: bool,
 }
 
 pub struct Actor {
@@ -138,6 +141,8 @@ pub struct Actor {
     /// The sync status last reported.
     status: SyncStatus,
     last_digest: Instant,
+    /// Texts of never-edited files on their way here.
+    fetch: blobs::Fetch,
 }
 
 impl Actor {
@@ -181,6 +186,7 @@ impl Actor {
             drained,
             status: SyncStatus::default(),
             last_digest: Instant::now(),
+            fetch: blobs::Fetch::default(),
         }
     }
 
@@ -202,7 +208,7 @@ impl Actor {
     /// again whenever its link is lost.
     pub fn on_first_sync(&mut self, done: oneshot::Sender<Result<(), EngineError>>, session: SavedSession, rejoin: Rejoin) {
         self.persist = self.ws.doc().is_initialized();
-        self.first_sync = Some(FirstSync { done, session, host: None });
+        self.first_sync = Some(FirstSync { done, session, host: None, ready: false });
         self.rejoin = Some(rejoin);
     }
 
@@ -505,6 +511,9 @@ impl Actor {
             }
             (StateMsg::Ping(n), true) => self.send(id, &StateMsg::Pong(n)),
             (StateMsg::Digest(d), true) => self.on_digest(id, d),
+            (StateMsg::Want(hashes), true) => self.on_want(id, hashes),
+            (StateMsg::Blobs(blobs), true) => self.on_blobs(blobs),
+            (StateMsg::Lacks(hashes), true) => self.on_lacks(id, hashes),
             (StateMsg::Pong(n), true) => {
                 if let Some(slot) = self.slots.get_mut(&id)
                     && let Some((sent, at)) = slot.ping
@@ -615,9 +624,9 @@ impl Actor {
         if !ready {
             return;
         }
-        let Some(first) = self.first_sync.take() else {
+        if self.first_sync.as_ref().is_none_or(|f| f.ready) {
             return;
-        };
+        }
         let result = (|| {
             if self.fs.is_none() {
                 self.ws.rescan()?;
@@ -625,6 +634,37 @@ impl Actor {
                 let (w, rx) = Watcher::spawn(self.ws.sandbox().root())?;
                 self.fs = Some((w, rx));
             }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                if let Some(f) = self.first_sync.as_mut() {
+                    f.ready = true;
+                }
+                self.refresh_wanted();
+                if self.fetch.idle() {
+                    self.finish_first_sync();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not write the workspace");
+                if let Some(first) = self.first_sync.take() {
+                    let _ = first.done.send(Err(e));
+                }
+            }
+        }
+    }
+
+    /// A fresh joiner is done once every file is on its disk: it saves the
+    /// session and says so.
+    fn finish_first_sync(&mut self) {
+        if !self.first_sync.as_ref().is_some_and(|f| f.ready) {
+            return;
+        }
+        let Some(first) = self.first_sync.take() else {
+            return;
+        };
+        let result = (|| {
             state::save_session(self.ws.sandbox(), &first.session)?;
             state::save_identity(self.ws.sandbox(), &self.local.links.identity)?;
             self.persist = true;
@@ -649,10 +689,14 @@ impl Actor {
         if self.fs.is_none() {
             return;
         }
-        if let Err(e) = self.ws.apply_remote(touched) {
+        let changed = self.ws.apply_remote(touched).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not write remote changes to disk");
+            Default::default()
+        });
+        if touched.tree {
+            self.refresh_wanted();
         }
-        let paths = self.ws.paths_of(&touched.texts);
+        let paths = self.ws.paths_of(&changed);
         if touched.tree || !paths.is_empty() {
             let _ = self.events.send(EngineEvent::RemoteChange { paths, tree: touched.tree });
         }
@@ -729,6 +773,9 @@ impl Actor {
         if now.duration_since(self.last_digest) >= digest::DIGEST_EVERY {
             self.last_digest = now;
             self.send_digests();
+            if !self.fetch.idle() {
+                self.refresh_wanted();
+            }
         }
         if now.duration_since(self.last_gossip) >= peers::GOSSIP_EVERY {
             self.gossip();

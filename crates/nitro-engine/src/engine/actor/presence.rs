@@ -18,7 +18,7 @@ impl Actor {
         let (file, selections) = match &local.file {
             None => (None, Vec::new()),
             Some(path) => {
-                let id = self.ws.text_id(path)?;
+                let id = self.ws.open_text(path)?;
                 let mut sels = Vec::new();
                 for s in local.selections.iter().take(crate::protocol::presence::MAX_SELECTIONS) {
                     let anchor = self.ws.doc().cursor(&id, s.anchor, base.as_ref())?;

@@ -41,11 +41,21 @@ impl Peer {
         self.ws.ingest(vec![FsChange::Changed(RelPath::new(p).expect("path"))]).expect("ingest");
     }
 
-    /// Sends this peer's pending changes to `other`.
+    /// Sends this peer's pending changes to `other`, and the texts it then
+    /// asks for.
     fn send_to(&mut self, other: &mut Peer) {
         if let Some(changes) = self.ws.doc().take_changes() {
             let touched = other.ws.doc().apply_changes(changes).expect("apply");
             other.ws.apply_remote(&touched).expect("remote");
+        }
+        self.serve(other);
+    }
+
+    /// Gives `other` the texts it wants that this peer has.
+    fn serve(&self, other: &mut Peer) {
+        let wanted: Vec<String> = other.ws.wanted().into_iter().map(|(h, _)| h).collect();
+        for (hash, text) in self.ws.blobs(&wanted) {
+            other.ws.add_blob(hash, text);
         }
     }
 }
@@ -79,6 +89,7 @@ fn pair(files: &[(&str, &[u8])]) -> (Peer, Peer) {
     let mut guest = Peer::new(WorkspaceDoc::empty(), &[]);
     crate::doc::sync_pair(host.ws.doc(), guest.ws.doc());
     guest.ws.rescan().expect("materialize");
+    host.serve(&mut guest);
     (host, guest)
 }
 
@@ -197,7 +208,7 @@ fn a_text_file_turned_binary_stays_as_it_is_on_other_peers() {
 
 #[test]
 fn changes_made_while_offline_are_taken_in_at_restart() {
-    let (mut host, _guest) = pair(&[("a.txt", b"before"), ("b.txt", b"doomed")]);
+    let (mut host, guest) = pair(&[("a.txt", b"before"), ("b.txt", b"doomed")]);
     let saved = host.ws.doc().save();
     let records: Records = host.ws.records().into_iter().map(|(id, r)| (id, (None, r))).collect();
     host.write("a.txt", "after");
@@ -206,6 +217,11 @@ fn changes_made_while_offline_are_taken_in_at_restart() {
     let sb = Sandbox::open(&host.root, MAX).expect("sandbox");
     let mut ws = Workspace::open(sb, WorkspaceDoc::load(&saved).expect("load"), &records).expect("open");
     ws.rescan().expect("rescan");
+    // The text a.txt was changed from comes back from a peer.
+    let wanted: Vec<String> = ws.wanted().into_iter().map(|(h, _)| h).collect();
+    for (hash, text) in guest.ws.blobs(&wanted) {
+        ws.add_blob(hash, text);
+    }
     let tree = ws.tree().clone();
     let paths: Vec<&str> = {
         let mut v: Vec<&str> = tree.by_path.keys().map(RelPath::as_str).collect();
@@ -213,8 +229,7 @@ fn changes_made_while_offline_are_taken_in_at_restart() {
         v
     };
     assert_eq!(paths, vec!["a.txt", "c.txt"]);
-    let a = tree.by_path[&RelPath::new("a.txt").expect("p")].clone();
-    assert_eq!(ws.doc().text(&a).expect("text"), "after");
+    assert_eq!(ws.text(&RelPath::new("a.txt").expect("p")).expect("text").0, "after");
 }
 
 #[test]
@@ -236,11 +251,15 @@ fn a_peer_cannot_write_into_git_or_the_state_folder() {
     // A hostile host writes entries straight into the document.
     let doc = host.ws.doc();
     let state = doc.create(None, ".nitro", &Content::Dir).expect("entry");
-    doc.create(Some(&state), "session.json", &Content::Text("forged".into())).expect("entry");
+    let forged = |doc: &mut WorkspaceDoc, parent: &FileId, name: &str, text: &str| {
+        let id = doc.create(Some(parent), name, &Content::Text(text.into())).expect("entry");
+        doc.ensure_content(&id, text).expect("document");
+    };
+    forged(doc, &state, "session.json", "forged");
     let src = doc.create(None, "src", &Content::Dir).expect("entry");
     let git = doc.create(Some(&src), ".git", &Content::Dir).expect("entry");
-    doc.create(Some(&git), "config", &Content::Text("[core] hooksPath = /tmp/evil".into())).expect("entry");
-    doc.create(Some(&src), "ok.txt", &Content::Text("fine".into())).expect("entry");
+    forged(doc, &git, "config", "[core] hooksPath = /tmp/evil");
+    forged(doc, &src, "ok.txt", "fine");
     host.send_to(&mut guest);
     assert_eq!(guest.read(".nitro/session.json").as_deref(), Some("mine"));
     assert!(!guest.root.join("src/.git").exists());
@@ -306,21 +325,39 @@ fn a_file_whose_entry_comes_before_its_content_is_written_when_the_content_arriv
     host.write("b.txt", "second\n");
     host.changed("a.txt");
     host.changed("b.txt");
+    // The tree, naming both files, comes first ...
     let changes = host.ws.doc().take_changes().expect("changes");
-    let (trees, contents): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(k, _)| *k == crate::doc::DocKey::Tree);
-    // The tree, naming both files, comes first; then one content, then the other.
-    let touched = guest.ws.doc().apply_changes(trees).expect("apply");
+    let touched = guest.ws.doc().apply_changes(changes).expect("apply");
     guest.ws.apply_remote(&touched).expect("remote");
     assert_eq!(guest.read("a.txt"), None);
     assert_eq!(guest.ws.unwritten().len(), 2);
-    for content in contents {
-        let touched = guest.ws.doc().apply_changes(vec![content]).expect("apply");
-        guest.ws.apply_remote(&touched).expect("remote");
+    let wanted: Vec<String> = guest.ws.wanted().into_iter().map(|(h, _)| h).collect();
+    assert_eq!(wanted.len(), 2);
+    // ... then the texts, in either order, each written as it comes.
+    let mut texts = host.ws.blobs(&wanted);
+    texts.reverse();
+    for (hash, text) in texts {
+        guest.ws.add_blob(hash, text);
     }
     assert_eq!(guest.read("a.txt").as_deref(), Some("first\n"));
     assert_eq!(guest.read("b.txt").as_deref(), Some("second\n"));
     assert!(guest.ws.unwritten().is_empty());
     assert_eq!(listing(&guest.root), listing(&host.root));
+}
+
+#[test]
+fn a_text_that_does_not_match_its_hash_is_not_written() {
+    let (mut host, mut guest) = pair(&[]);
+    host.write("a.txt", "the real text\n");
+    host.changed("a.txt");
+    let changes = host.ws.doc().take_changes().expect("changes");
+    let touched = guest.ws.doc().apply_changes(changes).expect("apply");
+    guest.ws.apply_remote(&touched).expect("remote");
+    let (hash, _) = guest.ws.wanted().pop().expect("wanted");
+    guest.ws.add_blob(hash.clone(), "a forged text\n".into());
+    assert_eq!(guest.read("a.txt"), None);
+    host.serve(&mut guest);
+    assert_eq!(guest.read("a.txt").as_deref(), Some("the real text\n"));
 }
 
 #[test]
