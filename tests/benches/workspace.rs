@@ -26,7 +26,8 @@ fn generate(root: &Path, files: usize, mean: usize) -> Result<Vec<PathBuf>> {
     let words = ["fn", "let", "mut", "struct", "impl", "match", "return", "self", "async", "await", "pub", "use", "{", "}", "=>"];
     let mut out = Vec::with_capacity(files);
     for i in 0..files {
-        let dir = root.join(format!("mod{:02}/sub{:02}/part{}", i % 37, i % 23, i % 3));
+        // About 20 files a folder, 10 folders a module.
+        let dir = root.join(format!("mod{:03}/sub{:02}", i / 200, i / 20 % 10));
         std::fs::create_dir_all(&dir)?;
         let size = rng.random_range(mean / 4..mean * 7 / 4);
         let path = if i % 50 == 49 {
