@@ -746,7 +746,7 @@ impl WorkspaceDoc {
                 },
                 _ => None,
             };
-            let hash = get_str(doc, &obj, "hash").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            let hash = get_str(doc, &obj, "hash").filter(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
             raw.insert(id, Raw { name, parent, kind, size, hash });
         }
         // Depth of each entry by walking up; cycles and dangling parents get none.

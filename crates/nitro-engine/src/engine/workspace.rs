@@ -69,6 +69,8 @@ pub struct Workspace {
     /// Some entry could not be written for a reason other than its content
     /// not having arrived: [`Self::retry_unwritten`] tries again.
     pending: bool,
+    /// Some entry could not be moved where the tree has it.
+    moves_pending: bool,
     /// Texts received by hash and not yet written (see [`Self::add_blob`]).
     blobs: HashMap<String, String>,
     /// The files waiting for each text, as [`Self::wanted`] last found them.
@@ -76,9 +78,9 @@ pub struct Workspace {
     /// Never-edited files a peer replaced, with the text this peer had: it
     /// is overwritten by the new text, not set aside.
     replaced: HashMap<FileId, String>,
-    /// Never-edited files changed while this peer was not running: where,
-    /// and what they hold. The text they were changed from is fetched again.
-    offline: HashMap<FileId, (RelPath, String)>,
+    /// Never-edited files changed while this peer was not running, and
+    /// where they are. The text they were changed from is fetched again.
+    offline: HashMap<FileId, RelPath>,
 }
 
 /// How long a replaced file is watched for late writes, and how many per file.
@@ -118,14 +120,17 @@ impl Workspace {
                 // taken as deleted by [`Self::rescan`]; changed while this
                 // peer was away, the change is taken in once the text it was
                 // made from is back (see [`Self::take_in_offline`]).
+                let named = tree.entries.get(id).and_then(|e| e.hash.clone());
                 let text = match sandbox.read(&last.path)? {
+                    Node::File(FileContent::Text(t)) if named.as_deref() != Some(content_hash(&t).as_str()) => {
+                        offline.insert(id.clone(), last.path.clone());
+                        continue;
+                    }
                     Node::File(FileContent::Text(t)) => t,
+                    // Gone: the base text stands in for it until the rescan
+                    // takes the deletion in.
                     _ => String::new(),
                 };
-                if !text.is_empty() && tree.entries.get(id).and_then(|e| e.hash.as_deref()) != Some(content_hash(&text).as_str()) {
-                    offline.insert(id.clone(), (last.path.clone(), text));
-                    continue;
-                }
                 disk.insert(id.clone(), OnDisk { path: last.path.clone(), text: Some(text), version: doc.version_of(id) });
                 continue;
             }
@@ -168,6 +173,7 @@ impl Workspace {
             journal: false,
             swapped: HashMap::new(),
             pending: false,
+            moves_pending: false,
             blobs: HashMap::new(),
             waiting: HashMap::new(),
             replaced: HashMap::new(),
@@ -184,7 +190,13 @@ impl Workspace {
 
     /// Each file's record, for a snapshot.
     pub fn records(&self) -> BTreeMap<FileId, FileRecord> {
-        self.disk.iter().map(|(id, d)| (id.clone(), d.record())).collect()
+        let mut records: BTreeMap<FileId, FileRecord> = self.disk.iter().map(|(id, d)| (id.clone(), d.record())).collect();
+        // Files whose change made while away waits for its base: found
+        // again at the next start the same way.
+        for (id, path) in &self.offline {
+            records.insert(id.clone(), FileRecord { path: path.clone(), hash: String::new(), version: self.doc.version_of(id).to_strings() });
+        }
+        records
     }
 
     /// Remembers what is (about to be) on disk for `id`, in the journal too.
@@ -317,6 +329,8 @@ impl Workspace {
     pub fn rescan(&mut self) -> Result<(), WorkspaceError> {
         self.rules = IgnoreRules::load(&self.sandbox)?;
         self.tree = shared_tree(&self.doc);
+        // Moves this peer had not finished (or started) when it stopped.
+        self.apply_moves();
         let mut paths: Vec<RelPath> = self.sandbox.scan(&self.rules)?.into_iter().map(|(p, _)| p).collect();
         paths.extend(self.disk.values().map(|d| d.path.clone()));
         paths.sort_by(|a, b| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
@@ -366,6 +380,11 @@ impl Workspace {
             Some(id) if shared && !self.tree.by_path.contains_key(to) => {
                 let parent = self.ensure_parent(to)?;
                 self.doc.rename(&id, parent.as_ref(), to.name())?;
+                // Folders merged into this one go with it.
+                let merged: Vec<FileId> = self.tree.merged.iter().filter(|(_, p)| *p == from).map(|(m, _)| m.clone()).collect();
+                for m in merged {
+                    self.doc.rename(&m, parent.as_ref(), to.name())?;
+                }
                 self.move_in_tree(from, to);
                 self.ingest_path(to)
             }
@@ -498,11 +517,12 @@ impl Workspace {
     /// nobody had edited, now that `base`, the text it was made from, is
     /// here again: the change merges with everyone else's.
     fn take_in_offline(&mut self, id: &FileId, base: &str) {
-        let Some((path, text)) = self.offline.remove(id) else { return };
+        let Some(path) = self.offline.remove(id) else { return };
         let result = self.doc.ensure_content(id, base).map_err(WorkspaceError::from).and_then(|()| {
             let version = self.doc.base_version(id)?;
-            self.keep(id.clone(), OnDisk { path, text: Some(base.to_owned()), version });
-            self.sync_text(id, Some(text))
+            self.keep(id.clone(), OnDisk { path: path.clone(), text: Some(base.to_owned()), version });
+            // What the file holds now: it may have changed again, or gone.
+            self.ingest_path(&path)
         });
         if let Err(e) = result {
             tracing::warn!(%id, error = %e, "could not take in a change made while away");
@@ -807,8 +827,23 @@ impl Workspace {
             let Some(from) = self.disk.get(&id).map(|d| d.path.clone()) else {
                 continue;
             };
-            if self.tree.entries.get(&id).is_some_and(|e| e.path == from) {
-                continue; // its folder took it there
+            let Some(to) = self.tree.entries.get(&id).map(|e| e.path.clone()) else {
+                continue;
+            };
+            // Same name in a folder whose own move takes it along.
+            let parent_on_disk = to.parent().map(|p| self.tree.by_path.get(&p).and_then(|pid| self.disk.get(pid)).map(|d| d.path.clone()));
+            let travels = from.name() == to.name()
+                && match parent_on_disk {
+                    None => from.parent().is_none(),
+                    Some(on_disk) => on_disk.is_some() && on_disk == from.parent(),
+                };
+            if to == from || travels {
+                continue;
+            }
+            if matches!(self.sandbox.read(&from), Ok(Node::Missing)) {
+                // Deleted here meanwhile: written again where it now is.
+                self.forget(&id);
+                continue;
             }
             let park = format!("{id}{TEMP_SUFFIX}");
             let result = match from.parent() {
@@ -837,7 +872,7 @@ impl Workspace {
                 self.move_on_disk(&from, &to)
             })();
             if let Err(e) = result {
-                self.pending = true;
+                self.moves_pending = true;
                 tracing::warn!(path = %to, error = %e, "could not move an entry into place");
             }
         }
@@ -904,7 +939,9 @@ impl Workspace {
     /// disk, a folder in the way); content that has not arrived yet is
     /// written when it does.
     pub fn retry_unwritten(&mut self) {
-        if self.pending {
+        if std::mem::take(&mut self.moves_pending) {
+            self.apply_moves();
+        } else if self.pending {
             self.materialize_new();
         }
     }
@@ -1045,6 +1082,11 @@ impl Workspace {
                     self.keep(id.clone(), OnDisk { path: new.clone(), ..d });
                 }
                 self.tree.by_path.insert(new, id);
+            }
+        }
+        for p in self.tree.merged.values_mut() {
+            if let Some(n) = p.rebase(from, to) {
+                *p = n;
             }
         }
     }

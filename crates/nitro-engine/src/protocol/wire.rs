@@ -271,7 +271,7 @@ impl StateMsg {
                 Ok(StateMsg::Digest(Digest { tree: *tree, files }))
             }
             WANT | LACKS => {
-                if body.len() % 32 != 0 || body.len() / 32 > MAX_WANT {
+                if body.is_empty() || body.len() % 32 != 0 || body.len() / 32 > MAX_WANT {
                     return Err(WireError::Malformed("want"));
                 }
                 let hashes = body.chunks(32).map(super::invite::hex).collect();

@@ -28,6 +28,9 @@ pub struct Fetch {
     asked: HashMap<String, (LinkId, Instant, u64)>,
     /// Neighbors that said they lack a text, since the last refresh.
     lacking: HashMap<String, HashSet<LinkId>>,
+    /// When texts last arrived from each neighbor: a slow one is not asked
+    /// again while its answers are still coming.
+    progress: HashMap<LinkId, Instant>,
 }
 
 impl Fetch {
@@ -45,12 +48,30 @@ impl Actor {
             return;
         }
         let now = Instant::now();
-        let slots = &self.slots;
-        self.fetch.asked.retain(|_, (link, at, _)| slots.contains_key(link) && now.duration_since(*at) < ASK_AGAIN);
+        let (slots, progress) = (&self.slots, &self.fetch.progress);
+        self.fetch.asked.retain(|_, (link, at, _)| {
+            let last = progress.get(link).map_or(*at, |p| (*p).max(*at));
+            slots.contains_key(link) && now.duration_since(last) < ASK_AGAIN
+        });
+        self.fetch.progress.retain(|link, _| slots.contains_key(link));
         let asked = &self.fetch.asked;
         self.fetch.queue = self.ws.wanted().into_iter().filter(|(h, _)| !asked.contains_key(h)).collect();
         self.fetch.lacking.clear();
         self.ask_blobs();
+        self.fetch_settled();
+    }
+
+    /// Once nothing is on its way (what is left, no neighbor has), a
+    /// joiner's first sync is over; files still unwritten are counted in
+    /// the sync status and written when some peer that has them connects.
+    fn fetch_settled(&mut self) {
+        if !self.fetch.asked.is_empty() {
+            return;
+        }
+        if !self.fetch.queue.is_empty() {
+            tracing::debug!(texts = self.fetch.queue.len(), "no connected peer has the text of some files; they are written when one does");
+        }
+        self.finish_first_sync();
     }
 
     /// Fills each neighbor's window from the queue.
@@ -111,6 +132,7 @@ impl Actor {
             }
         }
         self.ask_blobs();
+        self.fetch_settled();
     }
 
     /// A neighbor asked for texts: those this peer has go back in Blobs
@@ -137,14 +159,13 @@ impl Actor {
         }
     }
 
-    pub(super) fn on_blobs(&mut self, blobs: Vec<(String, String)>) {
+    pub(super) fn on_blobs(&mut self, id: LinkId, blobs: Vec<(String, String)>) {
+        self.fetch.progress.insert(id, Instant::now());
         for (hash, text) in blobs {
             self.fetch.asked.remove(&hash);
             self.ws.add_blob(hash, text);
         }
         self.ask_blobs();
-        if self.fetch.idle() {
-            self.finish_first_sync();
-        }
+        self.fetch_settled();
     }
 }

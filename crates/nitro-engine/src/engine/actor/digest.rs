@@ -54,7 +54,8 @@ impl Actor {
             if now.duration_since(since) >= DIGEST_EVERY {
                 check.agrees = Some(false);
             }
-            if now.duration_since(since) >= SETTLE {
+            // Not while changes to it are still queued here.
+            if now.duration_since(since) >= SETTLE && slot.link.backlog() == 0 && !slot.behind {
                 let what = match (mine.tree == theirs.tree, mine.files == theirs.files) {
                     (false, false) => "the file tree and file contents",
                     (false, true) => "the file tree",

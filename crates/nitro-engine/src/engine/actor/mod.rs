@@ -512,7 +512,7 @@ impl Actor {
             (StateMsg::Ping(n), true) => self.send(id, &StateMsg::Pong(n)),
             (StateMsg::Digest(d), true) => self.on_digest(id, d),
             (StateMsg::Want(hashes), true) => self.on_want(id, hashes),
-            (StateMsg::Blobs(blobs), true) => self.on_blobs(blobs),
+            (StateMsg::Blobs(blobs), true) => self.on_blobs(id, blobs),
             (StateMsg::Lacks(hashes), true) => self.on_lacks(id, hashes),
             (StateMsg::Pong(n), true) => {
                 if let Some(slot) = self.slots.get_mut(&id)
@@ -566,6 +566,8 @@ impl Actor {
         let _ = self.events.send(EngineEvent::PeerJoined { peer: h.peer, name: h.name });
         self.send_sync(id);
         self.gossip();
+        // It may have texts this peer still needs.
+        self.refresh_wanted();
         self.terms.link_added(id);
         self.pump_terminals(None);
     }
@@ -642,9 +644,6 @@ impl Actor {
                     f.ready = true;
                 }
                 self.refresh_wanted();
-                if self.fetch.idle() {
-                    self.finish_first_sync();
-                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "could not write the workspace");
