@@ -808,10 +808,11 @@ impl Workspace {
     }
 
     /// Moves entries to where the tree now has them, and writes the new
-    /// ones. Moves go in two steps: each moving entry first to a temporary
-    /// name beside where it was, then, once new folders exist, to its place.
-    /// So renames that swap or chain paths (`a`→`b` while `b`→`c`) never
-    /// find their target taken by an entry that is about to leave.
+    /// ones. An entry whose place is taken (by one about to leave, when
+    /// renames swap or chain paths: `a`→`b` while `b`→`c`) or whose new
+    /// folder does not exist yet goes in two steps: first to a temporary
+    /// name beside where it was, then, once the others moved and new
+    /// folders exist, to its place.
     fn apply_moves(&mut self) {
         let mut moving: Vec<(usize, FileId)> = self
             .disk
@@ -843,6 +844,17 @@ impl Workspace {
             if matches!(self.sandbox.read(&from), Ok(Node::Missing)) {
                 // Deleted here meanwhile: written again where it now is.
                 self.forget(&id);
+                continue;
+            }
+            // Straight there when the place is free: one rename, which the
+            // file watcher follows best.
+            let free =
+                matches!(self.sandbox.read(&to), Ok(Node::Missing)) && to.parent().is_none_or(|p| matches!(self.sandbox.read(&p), Ok(Node::Dir)));
+            if free {
+                if let Err(e) = self.move_on_disk(&from, &to) {
+                    self.moves_pending = true;
+                    tracing::warn!(path = %from, error = %e, "could not move an entry a peer moved");
+                }
                 continue;
             }
             let park = format!("{id}{TEMP_SUFFIX}");
