@@ -295,6 +295,10 @@ impl Version {
     }
 }
 
+/// One peer's changes, decoded ([`WorkspaceDoc::decode_changes`]).
+#[derive(Debug, Clone)]
+pub struct Decoded(Vec<(DocKey, automerge::Change)>);
+
 /// Per-peer state of the Automerge sync protocol, one per document.
 #[derive(Debug, Default)]
 pub struct SyncState(HashMap<DocKey, sync::State>);
@@ -1103,14 +1107,29 @@ impl WorkspaceDoc {
         (!self.outbox.is_empty()).then(|| std::mem::take(&mut self.outbox))
     }
 
-    /// Applies encoded changes received from peers, each document's in one
-    /// call (the cost of applying grows with that document's history, not
-    /// the batch). Changes whose dependencies are missing wait inside
-    /// Automerge until those arrive.
+    /// Applies encoded changes received from peers (see [`Self::apply_decoded`]).
     pub fn apply_changes(&mut self, changes: Vec<(DocKey, Vec<u8>)>) -> Result<Touched, DocError> {
+        let decoded = Self::decode_changes(changes)?;
+        self.apply_decoded(vec![decoded])
+    }
+
+    /// Decodes one peer's encoded changes, all or none: a peer whose bytes
+    /// do not decode is found before any change of its batch is applied.
+    pub fn decode_changes(changes: Vec<(DocKey, Vec<u8>)>) -> Result<Decoded, DocError> {
+        changes
+            .into_iter()
+            .map(|(key, bytes)| Ok((key, automerge::Change::from_bytes(bytes).map_err(|e| DocError::Change(e.to_string()))?)))
+            .collect::<Result<_, DocError>>()
+            .map(Decoded)
+    }
+
+    /// Applies decoded changes from one or several peers, each document's in
+    /// one call (the cost of applying grows with that document's history,
+    /// not the batch). Changes whose dependencies are missing wait inside
+    /// Automerge until those arrive.
+    pub fn apply_decoded(&mut self, batches: Vec<Decoded>) -> Result<Touched, DocError> {
         let mut by_doc: BTreeMap<DocKey, Vec<automerge::Change>> = BTreeMap::new();
-        for (key, bytes) in changes {
-            let change = automerge::Change::from_bytes(bytes).map_err(|e| DocError::Change(e.to_string()))?;
+        for (key, change) in batches.into_iter().flat_map(|d| d.0) {
             by_doc.entry(key).or_default().push(change);
         }
         let mut touched = Touched::default();

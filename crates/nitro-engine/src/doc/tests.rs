@@ -299,3 +299,17 @@ fn two_peers_that_start_editing_an_untouched_file_at_once_share_its_base_text() 
     assert_eq!(host.text(&f).expect("t"), "host one\nguest two\n");
     assert_eq!(guest.text(&f).expect("t"), host.text(&f).expect("t"));
 }
+
+#[test]
+fn a_peer_whose_change_does_not_decode_is_found_before_any_change_is_applied() {
+    let (mut host, mut guest) = joined_pair();
+    let f = text_file(&mut host, None, "a.txt", "honest\n".into()).expect("file");
+    let honest = host.take_changes().expect("changes");
+    // A hostile batch: a valid change of the honest peer's, then garbage.
+    let mut hostile = honest.clone();
+    hostile.push((DocKey::Tree, b"\x85\x6f\x4a\x83garbage".to_vec()));
+    assert!(WorkspaceDoc::decode_changes(hostile).is_err(), "the whole batch is refused");
+    let ok = WorkspaceDoc::decode_changes(honest).expect("decodes");
+    guest.apply_decoded(vec![ok]).expect("apply");
+    assert_eq!(guest.text(&f).expect("text"), "honest\n");
+}

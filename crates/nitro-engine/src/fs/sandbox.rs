@@ -276,19 +276,24 @@ impl Sandbox {
         }
     }
 
-    /// Writes a file of this peer's state folder atomically.
+    /// Writes a file of this peer's state folder atomically, readable by
+    /// its owner only (it holds the invite secret and the private key).
     pub fn write_state(&self, name: &str, bytes: &[u8]) -> Result<(), FsError> {
         self.ensure_state_dir()?;
-        self.write_bytes(&state_path(name)?, bytes)
+        let rel = state_path(name)?;
+        let tmp = temp_name(&rel);
+        self.dir.write(&tmp, bytes).map_err(io_err(&rel))?;
+        self.dir.set_permissions(&tmp, private(0o600)).map_err(io_err(&rel))?;
+        self.rename_temp(&tmp, &rel)
     }
 
-    /// Creates the state folder, with a `.gitignore` that keeps it out of
-    /// the user's git repository.
+    /// Creates the state folder, for its owner only, with a `.gitignore`
+    /// that keeps it out of the user's git repository.
     fn ensure_state_dir(&self) -> Result<(), FsError> {
         if self.read_state(".gitignore")?.is_none() {
             self.write_bytes(&state_path(".gitignore")?, b"*\n")?;
         }
-        Ok(())
+        self.dir.set_permissions(STATE_DIR, private(0o700)).map_err(io_err(STATE_DIR))
     }
 
     /// Appends to a file of this peer's state folder, creating it.
@@ -297,6 +302,7 @@ impl Sandbox {
         self.ensure_state_dir()?;
         let mut opts = cap_std::fs::OpenOptions::new();
         opts.append(true).create(true);
+        cap_std::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let mut file = self.dir.open_with(rel.to_path(), &opts).map_err(io_err(&rel))?;
         std::io::Write::write_all(&mut file, bytes).map_err(io_err(&rel))
     }
@@ -306,6 +312,12 @@ impl Sandbox {
         let mut entries = self.dir.entries().map_err(io_err(self.root.display()))?;
         Ok(entries.next().is_none())
     }
+}
+
+/// Permissions for the state folder and its files: the owner's alone.
+fn private(mode: u32) -> cap_std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    cap_std::fs::Permissions::from_std(std::fs::Permissions::from_mode(mode))
 }
 
 fn state_path(name: &str) -> Result<RelPath, PathError> {
@@ -358,6 +370,18 @@ mod tests {
         std::fs::create_dir(&ws).expect("mkdir");
         let sb = Sandbox::open(&ws, 1024).expect("open");
         (tmp, sb)
+    }
+
+    #[test]
+    fn the_state_folder_and_its_files_are_for_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (tmp, sb) = setup();
+        sb.write_state("identity.pem", b"PRIVATE KEY").expect("write");
+        sb.append_state("changes.log", b"x").expect("append");
+        let mode = |p: &str| std::fs::metadata(tmp.path().join("ws").join(p)).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(".nitro"), 0o700);
+        assert_eq!(mode(".nitro/identity.pem"), 0o600);
+        assert_eq!(mode(".nitro/changes.log"), 0o600);
     }
 
     #[test]

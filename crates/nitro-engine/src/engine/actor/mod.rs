@@ -21,7 +21,7 @@ use super::state::{self, SavedSession};
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, Workspace};
 use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo, SyncStatus};
-use crate::doc::{DocKey, Member, Splice, SyncState, Touched, Version};
+use crate::doc::{Decoded, DocKey, Member, Splice, SyncState, Touched, Version, WorkspaceDoc};
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
 use crate::path::RelPath;
@@ -379,25 +379,49 @@ impl Actor {
         while let Some(ev) = queue.pop_front() {
             if let LinkEventKind::State(StateMsg::Changes(_)) = ev.kind {
                 // Gather every change message queued behind this one.
-                let mut changes = Vec::new();
+                let mut batches: Vec<(LinkId, Decoded)> = Vec::new();
                 let mut rest = VecDeque::new();
                 for e in std::iter::once(ev).chain(queue.drain(..)) {
                     match e.kind {
                         LinkEventKind::State(StateMsg::Changes(c)) if self.said_hello(e.link) => {
                             self.heard(e.link);
-                            changes.extend(c);
+                            match WorkspaceDoc::decode_changes(from_wire(c)) {
+                                Ok(d) => batches.push((e.link, d)),
+                                Err(err) => self.drop_link(e.link, &format!("sent a change that does not decode ({err})")),
+                            }
                         }
                         _ => rest.push_back(e),
                     }
                 }
                 *queue = rest;
-                match self.ws.doc().apply_changes(from_wire(changes)) {
-                    Ok(touched) => self.apply_remote(&touched),
-                    Err(e) => tracing::warn!(error = %e, "ignored malformed changes from a peer"),
-                }
+                self.apply_batches(batches);
                 continue;
             }
             self.handle_event(ev);
+        }
+    }
+
+    /// Applies the changes of several peers in one call; if that fails,
+    /// each peer's on its own, and a peer whose changes cannot be applied is
+    /// dropped: one bad change never costs the others' edits.
+    fn apply_batches(&mut self, mut batches: Vec<(LinkId, Decoded)>) {
+        batches.retain(|(link, _)| self.slots.contains_key(link));
+        if batches.is_empty() {
+            return;
+        }
+        let all = batches.iter().map(|(_, d)| d.clone()).collect();
+        match self.ws.doc().apply_decoded(all) {
+            Ok(touched) => self.apply_remote(&touched),
+            Err(_) => {
+                let mut touched = Touched::default();
+                for (link, d) in batches {
+                    match self.ws.doc().apply_decoded(vec![d]) {
+                        Ok(t) => touched.merge(t),
+                        Err(e) => self.drop_link(link, &format!("sent a change that cannot be applied ({e})")),
+                    }
+                }
+                self.apply_remote(&touched);
+            }
         }
     }
 

@@ -374,3 +374,29 @@ fn renames_that_swap_and_chain_paths_land_where_the_tree_says() {
     assert_eq!(guest.read("c.txt").as_deref(), Some("A\n"));
     assert_eq!(listing(&guest.root), listing(&host.root));
 }
+
+#[test]
+fn a_never_edited_file_emptied_while_away_is_emptied_for_everyone() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"some text\n")]);
+    let saved = host.ws.doc().save();
+    let records: Records = host.ws.records().into_iter().map(|(id, r)| (id, (None, r))).collect();
+    host.write("a.txt", "");
+    let sb = Sandbox::open(&host.root, MAX).expect("sandbox");
+    let mut back = Workspace::open(sb, WorkspaceDoc::load(&saved).expect("load"), &records).expect("open");
+    back.rescan().expect("rescan");
+    // A save before the text it was changed from is back keeps the change.
+    let records: Records = back.records().into_iter().map(|(id, r)| (id, (None, r))).collect();
+    let saved = back.doc().save();
+    let sb = Sandbox::open(&host.root, MAX).expect("sandbox");
+    let mut back = Workspace::open(sb, WorkspaceDoc::load(&saved).expect("load"), &records).expect("open");
+    back.rescan().expect("rescan");
+    let wanted: Vec<String> = back.wanted().into_iter().map(|(h, _)| h).collect();
+    for (hash, text) in guest.ws.blobs(&wanted) {
+        back.add_blob(hash, text);
+    }
+    assert_eq!(back.text(&RelPath::new("a.txt").expect("p")).expect("text").0, "");
+    let changes = back.doc().take_changes().expect("the emptying is a change");
+    let touched = guest.ws.doc().apply_changes(changes).expect("apply");
+    guest.ws.apply_remote(&touched).expect("remote");
+    assert_eq!(guest.read("a.txt").as_deref(), Some(""));
+}
