@@ -5,7 +5,7 @@
 //! ```text
 //! tree                                  content of file <FileId>
 //! ROOT                                  ROOT
-//! ├─ schema: 2                          └─ text: Text
+//! ├─ schema: 3                          └─ text: Text
 //! ├─ workspace: "<session id>"
 //! ├─ entries: { <FileId>: { name, parent: <FileId or "">, kind, size?, hash? } }
 //! ├─ peers: { <PeerId>: { name, color, role } }   the roster: who belongs to the session
@@ -42,7 +42,9 @@ use crate::protocol::{PeerId, TermId};
 use crate::term::TermInfo;
 pub use splice::Splice;
 
-const SCHEMA: u64 = 2;
+/// 3: text entries name their text by hash; content documents are made at
+/// the first edit.
+const SCHEMA: u64 = 3;
 const MAX_ID_LEN: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
@@ -891,6 +893,13 @@ impl WorkspaceDoc {
         if get_obj(&self.tree.doc, &ROOT, "terminals").is_none() && self.is_initialized() {
             let mut tx = self.tree.doc.transaction();
             tx.put_object(ROOT, "terminals", ObjType::Map)?;
+            let hash = tx.commit().0;
+            self.queue(&DocKey::Tree, hash);
+        }
+        // Older versions would find files without a content document.
+        if self.schema().is_some_and(|v| v < SCHEMA) {
+            let mut tx = self.tree.doc.transaction();
+            tx.put(ROOT, "schema", SCHEMA)?;
             let hash = tx.commit().0;
             self.queue(&DocKey::Tree, hash);
         }
