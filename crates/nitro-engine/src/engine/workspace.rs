@@ -501,7 +501,11 @@ impl Workspace {
                 let watch = Instant::now() + SWAP_WATCH;
                 let pending = self.swapped.entry(id.clone()).or_default();
                 pending.retain(|s| s.until > Instant::now());
-                pending.truncate(MAX_SWAPS - 1);
+                // The oldest goes first: a late write lands in a file
+                // replaced a moment ago, not in one replaced seconds ago.
+                if pending.len() >= MAX_SWAPS {
+                    pending.remove(0);
+                }
                 pending.push(SwappedOut { old, version: disk_version, until: watch });
             }
             None => {
