@@ -61,7 +61,7 @@ impl Actor {
                     (false, true) => "the file tree",
                     _ => "file contents",
                 };
-                tracing::info!(peer = %name, differs = what, "workspace still differs from a peer's after changes settled; syncing again");
+                tracing::error!(peer = %name, differs = what, "workspace still differs from a peer's after changes settled; syncing again");
                 check.differs_since = Some(now);
                 check.repairing = true;
                 slot.sync = Default::default();
