@@ -871,6 +871,7 @@ impl Workspace {
             match result {
                 Ok(_) => parked.push(id),
                 Err(e) => {
+                    self.moves_pending = true;
                     tracing::warn!(path = %from, error = %e, "could not move an entry a peer moved")
                 }
             }
@@ -893,7 +894,9 @@ impl Workspace {
             }
         }
         // New entries inside the folders just moved.
-        self.retry_unwritten();
+        if self.pending {
+            self.materialize_new();
+        }
     }
 
     /// Renames `from` to `to` on disk, and every record at or below it
