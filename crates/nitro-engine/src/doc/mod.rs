@@ -702,7 +702,7 @@ impl WorkspaceDoc {
     /// first change: the text its entry named when it was first edited.
     pub fn base_version(&self, id: &FileId) -> Result<Version, DocError> {
         let doc = self.content(id)?;
-        let first = doc.get_changes(&[]).first().map(|c| c.hash()).ok_or_else(|| DocError::NotText(id.clone()))?;
+        let first = doc.get_changes_meta(&[]).first().map(|c| c.hash).ok_or_else(|| DocError::NotText(id.clone()))?;
         Ok(Version { doc: DocKey::File(id.clone()), heads: vec![first] })
     }
 

@@ -580,13 +580,13 @@ impl Workspace {
         let mut seen = std::collections::HashSet::new();
         for (id, e) in &self.tree.entries {
             let Some(h) = e.hash.as_deref().filter(|h| wanted.contains(h) && !seen.contains(*h)) else { continue };
+            let named = |t: &String| content_hash(t) == h;
             let text = self
                 .blobs
                 .get(h)
                 .cloned()
-                .or_else(|| self.disk.get(id).and_then(|d| d.text.clone()))
-                .or_else(|| self.doc.base_version(id).and_then(|v| self.doc.text_at(id, &v)).ok())
-                .filter(|t| content_hash(t) == h);
+                .or_else(|| self.disk.get(id).and_then(|d| d.text.clone()).filter(named))
+                .or_else(|| self.doc.base_version(id).and_then(|v| self.doc.text_at(id, &v)).ok().filter(named));
             if let Some(text) = text {
                 seen.insert(h.to_owned());
                 out.push((h.to_owned(), text));

@@ -400,3 +400,14 @@ fn a_never_edited_file_emptied_while_away_is_emptied_for_everyone() {
     guest.ws.apply_remote(&touched).expect("remote");
     assert_eq!(guest.read("a.txt").as_deref(), Some(""));
 }
+
+#[test]
+fn a_file_edited_since_it_was_shared_still_gives_the_text_it_was_shared_with() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"shared\n")]);
+    let hash = host.ws.tree().entries.values().find_map(|e| e.hash.clone()).expect("hash");
+    host.write("a.txt", "shared\nedited\n");
+    host.changed("a.txt");
+    host.send_to(&mut guest);
+    // A peer that joins later and asks for the text the entry names.
+    assert_eq!(host.ws.blobs(&[hash.clone()]), vec![(hash, "shared\n".to_owned())]);
+}
