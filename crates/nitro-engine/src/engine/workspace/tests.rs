@@ -409,5 +409,5 @@ fn a_file_edited_since_it_was_shared_still_gives_the_text_it_was_shared_with() {
     host.changed("a.txt");
     host.send_to(&mut guest);
     // A peer that joins later and asks for the text the entry names.
-    assert_eq!(host.ws.blobs(&[hash.clone()]), vec![(hash, "shared\n".to_owned())]);
+    assert_eq!(host.ws.blobs(std::slice::from_ref(&hash)), vec![(hash, "shared\n".to_owned())]);
 }
