@@ -164,11 +164,20 @@ impl Sandbox {
     }
 
     fn write_bytes(&self, rel: &RelPath, bytes: &[u8]) -> Result<(), FsError> {
+        self.write_with(rel, bytes, None)
+    }
+
+    /// Writes atomically, with `permissions` when given (before the file
+    /// takes its name, so it is never readable by others under it).
+    fn write_with(&self, rel: &RelPath, bytes: &[u8], permissions: Option<cap_std::fs::Permissions>) -> Result<(), FsError> {
         if let Some(parent) = rel.parent() {
             self.create_dir(&parent)?;
         }
         let tmp = temp_name(rel);
         self.dir.write(&tmp, bytes).map_err(io_err(rel))?;
+        if let Some(p) = permissions {
+            self.dir.set_permissions(&tmp, p).map_err(io_err(rel))?;
+        }
         self.rename_temp(&tmp, rel)
     }
 
@@ -280,11 +289,7 @@ impl Sandbox {
     /// its owner only (it holds the invite secret and the private key).
     pub fn write_state(&self, name: &str, bytes: &[u8]) -> Result<(), FsError> {
         self.ensure_state_dir()?;
-        let rel = state_path(name)?;
-        let tmp = temp_name(&rel);
-        self.dir.write(&tmp, bytes).map_err(io_err(&rel))?;
-        self.dir.set_permissions(&tmp, private(0o600)).map_err(io_err(&rel))?;
-        self.rename_temp(&tmp, &rel)
+        self.write_with(&state_path(name)?, bytes, Some(private(0o600)))
     }
 
     /// Creates the state folder, for its owner only, with a `.gitignore`
@@ -296,15 +301,21 @@ impl Sandbox {
         self.dir.set_permissions(STATE_DIR, private(0o700)).map_err(io_err(STATE_DIR))
     }
 
-    /// Appends to a file of this peer's state folder, creating it.
+    /// Appends to a file of this peer's state folder, creating it. Runs
+    /// before every file write: the folder is set up only when missing.
     pub fn append_state(&self, name: &str, bytes: &[u8]) -> Result<(), FsError> {
         let rel = state_path(name)?;
-        self.ensure_state_dir()?;
         let mut opts = cap_std::fs::OpenOptions::new();
         opts.append(true).create(true);
         cap_std::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut file = self.dir.open_with(rel.to_path(), &opts).map_err(io_err(&rel))?;
-        std::io::Write::write_all(&mut file, bytes).map_err(io_err(&rel))
+        let file = match self.dir.open_with(rel.to_path(), &opts) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.ensure_state_dir()?;
+                self.dir.open_with(rel.to_path(), &opts)
+            }
+            other => other,
+        };
+        std::io::Write::write_all(&mut file.map_err(io_err(&rel))?, bytes).map_err(io_err(&rel))
     }
 
     /// True when the folder holds nothing at all.
@@ -376,8 +387,9 @@ mod tests {
     fn the_state_folder_and_its_files_are_for_their_owner_only() {
         use std::os::unix::fs::PermissionsExt;
         let (tmp, sb) = setup();
-        sb.write_state("identity.pem", b"PRIVATE KEY").expect("write");
+        // The journal may be the first thing written to a new state folder.
         sb.append_state("changes.log", b"x").expect("append");
+        sb.write_state("identity.pem", b"PRIVATE KEY").expect("write");
         let mode = |p: &str| std::fs::metadata(tmp.path().join("ws").join(p)).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode(".nitro"), 0o700);
         assert_eq!(mode(".nitro/identity.pem"), 0o600);
