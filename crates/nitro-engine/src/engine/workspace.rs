@@ -541,9 +541,7 @@ impl Workspace {
         }
         let named = self.tree.entries.get(id).and_then(|e| e.hash.clone());
         let base = self.disk.get(id).and_then(|d| d.text.clone()).filter(|t| named.as_deref() == Some(content_hash(t).as_str()));
-        let base = base.ok_or_else(|| {
-            WorkspaceError::NotSharedText(self.tree.entries.get(id).map_or_else(|| RelPath::single("?").expect("valid"), |e| e.path.clone()))
-        })?;
+        let base = base.ok_or_else(|| DocError::NotText(id.clone()))?;
         self.doc.ensure_content(id, &base)?;
         let version = self.doc.version_of(id);
         if let Some(d) = self.disk.get_mut(id) {
@@ -615,9 +613,11 @@ impl Workspace {
             if self.disk.contains_key(&id) {
                 continue;
             }
-            let parent_written =
-                entry.path.parent().is_none_or(|p| self.tree.by_path.get(&p).and_then(|i| self.disk.get(i)).is_some_and(|d| d.path == p));
-            let result = if parent_written { self.materialize(&id, &entry) } else { Err(WorkspaceError::NotShared(entry.path.clone())) };
+            let result = if self.parent_written(&entry.path) {
+                self.materialize(&id, &entry).map_err(|e| e.to_string())
+            } else {
+                Err("its folder is not written yet".into())
+            };
             if let Err(e) = result {
                 tracing::debug!(path = %entry.path, error = %e, "written later");
                 left = true;
@@ -717,18 +717,10 @@ impl Workspace {
         Ok(changed)
     }
 
-    /// Shared folders and text files not yet on this disk: entries whose
-    /// content has not arrived, or that could not be written.
-    pub fn unwritten(&self) -> Vec<RelPath> {
-        let mut paths: Vec<RelPath> = self
-            .tree
-            .entries
-            .iter()
-            .filter(|(id, e)| matches!(e.kind, Kind::Dir | Kind::Text) && !self.disk.contains_key(*id))
-            .map(|(_, e)| e.path.clone())
-            .collect();
-        paths.sort();
-        paths
+    /// How many shared folders and text files are not yet on this disk:
+    /// their content has not arrived, or they could not be written.
+    pub fn unwritten(&self) -> usize {
+        self.tree.entries.iter().filter(|(id, e)| matches!(e.kind, Kind::Dir | Kind::Text) && !self.disk.contains_key(*id)).count()
     }
 
     /// After the tree changed remotely: delete, move and create on disk.
@@ -935,8 +927,7 @@ impl Workspace {
             let Some(entry) = self.tree.entries.get(&id).cloned() else {
                 continue;
             };
-            let parent_written = |p: &RelPath| self.tree.by_path.get(p).and_then(|parent| self.disk.get(parent)).is_some_and(|d| d.path == *p);
-            if entry.path.parent().is_some_and(|p| !parent_written(&p)) {
+            if !self.parent_written(&entry.path) {
                 self.pending = true;
                 tracing::debug!(path = %entry.path, "waiting for its folder to be written");
                 continue;
@@ -952,6 +943,12 @@ impl Workspace {
                 }
             }
         }
+    }
+
+    /// True when the folder `path` goes in is on this disk where the tree
+    /// has it (or `path` is at the top).
+    fn parent_written(&self, path: &RelPath) -> bool {
+        path.parent().is_none_or(|p| self.tree.by_path.get(&p).and_then(|id| self.disk.get(id)).is_some_and(|d| d.path == p))
     }
 
     /// Tries again to write the entries that could not be written (a full

@@ -90,7 +90,7 @@ impl Actor {
 
     /// Tells the user when whether we agree with each peer changed.
     pub(super) fn report_status(&mut self) {
-        let mut status = super::SyncStatus { unwritten: self.ws.unwritten().len(), ..Default::default() };
+        let mut status = super::SyncStatus { unwritten: self.ws.unwritten(), ..Default::default() };
         for slot in self.slots.values() {
             let Some((_, name)) = &slot.peer else { continue };
             match slot.check.agrees {
