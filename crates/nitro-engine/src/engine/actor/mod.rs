@@ -787,15 +787,15 @@ impl Actor {
     fn on_tick(&mut self) {
         let now = Instant::now();
         self.ws.check_swapped();
-        if self.fs.is_some() {
-            self.ws.retry_unwritten();
-        }
         self.send_presence_if_due(now);
         self.expire_presence(now);
         self.on_term_tick();
         if now.duration_since(self.last_digest) >= digest::DIGEST_EVERY {
             self.last_digest = now;
             self.send_digests();
+            if self.fs.is_some() {
+                self.ws.retry_unwritten();
+            }
             if !self.fetch.idle() {
                 self.refresh_wanted();
             }
