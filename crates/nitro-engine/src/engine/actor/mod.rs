@@ -406,6 +406,15 @@ impl Actor {
     /// dropped: one bad change never costs the others' edits.
     fn apply_batches(&mut self, mut batches: Vec<(LinkId, Decoded)>) {
         batches.retain(|(link, _)| self.slots.contains_key(link));
+        if batches.len() == 1 {
+            // The common case, one sender: nothing to keep for a retry.
+            let Some((link, d)) = batches.pop() else { return };
+            match self.ws.doc().apply_decoded(vec![d]) {
+                Ok(touched) => self.apply_remote(&touched),
+                Err(e) => self.drop_link(link, &format!("sent a change that cannot be applied ({e})")),
+            }
+            return;
+        }
         if batches.is_empty() {
             return;
         }
