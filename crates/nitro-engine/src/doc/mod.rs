@@ -179,11 +179,11 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// Leaves out the entries whose path fails `keep`.
-    pub fn retain(&mut self, keep: impl Fn(&RelPath) -> bool) {
-        self.entries.retain(|_, e| keep(&e.path));
-        self.by_path.retain(|p, _| keep(p));
-        self.merged.retain(|_, p| keep(p));
+    /// Leaves out the entries (and merged folders) that fail `keep`.
+    pub fn retain(&mut self, keep: impl Fn(&FileId, &RelPath) -> bool) {
+        self.entries.retain(|id, e| keep(id, &e.path));
+        self.by_path.retain(|p, id| keep(id, p));
+        self.merged.retain(|id, p| keep(id, p));
     }
 
     /// `id` and every entry below it (folders merged into it too), deepest

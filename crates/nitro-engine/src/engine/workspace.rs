@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use super::state::{self, FileRecord, Records};
 use crate::doc::{Content, DocError, FileId, Kind, Touched, Tree, Version, WorkspaceDoc, content_hash, splice};
-use crate::fs::ignore_rules::is_reserved;
 use crate::fs::sandbox::TEMP_SUFFIX;
 use crate::fs::watcher::FsChange;
 use crate::fs::{FileContent, FsError, IgnoreRules, Node, Sandbox, Swapped};
@@ -35,6 +34,8 @@ pub enum WorkspaceError {
     NotShared(RelPath),
     #[error("{0} already exists")]
     Exists(RelPath),
+    #[error("{0} holds a file this peer does not share: it is not overwritten")]
+    Private(RelPath),
 }
 
 /// What this peer last wrote to or read from disk for one entry.
@@ -81,6 +82,9 @@ pub struct Workspace {
     /// Never-edited files changed while this peer was not running, and
     /// where they are. The text they were changed from is fetched again.
     offline: HashMap<FileId, RelPath>,
+    /// Entries of the document at paths this peer's own rules keep
+    /// unshared: refused here, whoever made them.
+    private: BTreeMap<FileId, RelPath>,
 }
 
 /// How long a replaced file is watched for late writes, and how many per file.
@@ -101,7 +105,7 @@ impl Workspace {
     /// running; [`Self::rescan`] takes that edit in at the recorded version.
     pub fn open(sandbox: Sandbox, doc: WorkspaceDoc, records: &Records) -> Result<Self, WorkspaceError> {
         let rules = IgnoreRules::load(&sandbox)?;
-        let tree = shared_tree(&doc);
+        let (tree, private) = shared_tree(&doc, &rules);
         let mut disk = HashMap::new();
         let mut offline = HashMap::new();
         for (id, (prev, last)) in records {
@@ -178,6 +182,7 @@ impl Workspace {
             waiting: HashMap::new(),
             replaced: HashMap::new(),
             offline,
+            private,
         };
         Ok(ws)
     }
@@ -328,7 +333,7 @@ impl Workspace {
     /// missing on disk.
     pub fn rescan(&mut self) -> Result<(), WorkspaceError> {
         self.rules = IgnoreRules::load(&self.sandbox)?;
-        self.tree = shared_tree(&self.doc);
+        self.refresh_tree();
         // Moves this peer had not finished (or started) when it stopped.
         self.apply_moves();
         let mut paths: Vec<RelPath> = self.sandbox.scan(&self.rules)?.into_iter().map(|(p, _)| p).collect();
@@ -362,6 +367,7 @@ impl Workspace {
         }
         if gitignore_changed {
             self.rules = IgnoreRules::load(&self.sandbox)?;
+            self.refresh_tree();
         }
         Ok(())
     }
@@ -665,13 +671,32 @@ impl Workspace {
         }
     }
 
+    /// Resolves the tree again (after a remote change, or new ignore
+    /// rules). An entry this peer keeps unshared is refused, and said so
+    /// once; a file that was shared and is now ignored here stays on disk,
+    /// no longer followed.
+    fn refresh_tree(&mut self) {
+        let (tree, private) = shared_tree(&self.doc, &self.rules);
+        let new: Vec<(&FileId, &RelPath)> = private.iter().filter(|(id, _)| !self.private.contains_key(*id)).collect();
+        for (id, path) in new {
+            if self.disk.contains_key(id) {
+                tracing::info!(%path, "no longer shared here: this peer's rules ignore it");
+                self.forget(id);
+            } else {
+                tracing::warn!(%path, "refused a peer's entry at a path this peer keeps unshared");
+            }
+        }
+        self.tree = tree;
+        self.private = private;
+    }
+
     /// Makes the disk follow changes that came from other peers.
     /// Returns the text files whose text changed (a document made from the
     /// text a file already had changes nothing).
     pub fn apply_remote(&mut self, touched: &Touched) -> Result<std::collections::BTreeSet<FileId>, WorkspaceError> {
         let mut changed = std::collections::BTreeSet::new();
         if touched.tree {
-            self.tree = shared_tree(&self.doc);
+            self.refresh_tree();
             self.reconcile_tree()?;
         }
         let mut waiting = false;
@@ -937,6 +962,7 @@ impl Workspace {
                 Err(WorkspaceError::Doc(DocError::NotText(_))) => {
                     tracing::debug!(path = %entry.path, "waiting for the file's content")
                 }
+                Err(e @ WorkspaceError::Private(_)) => tracing::warn!(error = %e, "refused a peer's entry"),
                 Err(e) => {
                     self.pending = true;
                     tracing::warn!(path = %entry.path, error = %e, "could not write a shared entry; trying again");
@@ -1002,7 +1028,11 @@ impl Workspace {
 
     /// Moves a local file that is in the way of a remote one to a free
     /// `<name>.conflict-N` beside it, and shares it under that name.
+    /// A file this peer does not share (binary, too large) is never moved.
     fn set_aside(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
+        if matches!(self.sandbox.read(path)?, Node::File(FileContent::Binary(_) | FileContent::TooLarge(_))) {
+            return Err(WorkspaceError::Private(path.clone()));
+        }
         let parent = path.parent();
         let mut n = 1;
         let aside = loop {
@@ -1114,12 +1144,22 @@ impl Workspace {
     }
 }
 
-/// The document's tree without reserved paths: a peer cannot make this one
-/// write into `.git/` or its own state folder.
-fn shared_tree(doc: &WorkspaceDoc) -> Tree {
+/// The document's tree as this peer shares it, and the entries left out:
+/// those at paths its own rules keep unshared (`.git/`, its state folder,
+/// what its `.gitignore` files ignore). No peer can make it write, set aside
+/// or share a file there.
+fn shared_tree(doc: &WorkspaceDoc, rules: &IgnoreRules) -> (Tree, BTreeMap<FileId, RelPath>) {
     let mut tree = doc.tree();
-    tree.retain(|p| !is_reserved(p));
-    tree
+    let private: BTreeMap<FileId, RelPath> = tree
+        .entries
+        .iter()
+        .map(|(id, e)| (id, &e.path, e.kind == Kind::Dir))
+        .chain(tree.merged.iter().map(|(id, p)| (id, p, true)))
+        .filter(|(_, path, dir)| rules.is_ignored(path, *dir))
+        .map(|(id, path, _)| (id.clone(), path.clone()))
+        .collect();
+    tree.retain(|id, _| !private.contains_key(id));
+    (tree, private)
 }
 
 fn to_content(c: FileContent) -> Content {

@@ -411,3 +411,65 @@ fn a_file_edited_since_it_was_shared_still_gives_the_text_it_was_shared_with() {
     // A peer that joins later and asks for the text the entry names.
     assert_eq!(host.ws.blobs(std::slice::from_ref(&hash)), vec![(hash, "shared\n".to_owned())]);
 }
+
+/// Hands `peer` a text its entries name, as a member's Blobs message would.
+/// True when `peer` wanted it.
+fn crafted_text(peer: &mut Peer, text: &str) -> bool {
+    let wanted = peer.ws.wanted().iter().any(|(h, _)| *h == content_hash(text));
+    peer.ws.add_blob(content_hash(text), text.into());
+    wanted
+}
+
+/// A member's crafted entries at paths the host keeps unshared: an ignored
+/// file, an ignored folder, and a move onto an ignored path.
+#[test]
+fn a_peer_cannot_write_share_or_set_aside_a_file_this_peer_keeps_unshared() {
+    let secret = b"API_KEY=hunter2\n";
+    let (mut host, mut guest) = pair(&[(".gitignore", b".env\nprivate/\n"), (".env", secret), ("private/key", b"k"), ("a.txt", b"a")]);
+    let before = host.ws.doc().tree().entries.len();
+    // The member's document says what an honest peer's never would.
+    let doc = guest.ws.doc();
+    doc.create(None, ".env", &Content::Text("pwned".into())).expect("entry");
+    let dir = doc.create(None, "private", &Content::Dir).expect("entry");
+    doc.create(Some(&dir), "key", &Content::Text("pwned".into())).expect("entry");
+    let a = doc.tree().by_path[&RelPath::new("a.txt").expect("p")].clone();
+    guest.send_to(&mut host);
+    assert!(!crafted_text(&mut host, "pwned"), "a refused entry's text is not even fetched");
+    let tree = host.ws.doc().tree();
+    assert_eq!(tree.entries.len(), before + 3, "the document holds the member's entries");
+    assert_eq!(std::fs::read(host.root.join(".env")).expect(".env"), secret);
+    assert_eq!(host.read("private/key").as_deref(), Some("k"));
+    let names: Vec<String> = listing(&host.root).into_keys().collect();
+    assert_eq!(
+        names,
+        [".gitignore", ".env", "a.txt", "private/", "private/key"]
+            .map(String::from)
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    // Moving a shared file onto the ignored path leaves the private file alone.
+    guest.ws.doc().rename(&a, None, ".env").expect("move");
+    guest.send_to(&mut host);
+    assert_eq!(std::fs::read(host.root.join(".env")).expect(".env"), secret);
+    assert!(!listing(&host.root).keys().any(|k| k.contains("conflict")), "nothing was set aside");
+    // And nothing of the host's private files reached the document.
+    assert!(host.ws.doc().take_changes().is_none());
+    assert!(!host.ws.blobs(&[content_hash(std::str::from_utf8(secret).expect("utf8"))]).iter().any(|(_, t)| t.as_bytes() == secret));
+}
+
+#[test]
+fn a_peer_cannot_make_this_one_move_its_binary_file_aside() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"a")]);
+    let doc = guest.ws.doc();
+    doc.create(None, "logo.png", &Content::Text("pwned".into())).expect("entry");
+    // The host has an untracked binary file there that the watcher has not reported yet.
+    let png = [0x89, b'P', b'N', b'G', 0, 0, 1];
+    std::fs::write(host.root.join("logo.png"), png).expect("write");
+    guest.send_to(&mut host);
+    assert!(crafted_text(&mut host, "pwned"));
+    assert_eq!(std::fs::read(host.root.join("logo.png")).expect("png"), png);
+    assert!(!listing(&host.root).keys().any(|k| k.contains("conflict")));
+}
