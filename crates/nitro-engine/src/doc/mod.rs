@@ -37,6 +37,7 @@ use automerge::transaction::{Transactable, Transaction};
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchLog, Prop, ROOT, ReadDoc, ScalarValue, TextEncoding, Value};
 
 use crate::path::RelPath;
+use crate::protocol::limits::MAX_LOOSE_DOCS;
 use crate::protocol::wire::Digest;
 use crate::protocol::{PeerId, TermId};
 use crate::term::TermInfo;
@@ -59,6 +60,8 @@ pub enum DocError {
     Change(String),
     #[error("the document has no workspace yet")]
     NotInitialized,
+    #[error("more than {} documents for files the tree does not list", MAX_LOOSE_DOCS)]
+    TooManyDocs,
     #[error("unknown file id {0}")]
     UnknownFile(FileId),
     #[error("file {0} is not a text file")]
@@ -332,6 +335,9 @@ pub struct WorkspaceDoc {
     /// Documents changed since the last save: only they are looked at by
     /// [`Self::save_incremental`], which runs before every file write.
     changed: BTreeSet<DocKey>,
+    /// Documents taken from the network for files the tree did not list as
+    /// text (see [`MAX_LOOSE_DOCS`]).
+    loose: BTreeSet<FileId>,
 }
 
 impl std::fmt::Debug for WorkspaceDoc {
@@ -489,7 +495,7 @@ fn splice_in(tx: &mut Transaction<'_>, id: &FileId, splices: &[Splice]) -> Resul
 
 impl WorkspaceDoc {
     fn with(tree: Automerge) -> Self {
-        Self { tree: Part::new(tree), files: BTreeMap::new(), outbox: Vec::new(), changed: BTreeSet::new() }
+        Self { tree: Part::new(tree), files: BTreeMap::new(), outbox: Vec::new(), changed: BTreeSet::new(), loose: BTreeSet::new() }
     }
 
     fn part(&self, key: &DocKey) -> Option<&Part> {
@@ -515,6 +521,39 @@ impl WorkspaceDoc {
 
     fn content_mut(&mut self, id: &FileId) -> Result<&mut Automerge, DocError> {
         self.files.get_mut(id).map(|p| &mut p.doc).ok_or_else(|| DocError::NotText(id.clone()))
+    }
+
+    /// True when the tree lists `id` as a text file.
+    fn names_text(&self, id: &FileId) -> bool {
+        entry_obj(&self.tree.doc, id).is_ok_and(|e| get_str(&self.tree.doc, &e, "kind").as_deref() == Some(Kind::Text.as_str()))
+    }
+
+    /// The text files' documents, the ones peers exchange: a document of a
+    /// deleted file (or a loose one) is kept, but not handed on.
+    fn live_files(&self) -> impl Iterator<Item = (&FileId, &Part)> {
+        self.files.iter().filter(|(id, _)| self.names_text(id))
+    }
+
+    /// Checks, before any is applied, that the documents a peer's message
+    /// would create stay within [`MAX_LOOSE_DOCS`].
+    fn admit<'a>(&mut self, keys: impl IntoIterator<Item = &'a DocKey>) -> Result<(), DocError> {
+        let new: BTreeSet<&FileId> = keys
+            .into_iter()
+            .filter_map(|k| match k {
+                DocKey::File(id) if !self.files.contains_key(id) && !self.names_text(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let loose: BTreeSet<FileId> = std::mem::take(&mut self.loose).into_iter().filter(|id| !self.names_text(id)).collect();
+        self.loose = loose;
+        if self.loose.len() + new.len() > MAX_LOOSE_DOCS {
+            return Err(DocError::TooManyDocs);
+        }
+        self.loose.extend(new.into_iter().cloned());
+        Ok(())
     }
 
     /// True once a text file's content document exists here (someone
@@ -676,7 +715,7 @@ impl WorkspaceDoc {
         let mut tree = sha2::Sha256::new();
         hash_heads(&mut tree, self.tree.doc.get_heads());
         let mut files = sha2::Sha256::new();
-        for (id, part) in &self.files {
+        for (id, part) in self.live_files() {
             let heads = part.doc.get_heads();
             if heads.is_empty() {
                 continue;
@@ -1141,6 +1180,7 @@ impl WorkspaceDoc {
         for (key, change) in batches.into_iter().flat_map(|d| d.0) {
             by_doc.entry(key).or_default().push(change);
         }
+        self.admit(by_doc.keys())?;
         let mut touched = Touched::default();
         for (key, changes) in by_doc {
             let mut log = PatchLog::active();
@@ -1154,6 +1194,7 @@ impl WorkspaceDoc {
     /// Handles one sync protocol message of one document from a peer.
     pub fn receive_sync(&mut self, state: &mut SyncState, key: &DocKey, msg: &[u8]) -> Result<Touched, DocError> {
         let msg = sync::Message::decode(msg).map_err(|e| DocError::SyncMessage(e.to_string()))?;
+        self.admit([key])?;
         let mut log = PatchLog::active();
         let sync = state.0.entry(key.clone()).or_default();
         self.part_mut(key).doc.receive_sync_message_log_patches(sync, msg, &mut log)?;
@@ -1173,7 +1214,7 @@ impl WorkspaceDoc {
 
     /// The sync protocol messages due for a peer, one per document at most.
     pub fn generate_sync(&mut self, state: &mut SyncState) -> Vec<(DocKey, Vec<u8>)> {
-        let keys: Vec<DocKey> = std::iter::once(DocKey::Tree).chain(self.files.keys().cloned().map(DocKey::File)).collect();
+        let keys: Vec<DocKey> = std::iter::once(DocKey::Tree).chain(self.live_files().map(|(id, _)| DocKey::File(id.clone()))).collect();
         let mut out = Vec::new();
         for key in keys {
             let sync = state.0.entry(key.clone()).or_default();

@@ -313,3 +313,43 @@ fn a_peer_whose_change_does_not_decode_is_found_before_any_change_is_applied() {
     guest.apply_decoded(vec![ok]).expect("apply");
     assert_eq!(guest.text(&f).expect("text"), "honest\n");
 }
+
+/// A member's changes for thousands of file ids its tree never lists.
+#[test]
+fn a_peer_cannot_make_this_one_keep_documents_without_end() {
+    let (mut host, mut guest) = joined_pair();
+    let forged: Vec<(DocKey, Vec<u8>)> = (0..MAX_LOOSE_DOCS + 1)
+        .map(|i| {
+            let mut doc = Automerge::new();
+            let mut tx = doc.transaction();
+            tx.put(ROOT, "junk", i as u64).expect("put");
+            tx.commit();
+            let bytes = doc.get_last_local_change().expect("change").raw_bytes().to_vec();
+            (DocKey::File(FileId::parse(&format!("f{i}")).expect("id")), bytes)
+        })
+        .collect();
+    assert!(matches!(host.apply_changes(forged.clone()), Err(DocError::TooManyDocs)));
+    assert_eq!(host.files.len(), 0, "nothing of the refused message was kept");
+    // Below the limit a change may come before its entry, as a peer's can.
+    host.apply_changes(forged[..10].to_vec()).expect("a few are fine");
+    assert_eq!(host.files.len(), 10);
+    // Loose documents are not handed on, and do not make digests differ.
+    assert_eq!(host.digest(), guest.digest());
+    let mut state = SyncState::default();
+    assert!(host.generate_sync(&mut state).iter().all(|(k, _)| *k == DocKey::Tree));
+    // An honest edit still applies after the refusal.
+    let f = text_file(&mut guest, None, "a.txt", "hi".into()).expect("file");
+    host.apply_changes(guest.take_changes().expect("changes")).expect("honest changes");
+    assert_eq!(host.text(&f).expect("text"), "hi");
+}
+
+#[test]
+fn a_deleted_files_document_is_not_synced_to_joiners_and_digests_still_agree() {
+    let (mut host, _) = joined_pair();
+    let f = text_file(&mut host, None, "a.txt", "hi".into()).expect("file");
+    host.delete(&[f]).expect("delete");
+    let mut joiner = WorkspaceDoc::empty();
+    sync_pair(&mut host, &mut joiner);
+    assert_eq!(joiner.files.len(), 0);
+    assert_eq!(host.digest(), joiner.digest());
+}

@@ -6,13 +6,12 @@
 //! followed by up to [`CHUNK_PAYLOAD`] bytes.
 
 use super::WireError;
+use super::limits::MAX_MESSAGE;
 
 /// Payload bytes per chunk; with the flag byte this stays under the 64 KiB
 /// default maximum message size of WebRTC data channels.
 pub const CHUNK_PAYLOAD: usize = 64 * 1024 - 1024;
 
-/// Largest message a peer may send us once reassembled.
-pub const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 
 const MORE: u8 = 0x01;
 const LAST: u8 = 0x00;

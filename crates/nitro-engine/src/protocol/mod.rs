@@ -4,6 +4,7 @@
 
 pub mod frame;
 pub mod invite;
+pub mod limits;
 pub mod presence;
 pub mod wire;
 

@@ -19,13 +19,12 @@
 //! datagrams never overwrite newer ones.
 
 use super::WireError;
-use super::wire::MAX_NAME;
+use super::limits::{MAX_NAME, MAX_SELECTIONS};
 
 const PRESENCE: u8 = 0x01;
 const TYPING: u8 = 0x01;
 const HAS_FILE: u8 = 0x02;
 const HAS_VIEWPORT: u8 = 0x04;
-pub const MAX_SELECTIONS: usize = 16;
 const MAX_FILE_ID: usize = 64;
 
 /// One selection: `anchor` is where it started, `head` where the caret is

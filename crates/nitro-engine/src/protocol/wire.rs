@@ -27,6 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::limits::{MAX_NAME, MAX_PEERS, MAX_WANT};
 use super::{PeerId, TermId};
 
 /// Peers with a different protocol version refuse each other with a clear
@@ -125,8 +126,6 @@ pub enum StateMsg {
     Lacks(Vec<String>),
 }
 
-/// A Want names at most this many texts.
-pub const MAX_WANT: usize = 1024;
 
 /// A compact summary of a workspace's shared state: a hash of the tree
 /// document's heads, and one of every shared text file's id and heads.
@@ -154,11 +153,6 @@ const BLOBS: u8 = 0x0f;
 const LACKS: u8 = 0x10;
 /// Document keys are file ids: at most this long.
 const MAX_DOC_KEY: usize = 64;
-/// A peer lists at most this many others: more is a malformed message.
-pub const MAX_PEERS: usize = 256;
-
-/// Names shown to other peers are cut to this many bytes.
-pub const MAX_NAME: usize = 64;
 
 impl StateMsg {
     pub fn encode(&self) -> Vec<u8> {

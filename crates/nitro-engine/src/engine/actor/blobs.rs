@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::Actor;
 use crate::link::LinkId;
 use crate::protocol::StateMsg;
-use crate::protocol::wire::MAX_WANT;
+use crate::protocol::limits::MAX_WANT;
 
 /// Asked of one neighbor and not yet received, at most.
 const WINDOW_BYTES: u64 = 8 * 1024 * 1024;

@@ -20,7 +20,7 @@ impl Actor {
             Some(path) => {
                 let id = self.ws.open_text(path)?;
                 let mut sels = Vec::new();
-                for s in local.selections.iter().take(crate::protocol::presence::MAX_SELECTIONS) {
+                for s in local.selections.iter().take(crate::protocol::limits::MAX_SELECTIONS) {
                     let anchor = self.ws.doc().cursor(&id, s.anchor, base.as_ref())?;
                     let head = if s.head == s.anchor { anchor.clone() } else { self.ws.doc().cursor(&id, s.head, base.as_ref())? };
                     sels.push(WireSelection { anchor, head });
