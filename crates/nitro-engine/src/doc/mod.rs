@@ -28,6 +28,7 @@
 //!
 //! Nothing outside this module sees an Automerge type.
 
+mod roots;
 pub mod splice;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -41,6 +42,7 @@ use crate::protocol::limits::MAX_LOOSE_DOCS;
 use crate::protocol::wire::Digest;
 use crate::protocol::{PeerId, TermId};
 use crate::term::TermInfo;
+use roots::Roots;
 pub use splice::Splice;
 
 /// 3: text entries name their text by hash; content documents are made at
@@ -338,6 +340,9 @@ pub struct WorkspaceDoc {
     /// Documents taken from the network for files the tree did not list as
     /// text (see [`MAX_LOOSE_DOCS`]).
     loose: BTreeSet<FileId>,
+    /// The session's first change (its hash and author), once known.
+    first: Option<(ChangeHash, automerge::ActorId)>,
+    roots: Roots,
 }
 
 impl std::fmt::Debug for WorkspaceDoc {
@@ -346,8 +351,11 @@ impl std::fmt::Debug for WorkspaceDoc {
     }
 }
 
-fn get_str(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<String> {
-    match doc.get(obj, key).ok()?? {
+/// What a read of one key returned.
+type Got<'a> = Result<Option<(Value<'a>, ObjId)>, automerge::AutomergeError>;
+
+fn str_of(got: Got<'_>) -> Option<String> {
+    match got.ok()?? {
         (Value::Scalar(s), _) => match s.as_ref() {
             ScalarValue::Str(v) => Some(v.to_string()),
             _ => None,
@@ -356,8 +364,8 @@ fn get_str(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<String> {
     }
 }
 
-fn get_uint(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<u64> {
-    match doc.get(obj, key).ok()?? {
+fn uint_of(got: Got<'_>) -> Option<u64> {
+    match got.ok()?? {
         (Value::Scalar(s), _) => match s.as_ref() {
             ScalarValue::Uint(v) => Some(*v),
             ScalarValue::Int(v) => u64::try_from(*v).ok(),
@@ -367,19 +375,19 @@ fn get_uint(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<u64> {
     }
 }
 
+fn get_str(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<String> {
+    str_of(doc.get(obj, key))
+}
+
+fn get_uint(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<u64> {
+    uint_of(doc.get(obj, key))
+}
+
 fn get_obj(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<ObjId> {
     match doc.get(obj, key).ok()?? {
         (Value::Object(_), id) => Some(id),
         _ => None,
     }
-}
-
-fn entries_obj(doc: &impl ReadDoc) -> Result<ObjId, DocError> {
-    get_obj(doc, &ROOT, "entries").ok_or(DocError::NotInitialized)
-}
-
-fn entry_obj(doc: &impl ReadDoc, id: &FileId) -> Result<ObjId, DocError> {
-    get_obj(doc, &entries_obj(doc)?, id.as_str()).ok_or_else(|| DocError::UnknownFile(id.clone()))
 }
 
 /// The text object of a file's content document.
@@ -495,7 +503,43 @@ fn splice_in(tx: &mut Transaction<'_>, id: &FileId, splices: &[Splice]) -> Resul
 
 impl WorkspaceDoc {
     fn with(tree: Automerge) -> Self {
-        Self { tree: Part::new(tree), files: BTreeMap::new(), outbox: Vec::new(), changed: BTreeSet::new(), loose: BTreeSet::new() }
+        let mut this = Self {
+            tree: Part::new(tree),
+            files: BTreeMap::new(),
+            outbox: Vec::new(),
+            changed: BTreeSet::new(),
+            loose: BTreeSet::new(),
+            first: None,
+            roots: Roots::default(),
+        };
+        this.resolve_roots();
+        this
+    }
+
+    /// Reads the root objects again: after the tree document took changes.
+    fn resolve_roots(&mut self) {
+        self.roots = Roots::resolve(&self.tree.doc, self.first.as_ref());
+    }
+
+    /// This document belongs to `session`: its root is read as the
+    /// session's first change made it (see [`roots`]).
+    pub fn for_session(mut self, session: &str) -> Result<Self, DocError> {
+        // Checked here so that loading a saved document is checked too.
+        let first = roots::genesis(session)?;
+        self.first = Some((first.hash(), first.actor_id().clone()));
+        self.resolve_roots();
+        if let Some(v) = self.roots.schema.filter(|v| *v > SCHEMA) {
+            return Err(DocError::Schema(v));
+        }
+        Ok(self)
+    }
+
+    fn entries(&self) -> Result<ObjId, DocError> {
+        self.roots.entries.clone().ok_or(DocError::NotInitialized)
+    }
+
+    fn entry(&self, id: &FileId) -> Result<ObjId, DocError> {
+        get_obj(&self.tree.doc, &self.entries()?, id.as_str()).ok_or_else(|| DocError::UnknownFile(id.clone()))
     }
 
     fn part(&self, key: &DocKey) -> Option<&Part> {
@@ -525,7 +569,7 @@ impl WorkspaceDoc {
 
     /// True when the tree lists `id` as a text file.
     fn names_text(&self, id: &FileId) -> bool {
-        entry_obj(&self.tree.doc, id).is_ok_and(|e| get_str(&self.tree.doc, &e, "kind").as_deref() == Some(Kind::Text.as_str()))
+        self.entry(id).is_ok_and(|e| get_str(&self.tree.doc, &e, "kind").as_deref() == Some(Kind::Text.as_str()))
     }
 
     /// The text files' documents, the ones peers exchange: a document of a
@@ -595,14 +639,8 @@ impl WorkspaceDoc {
     /// A new workspace, as the host creates it.
     pub fn new_workspace(workspace: &str) -> Result<Self, DocError> {
         let mut doc = Automerge::new_with_encoding(TextEncoding::Utf16CodeUnit);
-        let mut tx = doc.transaction();
-        tx.put(ROOT, "schema", SCHEMA)?;
-        tx.put(ROOT, "workspace", workspace)?;
-        tx.put_object(ROOT, "entries", ObjType::Map)?;
-        tx.put_object(ROOT, "peers", ObjType::Map)?;
-        tx.put_object(ROOT, "terminals", ObjType::Map)?;
-        tx.commit();
-        Ok(Self::with(doc))
+        doc.apply_changes([roots::genesis(workspace)?])?;
+        Self::with(doc).for_session(workspace)
     }
 
     /// An empty document that a joiner fills from the host.
@@ -610,10 +648,13 @@ impl WorkspaceDoc {
         Self::with(Automerge::new_with_encoding(TextEncoding::Utf16CodeUnit))
     }
 
-    /// Reads what [`Self::save`] wrote.
-    pub fn load(bytes: &[u8]) -> Result<Self, DocError> {
+    /// Reads what [`Self::save`] wrote, of `session` when known.
+    pub fn load(bytes: &[u8], session: Option<&str>) -> Result<Self, DocError> {
         let opts = || automerge::LoadOptions::new().text_encoding(TextEncoding::Utf16CodeUnit);
         let mut this = Self::empty();
+        if let Some(s) = session {
+            this = this.for_session(s)?;
+        }
         for (key, body) in parts(bytes)? {
             let doc = Automerge::load_with_options(body, opts())?;
             match key {
@@ -623,7 +664,8 @@ impl WorkspaceDoc {
                 }
             }
         }
-        if let Some(v) = this.schema().filter(|v| *v > SCHEMA) {
+        this.resolve_roots();
+        if let Some(v) = this.roots.schema.filter(|v| *v > SCHEMA) {
             return Err(DocError::Schema(v));
         }
         Ok(this)
@@ -672,23 +714,13 @@ impl WorkspaceDoc {
             self.part_mut(&key).doc.load_incremental(body)?;
             self.changed.insert(key);
         }
+        self.resolve_roots();
         Ok(())
-    }
-
-    fn schema(&self) -> Option<u64> {
-        match self.tree.doc.get(ROOT, "schema").ok()?? {
-            (Value::Scalar(s), _) => match s.as_ref() {
-                ScalarValue::Uint(v) => Some(*v),
-                ScalarValue::Int(v) => u64::try_from(*v).ok(),
-                _ => None,
-            },
-            _ => None,
-        }
     }
 
     /// The session id stored by the host, once the document has it.
     pub fn workspace(&self) -> Option<String> {
-        get_str(&self.tree.doc, &ROOT, "workspace")
+        self.roots.workspace.clone()
     }
 
     /// The current version of a text file (of the tree, for other entries),
@@ -756,13 +788,13 @@ impl WorkspaceDoc {
     /// True once the document holds a workspace (always for the host; for a
     /// joiner, after the first sync with the host).
     pub fn is_initialized(&self) -> bool {
-        entries_obj(&self.tree.doc).is_ok()
+        self.entries().is_ok()
     }
 
     /// Resolves every entry's path.
     pub fn tree(&self) -> Tree {
         let doc = &self.tree.doc;
-        let Ok(entries) = entries_obj(doc) else {
+        let Ok(entries) = self.entries() else {
             return Tree::default();
         };
         struct Raw {
@@ -794,20 +826,41 @@ impl WorkspaceDoc {
             let hash = get_str(doc, &obj, "hash").filter(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
             raw.insert(id, Raw { name, parent, kind, size, hash });
         }
-        // Depth of each entry by walking up; cycles and dangling parents get none.
-        let depth_of = |start: &FileId| -> Option<usize> {
-            let mut depth = 1;
-            let mut cur = raw.get(start)?;
-            while let Some(p) = &cur.parent {
-                depth += 1;
-                if depth > raw.len() {
-                    return None;
+        // Depth of each entry, each found once (a chain of n entries costs
+        // n steps, not n²); cycles and dangling parents get none.
+        let mut depths: HashMap<&FileId, Option<usize>> = HashMap::with_capacity(raw.len());
+        let mut walk: Vec<&FileId> = Vec::new();
+        let mut on_walk: std::collections::HashSet<&FileId> = std::collections::HashSet::new();
+        for start in raw.keys() {
+            on_walk.clear();
+            let mut cur = start;
+            let base = loop {
+                if let Some(d) = depths.get(cur) {
+                    break *d;
                 }
-                cur = raw.get(p)?;
+                if !on_walk.insert(cur) {
+                    break None; // a cycle
+                }
+                walk.push(cur);
+                match raw.get(cur).map(|r| &r.parent) {
+                    Some(Some(parent)) => cur = parent,
+                    Some(None) => break Some(0),
+                    None => break None, // dangling
+                }
+            };
+            // A walk that ended at a missing parent started from an entry
+            // whose parent is missing: nothing on it resolves.
+            let mut depth = base;
+            for id in walk.drain(..).rev() {
+                if !raw.contains_key(id) {
+                    depths.insert(id, None);
+                    continue;
+                }
+                depth = depth.map(|d| d + 1);
+                depths.insert(id, depth);
             }
-            Some(depth)
-        };
-        let mut order: Vec<(usize, &FileId)> = raw.keys().filter_map(|id| depth_of(id).map(|d| (d, id))).collect();
+        }
+        let mut order: Vec<(usize, &FileId)> = raw.keys().filter_map(|id| depths.get(id).copied().flatten().map(|d| (d, id))).collect();
         order.sort();
         let mut tree = Tree::default();
         for (_, id) in order {
@@ -860,7 +913,7 @@ impl WorkspaceDoc {
     /// Adds an entry under `parent` (`None`: the workspace root).
     pub fn create(&mut self, parent: Option<&FileId>, name: &str, content: &Content) -> Result<FileId, DocError> {
         let id = FileId::random();
-        let entries = entries_obj(&self.tree.doc)?;
+        let entries = self.entries()?;
         let mut tx = self.tree.doc.transaction();
         let obj = tx.put_object(&entries, id.as_str(), ObjType::Map)?;
         tx.put(&obj, "name", name)?;
@@ -873,7 +926,7 @@ impl WorkspaceDoc {
 
     /// Adds or updates a member of the roster (each peer writes its own).
     pub fn set_member(&mut self, peer: &str, member: &Member) -> Result<(), DocError> {
-        let peers = get_obj(&self.tree.doc, &ROOT, "peers").ok_or(DocError::NotInitialized)?;
+        let peers = self.roots.peers.clone().ok_or(DocError::NotInitialized)?;
         let mut tx = self.tree.doc.transaction();
         let obj = match get_obj(&tx, &peers, peer) {
             Some(o) => o,
@@ -892,7 +945,7 @@ impl WorkspaceDoc {
     /// The roster, by peer id.
     pub fn roster(&self) -> BTreeMap<String, Member> {
         let doc = &self.tree.doc;
-        let Some(peers) = get_obj(doc, &ROOT, "peers") else {
+        let Some(peers) = self.roots.peers.clone() else {
             return BTreeMap::new();
         };
         doc.keys(&peers)
@@ -929,25 +982,26 @@ impl WorkspaceDoc {
     /// Adds the root maps that documents made by older versions lack (only
     /// the host calls this: two peers adding one would hide each other's).
     pub fn upgrade(&mut self) -> Result<(), DocError> {
-        if get_obj(&self.tree.doc, &ROOT, "terminals").is_none() && self.is_initialized() {
+        if self.roots.terminals.is_none() && self.is_initialized() {
             let mut tx = self.tree.doc.transaction();
             tx.put_object(ROOT, "terminals", ObjType::Map)?;
             let hash = tx.commit().0;
             self.queue(&DocKey::Tree, hash);
         }
         // Older versions would find files without a content document.
-        if self.schema().is_some_and(|v| v < SCHEMA) {
+        if self.roots.schema.is_some_and(|v| v < SCHEMA) {
             let mut tx = self.tree.doc.transaction();
             tx.put(ROOT, "schema", SCHEMA)?;
             let hash = tx.commit().0;
             self.queue(&DocKey::Tree, hash);
         }
+        self.resolve_roots();
         Ok(())
     }
 
     /// Adds or updates a terminal's metadata (its owner writes it).
     pub fn set_terminal(&mut self, info: &TermInfo) -> Result<(), DocError> {
-        let terminals = get_obj(&self.tree.doc, &ROOT, "terminals").ok_or(DocError::NotInitialized)?;
+        let terminals = self.roots.terminals.clone().ok_or(DocError::NotInitialized)?;
         let key = info.id.to_string();
         let mut tx = self.tree.doc.transaction();
         let obj = match get_obj(&tx, &terminals, &key) {
@@ -976,7 +1030,7 @@ impl WorkspaceDoc {
     }
 
     pub fn remove_terminal(&mut self, id: TermId) -> Result<(), DocError> {
-        let terminals = get_obj(&self.tree.doc, &ROOT, "terminals").ok_or(DocError::NotInitialized)?;
+        let terminals = self.roots.terminals.clone().ok_or(DocError::NotInitialized)?;
         let mut tx = self.tree.doc.transaction();
         tx.delete(&terminals, id.to_string())?;
         let hash = tx.commit().0;
@@ -987,7 +1041,7 @@ impl WorkspaceDoc {
     /// Every terminal's metadata; malformed entries are left out.
     pub fn terminals(&self) -> Vec<TermInfo> {
         let doc = &self.tree.doc;
-        let Some(terminals) = get_obj(doc, &ROOT, "terminals") else {
+        let Some(terminals) = self.roots.terminals.clone() else {
             return Vec::new();
         };
         doc.keys(&terminals)
@@ -1032,7 +1086,7 @@ impl WorkspaceDoc {
 
     /// Changes what an entry holds (a text file became binary, or back).
     pub fn set_kind(&mut self, id: &FileId, content: &Content) -> Result<(), DocError> {
-        let obj = entry_obj(&self.tree.doc, id)?;
+        let obj = self.entry(id)?;
         let mut tx = self.tree.doc.transaction();
         set_content(&mut tx, &obj, content)?;
         let hash = tx.commit().0;
@@ -1049,7 +1103,7 @@ impl WorkspaceDoc {
 
     /// Renames and/or moves an entry: one field change each, whatever its size.
     pub fn rename(&mut self, id: &FileId, parent: Option<&FileId>, name: &str) -> Result<(), DocError> {
-        let obj = entry_obj(&self.tree.doc, id)?;
+        let obj = self.entry(id)?;
         let parent = parent.map_or("", FileId::as_str);
         let mut tx = self.tree.doc.transaction();
         if get_str(&tx, &obj, "name").as_deref() != Some(name) {
@@ -1066,7 +1120,7 @@ impl WorkspaceDoc {
     /// Removes entries in one change. Pass an entry together with everything
     /// below it ([`Tree::with_descendants`]), or the children become orphans.
     pub fn delete(&mut self, ids: &[FileId]) -> Result<(), DocError> {
-        let entries = entries_obj(&self.tree.doc)?;
+        let entries = self.entries()?;
         let mut tx = self.tree.doc.transaction();
         for id in ids {
             tx.delete(&entries, id.as_str())?;
@@ -1186,6 +1240,9 @@ impl WorkspaceDoc {
             let mut log = PatchLog::active();
             self.part_mut(&key).doc.apply_changes_log_patches(changes, &mut log)?;
             self.changed.insert(key.clone());
+            if key == DocKey::Tree {
+                self.resolve_roots();
+            }
             touched.merge(self.touched(&key, &mut log));
         }
         Ok(touched)
@@ -1199,6 +1256,9 @@ impl WorkspaceDoc {
         let sync = state.0.entry(key.clone()).or_default();
         self.part_mut(key).doc.receive_sync_message_log_patches(sync, msg, &mut log)?;
         self.changed.insert(key.clone());
+        if *key == DocKey::Tree {
+            self.resolve_roots();
+        }
         Ok(self.touched(key, &mut log))
     }
 
@@ -1243,6 +1303,13 @@ impl WorkspaceDoc {
                 touched.texts.insert(id.clone());
             }
             return touched;
+        }
+        if self.roots.diverted {
+            // Patches describe the objects now at the root, not the ones
+            // read here: take everything as touched.
+            tracing::warn!("a peer replaced the workspace's root objects; they are ignored");
+            let all = self.entries().map(|e| self.tree.doc.keys(&e).filter_map(|k| FileId::parse(&k)).collect()).unwrap_or_default();
+            return Touched { tree: true, texts: all, terminals: true };
         }
         for patch in patches {
             match patch.path.as_slice() {

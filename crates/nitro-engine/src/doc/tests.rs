@@ -177,7 +177,7 @@ fn out_of_range_splice_is_refused_and_changes_nothing() {
 fn save_and_load_keep_utf16_offsets() {
     let (mut host, _) = joined_pair();
     let f = text_file(&mut host, None, "e.txt", "😀".into()).expect("file");
-    let mut loaded = WorkspaceDoc::load(&host.save()).expect("load");
+    let mut loaded = WorkspaceDoc::load(&host.save(), None).expect("load");
     loaded.splice(&f, &[Splice { index: 2, delete: 0, insert: "!".into() }]).expect("edit");
     assert_eq!(loaded.text(&f).expect("t"), "😀!");
 }
@@ -268,7 +268,7 @@ fn each_text_file_has_its_own_document_and_all_of_them_save_and_load() {
     host.splice(&b, &[Splice { index: 0, delete: 0, insert: "# ".into() }]).expect("edit");
     let more = host.save_incremental();
     assert!(host.save_incremental().is_empty(), "nothing new to save");
-    let mut back = WorkspaceDoc::load(&saved).expect("load");
+    let mut back = WorkspaceDoc::load(&saved, None).expect("load");
     back.load_incremental(&more).expect("log");
     assert_eq!(back.text(&a).expect("a"), "alpha!\n");
     assert_eq!(back.text(&b).expect("b"), "# beta\n");
@@ -276,7 +276,7 @@ fn each_text_file_has_its_own_document_and_all_of_them_save_and_load() {
 
     // A state folder of the single-document format is refused with a way out.
     let old = WorkspaceDoc::new_workspace("w").expect("doc").tree.doc.save();
-    let err = WorkspaceDoc::load(&old).expect_err("refused");
+    let err = WorkspaceDoc::load(&old, None).expect_err("refused");
     assert!(err.to_string().contains("older NitroIDE"), "{err}");
 }
 
@@ -352,4 +352,60 @@ fn a_deleted_files_document_is_not_synced_to_joiners_and_digests_still_agree() {
     sync_pair(&mut host, &mut joiner);
     assert_eq!(joiner.files.len(), 0);
     assert_eq!(host.digest(), joiner.digest());
+}
+
+/// A member's change to the root: a new `entries` map (which would hide
+/// every file), a newer schema (which would stop peers from loading their
+/// state) and another workspace id (which would refuse every joiner).
+#[test]
+fn a_peer_cannot_replace_the_root_of_the_tree() {
+    let mut host = WorkspaceDoc::new_workspace("ws1").expect("create");
+    let f = text_file(&mut host, None, "a.txt", "hi".into()).expect("file");
+    host.set_member("0123456789abcdef", &Member { name: "ada".into(), color: "#ff0000".into(), role: "host".into() }).expect("member");
+    host.take_changes();
+    let mut member = WorkspaceDoc::empty().for_session("ws1").expect("session");
+    sync_pair(&mut host, &mut member);
+    let mut tx = member.tree.doc.transaction();
+    tx.put_object(ROOT, "entries", ObjType::Map).expect("put");
+    tx.put_object(ROOT, "peers", ObjType::Map).expect("put");
+    tx.put(ROOT, "schema", 99u64).expect("put");
+    tx.put(ROOT, "workspace", "elsewhere").expect("put");
+    tx.commit();
+    let forged = member.tree.doc.get_last_local_change().expect("change").raw_bytes().to_vec();
+    let touched = host.apply_changes(vec![(DocKey::Tree, forged)]).expect("applies");
+    assert!(touched.tree, "the peer's disk is checked against the tree again");
+    assert_eq!(host.tree().by_path.get(&p("a.txt")), Some(&f), "every file is still listed");
+    assert_eq!(host.workspace().as_deref(), Some("ws1"));
+    assert_eq!(host.roster().len(), 1);
+    // Edits and new files still land, on this peer and the next.
+    let g = host.create(None, "b.txt", &Content::Text("b".into())).expect("create after the attack");
+    let mut back = WorkspaceDoc::load(&host.save(), Some("ws1")).expect("its saved state still loads");
+    assert!(back.tree().by_path.contains_key(&p("b.txt")));
+    let mut joiner = WorkspaceDoc::empty().for_session("ws1").expect("session");
+    sync_pair(&mut back, &mut joiner);
+    assert_eq!(joiner.workspace().as_deref(), Some("ws1"), "a new joiner is not refused");
+    assert_eq!(joiner.tree().entries.len(), 2);
+    assert!(joiner.tree().entries.contains_key(&g));
+}
+
+/// A member's tree of 4,000 folders each inside the last, and a cycle
+/// hanging below: resolved in one pass over the entries.
+#[test]
+fn a_deep_chain_of_folders_resolves_as_far_as_paths_may_go() {
+    let (mut host, _) = joined_pair();
+    let mut parent = None;
+    let mut ids = Vec::new();
+    for _ in 0..4_000 {
+        let id = host.create(parent.as_ref(), "d", &Content::Dir).expect("dir");
+        ids.push(id.clone());
+        parent = Some(id);
+    }
+    let tree = host.tree();
+    // "d/d/…" is 2 bytes a level: paths stop at 4096 bytes.
+    assert_eq!(tree.entries.len(), 2048);
+    assert_eq!(tree.entries[&ids[2047]].path.depth(), 2048);
+    assert!(!tree.entries.contains_key(&ids[2048]));
+    // Move the top into the bottom: a cycle, and nothing of it resolves.
+    host.rename(&ids[0], Some(&ids[3_999]), "d").expect("move");
+    assert!(host.tree().entries.is_empty());
 }

@@ -397,7 +397,7 @@ impl Engine {
         let (session, secret, me, identity, doc, files) = match saved {
             Some(s) if s.role == Role::Host => {
                 let identity = state::load_identity(&sb)?.ok_or_else(|| EngineError::State("identity.pem is missing".into()))?;
-                let (doc, files) = match state::load_document(&sb)? {
+                let (doc, files) = match state::load_document(&sb, &s.session)? {
                     Some(saved) => saved,
                     None => (WorkspaceDoc::new_workspace(&s.session)?, Default::default()),
                 };
@@ -463,13 +463,13 @@ impl Engine {
         std::fs::create_dir_all(&cfg.root).map_err(|source| FsError::Io { path: cfg.root.display().to_string(), source })?;
         let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?;
         let (me, doc, files) = match state::load_session(&sb)? {
-            Some(s) if s.session == invite.session.to_hex() => match state::load_document(&sb)? {
+            Some(s) if s.session == invite.session.to_hex() => match state::load_document(&sb, &s.session)? {
                 Some((doc, files)) => (s.peer, doc, files),
-                None => (s.peer, WorkspaceDoc::empty(), Default::default()),
+                None => (s.peer, WorkspaceDoc::empty().for_session(&s.session)?, Default::default()),
             },
             Some(_) => return Err(EngineError::NotEmpty(sb.root().to_path_buf())),
             None if !sb.is_empty()? => return Err(EngineError::NotEmpty(sb.root().to_path_buf())),
-            None => (PeerId::random(), WorkspaceDoc::empty(), Default::default()),
+            None => (PeerId::random(), WorkspaceDoc::empty().for_session(&invite.session.to_hex())?, Default::default()),
         };
         let mut ws = Workspace::open(sb, doc, &files)?;
         let rejoining = ws.doc().is_initialized();

@@ -127,11 +127,11 @@ struct LogLine {
 }
 
 /// The saved document and file records; `None` when nothing was saved.
-pub fn load_document(sb: &Sandbox) -> Result<Option<(WorkspaceDoc, Records)>, EngineError> {
+pub fn load_document(sb: &Sandbox, session: &str) -> Result<Option<(WorkspaceDoc, Records)>, EngineError> {
     let Some(bytes) = sb.read_state(DOCUMENT)? else {
         return Ok(None);
     };
-    let mut doc = WorkspaceDoc::load(&bytes)?;
+    let mut doc = WorkspaceDoc::load(&bytes, Some(session))?;
     if let Some(changes) = sb.read_state(CHANGES)?
         && let Err(e) = doc.load_incremental(&changes)
     {

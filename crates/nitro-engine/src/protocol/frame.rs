@@ -12,7 +12,6 @@ use super::limits::MAX_MESSAGE;
 /// default maximum message size of WebRTC data channels.
 pub const CHUNK_PAYLOAD: usize = 64 * 1024 - 1024;
 
-
 const MORE: u8 = 0x01;
 const LAST: u8 = 0x00;
 

@@ -126,7 +126,6 @@ pub enum StateMsg {
     Lacks(Vec<String>),
 }
 
-
 /// A compact summary of a workspace's shared state: a hash of the tree
 /// document's heads, and one of every shared text file's id and heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,0 +1,23 @@
+//! Every limit a peer holds another peer to, in one place. Each is far above
+//! what a real workspace or an honest peer reaches; a peer that exceeds one
+//! is dropped with the limit named in the log, and the others go on.
+//! `docs/PROTOCOL.md` §8 lists them for compatible implementations.
+
+/// A `state` message, once its chunks are joined. Senders split sync
+/// rounds into messages of at most [`SYNC_MESSAGE`] bytes.
+pub const MAX_MESSAGE: usize = 32 * 1024 * 1024;
+/// The size a sender keeps a Sync message under (a single document's part
+/// may exceed it, up to [`MAX_MESSAGE`]).
+pub const SYNC_MESSAGE: usize = 4 * 1024 * 1024;
+/// Names shown to other peers, in bytes.
+pub const MAX_NAME: usize = 64;
+/// Peers listed in one `Peers` message.
+pub const MAX_PEERS: usize = 256;
+/// Hashes in one `Want` or `Lacks` message.
+pub const MAX_WANT: usize = 1024;
+/// Selections in one presence message.
+pub const MAX_SELECTIONS: usize = 16;
+/// Content documents a peer takes from the network for files its tree does
+/// not (yet) list as text: a change may arrive a moment before the entry
+/// that names its file, but no honest peer sends thousands.
+pub const MAX_LOOSE_DOCS: usize = 4096;
