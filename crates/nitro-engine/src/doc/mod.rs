@@ -1338,6 +1338,22 @@ impl WorkspaceDoc {
     }
 }
 
+#[cfg(test)]
+impl WorkspaceDoc {
+    /// A change that puts new objects and values at the tree's root, as a
+    /// hostile member's would.
+    pub(crate) fn replace_root_for_test(&mut self) -> Vec<u8> {
+        let mut tx = self.tree.doc.transaction();
+        for key in ["entries", "peers", "terminals"] {
+            tx.put_object(ROOT, key, ObjType::Map).expect("put");
+        }
+        tx.put(ROOT, "schema", 99u64).expect("put");
+        tx.put(ROOT, "workspace", "elsewhere").expect("put");
+        tx.commit();
+        self.tree.doc.get_last_local_change().expect("change").raw_bytes().to_vec()
+    }
+}
+
 /// Runs the sync protocol between two documents until it settles, as two
 /// peers do when they connect.
 #[cfg(test)]

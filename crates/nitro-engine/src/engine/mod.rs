@@ -7,6 +7,8 @@
 
 mod actor;
 mod handshake;
+#[cfg(test)]
+mod hostile;
 mod mesh;
 pub mod presence;
 mod state;
@@ -401,11 +403,12 @@ impl Engine {
                     Some(saved) => saved,
                     None => (WorkspaceDoc::new_workspace(&s.session)?, Default::default()),
                 };
-                (s.session_id()?, s.secret()?, s.peer, identity, doc, files)
+                (s.session_id()?, s.secret()?, PeerId::of_certificate(&identity.fingerprint), identity, doc, files)
             }
             Some(_) => return Err(EngineError::GuestFolder(sb.root().to_path_buf())),
             None => {
-                let (session, secret, me, identity) = (SessionId::random(), Secret::random(), PeerId::random(), Identity::generate()?);
+                let identity = Identity::generate()?;
+                let (session, secret, me) = (SessionId::random(), Secret::random(), PeerId::of_certificate(&identity.fingerprint));
                 let saved =
                     SavedSession { session: session.to_hex(), role: Role::Host, peer: me.clone(), secret: Some(secret.to_base64()), port: None };
                 state::save_session(&sb, &saved)?;
@@ -462,15 +465,21 @@ impl Engine {
     pub async fn join(cfg: EngineConfig, invite: Invite) -> Result<EngineHandle, EngineError> {
         std::fs::create_dir_all(&cfg.root).map_err(|source| FsError::Io { path: cfg.root.display().to_string(), source })?;
         let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?;
-        let (me, doc, files) = match state::load_session(&sb)? {
+        let (doc, files) = match state::load_session(&sb)? {
             Some(s) if s.session == invite.session.to_hex() => match state::load_document(&sb, &s.session)? {
-                Some((doc, files)) => (s.peer, doc, files),
-                None => (s.peer, WorkspaceDoc::empty().for_session(&s.session)?, Default::default()),
+                Some(saved) => saved,
+                None => (WorkspaceDoc::empty().for_session(&s.session)?, Default::default()),
             },
             Some(_) => return Err(EngineError::NotEmpty(sb.root().to_path_buf())),
             None if !sb.is_empty()? => return Err(EngineError::NotEmpty(sb.root().to_path_buf())),
-            None => (PeerId::random(), WorkspaceDoc::empty().for_session(&invite.session.to_hex())?, Default::default()),
+            None => (WorkspaceDoc::empty().for_session(&invite.session.to_hex())?, Default::default()),
         };
+        // A joiner keeps its certificate too: its id is made from it.
+        let identity = match state::load_identity(&sb)? {
+            Some(id) => id,
+            None => Identity::generate()?,
+        };
+        let me = PeerId::of_certificate(&identity.fingerprint);
         let mut ws = Workspace::open(sb, doc, &files)?;
         let rejoining = ws.doc().is_initialized();
         if rejoining {
@@ -480,11 +489,6 @@ impl Engine {
         let url = cfg.signal.clone().unwrap_or_else(|| invite.signal.clone());
         let signal = client::connect(&url, &topic).await?;
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        // A joiner keeps its certificate too: the other peers bind its id to it.
-        let identity = match state::load_identity(ws.sandbox())? {
-            Some(id) => id,
-            None => Identity::generate()?,
-        };
         let local = Local {
             me: me.clone(),
             name: cfg.name.clone(),

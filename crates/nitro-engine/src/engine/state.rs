@@ -14,7 +14,7 @@
 //! peer knows which version each file on disk holds, and tells an edit made
 //! while it was down from a write of its own that it did not record.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,6 @@ const DOCUMENT: &str = "document.automerge";
 const CHANGES: &str = "document.changes";
 const FILES: &str = "files.json";
 const FILES_LOG: &str = "files.log";
-const KNOWN_PEERS: &str = "peers.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -89,20 +88,6 @@ pub fn load_identity(sb: &Sandbox) -> Result<Option<Identity>, EngineError> {
 
 pub fn save_identity(sb: &Sandbox, id: &Identity) -> Result<(), EngineError> {
     Ok(sb.write_state(IDENTITY, id.to_pem()?.as_bytes())?)
-}
-
-/// The certificate each peer id was first seen with: a peer id is bound to
-/// its certificate, so nobody else can claim it (and its grants).
-pub fn load_known_peers(sb: &Sandbox) -> Result<HashMap<PeerId, String>, EngineError> {
-    match sb.read_state(KNOWN_PEERS)? {
-        None => Ok(HashMap::new()),
-        Some(json) => serde_json::from_slice(&json).map_err(|e| EngineError::State(format!("{KNOWN_PEERS}: {e}"))),
-    }
-}
-
-pub fn save_known_peers(sb: &Sandbox, known: &HashMap<PeerId, String>) -> Result<(), EngineError> {
-    let json = serde_json::to_vec_pretty(known).map_err(|e| EngineError::State(e.to_string()))?;
-    Ok(sb.write_state(KNOWN_PEERS, &json)?)
 }
 
 /// What this peer last wrote to (or read from) one file.

@@ -11,13 +11,24 @@ pub mod wire;
 pub use invite::{Invite, InviteError, Secret, SessionId};
 pub use wire::{Hello, PROTOCOL_VERSION, StateMsg, TermMsg, WireError};
 
-/// A peer's stable id: 16 lowercase hex digits, chosen at random once and
-/// kept in the peer's state folder.
+/// A peer's stable id: 16 lowercase hex digits, derived from the
+/// certificate it connects with ([`PeerId::of_certificate`]), so that the
+/// fingerprint DTLS checks on every connection proves it: nobody can claim
+/// another peer's id, or take one before its owner is seen.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PeerId(String);
 
 impl PeerId {
+    /// The first 8 bytes of SHA-256("nitro peer\0" ‖ the certificate's
+    /// SHA-256 fingerprint), in hex.
+    pub fn of_certificate(fingerprint: &[u8; 32]) -> Self {
+        use sha2::Digest as _;
+        let hash = sha2::Sha256::new().chain_update(b"nitro peer\0").chain_update(fingerprint).finalize();
+        Self(invite::hex(&hash[..8]))
+    }
+
+    #[cfg(test)]
     pub fn random() -> Self {
         Self(format!("{:016x}", rand::random::<u64>()))
     }

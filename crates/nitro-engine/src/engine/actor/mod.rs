@@ -25,6 +25,7 @@ use crate::doc::{Decoded, DocKey, Member, Splice, SyncState, Touched, Version, W
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
 use crate::path::RelPath;
+use crate::protocol::limits::SYNC_MESSAGE;
 use crate::protocol::presence::PresenceMsg;
 use crate::protocol::wire::{Keyed, Relay};
 use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, SessionId, StateMsg, TermId};
@@ -132,8 +133,6 @@ pub struct Actor {
     mine: PresenceMsg,
     presence_pending: bool,
     last_presence: Instant,
-    /// The certificate fingerprint (hex) each peer id was first seen with.
-    known: HashMap<PeerId, String>,
     terms: Terminals,
     term_rx: mpsc::UnboundedReceiver<PtyEvent>,
     /// A link has room again: terminal output may flow.
@@ -151,12 +150,7 @@ impl Actor {
         let (relay_tx, relay_rx) = mpsc::unbounded_channel();
         let (terms, term_rx) = Terminals::new(local.me.clone(), ws.sandbox().root().to_path_buf());
         let drained = local.links.drained.clone();
-        let known = state::load_known_peers(ws.sandbox()).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "forgot the peers' certificates; they are learned again");
-            HashMap::new()
-        });
         Self {
-            known,
             ws,
             me: local.me.clone(),
             name: local.name.clone(),
@@ -605,25 +599,14 @@ impl Actor {
         self.pump_terminals(None);
     }
 
-    /// A peer id belongs to the certificate it was first seen with: another
-    /// certificate claiming it (to take over its grants) is refused.
-    fn check_certificate(&mut self, id: LinkId, peer: &PeerId) -> Option<String> {
-        let fp = self.slots.get(&id).and_then(|s| s.link.remote_fingerprint()).map(|f| crate::protocol::invite::hex(&f));
-        let Some(fp) = fp else {
-            return Some("that peer's connection has no certificate fingerprint".into());
-        };
-        match self.known.get(peer) {
-            Some(known) if *known == fp => None,
-            Some(_) => Some(format!("peer id {peer} belongs to another certificate: refusing an impersonation")),
-            None => {
-                self.known.insert(peer.clone(), fp);
-                if self.persist
-                    && let Err(e) = state::save_known_peers(self.ws.sandbox(), &self.known)
-                {
-                    tracing::warn!(error = %e, "could not save the peers' certificates");
-                }
-                None
-            }
+    /// A peer id is made from the certificate its connection proved
+    /// ([`PeerId::of_certificate`]): a peer claiming another id (to take
+    /// over its grants, or to lock it out) is refused.
+    fn check_certificate(&self, id: LinkId, peer: &PeerId) -> Option<String> {
+        match self.slots.get(&id).and_then(|s| s.link.remote_fingerprint()) {
+            None => Some("that peer's connection has no certificate fingerprint".into()),
+            Some(fp) if PeerId::of_certificate(&fp) == *peer => None,
+            Some(_) => Some(format!("peer id {peer} is not the id of that peer's certificate: refusing an impersonation")),
         }
     }
 
@@ -640,8 +623,8 @@ impl Actor {
             let sync = &mut slot.sync;
             self.ws.doc().generate_sync(sync)
         };
-        if !msg.is_empty() {
-            self.send(id, &StateMsg::Sync(to_wire(msg)));
+        for part in split_sync(to_wire(msg)) {
+            self.send(id, &StateMsg::Sync(part));
         }
     }
 
@@ -700,7 +683,6 @@ impl Actor {
             state::save_session(self.ws.sandbox(), &first.session)?;
             state::save_identity(self.ws.sandbox(), &self.local.links.identity)?;
             self.persist = true;
-            state::save_known_peers(self.ws.sandbox(), &self.known)?;
             self.save()
         })();
         if let Err(e) = &result {
@@ -885,6 +867,26 @@ fn to_wire(items: Vec<(DocKey, Vec<u8>)>) -> Keyed {
     items.into_iter().map(|(k, b)| (k.to_wire().to_owned(), b)).collect()
 }
 
+/// A sync round as messages of at most [`SYNC_MESSAGE`] bytes each (one
+/// document's part alone may be larger), so no message nears the
+/// receiver's [`crate::protocol::limits::MAX_MESSAGE`].
+fn split_sync(items: Keyed) -> Vec<Keyed> {
+    let mut out: Vec<Keyed> = Vec::new();
+    let mut size = 0;
+    for item in items {
+        let len = item.0.len() + item.1.len() + 5;
+        match out.last_mut() {
+            Some(last) if size + len <= SYNC_MESSAGE => last.push(item),
+            _ => {
+                out.push(vec![item]);
+                size = 0;
+            }
+        }
+        size += len;
+    }
+    out
+}
+
 /// Keys the wire already checked; one that names no document is dropped.
 fn from_wire(items: Keyed) -> Vec<(DocKey, Vec<u8>)> {
     items.into_iter().filter_map(|(k, b)| Some((DocKey::from_wire(&k)?, b))).collect()
@@ -897,5 +899,20 @@ async fn next_fs_batch(fs: &mut Option<(Watcher, mpsc::UnboundedReceiver<Vec<FsC
             None => std::future::pending().await,
         },
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_sync_round_is_split_under_the_message_limit() {
+        let items: Keyed = (0..40).map(|i| (format!("f{i}"), vec![0; 512 * 1024])).collect();
+        let parts = split_sync(items.clone());
+        assert!(parts.len() > 1);
+        assert!(parts.iter().all(|p| StateMsg::Sync(p.clone()).encode().len() <= SYNC_MESSAGE + 16));
+        assert_eq!(parts.concat(), items);
+        assert!(split_sync(Vec::new()).is_empty());
     }
 }

@@ -1,0 +1,168 @@
+//! A member that does not play by the rules: a peer in the test's own
+//! process that joins a real host over real WebRTC on loopback, speaks the
+//! protocol, and sends what an honest peer never would.
+
+use tokio::sync::mpsc;
+
+use super::handshake::{self, LinkIds, Local};
+use super::{Engine, EngineConfig, EngineError, EngineHandle};
+use crate::doc::{Content, DocKey, FileId, SyncState, WorkspaceDoc};
+use crate::link::{IceConfig, Identity, Link, LinkConfig, LinkEvent, LinkEventKind};
+use crate::protocol::limits::MAX_LOOSE_DOCS;
+use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, StateMsg};
+use crate::signal::{client, crypto};
+
+/// Far longer than a host takes to drop a link (it pings every 2 s).
+const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+struct Hostile {
+    link: Link,
+    events: mpsc::Receiver<LinkEvent>,
+    me: PeerId,
+}
+
+impl Hostile {
+    /// Joins `invite` under the id `claim`, or its certificate's own.
+    async fn join(invite: &Invite, claim: Option<PeerId>) -> Result<Self, EngineError> {
+        let identity = Identity::generate()?;
+        let me = claim.unwrap_or_else(|| PeerId::of_certificate(&identity.fingerprint));
+        let (inbox, events) = mpsc::channel(super::actor::INBOX);
+        let links = LinkConfig {
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            identity,
+            ice: IceConfig::default(),
+            traffic: Default::default(),
+            drained: Default::default(),
+        };
+        let local = Local { me: me.clone(), name: "mallory".into(), links, ids: LinkIds::default(), inbox };
+        let signal = client::connect(&invite.signal, &crypto::topic(&invite.session)).await?;
+        let link = handshake::join(&local, invite, signal).await?;
+        let hello = Hello { protocol: PROTOCOL_VERSION, peer: me.clone(), name: "mallory".into(), workspace: invite.session.to_hex() };
+        let _ = link.send_state(&StateMsg::Hello(hello));
+        Ok(Self { link, events, me })
+    }
+
+    fn send(&self, msg: StateMsg) {
+        assert!(self.link.send_state(&msg).is_ok(), "the hostile peer's outbox is full");
+    }
+
+    /// The next state message; `None` once the host closed the link.
+    async fn next(&mut self) -> Option<StateMsg> {
+        loop {
+            match self.events.recv().await?.kind {
+                LinkEventKind::State(msg) => return Some(msg),
+                LinkEventKind::Closed => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Waits until the host drops this link; returns its goodbye, if any.
+    /// A host that keeps the link fails the test instead of hanging it.
+    async fn dropped(&mut self) -> Option<String> {
+        let mut bye = None;
+        let wait = async {
+            while let Some(msg) = self.next().await {
+                if let StateMsg::Bye(reason) = msg {
+                    bye = Some(reason);
+                }
+            }
+        };
+        tokio::time::timeout(KEPT_FOR, wait).await.expect("the host kept the link of a peer it should have dropped");
+        bye
+    }
+
+    /// Runs the sync protocol with the host until this peer holds its tree.
+    async fn sync(&mut self, doc: &mut WorkspaceDoc) {
+        let mut state = SyncState::default();
+        while !doc.is_initialized() || doc.tree().entries.is_empty() {
+            let Some(msg) = self.next().await else { panic!("the host dropped an honest sync") };
+            if let StateMsg::Sync(items) = msg {
+                for (key, m) in items {
+                    let key = DocKey::from_wire(&key).expect("key");
+                    doc.receive_sync(&mut state, &key, &m).expect("sync");
+                }
+                let out: Vec<(String, Vec<u8>)> = doc.generate_sync(&mut state).into_iter().map(|(k, m)| (k.to_wire().to_owned(), m)).collect();
+                if !out.is_empty() {
+                    self.send(StateMsg::Sync(out));
+                }
+            }
+        }
+    }
+}
+
+async fn host(files: &[(&str, &str)]) -> (tempfile::TempDir, EngineHandle, Invite) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (p, text) in files {
+        std::fs::write(dir.path().join(p), text).expect("write");
+    }
+    let mut cfg = EngineConfig::new(dir.path(), "host");
+    cfg.bind = Some(std::net::Ipv4Addr::LOCALHOST.into());
+    let handle = Engine::host(cfg).await.expect("host");
+    let invite = handle.invite().expect("invite").clone();
+    (dir, handle, invite)
+}
+
+#[tokio::test]
+async fn a_peer_claiming_another_peers_id_is_refused_and_its_own_is_accepted() {
+    let (_dir, host, invite) = host(&[("a.txt", "a")]).await;
+    let victim = PeerId::of_certificate(&Identity::generate().expect("identity").fingerprint);
+    let mut impostor = Hostile::join(&invite, Some(victim)).await.expect("connects");
+    let reason = impostor.dropped().await.expect("a refusal");
+    assert!(reason.contains("refusing an impersonation"), "{reason}");
+    assert!(host.peers().await.expect("peers").is_empty());
+    let mut honest = Hostile::join(&invite, None).await.expect("connects");
+    let mut doc = WorkspaceDoc::empty();
+    honest.sync(&mut doc).await;
+    assert_eq!(host.peers().await.expect("peers").iter().map(|p| &p.peer).collect::<Vec<_>>(), [&honest.me]);
+    host.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_peer_that_floods_documents_is_dropped_and_the_host_goes_on() {
+    let (_dir, host, invite) = host(&[("a.txt", "a")]).await;
+    let mut mallory = Hostile::join(&invite, None).await.expect("connects");
+    let mut doc = WorkspaceDoc::empty();
+    mallory.sync(&mut doc).await;
+    let forged: Vec<(String, Vec<u8>)> = (0..=MAX_LOOSE_DOCS)
+        .map(|i| {
+            let mut junk = WorkspaceDoc::new_workspace(&format!("junk{i}")).expect("doc");
+            let id = junk.create(None, "x", &Content::Dir).expect("entry");
+            let (_, bytes) = junk.take_changes().expect("change").remove(0);
+            (FileId::to_string(&id), bytes)
+        })
+        .collect();
+    mallory.send(StateMsg::Changes(forged));
+    assert_eq!(mallory.dropped().await, None, "dropped without a word");
+    assert!(host.peers().await.expect("peers").is_empty());
+    // The host still shares its files with the next peer.
+    let mut honest = Hostile::join(&invite, None).await.expect("a new peer connects");
+    let mut doc = WorkspaceDoc::empty();
+    honest.sync(&mut doc).await;
+    let names: Vec<String> = doc.tree().by_path.keys().map(|p| p.to_string()).collect();
+    assert!(names.contains(&"a.txt".to_owned()), "{names:?}");
+    host.shutdown().await.expect("shutdown");
+}
+
+/// The tree's root replaced over the wire: the host's files stay listed
+/// and on its disk.
+#[tokio::test]
+async fn a_peer_replacing_the_root_of_the_tree_deletes_nothing() {
+    let (dir, host, invite) = host(&[("a.txt", "a"), ("b.txt", "b")]).await;
+    let mut mallory = Hostile::join(&invite, None).await.expect("connects");
+    let mut doc = WorkspaceDoc::empty();
+    mallory.sync(&mut doc).await;
+    let change = doc.replace_root_for_test();
+    mallory.send(StateMsg::Changes(vec![(String::new(), change)]));
+    // The peer stays: replacing the root is allowed, and ignored.
+    mallory.send(StateMsg::Ping(7));
+    while let Some(msg) = mallory.next().await {
+        if msg == StateMsg::Pong(7) {
+            break;
+        }
+    }
+    let files: Vec<String> = host.files().await.expect("files").into_iter().map(|f| f.path.to_string()).collect();
+    assert_eq!(files, ["a.txt", "b.txt"]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("a.txt")).expect("a.txt"), "a");
+    host.shutdown().await.expect("shutdown");
+}
