@@ -9,8 +9,8 @@ use super::{Engine, EngineConfig, EngineError, EngineHandle};
 use crate::doc::{Content, DocKey, FileId, SyncState, WorkspaceDoc};
 use crate::link::{IceConfig, Identity, Link, LinkConfig, LinkEvent, LinkEventKind};
 use crate::protocol::limits::MAX_LOOSE_DOCS;
-use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, StateMsg};
-use crate::signal::{client, crypto};
+use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, Secret, SessionId, StateMsg};
+use crate::signal::{client, crypto, hub::Hub};
 
 /// Far longer than a host takes to drop a link (it pings every 2 s).
 const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
@@ -165,4 +165,43 @@ async fn a_peer_replacing_the_root_of_the_tree_deletes_nothing() {
     assert_eq!(files, ["a.txt", "b.txt"]);
     assert_eq!(std::fs::read_to_string(dir.path().join("a.txt")).expect("a.txt"), "a");
     host.shutdown().await.expect("shutdown");
+}
+
+/// A host of another protocol version: the joiner says so at once, rather
+/// than waiting minutes for a workspace that never comes.
+#[tokio::test]
+async fn a_joiner_facing_a_host_of_another_version_says_so_at_once() {
+    let (hub, addr) = Hub::bind((std::net::Ipv4Addr::LOCALHOST, 0).into()).await.expect("hub");
+    let (session, secret, identity) = (SessionId::random(), Secret::random(), Identity::generate().expect("identity"));
+    let fingerprint = identity.fingerprint;
+    let me = PeerId::of_certificate(&fingerprint);
+    let (inbox, mut events) = mpsc::channel(super::actor::INBOX);
+    let links = LinkConfig {
+        udp_addrs: vec!["127.0.0.1:0".into()],
+        identity,
+        ice: IceConfig::default(),
+        traffic: Default::default(),
+        drained: Default::default(),
+    };
+    let local = Local { me: me.clone(), name: "old".into(), links, ids: LinkIds::default(), inbox };
+    let accept = tokio::spawn(handshake::accept(local, crypto::SignalKey::derive(&secret, &session), hub.local(&crypto::topic(&session))));
+    let old = tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if let LinkEventKind::Added(link) = ev.kind {
+                let hello = Hello { protocol: PROTOCOL_VERSION - 1, peer: me.clone(), name: "old".into(), workspace: session.to_hex() };
+                let _ = link.send_state(&StateMsg::Hello(hello));
+            }
+        }
+    });
+    let signal = url::Url::parse(&format!("ws://{addr}")).expect("url");
+    let invite = Invite { session, secret, signal, fingerprint, host_name: "old".into() };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = EngineConfig::new(dir.path().join("ws"), "bob");
+    cfg.bind = Some(std::net::Ipv4Addr::LOCALHOST.into());
+    let joined = tokio::time::timeout(KEPT_FOR, Engine::join(cfg, invite)).await.expect("an answer well before the workspace timeout");
+    let err = joined.err().expect("refused");
+    assert!(matches!(err, EngineError::CannotJoin(_)), "{err}");
+    assert!(err.to_string().contains(&format!("protocol version {}", PROTOCOL_VERSION - 1)), "{err}");
+    accept.abort();
+    old.abort();
 }

@@ -69,6 +69,8 @@ pub enum EngineError {
     HostLeft,
     #[error("the host refused this peer: {0}")]
     Refused(String),
+    #[error("this peer cannot join that host: {0}")]
+    CannotJoin(String),
     #[error("the workspace did not arrive within {0:?}")]
     SyncTimeout(std::time::Duration),
     #[error("{0} is not empty and does not hold this workspace; join into a new or empty folder")]

@@ -566,6 +566,13 @@ impl Actor {
         };
         if let Some(reason) = refusal {
             tracing::warn!(peer = %h.peer, %reason, "refusing a peer");
+            // A joiner that cannot take its host (another protocol version,
+            // say) says why at once instead of waiting for the workspace.
+            if self.first_sync.as_ref().is_some_and(|f| f.host.is_none())
+                && let Some(first) = self.first_sync.take()
+            {
+                let _ = first.done.send(Err(EngineError::CannotJoin(reason.clone())));
+            }
             self.send(id, &StateMsg::Bye(reason.clone()));
             self.drop_link_after(id, &reason, BYE_GRACE);
             return;
