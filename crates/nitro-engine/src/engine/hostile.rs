@@ -17,7 +17,8 @@ const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 struct Hostile {
     link: Link,
-    events: mpsc::Receiver<LinkEvent>,
+    /// State messages from the host; closed when the host closes the link.
+    states: mpsc::UnboundedReceiver<StateMsg>,
     me: PeerId,
 }
 
@@ -39,7 +40,7 @@ impl Hostile {
         let link = handshake::join(&local, invite, signal).await?;
         let hello = Hello { protocol: PROTOCOL_VERSION, peer: me.clone(), name: "mallory".into(), workspace: invite.session.to_hex() };
         let _ = link.send_state(&StateMsg::Hello(hello));
-        Ok(Self { link, events, me })
+        Ok(Self { states: answer_pings(link.clone(), events), link, me })
     }
 
     fn send(&self, msg: StateMsg) {
@@ -48,13 +49,7 @@ impl Hostile {
 
     /// The next state message; `None` once the host closed the link.
     async fn next(&mut self) -> Option<StateMsg> {
-        loop {
-            match self.events.recv().await?.kind {
-                LinkEventKind::State(msg) => return Some(msg),
-                LinkEventKind::Closed => return None,
-                _ => {}
-            }
-        }
+        self.states.recv().await
     }
 
     /// Waits until the host drops this link; returns its goodbye, if any.
@@ -91,6 +86,41 @@ impl Hostile {
     }
 }
 
+/// Waits until `host` drops `peer` (it reports that peer leaving).
+async fn left(events: &mut tokio::sync::broadcast::Receiver<super::EngineEvent>, peer: &PeerId) {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(super::EngineEvent::PeerLeft { peer: p, .. }) if p == *peer => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("the host stopped: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(KEPT_FOR, wait).await.expect("the host kept the link of a peer it should have dropped");
+}
+
+/// Answers the host's pings as they come, so that a host drops a hostile
+/// peer for what it sent, never for going silent; hands on the rest.
+fn answer_pings(link: Link, mut events: mpsc::Receiver<LinkEvent>) -> mpsc::UnboundedReceiver<StateMsg> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            match ev.kind {
+                LinkEventKind::State(StateMsg::Ping(n)) => {
+                    let _ = link.send_state(&StateMsg::Pong(n));
+                }
+                LinkEventKind::State(msg) => {
+                    let _ = tx.send(msg);
+                }
+                LinkEventKind::Closed => return,
+                _ => {}
+            }
+        }
+    });
+    rx
+}
+
 async fn host(files: &[(&str, &str)]) -> (tempfile::TempDir, EngineHandle, Invite) {
     let dir = tempfile::tempdir().expect("tempdir");
     for (p, text) in files {
@@ -121,6 +151,7 @@ async fn a_peer_claiming_another_peers_id_is_refused_and_its_own_is_accepted() {
 #[tokio::test]
 async fn a_peer_that_floods_documents_is_dropped_and_the_host_goes_on() {
     let (_dir, host, invite) = host(&[("a.txt", "a")]).await;
+    let mut events = host.subscribe();
     let mut mallory = Hostile::join(&invite, None).await.expect("connects");
     let mut doc = WorkspaceDoc::empty();
     mallory.sync(&mut doc).await;
@@ -133,7 +164,7 @@ async fn a_peer_that_floods_documents_is_dropped_and_the_host_goes_on() {
         })
         .collect();
     mallory.send(StateMsg::Changes(forged));
-    assert_eq!(mallory.dropped().await, None, "dropped without a word");
+    left(&mut events, &mallory.me).await;
     assert!(host.peers().await.expect("peers").is_empty());
     // The host still shares its files with the next peer.
     let mut honest = Hostile::join(&invite, None).await.expect("a new peer connects");
@@ -204,4 +235,37 @@ async fn a_joiner_facing_a_host_of_another_version_says_so_at_once() {
     assert!(err.to_string().contains(&format!("protocol version {}", PROTOCOL_VERSION - 1)), "{err}");
     accept.abort();
     old.abort();
+}
+
+#[tokio::test]
+async fn a_peer_flooding_presence_or_requests_for_texts_is_dropped() {
+    let (_dir, host, invite) = host(&[("a.txt", "a")]).await;
+    let mut events = host.subscribe();
+    let mut mallory = Hostile::join(&invite, None).await.expect("connects");
+    mallory.sync(&mut WorkspaceDoc::empty()).await;
+    let presence = crate::protocol::presence::PresenceMsg::default().encode();
+    let link = mallory.link.clone();
+    // 10,000 a second, for as long as the host takes it.
+    let flood = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_millis(10));
+        loop {
+            every.tick().await;
+            for _ in 0..100 {
+                link.send_presence(presence.clone());
+                // Lets the link's writer send each one (it sends only the newest).
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    left(&mut events, &mallory.me).await;
+    flood.abort();
+    let mut mallory = Hostile::join(&invite, None).await.expect("connects");
+    mallory.sync(&mut WorkspaceDoc::empty()).await;
+    let limit = crate::protocol::limits::WANT_RATE;
+    for _ in 0..(limit.burst + limit.per_second) as usize {
+        mallory.send(StateMsg::Want(vec!["00".repeat(32)]));
+    }
+    left(&mut events, &mallory.me).await;
+    assert!(host.peers().await.expect("peers").is_empty());
+    host.shutdown().await.expect("shutdown");
 }

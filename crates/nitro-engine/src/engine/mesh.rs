@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::link::LinkId;
 use crate::protocol::PeerId;
+use crate::protocol::limits::MAX_DIALING;
 use crate::protocol::wire::PeerEntry;
 
 /// An offer not answered and connected within this time is given up and
@@ -26,11 +27,13 @@ pub struct Mesh {
     heard: HashMap<PeerId, Vec<PeerEntry>>,
     /// Offers made and not yet connected: the link carrying each, and when.
     dialing: HashMap<PeerId, (LinkId, Instant)>,
+    /// Offers from others being answered, until their link exists.
+    answering: HashMap<LinkId, Instant>,
 }
 
 impl Mesh {
     pub fn new(me: PeerId) -> Self {
-        Self { me, heard: HashMap::new(), dialing: HashMap::new() }
+        Self { me, heard: HashMap::new(), dialing: HashMap::new(), answering: HashMap::new() }
     }
 
     pub fn heard(&mut self, neighbor: PeerId, peers: Vec<PeerEntry>) {
@@ -70,11 +73,31 @@ impl Mesh {
             }
         }
         dial.sort();
+        // Neighbors may name peers that never answer: only so many offers
+        // are out at once.
+        dial.truncate(MAX_DIALING.saturating_sub(self.dialing.len()));
         (dial, expired)
     }
 
     pub fn dialing(&mut self, peer: PeerId, link: LinkId, now: Instant) {
         self.dialing.insert(peer, (link, now));
+    }
+
+    /// An offer from another peer is being answered on `link`.
+    pub fn answering(&mut self, link: LinkId, now: Instant) {
+        self.answering.insert(link, now);
+    }
+
+    /// A link now exists (answered offers among them).
+    pub fn added(&mut self, link: LinkId) {
+        self.answering.remove(&link);
+    }
+
+    /// Offers being answered whose link does not exist yet (answers that
+    /// failed are forgotten after [`DIAL_TIMEOUT`]).
+    pub fn answers_pending(&mut self, now: Instant) -> usize {
+        self.answering.retain(|_, since| now.duration_since(*since) < DIAL_TIMEOUT);
+        self.answering.len()
     }
 
     /// The link of our pending offer to `peer`, when its answer arrives.
@@ -130,5 +153,35 @@ mod tests {
         assert_eq!(dial, vec![(id(3), id(2))]);
         m.connected(&id(3));
         assert_eq!(m.answer_for(&id(3)), None);
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    /// A neighbor that names hundreds of made-up peers.
+    #[test]
+    fn only_so_many_offers_are_out_at_once() {
+        let now = Instant::now();
+        let me = PeerId::try_from("0000000000000000".to_owned()).expect("id");
+        let via = PeerId::try_from("0000000000000001".to_owned()).expect("id");
+        let mut m = Mesh::new(me);
+        let made_up: Vec<PeerEntry> =
+            (2..300u32).map(|n| PeerEntry { peer: PeerId::try_from(format!("{n:016x}")).expect("id"), name: "x".into() }).collect();
+        m.heard(via.clone(), made_up);
+        let skip = HashSet::from([via]);
+        let (dial, _) = m.due(&skip, now);
+        assert_eq!(dial.len(), MAX_DIALING);
+        for (i, (peer, _)) in dial.into_iter().enumerate() {
+            m.dialing(peer, LinkId(i as u64), now);
+        }
+        assert!(m.due(&skip, now).0.is_empty());
+        // Answers in flight count until their link exists, or time runs out.
+        m.answering(LinkId(900), now);
+        assert_eq!(m.answers_pending(now), 1);
+        m.added(LinkId(900));
+        m.answering(LinkId(901), now);
+        assert_eq!(m.answers_pending(now + DIAL_TIMEOUT), 0);
     }
 }

@@ -3,6 +3,13 @@
 //! is dropped with the limit named in the log, and the others go on.
 //! `docs/PROTOCOL.md` §8 lists them for compatible implementations.
 
+/// Messages per second, and how many may come at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
 /// A `state` message, once its chunks are joined. Senders split sync
 /// rounds into messages of at most [`SYNC_MESSAGE`] bytes.
 pub const MAX_MESSAGE: usize = 32 * 1024 * 1024;
@@ -21,3 +28,16 @@ pub const MAX_SELECTIONS: usize = 16;
 /// not (yet) list as text: a change may arrive a moment before the entry
 /// that names its file, but no honest peer sends thousands.
 pub const MAX_LOOSE_DOCS: usize = 4096;
+/// Presence messages per second from one peer (honest peers send at most
+/// 60); faster ones are ignored, and a sender far above it is dropped.
+pub const PRESENCE_RATE: Limit = Limit { per_second: 120.0, burst: 120.0 };
+/// `Want` messages per second from one peer (each may name [`MAX_WANT`]
+/// texts): a joiner asks again once half of what it asked for has come, so
+/// 20,000 files take about 80.
+pub const WANT_RATE: Limit = Limit { per_second: 64.0, burst: 256.0 };
+/// Connections to peers that said hello: the size of a session's mesh.
+pub const MAX_LINKS: usize = 64;
+/// Connections being set up (offers answered, no hello yet).
+pub const MAX_PENDING_LINKS: usize = 32;
+/// Offers this peer makes at once to peers its neighbors told it of.
+pub const MAX_DIALING: usize = 16;

@@ -74,7 +74,9 @@ impl Actor {
         self.finish_first_sync();
     }
 
-    /// Fills each neighbor's window from the queue.
+    /// Fills each neighbor's window from the queue, once at most half of
+    /// it is still on its way: one `Want` per half window, not one per
+    /// `Blobs` that arrives (peers limit how often they may be asked).
     fn ask_blobs(&mut self) {
         let mut links: Vec<LinkId> = self.slots.iter().filter(|(_, s)| s.peer.is_some()).map(|(id, _)| *id).collect();
         if links.is_empty() || self.fetch.queue.is_empty() {
@@ -88,6 +90,7 @@ impl Actor {
                 l.1 += size;
             }
         }
+        load.retain(|_, (count, bytes)| *count <= WINDOW_COUNT / 2 && *bytes <= WINDOW_BYTES / 2);
         let now = Instant::now();
         let mut asks: HashMap<LinkId, Vec<String>> = HashMap::new();
         let mut later = VecDeque::new();
@@ -100,8 +103,8 @@ impl Actor {
                 continue;
             }
             // The least loaded neighbor with room.
-            let Some(link) = untried.iter().filter(|l| load[l].0 < WINDOW_COUNT && load[l].1 < WINDOW_BYTES).min_by_key(|l| load[l].1).copied()
-            else {
+            let room = |l: &&LinkId| load.get(*l).is_some_and(|(count, bytes)| *count < WINDOW_COUNT && *bytes < WINDOW_BYTES);
+            let Some(link) = untried.iter().filter(room).min_by_key(|l| load[l].1).copied() else {
                 break;
             };
             self.fetch.queue.pop_front();

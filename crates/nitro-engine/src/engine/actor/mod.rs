@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use super::handshake::Local;
 use super::mesh::Mesh;
 use super::presence::{LocalPresence, MIN_INTERVAL, PeerPresence, PresenceTable, default_color};
+use super::rate::{Rate, Verdict};
 use super::state::{self, SavedSession};
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, Workspace};
@@ -25,7 +26,7 @@ use crate::doc::{Decoded, DocKey, Member, Splice, SyncState, Touched, Version, W
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
 use crate::path::RelPath;
-use crate::protocol::limits::SYNC_MESSAGE;
+use crate::protocol::limits::{MAX_LINKS, PRESENCE_RATE, SYNC_MESSAGE, WANT_RATE};
 use crate::protocol::presence::PresenceMsg;
 use crate::protocol::wire::{Keyed, Relay};
 use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, SessionId, StateMsg, TermId};
@@ -90,6 +91,9 @@ struct Slot {
     ping: Option<(u64, Instant)>,
     /// What its digests said of our workspace.
     check: digest::Check,
+    /// How fast it sends presence and asks for texts.
+    presence_rate: Rate,
+    want_rate: Rate,
 }
 
 /// A fresh joiner's wait for the workspace.
@@ -442,6 +446,7 @@ impl Actor {
         let id = ev.link;
         match ev.kind {
             LinkEventKind::Added(link) => {
+                self.mesh.added(id);
                 self.slots.insert(
                     id,
                     Slot {
@@ -453,6 +458,8 @@ impl Actor {
                         rtt: None,
                         ping: None,
                         check: Default::default(),
+                        presence_rate: Rate::new(PRESENCE_RATE, Instant::now()),
+                        want_rate: Rate::new(WANT_RATE, Instant::now()),
                     },
                 );
                 // Queued now, sent first once the link opens.
@@ -465,7 +472,11 @@ impl Actor {
             }
             LinkEventKind::Presence(bytes) => {
                 self.heard(id);
-                self.on_presence(id, &bytes);
+                match self.slots.get_mut(&id).map(|s| s.presence_rate.check(Instant::now())) {
+                    Some(Verdict::Take) => self.on_presence(id, &bytes),
+                    Some(Verdict::Skip) | None => {}
+                    Some(Verdict::Flood) => self.drop_link(id, &format!("sent presence far faster than {} a second", PRESENCE_RATE.per_second)),
+                }
             }
             LinkEventKind::Malformed(e) => self.drop_link(id, &format!("sent a malformed message ({e})")),
             LinkEventKind::Closed => self.drop_link(id, "left"),
@@ -538,7 +549,12 @@ impl Actor {
             }
             (StateMsg::Ping(n), true) => self.send(id, &StateMsg::Pong(n)),
             (StateMsg::Digest(d), true) => self.on_digest(id, d),
-            (StateMsg::Want(hashes), true) => self.on_want(id, hashes),
+            (StateMsg::Want(hashes), true) => match self.slots.get_mut(&id).map(|s| s.want_rate.check(Instant::now())) {
+                Some(Verdict::Flood | Verdict::Skip) => {
+                    self.drop_link(id, &format!("asked for texts more than {} times a second", WANT_RATE.per_second))
+                }
+                _ => self.on_want(id, hashes),
+            },
             (StateMsg::Blobs(blobs), true) => self.on_blobs(id, blobs),
             (StateMsg::Lacks(hashes), true) => self.on_lacks(id, hashes),
             (StateMsg::Pong(n), true) => {
@@ -561,6 +577,8 @@ impl Actor {
             Some("that peer holds a different workspace".to_owned())
         } else if h.peer == self.me {
             Some("that peer has this peer's own id".to_owned())
+        } else if self.slots.values().filter(|s| s.peer.as_ref().is_some_and(|(p, _)| *p != h.peer)).count() >= MAX_LINKS {
+            Some(format!("the session is full here ({MAX_LINKS} peers)"))
         } else {
             self.check_certificate(id, &h.peer)
         };

@@ -10,6 +10,7 @@ use url::Url;
 use super::Actor;
 use crate::engine::handshake;
 use crate::link::{Link, LinkId};
+use crate::protocol::limits::MAX_PENDING_LINKS;
 use crate::protocol::wire::{PeerEntry, PeersMsg, Relay, RelayKind};
 use crate::protocol::{Invite, PeerId, StateMsg};
 use crate::signal::client;
@@ -17,8 +18,6 @@ use crate::signal::client;
 /// How often neighbors are told our connections even when nothing changed,
 /// and missing connections are dialed.
 pub(super) const GOSSIP_EVERY: Duration = Duration::from_secs(2);
-/// Connections being set up (no hello yet) beyond which relayed offers are ignored.
-const MAX_PENDING_LINKS: usize = 32;
 /// Pause between attempts to reach the host again.
 const REJOIN_EVERY: Duration = Duration::from_secs(3);
 
@@ -110,11 +109,13 @@ impl Actor {
             RelayKind::Offer => {
                 // A member that floods offers must not make this peer build
                 // connections without end.
-                if self.slots.values().filter(|s| s.peer.is_none()).count() >= MAX_PENDING_LINKS {
+                let now = Instant::now();
+                if self.slots.values().filter(|s| s.peer.is_none()).count() + self.mesh.answers_pending(now) >= MAX_PENDING_LINKS {
                     tracing::warn!(from = %relay.from, "ignored an offer: too many connections are still being set up");
                     return;
                 }
                 let id = self.local.ids.next();
+                self.mesh.answering(id, now);
                 let (local, relay_tx) = (self.local.clone(), self.relay_tx.clone());
                 tokio::spawn(async move {
                     let peer = relay.from;
