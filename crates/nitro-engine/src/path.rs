@@ -22,7 +22,7 @@ pub enum PathError {
     Absolute(String),
     #[error("path {0:?} climbs out of the workspace with '..'")]
     ParentDir(String),
-    #[error("path {0:?} has an empty, '.' or NUL component")]
+    #[error("path {0:?} has an empty or '.' component, or a control character")]
     BadComponent(String),
     #[error("path {0:?} is not valid UTF-8")]
     NotUtf8(String),
@@ -142,7 +142,9 @@ fn check_component(part: &str, whole: &str) -> Result<(), PathError> {
     match part {
         ".." => Err(PathError::ParentDir(whole.to_owned())),
         "" | "." => Err(PathError::BadComponent(whole.to_owned())),
-        p if p.contains('\0') => Err(PathError::BadComponent(whole.to_owned())),
+        // Control characters in a name would be escape sequences wherever
+        // a path is printed: such files are not shared.
+        p if p.chars().any(char::is_control) => Err(PathError::BadComponent(whole.to_owned())),
         _ => Ok(()),
     }
 }
@@ -159,7 +161,7 @@ mod tests {
 
     #[test]
     fn hostile_paths_are_refused() {
-        for bad in ["", "/etc/passwd", "..", "../x", "a/../../x", "a/..", "./a", "a/./b", "a//b", "a/", "a\0b"] {
+        for bad in ["", "/etc/passwd", "..", "../x", "a/../../x", "a/..", "./a", "a/./b", "a//b", "a/", "a\0b", "\x1b[2Jx.txt", "a/b\nc"] {
             assert!(RelPath::new(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(RelPath::new(&"a/".repeat(3000)).is_err());

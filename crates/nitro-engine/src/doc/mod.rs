@@ -38,7 +38,8 @@ use automerge::transaction::{Transactable, Transaction};
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchLog, Prop, ROOT, ReadDoc, ScalarValue, TextEncoding, Value};
 
 use crate::path::RelPath;
-use crate::protocol::limits::MAX_LOOSE_DOCS;
+use crate::protocol::limits::{MAX_COLS, MAX_LOOSE_DOCS, MAX_NAME, MAX_ROWS, MAX_TITLE};
+use crate::protocol::printable::printable;
 use crate::protocol::wire::Digest;
 use crate::protocol::{PeerId, TermId};
 use crate::term::TermInfo;
@@ -349,6 +350,11 @@ impl std::fmt::Debug for WorkspaceDoc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkspaceDoc").finish_non_exhaustive()
     }
+}
+
+/// `#rrggbb`, as a window may put it in a style.
+fn is_color(c: &str) -> bool {
+    c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// What a read of one key returned.
@@ -951,7 +957,11 @@ impl WorkspaceDoc {
         doc.keys(&peers)
             .filter_map(|key| {
                 let obj = get_obj(doc, &peers, &key)?;
-                let member = Member { name: get_str(doc, &obj, "name")?, color: get_str(doc, &obj, "color")?, role: get_str(doc, &obj, "role")? };
+                let member = Member {
+                    name: printable(&get_str(doc, &obj, "name")?, MAX_NAME),
+                    color: get_str(doc, &obj, "color").filter(|c| is_color(c))?,
+                    role: printable(&get_str(doc, &obj, "role")?, MAX_NAME),
+                };
                 Some((key, member))
             })
             .collect()
@@ -1047,13 +1057,14 @@ impl WorkspaceDoc {
         doc.keys(&terminals)
             .filter_map(|key| {
                 let obj = get_obj(doc, &terminals, &key)?;
-                let size = |k| get_uint(doc, &obj, k).and_then(|n| u16::try_from(n).ok());
+                // Clamped before any window sizes itself by them.
+                let size = |k, max: u16| get_uint(doc, &obj, k).map(|n| n.clamp(1, u64::from(max)) as u16);
                 Some(TermInfo {
                     id: TermId::parse(&key)?,
                     owner: PeerId::try_from(get_str(doc, &obj, "owner")?).ok()?,
-                    title: get_str(doc, &obj, "title")?,
-                    cols: size("cols")?,
-                    rows: size("rows")?,
+                    title: printable(&get_str(doc, &obj, "title")?, MAX_TITLE),
+                    cols: size("cols", MAX_COLS)?,
+                    rows: size("rows", MAX_ROWS)?,
                     exit: get_uint(doc, &obj, "exit").and_then(|n| u32::try_from(n).ok()),
                     writers: get_str(doc, &obj, "writers")?.split(',').filter_map(|p| PeerId::try_from(p.to_owned()).ok()).collect(),
                 })

@@ -409,3 +409,37 @@ fn a_deep_chain_of_folders_resolves_as_far_as_paths_may_go() {
     host.rename(&ids[0], Some(&ids[3_999]), "d").expect("move");
     assert!(host.tree().entries.is_empty());
 }
+
+/// A member's terminal entry and roster entry, written to trouble whoever
+/// shows them: a huge size, escape sequences, a name that reads backwards.
+#[test]
+fn terminal_metadata_and_names_from_a_peer_are_clamped_and_printable() {
+    let (mut host, mut member) = joined_pair();
+    let mut tx = member.tree.doc.transaction();
+    let terms = member.roots.terminals.clone().expect("terminals");
+    let t = tx.put_object(&terms, "00000000000000ff", ObjType::Map).expect("put");
+    tx.put(&t, "owner", "0123456789abcdef").expect("put");
+    tx.put(&t, "title", "\x1b]0;owned\x07\x1b[2Jvim").expect("put");
+    tx.put(&t, "cols", 65_535u64).expect("put");
+    tx.put(&t, "rows", 0u64).expect("put");
+    tx.put(&t, "writers", "").expect("put");
+    let peers = member.roots.peers.clone().expect("peers");
+    let m = tx.put_object(&peers, "0123456789abcdef", ObjType::Map).expect("put");
+    tx.put(&m, "name", "ada\u{202e}nimda").expect("put");
+    tx.put(&m, "color", "red;background:url(x)").expect("put");
+    tx.put(&m, "role", "editor").expect("put");
+    let m = tx.put_object(&peers, "fedcba9876543210", ObjType::Map).expect("put");
+    tx.put(&m, "name", "bob\r\n").expect("put");
+    tx.put(&m, "color", "#00ff00").expect("put");
+    tx.put(&m, "role", "editor").expect("put");
+    tx.commit();
+    let change = member.tree.doc.get_last_local_change().expect("change").raw_bytes().to_vec();
+    host.apply_changes(vec![(DocKey::Tree, change)]).expect("applies");
+    let terms = host.terminals();
+    assert_eq!(terms.len(), 1);
+    assert_eq!((terms[0].cols, terms[0].rows), (MAX_COLS, 1));
+    assert_eq!(terms[0].title, "]0;owned[2Jvim");
+    let roster = host.roster();
+    assert!(!roster.contains_key("0123456789abcdef"), "a member whose color is not a color is left out");
+    assert_eq!(roster["fedcba9876543210"].name, "bob");
+}

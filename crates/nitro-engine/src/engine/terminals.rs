@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::link::{Link, LinkId};
+use crate::protocol::limits::{MAX_COLS, MAX_ROWS, MAX_TITLE};
+use crate::protocol::printable::printable;
 use crate::protocol::{PeerId, StateMsg, TermId, TermMsg};
 use crate::term::pty::{Pty, PtyEvent, Sink};
 use crate::term::{AHEAD, Stream, TermError, TermInfo, TermView};
@@ -31,7 +33,6 @@ const LAG_GRACE: Duration = Duration::from_secs(3);
 const MAX_MIRRORS: usize = 64;
 /// Bytes of new output searched for a title sequence.
 const TITLE_SCAN: usize = 64 * 1024;
-const MAX_TITLE: usize = 128;
 
 struct Owned {
     info: TermInfo,
@@ -73,7 +74,7 @@ impl Terminals {
 
     /// Starts a shell; every peer connected now starts receiving its output.
     pub fn open<'a>(&mut self, cols: u16, rows: u16, peers: impl Iterator<Item = Peer<'a>>) -> Result<TermInfo, TermError> {
-        if cols == 0 || rows == 0 {
+        if cols == 0 || rows == 0 || cols > MAX_COLS || rows > MAX_ROWS {
             return Err(TermError::BadSize);
         }
         let id = TermId::random();
@@ -319,7 +320,7 @@ fn scan_title(o: &mut Owned) -> Option<String> {
         let Some(len) = bytes[start..].iter().position(|&b| b == 0x07 || b == 0x1b) else {
             break;
         };
-        found = Some(String::from_utf8_lossy(&bytes[start..start + len]).chars().filter(|c| !c.is_control()).take(MAX_TITLE).collect::<String>());
+        found = Some(printable(&String::from_utf8_lossy(&bytes[start..start + len]), MAX_TITLE));
         i = start + len;
     }
     found.filter(|t| !t.is_empty() && *t != o.info.title)

@@ -121,7 +121,7 @@ impl Invite {
             return Err(InviteError::Malformed("signaling URL"));
         }
         let fingerprint = unhex::<32>(&get("fp")?).ok_or(InviteError::Malformed("certificate fingerprint"))?;
-        let host_name = get("n").unwrap_or_default();
+        let host_name = super::printable::printable(&get("n").unwrap_or_default(), super::limits::MAX_NAME);
         Ok(Self { session, secret, signal, fingerprint, host_name })
     }
 }
@@ -175,6 +175,14 @@ mod tests {
         assert_eq!(Invite::parse(&format!("{link}{}", "x".repeat(MAX_LEN))), Err(InviteError::TooLong));
         let http = link.replace("ws%3A%2F%2F", "http%3A%2F%2F");
         assert_eq!(Invite::parse(&http), Err(InviteError::Malformed("signaling URL")));
+    }
+
+    /// A link from a stranger names its host: printed as text, never as
+    /// escape sequences for the terminal that shows it.
+    #[test]
+    fn the_host_name_in_a_link_is_printable() {
+        let link = Invite { host_name: "ada\x1b]0;evil\x07\u{202e}".into(), ..sample() }.to_link();
+        assert_eq!(Invite::parse(&link).map(|i| i.host_name), Ok("ada]0;evil".to_owned()));
     }
 
     #[test]

@@ -41,3 +41,8 @@ pub const MAX_LINKS: usize = 64;
 pub const MAX_PENDING_LINKS: usize = 32;
 /// Offers this peer makes at once to peers its neighbors told it of.
 pub const MAX_DIALING: usize = 16;
+/// A terminal's title, in bytes, as shown to other peers.
+pub const MAX_TITLE: usize = 128;
+/// The largest terminal a peer may ask for, or list.
+pub const MAX_COLS: u16 = 1000;
+pub const MAX_ROWS: u16 = 500;

@@ -6,6 +6,7 @@ pub mod frame;
 pub mod invite;
 pub mod limits;
 pub mod presence;
+pub mod printable;
 pub mod wire;
 
 pub use invite::{Invite, InviteError, Secret, SessionId};

@@ -20,6 +20,7 @@
 
 use super::WireError;
 use super::limits::{MAX_NAME, MAX_SELECTIONS};
+use super::printable::printable;
 
 const PRESENCE: u8 = 0x01;
 const TYPING: u8 = 0x01;
@@ -113,7 +114,7 @@ impl PresenceMsg {
         }
         let seq = u32::from_be_bytes([r.byte()?, r.byte()?, r.byte()?, r.byte()?]);
         let flags = r.byte()?;
-        let name = std::str::from_utf8(r.short(MAX_NAME)?).map_err(|_| WireError::Malformed("name is not UTF-8"))?.to_owned();
+        let name = printable(std::str::from_utf8(r.short(MAX_NAME)?).map_err(|_| WireError::Malformed("name is not UTF-8"))?, MAX_NAME);
         let file = if flags & HAS_FILE != 0 {
             let id = r.short(MAX_FILE_ID)?;
             if !id.iter().all(u8::is_ascii_alphanumeric) {

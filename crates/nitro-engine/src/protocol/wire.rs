@@ -28,6 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::limits::{MAX_NAME, MAX_PEERS, MAX_WANT};
+use super::printable::printable;
 use super::{PeerId, TermId};
 
 /// Peers with a different protocol version refuse each other with a clear
@@ -210,19 +211,23 @@ impl StateMsg {
         let (&kind, body) = bytes.split_first().ok_or(WireError::Malformed("empty message"))?;
         match kind {
             HELLO => {
-                let h: Hello = serde_json::from_slice(body).map_err(|e| WireError::Hello(e.to_string()))?;
+                let mut h: Hello = serde_json::from_slice(body).map_err(|e| WireError::Hello(e.to_string()))?;
                 if h.name.len() > MAX_NAME {
                     return Err(WireError::Hello(format!("name longer than {MAX_NAME} bytes")));
                 }
+                h.name = printable(&h.name, MAX_NAME);
                 Ok(StateMsg::Hello(h))
             }
             SYNC => Ok(StateMsg::Sync(take_keyed(body)?)),
             CHANGES => Ok(StateMsg::Changes(take_keyed(body)?)),
             BYE => Ok(StateMsg::Bye(String::from_utf8_lossy(body).into_owned())),
             PEERS => {
-                let p: PeersMsg = serde_json::from_slice(body).map_err(|_| WireError::Malformed("peers list"))?;
+                let mut p: PeersMsg = serde_json::from_slice(body).map_err(|_| WireError::Malformed("peers list"))?;
                 if p.peers.len() > MAX_PEERS || p.peers.iter().any(|e| e.name.len() > MAX_NAME) {
                     return Err(WireError::Malformed("peers list too long"));
+                }
+                for e in &mut p.peers {
+                    e.name = printable(&e.name, MAX_NAME);
                 }
                 Ok(StateMsg::Peers(p))
             }
@@ -249,7 +254,8 @@ impl StateMsg {
             }
             TERM_REFUSED => {
                 let (term, reason) = take_u64(body)?;
-                Ok(StateMsg::Term(TermMsg::Refused { term: TermId(term), reason: String::from_utf8_lossy(reason).into_owned() }))
+                let reason = printable(&String::from_utf8_lossy(reason), super::limits::MAX_TITLE);
+                Ok(StateMsg::Term(TermMsg::Refused { term: TermId(term), reason }))
             }
             PING | PONG => {
                 let (n, rest) = take_u64(body)?;

@@ -39,7 +39,7 @@ pub enum TermError {
     OwnerAway(TermId),
     #[error("the connection to the owner of terminal {0} is congested; the keystrokes were dropped")]
     OwnerBusy(TermId),
-    #[error("a terminal needs at least 1 column and 1 row")]
+    #[error("a terminal has 1 to {} columns and 1 to {} rows", crate::protocol::limits::MAX_COLS, crate::protocol::limits::MAX_ROWS)]
     BadSize,
     #[error("the shell is not reading its input; the keystrokes were dropped")]
     NotReading,
