@@ -86,8 +86,8 @@ struct Common {
     /// Ctrl+] leaves.
     #[arg(long, value_name = "TERMINAL", num_args = 0..=1, default_missing_value = "auto")]
     term: Option<attach::Target>,
-    /// Let the peer with this name type into the terminals this peer opens
-    /// (repeat for more; `all` for everyone who joins).
+    /// Let the peer with this name or peer id type into the terminals this
+    /// peer opens (repeat for more; `all` for everyone who joins).
     #[arg(long, value_name = "NAME")]
     grant: Vec<String>,
     /// A STUN or TURN server for NAT traversal, such as
@@ -253,8 +253,9 @@ async fn grant_writers(engine: &EngineHandle, names: &[String]) {
     };
     // Names are chosen by the peers themselves: one that two peers use
     // grants nobody.
-    let granted =
-        |p: &PeerInfo| names.iter().any(|n| n == "all") || names.contains(&p.name) && peers.iter().filter(|q| q.name == p.name).count() == 1;
+    let granted = |p: &PeerInfo| {
+        names.iter().any(|n| n == "all" || *n == p.peer.as_str()) || names.contains(&p.name) && peers.iter().filter(|q| q.name == p.name).count() == 1
+    };
     for name in names.iter().filter(|n| *n != "all") {
         if peers.iter().filter(|p| p.name == *name).count() > 1 {
             eprintln!("Two peers are named {name}: neither may type until one of them leaves.");

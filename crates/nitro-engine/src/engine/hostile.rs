@@ -25,6 +25,10 @@ struct Hostile {
 impl Hostile {
     /// Joins `invite` under the id `claim`, or its certificate's own.
     async fn join(invite: &Invite, claim: Option<PeerId>) -> Result<Self, EngineError> {
+        Self::join_as(invite, claim, "mallory").await
+    }
+
+    async fn join_as(invite: &Invite, claim: Option<PeerId>, name: &str) -> Result<Self, EngineError> {
         let identity = Identity::generate()?;
         let me = claim.unwrap_or_else(|| PeerId::of_certificate(&identity.fingerprint));
         let (inbox, events) = mpsc::channel(super::actor::INBOX);
@@ -35,10 +39,10 @@ impl Hostile {
             traffic: Default::default(),
             drained: Default::default(),
         };
-        let local = Local { me: me.clone(), name: "mallory".into(), links, ids: LinkIds::default(), inbox };
+        let local = Local { me: me.clone(), name: name.into(), links, ids: LinkIds::default(), inbox };
         let signal = client::connect(&invite.signal, &crypto::topic(&invite.session)).await?;
         let link = handshake::join(&local, invite, signal).await?;
-        let hello = Hello { protocol: PROTOCOL_VERSION, peer: me.clone(), name: "mallory".into(), workspace: invite.session.to_hex() };
+        let hello = Hello { protocol: PROTOCOL_VERSION, peer: me.clone(), name: name.into(), workspace: invite.session.to_hex() };
         let _ = link.send_state(&StateMsg::Hello(hello));
         Ok(Self { states: answer_pings(link.clone(), events), link, me })
     }
@@ -267,5 +271,20 @@ async fn a_peer_flooding_presence_or_requests_for_texts_is_dropped() {
     }
     left(&mut events, &mallory.me).await;
     assert!(host.peers().await.expect("peers").is_empty());
+    host.shutdown().await.expect("shutdown");
+}
+
+/// A member that takes the host's name: both are shown with their ids.
+#[tokio::test]
+async fn a_peer_cannot_appear_under_another_peers_name() {
+    let (_dir, host, invite) = host(&[("a.txt", "a")]).await;
+    let mut mallory = Hostile::join_as(&invite, None, "host").await.expect("connects");
+    mallory.sync(&mut WorkspaceDoc::empty()).await;
+    let peers = host.peers().await.expect("peers");
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].name, format!("host ({})", &mallory.me.as_str()[..4]));
+    // The host's own roster entry is told apart from the newcomer too.
+    let shown: Vec<String> = host.members().await.expect("members").into_iter().map(|m| m.name).collect();
+    assert_eq!(shown, [format!("host ({})", &host.me().as_str()[..4])]);
     host.shutdown().await.expect("shutdown");
 }

@@ -281,6 +281,11 @@ impl Workspace {
         self.doc.roster().remove(peer.as_str()).map(|m| m.color)
     }
 
+    /// The roster's members, by peer id.
+    pub fn roster(&self) -> BTreeMap<String, crate::doc::Member> {
+        self.doc.roster()
+    }
+
     /// The current text of a shared file, and the version it belongs to.
     pub fn text(&mut self, path: &RelPath) -> Result<(String, Version), WorkspaceError> {
         let id = self.shared_text(path)?;

@@ -319,8 +319,12 @@ impl Actor {
                 let _ = reply.send(self.ws.text(&path).map_err(EngineError::from));
             }
             Command::Peers { reply } => {
-                let mut peers: Vec<PeerInfo> =
-                    self.slots.values().filter_map(|s| s.peer.clone().map(|(peer, name)| PeerInfo { peer, name, rtt: s.rtt })).collect();
+                let names = self.shown_names();
+                let mut peers: Vec<PeerInfo> = self
+                    .slots
+                    .values()
+                    .filter_map(|s| s.peer.clone().map(|(peer, name)| PeerInfo { name: names.get(&peer).cloned().unwrap_or(name), peer, rtt: s.rtt }))
+                    .collect();
                 peers.sort_by(|a, b| a.peer.cmp(&b.peer));
                 let _ = reply.send(peers);
             }
@@ -345,12 +349,11 @@ impl Actor {
                 let _ = reply.send(self.ws.files());
             }
             Command::Members { reply } => {
-                let members = self
-                    .ws
-                    .doc()
-                    .roster()
-                    .into_iter()
-                    .filter_map(|(peer, m)| Some(MemberInfo { peer: PeerId::try_from(peer).ok()?, name: m.name, color: m.color, role: m.role }));
+                let mut names = self.shown_names();
+                let members = self.ws.roster().into_iter().filter_map(|(peer, m)| {
+                    let peer = PeerId::try_from(peer).ok()?;
+                    Some(MemberInfo { name: names.remove(&peer).unwrap_or(m.name), peer, color: m.color, role: m.role })
+                });
                 let _ = reply.send(members.collect());
             }
             Command::FileOp { op, reply } => {
@@ -615,7 +618,8 @@ impl Actor {
         // opened it, which can swallow our first hello. The peer's hello proves
         // its side is open: say hello once more (a repeat is ignored).
         self.send_hello(id);
-        let _ = self.events.send(EngineEvent::PeerJoined { peer: h.peer, name: h.name });
+        let name = self.shown_names().remove(&h.peer).unwrap_or(h.name);
+        let _ = self.events.send(EngineEvent::PeerJoined { peer: h.peer, name });
         self.send_sync(id);
         self.gossip();
         // It may have texts this peer still needs.

@@ -2,7 +2,7 @@
 //! to, dialing the peers they know, carrying offers and answers for others,
 //! and, for a joiner, reaching the host again after losing it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use url::Url;
@@ -37,6 +37,27 @@ impl Rejoin {
 }
 
 impl Actor {
+    /// The name each peer is shown under: the one it said hello with (its
+    /// id is proven by its certificate), else the roster's. A name that two
+    /// peers use is followed by the first digits of each one's id, so that
+    /// no peer can pass as another.
+    pub(super) fn shown_names(&self) -> HashMap<PeerId, String> {
+        let mut names: HashMap<PeerId, String> =
+            self.ws.roster().into_iter().filter_map(|(id, m)| Some((PeerId::try_from(id).ok()?, m.name))).collect();
+        names.insert(self.me.clone(), self.name.clone());
+        names.extend(self.slots.values().filter_map(|s| s.peer.clone()));
+        let mut uses: HashMap<String, usize> = HashMap::new();
+        for name in names.values() {
+            *uses.entry(name.clone()).or_default() += 1;
+        }
+        for (peer, name) in &mut names {
+            if uses.get(name.as_str()).is_some_and(|n| *n > 1) {
+                *name = format!("{name} ({})", &peer.as_str()[..4]);
+            }
+        }
+        names
+    }
+
     pub(super) fn connected_peers(&self) -> HashSet<PeerId> {
         self.slots.values().filter_map(|s| s.peer.as_ref().map(|(p, _)| p.clone())).collect()
     }

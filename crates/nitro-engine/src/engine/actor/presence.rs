@@ -80,7 +80,8 @@ impl Actor {
                 }
             }
         }
-        Some(PeerPresence { peer: peer.clone(), name: msg.name.clone(), color, file, selections, typing: msg.typing, viewport_top: msg.viewport })
+        let name = self.shown_names().remove(peer).unwrap_or_else(|| msg.name.clone());
+        Some(PeerPresence { peer: peer.clone(), name, color, file, selections, typing: msg.typing, viewport_top: msg.viewport })
     }
 
     pub(super) fn presences(&self) -> Vec<PeerPresence> {
