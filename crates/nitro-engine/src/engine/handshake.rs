@@ -8,20 +8,24 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::EngineError;
+use super::rate::{Rate, Verdict};
 use crate::link::{Link, LinkConfig, LinkEvent, LinkId};
+use crate::protocol::limits::{MAX_PENDING_LINKS, REFUSAL_RATE};
 use crate::protocol::{Invite, PeerId};
 use crate::signal::crypto::{Plain, SignalKey};
-use crate::signal::{Kind, SignalConn};
+use crate::signal::{Kind, SignalConn, refusal};
 
 const REPUBLISH_EVERY: Duration = Duration::from_secs(2);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Offers remembered as answered; forgotten all at once beyond this.
+const MAX_SEEN_OFFERS: usize = 4096;
 
 /// Hands out link ids; shared by every handshake of one engine.
 #[derive(Debug, Default, Clone)]
@@ -63,7 +67,8 @@ pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn) -> Res
                         continue;
                     }
                     match env.kind {
-                        Kind::Refused => return Err(EngineError::WrongSecret),
+                        Kind::Refused if refusal::is_genuine(&env, &offer, &invite.fingerprint) => return Err(EngineError::WrongSecret),
+                        Kind::Refused => tracing::warn!("ignoring a refusal that the host did not sign"),
                         Kind::Answer => {
                             let Ok(plain) = key.open(&env) else {
                                 tracing::warn!("ignoring an answer that does not open with this invite's key");
@@ -91,8 +96,12 @@ pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn) -> Res
 }
 
 /// Answers every offer on `signal` for as long as it lives (the host side).
+/// Refusals (each costs a signature) and connections being set up are
+/// limited, whoever floods the topic with offers.
 pub async fn accept(local: Local, key: SignalKey, mut signal: SignalConn) {
     let mut seen: HashSet<(PeerId, String)> = HashSet::new();
+    let mut refusals = Rate::new(REFUSAL_RATE, std::time::Instant::now());
+    let setting_up = Arc::new(AtomicUsize::new(0));
     while let Some(env) = signal.rx.recv().await {
         if env.kind != Kind::Offer || env.from == local.me || env.to.as_ref().is_some_and(|to| to != &local.me) {
             continue;
@@ -100,25 +109,41 @@ pub async fn accept(local: Local, key: SignalKey, mut signal: SignalConn) {
         let plain = match key.open(&env) {
             Ok(p) if p.peer == env.from => p,
             _ => {
+                if refusals.check(std::time::Instant::now()) != Verdict::Take {
+                    continue;
+                }
                 tracing::warn!(peer = %env.from, "refused a joiner: its invite secret is wrong");
-                let refusal =
-                    crate::signal::Envelope { nitro: 1, kind: Kind::Refused, from: local.me.clone(), to: Some(env.from.clone()), sealed: None };
-                let _ = signal.tx.send(refusal);
+                match refusal::refuse(&local.links.identity, &local.me, &env) {
+                    Ok(r) => {
+                        let _ = signal.tx.send(r);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not sign a refusal"),
+                }
                 continue;
             }
         };
         // Joiners publish their offer again until answered: answer each once.
+        if seen.len() >= MAX_SEEN_OFFERS {
+            seen.clear();
+        }
         if !seen.insert((plain.peer.clone(), plain.sdp.clone())) {
             continue;
         }
+        if setting_up.load(Ordering::Relaxed) >= MAX_PENDING_LINKS {
+            tracing::warn!(peer = %plain.peer, "ignored an offer: too many connections are still being set up");
+            continue;
+        }
+        setting_up.fetch_add(1, Ordering::Relaxed);
         let local = local.clone();
         let key = key.clone();
         let tx = signal.tx.clone();
+        let setting_up = setting_up.clone();
         tokio::spawn(async move {
             let peer = plain.peer.clone();
             if let Err(e) = answer(&local, &key, &tx, plain).await {
                 tracing::warn!(%peer, error = %e, "could not connect to a joiner");
             }
+            setting_up.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }

@@ -288,3 +288,38 @@ async fn a_peer_cannot_appear_under_another_peers_name() {
     assert_eq!(shown, [format!("host ({})", &host.me().as_str()[..4])]);
     host.shutdown().await.expect("shutdown");
 }
+
+/// Someone on the signaling topic (another joiner, the server itself)
+/// answers every offer with "refused": the join goes on.
+#[tokio::test]
+async fn a_forged_refusal_does_not_end_a_join() {
+    let (_dir, host, invite) = host(&[("a.txt", "a")]).await;
+    let mut spy = client::connect(&invite.signal, &crypto::topic(&invite.session)).await.expect("subscribes");
+    let eve = Identity::generate().expect("identity");
+    let host_id = host.me().clone();
+    let forger = tokio::spawn(async move {
+        while let Some(env) = spy.rx.recv().await {
+            if env.kind != crate::signal::Kind::Offer {
+                continue;
+            }
+            let bare = crate::signal::Envelope {
+                nitro: 1,
+                kind: crate::signal::Kind::Refused,
+                from: host_id.clone(),
+                to: Some(env.from.clone()),
+                sealed: None,
+            };
+            let signed_by_eve = crate::signal::refusal::refuse(&eve, &host_id, &env).expect("refusal");
+            let _ = spy.tx.send(bare);
+            let _ = spy.tx.send(signed_by_eve);
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = EngineConfig::new(dir.path().join("ws"), "bob");
+    cfg.bind = Some(std::net::Ipv4Addr::LOCALHOST.into());
+    let bob = Engine::join(cfg, invite).await.expect("joins despite the forged refusals");
+    assert_eq!(std::fs::read_to_string(dir.path().join("ws/a.txt")).expect("a.txt"), "a");
+    forger.abort();
+    bob.shutdown().await.expect("shutdown");
+    host.shutdown().await.expect("shutdown");
+}

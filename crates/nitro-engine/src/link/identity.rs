@@ -54,6 +54,47 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// The certificate, DER encoded: its SHA-256 is [`Self::fingerprint`].
+    pub fn certificate_der(&self) -> Result<Vec<u8>, LinkError> {
+        self.pem_block("CERTIFICATE")
+    }
+
+    /// Signs `msg` with the certificate's key (ECDSA P-256, SHA-256, ASN.1
+    /// signature), so that whoever pinned the fingerprint can check that
+    /// this peer said it.
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, LinkError> {
+        use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let key = self.pem_block("PRIVATE_KEY")?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key, &rng).map_err(|e| LinkError::Certificate(e.to_string()))?;
+        Ok(pair.sign(&rng, msg).map_err(|e| LinkError::Certificate(e.to_string()))?.as_ref().to_vec())
+    }
+
+    fn pem_block(&self, label: &str) -> Result<Vec<u8>, LinkError> {
+        let pem = self.to_pem()?;
+        x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
+            .filter_map(Result::ok)
+            .find(|p| p.label == label)
+            .map(|p| p.contents)
+            .ok_or_else(|| LinkError::Certificate(format!("no {label} in the saved identity")))
+    }
+}
+
+/// True when `sig` is `cert_der`'s key's signature of `msg`, and that
+/// certificate is the one `pinned` names.
+pub fn verify(cert_der: &[u8], msg: &[u8], sig: &[u8], pinned: &[u8; 32]) -> bool {
+    use sha2::Digest as _;
+    if sha2::Sha256::digest(cert_der).as_slice() != pinned {
+        return false;
+    }
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(cert_der) else {
+        return false;
+    };
+    let key = &cert.public_key().subject_public_key.data;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, key).verify(msg, sig).is_ok()
+}
+
 /// Parses `AB:CD:..` (either case) into 32 bytes.
 pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
     crate::protocol::invite::unhex::<32>(&s.replace(':', "").to_ascii_lowercase())
@@ -78,6 +119,18 @@ mod tests {
         let back = Identity::from_pem(&id.to_pem().expect("pem")).expect("load");
         assert_eq!(id.fingerprint, back.fingerprint);
         assert_ne!(id.fingerprint, Identity::generate().expect("generate").fingerprint);
+    }
+
+    #[test]
+    fn a_signature_checks_against_the_pinned_fingerprint_only() {
+        let (ada, eve) = (Identity::generate().expect("identity"), Identity::generate().expect("identity"));
+        let sig = ada.sign(b"refused").expect("sign");
+        let cert = ada.certificate_der().expect("der");
+        assert!(verify(&cert, b"refused", &sig, &ada.fingerprint));
+        assert!(!verify(&cert, b"refused!", &sig, &ada.fingerprint), "another message");
+        assert!(!verify(&cert, b"refused", &sig, &eve.fingerprint), "another pinned certificate");
+        let eves = eve.certificate_der().expect("der");
+        assert!(!verify(&eves, b"refused", &eve.sign(b"refused").expect("sign"), &ada.fingerprint), "eve's own signature");
     }
 
     #[test]

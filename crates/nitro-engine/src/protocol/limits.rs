@@ -46,3 +46,5 @@ pub const MAX_TITLE: usize = 128;
 /// The largest terminal a peer may ask for, or list.
 pub const MAX_COLS: u16 = 1000;
 pub const MAX_ROWS: u16 = 500;
+/// Refusals a host signs per second (offers whose box does not open).
+pub const REFUSAL_RATE: Limit = Limit { per_second: 10.0, burst: 20.0 };

@@ -11,6 +11,7 @@
 pub mod client;
 pub mod crypto;
 pub mod hub;
+pub mod refusal;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -41,7 +42,8 @@ pub enum SignalError {
 pub enum Kind {
     Offer,
     Answer,
-    /// The host could not open an offer: the joiner's secret is wrong.
+    /// The host could not open an offer: the joiner's secret is wrong
+    /// (signed by the host: see [`refusal`]).
     Refused,
 }
 
@@ -54,7 +56,8 @@ pub struct Envelope {
     pub from: PeerId,
     /// The addressee; `None` for an offer to whoever hosts the session.
     pub to: Option<PeerId>,
-    /// The sealed [`crypto::Plain`], base64url (absent in `refused`).
+    /// The sealed [`crypto::Plain`], base64url; in `refused`, the host's
+    /// signed proof ([`refusal`]).
     #[serde(default, rename = "box", skip_serializing_if = "Option::is_none")]
     pub sealed: Option<String>,
 }
