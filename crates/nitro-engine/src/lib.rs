@@ -5,6 +5,8 @@
 //! - [`fs`]: the file system boundary ([`fs::Sandbox`]) and the watcher.
 //! - [`doc`]: the Automerge workspace document and its schema.
 //! - [`term`]: shared terminals: the PTY, and the output rings every peer keeps.
+//! - [`protocol`]: every byte that crosses the network, and the limits each
+//!   peer holds the others to ([`protocol::limits`]).
 
 pub mod doc;
 pub mod engine;
@@ -12,5 +14,6 @@ pub mod fs;
 pub mod link;
 pub mod path;
 pub mod protocol;
+mod rate;
 pub mod signal;
 pub mod term;

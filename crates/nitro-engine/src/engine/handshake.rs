@@ -14,10 +14,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::EngineError;
-use super::rate::{Rate, Verdict};
 use crate::link::{Link, LinkConfig, LinkEvent, LinkId};
 use crate::protocol::limits::{MAX_PENDING_LINKS, REFUSAL_RATE};
 use crate::protocol::{Invite, PeerId};
+use crate::rate::{Rate, Verdict};
 use crate::signal::crypto::{Plain, SignalKey};
 use crate::signal::{Kind, SignalConn, refusal};
 

@@ -11,7 +11,6 @@ mod handshake;
 mod hostile;
 mod mesh;
 pub mod presence;
-mod rate;
 mod state;
 mod terminals;
 pub mod workspace;

@@ -48,3 +48,20 @@ pub const MAX_COLS: u16 = 1000;
 pub const MAX_ROWS: u16 = 500;
 /// Refusals a host signs per second (offers whose box does not open).
 pub const REFUSAL_RATE: Limit = Limit { per_second: 10.0, burst: 20.0 };
+
+/// The host's signaling server, for anyone who reaches its port: clients
+/// served at once, and from one address.
+pub const SIGNAL_CLIENTS: usize = 256;
+pub const SIGNAL_CLIENTS_PER_ADDRESS: usize = 16;
+/// A WebSocket handshake not done by then is closed.
+pub const SIGNAL_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+/// A client silent this long is closed (clients ping every 30 s at most).
+pub const SIGNAL_IDLE: std::time::Duration = std::time::Duration::from_secs(90);
+/// One signaling message (an SDP with its candidates is a few KB).
+pub const SIGNAL_MESSAGE: usize = 64 * 1024;
+pub const SIGNAL_TOPICS_PER_CLIENT: usize = 16;
+/// Messages waiting for one client: a client that does not read them is
+/// closed, so one slow reader never holds the server's memory.
+pub const SIGNAL_QUEUE: usize = 256;
+/// Publishes per second from one client.
+pub const SIGNAL_PUBLISH_RATE: Limit = Limit { per_second: 20.0, burst: 50.0 };

@@ -3,27 +3,44 @@
 //! It speaks exactly the protocol of y-webrtc's `bin/server.js`, so any
 //! client of that server can use it. The host's own engine subscribes
 //! in-process with [`Hub::local`], without a socket.
+//!
+//! Anyone who reaches the port can connect, so everything a client can make
+//! it hold is bounded (`protocol::limits`): clients at once and per
+//! address, the handshake's and a silent client's time, topics, message
+//! size, publishes per second, and the messages queued for a client (one
+//! that does not read them is closed). Browsers are let in only from pages
+//! of this machine or of the server's own host (the `Origin` header).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::{Envelope, SignalConn, SignalError, YMessage};
+use crate::protocol::limits::{
+    SIGNAL_CLIENTS, SIGNAL_CLIENTS_PER_ADDRESS, SIGNAL_HANDSHAKE, SIGNAL_IDLE, SIGNAL_MESSAGE, SIGNAL_PUBLISH_RATE, SIGNAL_QUEUE,
+    SIGNAL_TOPICS_PER_CLIENT,
+};
+use crate::rate::{Rate, Verdict};
 
-/// Concurrent WebSocket clients served; more wait for a free place.
-const MAX_CLIENTS: usize = 256;
-/// Largest signaling message accepted (an SDP with candidates is a few KB).
-const MAX_MESSAGE: usize = 64 * 1024;
-const MAX_TOPICS_PER_CLIENT: usize = 16;
+/// One subscriber: its queue, and how to close it when the queue is full
+/// (none for the host's own, which drops the message instead).
+#[derive(Clone)]
+struct Sub {
+    tx: mpsc::Sender<String>,
+    kick: Option<Arc<Notify>>,
+}
 
-type Subscribers = HashMap<String, HashMap<u64, mpsc::UnboundedSender<String>>>;
+type Subscribers = HashMap<String, HashMap<u64, Sub>>;
 
 #[derive(Default)]
 struct Topics {
@@ -59,7 +76,14 @@ impl Hub {
 
     /// Subscribes this process to `topic`.
     pub fn local(&self, topic: &str) -> SignalConn {
-        let (id, mut raw_rx) = self.subscribe(topic);
+        let (tx, mut raw_rx) = mpsc::channel(SIGNAL_QUEUE);
+        let id = {
+            let mut t = lock(&self.topics);
+            t.next_id += 1;
+            let id = t.next_id;
+            t.subs.entry(topic.to_owned()).or_default().insert(id, Sub { tx, kick: None });
+            id
+        };
         let (in_tx, in_rx) = mpsc::unbounded_channel();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Envelope>();
         tokio::spawn(async move {
@@ -82,15 +106,6 @@ impl Hub {
         });
         SignalConn { tx: out_tx, rx: in_rx }
     }
-
-    fn subscribe(&self, topic: &str) -> (u64, mpsc::UnboundedReceiver<String>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mut t = lock(&self.topics);
-        t.next_id += 1;
-        let id = t.next_id;
-        t.subs.entry(topic.to_owned()).or_default().insert(id, tx);
-        (id, rx)
-    }
 }
 
 fn envelope_of(text: &str) -> Option<Envelope> {
@@ -100,7 +115,7 @@ fn envelope_of(text: &str) -> Option<Envelope> {
     }
 }
 
-fn lock(t: &Mutex<Topics>) -> std::sync::MutexGuard<'_, Topics> {
+fn lock<T>(t: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding this lock cannot leave the map half-updated.
     t.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -114,8 +129,13 @@ fn publish(topics: &Mutex<Topics>, topic: &str, data: serde_json::Value) {
     };
     let msg = YMessage::Publish { topic: topic.to_owned(), data, clients: Some(subs.len()) };
     let text = serde_json::to_string(&msg).unwrap_or_default();
-    for tx in subs.values() {
-        let _ = tx.send(text.clone());
+    for sub in subs.values() {
+        if let Err(mpsc::error::TrySendError::Full(_)) = sub.tx.try_send(text.clone()) {
+            match &sub.kick {
+                Some(kick) => kick.notify_one(),
+                None => tracing::debug!("dropped a signaling message: this peer is not keeping up"),
+            }
+        }
     }
 }
 
@@ -132,17 +152,35 @@ fn unsubscribe(topics: &Mutex<Topics>, id: u64, names: &[String]) {
 }
 
 async fn accept_loop(listener: TcpListener, topics: Arc<Mutex<Topics>>) {
-    let places = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let places = Arc::new(Semaphore::new(SIGNAL_CLIENTS));
+    let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     loop {
         let Ok(permit) = places.clone().acquire_owned().await else {
             return;
         };
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let topics = topics.clone();
+                let ip = peer.ip();
+                {
+                    let mut counts = lock(&per_address);
+                    let n = counts.entry(ip).or_default();
+                    if *n >= SIGNAL_CLIENTS_PER_ADDRESS {
+                        tracing::debug!(%peer, "refused a signaling client: too many from its address");
+                        continue;
+                    }
+                    *n += 1;
+                }
+                let (topics, per_address) = (topics.clone(), per_address.clone());
                 tokio::spawn(async move {
                     if let Err(e) = serve_client(stream, topics).await {
                         tracing::debug!(%peer, error = %e, "signaling client ended");
+                    }
+                    let mut counts = lock(&per_address);
+                    if let Some(n) = counts.get_mut(&ip) {
+                        *n -= 1;
+                        if *n == 0 {
+                            counts.remove(&ip);
+                        }
                     }
                     drop(permit);
                 });
@@ -155,29 +193,56 @@ async fn accept_loop(listener: TcpListener, topics: Arc<Mutex<Topics>>) {
     }
 }
 
-async fn serve_client(stream: TcpStream, topics: Arc<Mutex<Topics>>) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE));
-    let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await?;
+/// Why a client was closed, for the debug log.
+#[derive(Debug, thiserror::Error)]
+enum Ended {
+    #[error(transparent)]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("no handshake within {0:?}")]
+    Handshake(std::time::Duration),
+    #[error("silent for {0:?}")]
+    Idle(std::time::Duration),
+    #[error("did not read what it was sent")]
+    Slow,
+    #[error("published too fast")]
+    Flood,
+}
+
+async fn serve_client(stream: TcpStream, topics: Arc<Mutex<Topics>>) -> Result<(), Ended> {
+    let config = WebSocketConfig::default().max_message_size(Some(SIGNAL_MESSAGE)).max_frame_size(Some(SIGNAL_MESSAGE));
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, check_origin, Some(config));
+    let ws = tokio::time::timeout(SIGNAL_HANDSHAKE, handshake).await.map_err(|_| Ended::Handshake(SIGNAL_HANDSHAKE))??;
     let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (tx, mut rx) = mpsc::channel::<String>(SIGNAL_QUEUE);
+    let kick = Arc::new(Notify::new());
     let id = {
         let mut t = lock(&topics);
         t.next_id += 1;
         t.next_id
     };
     let mut mine: Vec<String> = Vec::new();
+    let mut publishes = Rate::new(SIGNAL_PUBLISH_RATE, Instant::now());
     let result = loop {
+        let idle = tokio::time::sleep(SIGNAL_IDLE);
         tokio::select! {
+            () = idle => break Err(Ended::Idle(SIGNAL_IDLE)),
+            () = kick.notified() => break Err(Ended::Slow),
             out = rx.recv() => {
                 let Some(text) = out else { break Ok(()) };
-                if let Err(e) = sink.send(Message::text(text)).await {
-                    break Err(e);
+                // A client that does not read blocks this send: its queue
+                // fills meanwhile, and the kick ends the wait.
+                tokio::select! {
+                    sent = sink.send(Message::text(text)) => if let Err(e) = sent {
+                        break Err(e.into());
+                    },
+                    () = kick.notified() => break Err(Ended::Slow),
                 }
+                continue;
             }
             msg = stream.next() => {
                 let text = match msg {
                     None => break Ok(()),
-                    Some(Err(e)) => break Err(e),
+                    Some(Err(e)) => break Err(e.into()),
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Close(_))) => break Ok(()),
                     Some(Ok(_)) => continue,
@@ -186,10 +251,10 @@ async fn serve_client(stream: TcpStream, topics: Arc<Mutex<Topics>>) -> Result<(
                     Ok(YMessage::Subscribe { topics: names }) => {
                         let mut t = lock(&topics);
                         for name in names {
-                            if mine.len() >= MAX_TOPICS_PER_CLIENT || mine.contains(&name) {
+                            if mine.len() >= SIGNAL_TOPICS_PER_CLIENT || mine.contains(&name) {
                                 continue;
                             }
-                            t.subs.entry(name.clone()).or_default().insert(id, tx.clone());
+                            t.subs.entry(name.clone()).or_default().insert(id, Sub { tx: tx.clone(), kick: Some(kick.clone()) });
                             mine.push(name);
                         }
                     }
@@ -197,9 +262,15 @@ async fn serve_client(stream: TcpStream, topics: Arc<Mutex<Topics>>) -> Result<(
                         unsubscribe(&topics, id, &names);
                         mine.retain(|m| !names.contains(m));
                     }
-                    Ok(YMessage::Publish { topic, data, .. }) => publish(&topics, &topic, data),
+                    Ok(YMessage::Publish { topic, data, .. }) => match publishes.check(Instant::now()) {
+                        Verdict::Take => publish(&topics, &topic, data),
+                        Verdict::Skip => {}
+                        Verdict::Flood => break Err(Ended::Flood),
+                    },
                     Ok(YMessage::Ping) => {
-                        let _ = tx.send(serde_json::to_string(&YMessage::Pong).unwrap_or_default());
+                        if tx.try_send(serde_json::to_string(&YMessage::Pong).unwrap_or_default()).is_err() {
+                            break Err(Ended::Slow);
+                        }
                     }
                     Ok(YMessage::Pong) | Err(_) => {}
                 }
@@ -208,4 +279,131 @@ async fn serve_client(stream: TcpStream, topics: Arc<Mutex<Topics>>) -> Result<(
     };
     unsubscribe(&topics, id, &mine);
     result
+}
+
+/// Lets in clients that are not browsers (no `Origin`), and browser pages
+/// of this machine or of the host the client connected to; a page of any
+/// other site is refused, so that a web page the host's user visits cannot
+/// use this server.
+#[allow(clippy::result_large_err, reason = "the signature of tungstenite's handshake callback")]
+fn check_origin(req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
+    let Some(origin) = req.headers().get("origin") else {
+        return Ok(resp);
+    };
+    let host = req.headers().get("host").and_then(|h| h.to_str().ok()).map(|h| h.rsplit_once(':').map_or(h, |(h, _)| h));
+    let origin_host = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok()).and_then(|u| u.host_str().map(str::to_owned));
+    let allowed = match origin_host.as_deref() {
+        Some("localhost" | "127.0.0.1" | "[::1]" | "tauri.localhost") => true,
+        Some(h) => Some(h) == host,
+        None => origin.as_bytes() == b"null" || origin.as_bytes().starts_with(b"tauri://"),
+    };
+    if allowed {
+        return Ok(resp);
+    }
+    let mut refused = ErrorResponse::new(Some("this signaling server serves NitroIDE peers, not other web pages".into()));
+    *refused.status_mut() = StatusCode::FORBIDDEN;
+    Err(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    use super::*;
+    use crate::protocol::PeerId;
+    use crate::signal::Kind;
+
+    async fn hub() -> (Hub, SocketAddr) {
+        Hub::bind((std::net::Ipv4Addr::LOCALHOST, 0).into()).await.expect("bind")
+    }
+
+    /// True once the server has closed the raw connection.
+    async fn closed(stream: &mut TcpStream) -> bool {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_address_holding_half_open_connections_gets_only_its_share() {
+        let (_hub, addr) = hub().await;
+        let mut held = Vec::new();
+        for _ in 0..SIGNAL_CLIENTS_PER_ADDRESS {
+            held.push(TcpStream::connect(addr).await.expect("connect"));
+        }
+        let mut one_more = TcpStream::connect(addr).await.expect("connect");
+        assert!(closed(&mut one_more).await);
+        // The ones held without a handshake are closed when its time is up.
+        assert!(closed(&mut held[0]).await);
+    }
+
+    #[tokio::test]
+    async fn a_web_page_of_another_site_is_refused() {
+        let (_hub, addr) = hub().await;
+        let mut req = format!("ws://{addr}").into_client_request().expect("request");
+        req.headers_mut().insert("origin", "https://evil.example".parse().expect("header"));
+        let refused = tokio_tungstenite::connect_async(req).await.expect_err("refused");
+        assert!(refused.to_string().contains("403"), "{refused}");
+        for ok in ["http://localhost:5173", "null", "tauri://localhost"] {
+            let mut req = format!("ws://{addr}").into_client_request().expect("request");
+            req.headers_mut().insert("origin", ok.parse().expect("header"));
+            assert!(tokio_tungstenite::connect_async(req).await.is_ok(), "{ok}");
+        }
+        let mut req = format!("ws://{addr}").into_client_request().expect("request");
+        req.headers_mut().insert("origin", format!("http://{}:8000", addr.ip()).parse().expect("header"));
+        assert!(tokio_tungstenite::connect_async(req).await.is_ok(), "a page of the server's own host");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_is_closed_and_the_others_go_on() {
+        let (hub, addr) = hub().await;
+        let (mut slow, _) = tokio_tungstenite::connect_async(format!("ws://{addr}")).await.expect("connect");
+        slow.send(Message::text(r#"{"type":"subscribe","topics":["t"]}"#)).await.expect("subscribe");
+        let mut quick = crate::signal::client::connect(&url::Url::parse(&format!("ws://{addr}")).expect("url"), "t").await.expect("connect");
+        let host = hub.local("t");
+        // A ping answered proves both subscriptions are in.
+        slow.send(Message::text(r#"{"type":"ping"}"#)).await.expect("ping");
+        assert!(matches!(slow.next().await, Some(Ok(Message::Text(t))) if t.contains("pong")));
+        let big = "x".repeat(SIGNAL_MESSAGE / 2);
+        let env = |i: u32| Envelope { nitro: 1, kind: Kind::Offer, from: PeerId::random(), to: None, sealed: Some(format!("{i}{big}")) };
+        let mut got = 0;
+        for i in 0..(4 * SIGNAL_QUEUE as u32) {
+            host.tx.send(env(i)).expect("publish");
+            // The reading client keeps up (and so keeps the test in step).
+            if quick.rx.recv().await.is_some() {
+                got += 1;
+            }
+        }
+        assert_eq!(got, 4 * SIGNAL_QUEUE);
+        // The one that never read was closed: what it has is all it gets.
+        let mut drained = 0;
+        while let Some(Ok(_)) = slow.next().await {
+            drained += 1;
+        }
+        assert!(drained < 4 * SIGNAL_QUEUE, "{drained}");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_publishes_without_pause_is_closed() {
+        let (_hub, addr) = hub().await;
+        let (mut flood, _) = tokio_tungstenite::connect_async(format!("ws://{addr}")).await.expect("connect");
+        let publish = r#"{"type":"publish","topic":"t","data":{}}"#;
+        let limit = SIGNAL_PUBLISH_RATE;
+        let mut refused = false;
+        for _ in 0..(12.0 * limit.burst) as usize {
+            if flood.send(Message::text(publish)).await.is_err() {
+                refused = true;
+                break;
+            }
+        }
+        // Closed by the server: the stream ends (well before a minute).
+        let end = async { while let Some(Ok(_)) = flood.next().await {} };
+        tokio::time::timeout(std::time::Duration::from_secs(60), end).await.expect("the server closed the flooding client");
+        assert!(refused || flood.send(Message::text(publish)).await.is_err());
+    }
 }

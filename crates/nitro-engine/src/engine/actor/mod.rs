@@ -17,7 +17,6 @@ use tokio::task::JoinHandle;
 use super::handshake::Local;
 use super::mesh::Mesh;
 use super::presence::{LocalPresence, MIN_INTERVAL, PeerPresence, PresenceTable, default_color};
-use super::rate::{Rate, Verdict};
 use super::state::{self, SavedSession};
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, Workspace};
@@ -30,6 +29,7 @@ use crate::protocol::limits::{MAX_LINKS, PRESENCE_RATE, SYNC_MESSAGE, WANT_RATE}
 use crate::protocol::presence::PresenceMsg;
 use crate::protocol::wire::{Keyed, Relay};
 use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, SessionId, StateMsg, TermId};
+use crate::rate::{Rate, Verdict};
 use crate::signal::hub::Hub;
 use crate::term::pty::PtyEvent;
 use crate::term::{TermInfo, TermView};
