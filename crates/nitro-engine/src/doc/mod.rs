@@ -220,6 +220,10 @@ pub struct Touched {
     pub texts: BTreeSet<FileId>,
     /// A terminal was opened, closed or changed.
     pub terminals: bool,
+    /// Documents some of whose changes build on changes this peer does not
+    /// hold: those were left out (never queued without end); a sync round
+    /// of these documents with their sender brings both.
+    pub incomplete: BTreeSet<DocKey>,
 }
 
 impl Touched {
@@ -230,6 +234,7 @@ impl Touched {
     pub fn merge(&mut self, other: Touched) {
         self.tree |= other.tree;
         self.terminals |= other.terminals;
+        self.incomplete.extend(other.incomplete);
         self.texts.extend(other.texts);
     }
 }
@@ -310,6 +315,16 @@ pub struct Decoded(Vec<(DocKey, automerge::Change)>);
 /// Per-peer state of the Automerge sync protocol, one per document.
 #[derive(Debug, Default)]
 pub struct SyncState(HashMap<DocKey, sync::State>);
+
+impl SyncState {
+    /// Starts the sync of these documents over: the next round tells the
+    /// peer what this one holds, and it sends what is missing.
+    pub fn restart<'a>(&mut self, keys: impl IntoIterator<Item = &'a DocKey>) {
+        for key in keys {
+            self.0.remove(key);
+        }
+    }
+}
 
 /// One Automerge document and what of it was saved.
 struct Part {
@@ -445,6 +460,52 @@ fn base_change(id: &FileId, text: &str) -> Result<automerge::Change, DocError> {
     tx.splice_text(&t, 0, 0, text)?;
     tx.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
     doc.get_last_local_change().ok_or_else(|| DocError::Change("no base change".into()))
+}
+
+/// The changes of `batch` whose dependencies `doc` holds or the batch
+/// brings (in one pass, whatever their order), and whether any were left
+/// out. Automerge would keep the others queued, without bound, until their
+/// dependencies came.
+fn complete(doc: Option<&Automerge>, batch: Vec<automerge::Change>) -> (Vec<automerge::Change>, bool) {
+    let held = |h: &ChangeHash| doc.is_some_and(|d| d.get_change_by_hash(h).is_some());
+    let index: HashMap<ChangeHash, usize> = batch.iter().enumerate().map(|(i, c)| (c.hash(), i)).collect();
+    let mut waiting_on = vec![0usize; batch.len()];
+    let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut ready = Vec::new();
+    for (i, change) in batch.iter().enumerate() {
+        let mut missing = false;
+        for dep in change.deps() {
+            if held(dep) {
+                continue;
+            }
+            match index.get(dep) {
+                Some(&j) => {
+                    waiting_on[i] += 1;
+                    dependents.entry(j).or_default().push(i);
+                }
+                None => missing = true,
+            }
+        }
+        if missing {
+            waiting_on[i] = usize::MAX;
+        } else if waiting_on[i] == 0 {
+            ready.push(i);
+        }
+    }
+    let mut keep = vec![false; batch.len()];
+    while let Some(i) = ready.pop() {
+        keep[i] = true;
+        for &d in dependents.get(&i).map_or(&[][..], Vec::as_slice) {
+            if waiting_on[d] != usize::MAX {
+                waiting_on[d] -= 1;
+                if waiting_on[d] == 0 {
+                    ready.push(d);
+                }
+            }
+        }
+    }
+    let left_out = keep.iter().any(|k| !k);
+    (batch.into_iter().zip(keep).filter_map(|(c, k)| k.then_some(c)).collect(), left_out)
 }
 
 /// Documents saved together: repeated key length (u8), key (see
@@ -1238,8 +1299,8 @@ impl WorkspaceDoc {
 
     /// Applies decoded changes from one or several peers, each document's in
     /// one call (the cost of applying grows with that document's history,
-    /// not the batch). Changes whose dependencies are missing wait inside
-    /// Automerge until those arrive.
+    /// not the batch). Changes whose dependencies are neither held nor in
+    /// the batch are left out ([`Touched::incomplete`]).
     pub fn apply_decoded(&mut self, batches: Vec<Decoded>) -> Result<Touched, DocError> {
         let mut by_doc: BTreeMap<DocKey, Vec<automerge::Change>> = BTreeMap::new();
         for (key, change) in batches.into_iter().flat_map(|d| d.0) {
@@ -1248,6 +1309,13 @@ impl WorkspaceDoc {
         self.admit(by_doc.keys())?;
         let mut touched = Touched::default();
         for (key, changes) in by_doc {
+            let (changes, left_out) = complete(self.part(&key).map(|p| &p.doc), changes);
+            if left_out {
+                touched.incomplete.insert(key.clone());
+            }
+            if changes.is_empty() {
+                continue;
+            }
             let mut log = PatchLog::active();
             self.part_mut(&key).doc.apply_changes_log_patches(changes, &mut log)?;
             self.changed.insert(key.clone());
@@ -1320,7 +1388,7 @@ impl WorkspaceDoc {
             // read here: take everything as touched.
             tracing::warn!("a peer replaced the workspace's root objects; they are ignored");
             let all = self.entries().map(|e| self.tree.doc.keys(&e).filter_map(|k| FileId::parse(&k)).collect()).unwrap_or_default();
-            return Touched { tree: true, texts: all, terminals: true };
+            return Touched { tree: true, texts: all, terminals: true, ..Touched::default() };
         }
         for patch in patches {
             match patch.path.as_slice() {

@@ -443,3 +443,29 @@ fn terminal_metadata_and_names_from_a_peer_are_clamped_and_printable() {
     assert!(!roster.contains_key("0123456789abcdef"), "a member whose color is not a color is left out");
     assert_eq!(roster["fedcba9876543210"].name, "bob");
 }
+
+/// A change that builds on one this peer never got is not queued inside
+/// Automerge (where a member could pile up changes whose dependencies never
+/// come): it is left out, and a sync round brings it with what it needs.
+#[test]
+fn a_change_whose_dependencies_are_missing_is_left_out_not_queued() {
+    let (mut host, mut bob) = joined_pair();
+    let mut carol = WorkspaceDoc::empty();
+    sync_pair(&mut host, &mut carol);
+    carol.create(None, "c.txt", &Content::Text("c".into())).expect("create");
+    let from_carol = carol.take_changes().expect("changes");
+    bob.apply_changes(from_carol.clone()).expect("bob has carol's");
+    bob.create(None, "b.txt", &Content::Text("b".into())).expect("create");
+    let from_bob = bob.take_changes().expect("changes");
+    // The host never met carol: bob's change alone cannot apply.
+    let touched = host.apply_changes(from_bob.clone()).expect("no error");
+    assert_eq!(touched.incomplete, BTreeSet::from([DocKey::Tree]));
+    assert!(host.tree.doc.get_missing_deps(&[]).is_empty(), "nothing waits inside Automerge");
+    assert!(!host.tree().by_path.contains_key(&p("b.txt")));
+    // Both in one batch, in any order, apply.
+    let mut both = from_bob.clone();
+    both.extend(from_carol);
+    let touched = host.apply_changes(both).expect("applies");
+    assert!(touched.incomplete.is_empty());
+    assert!(host.tree().by_path.contains_key(&p("b.txt")) && host.tree().by_path.contains_key(&p("c.txt")));
+}

@@ -59,6 +59,8 @@ const BYE_GRACE: Duration = Duration::from_millis(500);
 /// Events taken from the inbox at once, so changes that arrived together are
 /// applied together.
 const BATCH: usize = 256;
+/// How often changes that build on missing ones may start a sync round.
+const CATCH_UP_EVERY: Duration = Duration::from_secs(1);
 
 pub enum Command {
     Edit { path: RelPath, base: Option<Version>, splices: Vec<Splice>, reply: Option<oneshot::Sender<Result<Version, EngineError>>> },
@@ -94,6 +96,10 @@ struct Slot {
     /// How fast it sends presence and asks for texts.
     presence_rate: Rate,
     want_rate: Rate,
+    /// Documents in which its changes built on changes this peer lacks, and
+    /// when that last started a sync round ([`Actor::catch_up`]).
+    lacking: std::collections::BTreeSet<DocKey>,
+    caught_up: Option<Instant>,
 }
 
 /// A fresh joiner's wait for the workspace.
@@ -411,7 +417,10 @@ impl Actor {
             // The common case, one sender: nothing to keep for a retry.
             let Some((link, d)) = batches.pop() else { return };
             match self.ws.doc().apply_decoded(vec![d]) {
-                Ok(touched) => self.apply_remote(&touched),
+                Ok(touched) => {
+                    self.catch_up(&[link], &touched);
+                    self.apply_remote(&touched);
+                }
                 Err(e) => self.drop_link(link, &format!("sent a change that cannot be applied ({e})")),
             }
             return;
@@ -420,18 +429,52 @@ impl Actor {
             return;
         }
         let all = batches.iter().map(|(_, d)| d.clone()).collect();
+        let links: Vec<LinkId> = batches.iter().map(|(l, _)| *l).collect();
         match self.ws.doc().apply_decoded(all) {
-            Ok(touched) => self.apply_remote(&touched),
+            Ok(touched) => {
+                self.catch_up(&links, &touched);
+                self.apply_remote(&touched);
+            }
             Err(_) => {
                 let mut touched = Touched::default();
                 for (link, d) in batches {
                     match self.ws.doc().apply_decoded(vec![d]) {
-                        Ok(t) => touched.merge(t),
+                        Ok(t) => {
+                            self.catch_up(&[link], &t);
+                            touched.merge(t);
+                        }
                         Err(e) => self.drop_link(link, &format!("sent a change that cannot be applied ({e})")),
                     }
                 }
                 self.apply_remote(&touched);
             }
+        }
+    }
+
+    /// Changes from `links` that build on changes this peer lacks were left
+    /// out: a sync round of those documents brings them (at most one a
+    /// second per peer while more such changes keep coming; the tick starts
+    /// the one that had to wait).
+    fn catch_up(&mut self, links: &[LinkId], touched: &Touched) {
+        for link in links {
+            if let Some(slot) = self.slots.get_mut(link) {
+                slot.lacking.extend(touched.incomplete.iter().cloned());
+            }
+        }
+        self.catch_up_due(links);
+    }
+
+    fn catch_up_due(&mut self, links: &[LinkId]) {
+        let now = Instant::now();
+        for link in links {
+            let Some(slot) = self.slots.get_mut(link) else { continue };
+            if slot.lacking.is_empty() || slot.caught_up.is_some_and(|at| now.duration_since(at) < CATCH_UP_EVERY) {
+                continue;
+            }
+            slot.caught_up = Some(now);
+            let docs = std::mem::take(&mut slot.lacking);
+            slot.sync.restart(&docs);
+            self.send_sync(*link);
         }
     }
 
@@ -463,6 +506,8 @@ impl Actor {
                         check: Default::default(),
                         presence_rate: Rate::new(PRESENCE_RATE, Instant::now()),
                         want_rate: Rate::new(WANT_RATE, Instant::now()),
+                        lacking: Default::default(),
+                        caught_up: None,
                     },
                 );
                 // Queued now, sent first once the link opens.
@@ -825,6 +870,8 @@ impl Actor {
             self.dial_missing();
         }
         self.maybe_rejoin();
+        let lacking: Vec<LinkId> = self.slots.iter().filter(|(_, s)| !s.lacking.is_empty()).map(|(l, _)| *l).collect();
+        self.catch_up_due(&lacking);
         let silent: Vec<LinkId> = self
             .slots
             .iter()
