@@ -11,6 +11,8 @@
 pub mod doc;
 pub mod engine;
 pub mod fs;
+#[cfg(any(fuzzing, test))]
+pub mod fuzz;
 pub mod link;
 pub mod path;
 pub mod protocol;

@@ -65,6 +65,8 @@ pub enum DocError {
     NotInitialized,
     #[error("more than {} documents for files the tree does not list", MAX_LOOSE_DOCS)]
     TooManyDocs,
+    #[error("the document library failed on this input; it was not applied")]
+    Rejected,
     #[error("unknown file id {0}")]
     UnknownFile(FileId),
     #[error("file {0} is not a text file")]
@@ -462,6 +464,30 @@ fn base_change(id: &FileId, text: &str) -> Result<automerge::Change, DocError> {
     doc.get_last_local_change().ok_or_else(|| DocError::Change("no base change".into()))
 }
 
+/// Runs `f` on `doc` with input from a peer or from disk. Automerge panics
+/// on some malformed changes (one naming an actor the document does not
+/// know, say): a panic leaves the document as it was before (a copy of it
+/// costs a small fraction of applying) and is an error, never a crash.
+fn guarded<T>(doc: &mut Automerge, f: impl FnOnce(&mut Automerge) -> Result<T, automerge::AutomergeError>) -> Result<T, DocError> {
+    let before = doc.clone();
+    let result = unpanicked(|| f(doc));
+    if matches!(result, Err(DocError::Rejected)) {
+        *doc = before;
+    }
+    result
+}
+
+/// `f`, with a panic inside Automerge turned into [`DocError::Rejected`].
+fn unpanicked<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Result<T, DocError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => Ok(result?),
+        Err(_) => {
+            tracing::warn!("the document library failed on input from a peer or from disk; it was not applied");
+            Err(DocError::Rejected)
+        }
+    }
+}
+
 /// The changes of `batch` whose dependencies `doc` holds or the batch
 /// brings (in one pass, whatever their order), and whether any were left
 /// out. Automerge would keep the others queued, without bound, until their
@@ -723,7 +749,7 @@ impl WorkspaceDoc {
             this = this.for_session(s)?;
         }
         for (key, body) in parts(bytes)? {
-            let doc = Automerge::load_with_options(body, opts())?;
+            let doc = unpanicked(|| Automerge::load_with_options(body, opts()))?;
             match key {
                 DocKey::Tree => this.tree = Part::new(doc),
                 DocKey::File(id) => {
@@ -778,7 +804,7 @@ impl WorkspaceDoc {
             return Ok(());
         }
         for (key, body) in parts(bytes)? {
-            self.part_mut(&key).doc.load_incremental(body)?;
+            guarded(&mut self.part_mut(&key).doc, |doc| doc.load_incremental(body))?;
             self.changed.insert(key);
         }
         self.resolve_roots();
@@ -1317,7 +1343,7 @@ impl WorkspaceDoc {
                 continue;
             }
             let mut log = PatchLog::active();
-            self.part_mut(&key).doc.apply_changes_log_patches(changes, &mut log)?;
+            guarded(&mut self.part_mut(&key).doc, |doc| doc.apply_changes_log_patches(changes, &mut log))?;
             self.changed.insert(key.clone());
             if key == DocKey::Tree {
                 self.resolve_roots();
@@ -1333,7 +1359,11 @@ impl WorkspaceDoc {
         self.admit([key])?;
         let mut log = PatchLog::active();
         let sync = state.0.entry(key.clone()).or_default();
-        self.part_mut(key).doc.receive_sync_message_log_patches(sync, msg, &mut log)?;
+        let before = sync.clone();
+        if let Err(e) = guarded(&mut self.part_mut(key).doc, |doc| doc.receive_sync_message_log_patches(sync, msg, &mut log)) {
+            *sync = before;
+            return Err(e);
+        }
         self.changed.insert(key.clone());
         if *key == DocKey::Tree {
             self.resolve_roots();

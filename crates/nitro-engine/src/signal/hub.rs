@@ -108,7 +108,7 @@ impl Hub {
     }
 }
 
-fn envelope_of(text: &str) -> Option<Envelope> {
+pub(crate) fn envelope_of(text: &str) -> Option<Envelope> {
     match serde_json::from_str::<YMessage>(text).ok()? {
         YMessage::Publish { data, .. } => serde_json::from_value(data).ok(),
         _ => None,
