@@ -344,6 +344,19 @@ impl Part {
     fn empty() -> Self {
         Self::new(Automerge::new_with_encoding(TextEncoding::Utf16CodeUnit))
     }
+
+    /// See [`WorkspaceDoc::drop_queued`].
+    fn drop_queued(&mut self) -> Result<bool, DocError> {
+        if self.doc.get_missing_deps(&[]).is_empty() {
+            return Ok(false);
+        }
+        let actor = self.doc.get_actor().clone();
+        let bytes = self.doc.save_with_options(automerge::SaveOptions { deflate: false, retain_orphans: false });
+        let opts = automerge::LoadOptions::new().text_encoding(TextEncoding::Utf16CodeUnit);
+        self.doc = unpanicked(|| Automerge::load_with_options(&bytes, opts))?.with_actor(actor);
+        tracing::debug!("dropped changes whose dependencies never came");
+        Ok(true)
+    }
 }
 
 /// The Automerge documents of one workspace: its tree, and one per text file.
@@ -771,7 +784,9 @@ impl WorkspaceDoc {
         for key in keys {
             let part = self.part_mut(&key);
             part.saved = part.doc.get_heads();
-            let bytes = part.doc.save();
+            // Without changes waiting for dependencies: a peer's junk is
+            // never written to disk.
+            let bytes = part.doc.save_with_options(automerge::SaveOptions { deflate: true, retain_orphans: false });
             put_part(&mut out, &key, &bytes);
         }
         self.changed.clear();
@@ -1368,7 +1383,24 @@ impl WorkspaceDoc {
         if *key == DocKey::Tree {
             self.resolve_roots();
         }
-        Ok(self.touched(key, &mut log))
+        let mut touched = self.touched(key, &mut log);
+        if self.drop_queued(key)? {
+            touched.incomplete.insert(key.clone());
+        }
+        Ok(touched)
+    }
+
+    /// Changes a sync message brought whose dependencies this peer does not
+    /// hold wait inside Automerge, without bound; an honest peer's sync
+    /// leaves none for long (the next round brings what they need). So none
+    /// are kept: the document is saved and loaded again without them, and
+    /// its sync starts over. True when there were some.
+    fn drop_queued(&mut self, key: &DocKey) -> Result<bool, DocError> {
+        let part = match key {
+            DocKey::Tree => Some(&mut self.tree),
+            DocKey::File(id) => self.files.get_mut(id),
+        };
+        part.map_or(Ok(false), Part::drop_queued)
     }
 
     /// True once the peer has told us the heads of the tree, and we hold

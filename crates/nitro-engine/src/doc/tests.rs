@@ -469,3 +469,34 @@ fn a_change_whose_dependencies_are_missing_is_left_out_not_queued() {
     assert!(touched.incomplete.is_empty());
     assert!(host.tree().by_path.contains_key(&p("b.txt")) && host.tree().by_path.contains_key(&p("c.txt")));
 }
+
+/// The same through a sync message, which Automerge applies itself: the
+/// change that cannot apply is not kept waiting, and the document's sync
+/// starts over.
+#[test]
+fn a_sync_message_with_changes_whose_dependencies_never_come_leaves_nothing_queued() {
+    let (mut host, mut bob) = joined_pair();
+    let mut carol = WorkspaceDoc::empty();
+    sync_pair(&mut host, &mut carol);
+    carol.create(None, "c.txt", &Content::Text("c".into())).expect("create");
+    bob.apply_changes(carol.take_changes().expect("changes")).expect("bob has carol's");
+    bob.create(None, "b.txt", &Content::Text("b".into())).expect("create");
+    let (_, from_bob) = bob.take_changes().expect("changes").remove(0);
+    let msg = sync::Message {
+        heads: bob.tree.doc.get_heads(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: vec![from_bob].into(),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    };
+    let heads = host.tree.doc.get_heads();
+    let touched = host.receive_sync(&mut SyncState::default(), &DocKey::Tree, &msg.encode()).expect("no error");
+    assert_eq!(touched.incomplete, BTreeSet::from([DocKey::Tree]));
+    assert!(host.tree.doc.get_missing_deps(&[]).is_empty(), "nothing waits inside Automerge");
+    assert_eq!(host.tree.doc.get_heads(), heads);
+    // The document still takes edits, as the same author.
+    let actor = host.tree.doc.get_actor().clone();
+    host.create(None, "h.txt", &Content::Text("h".into())).expect("create");
+    assert_eq!(host.tree.doc.get_last_local_change().map(|c| c.actor_id().clone()), Some(actor));
+}

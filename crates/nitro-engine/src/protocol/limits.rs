@@ -28,6 +28,10 @@ pub const MAX_SELECTIONS: usize = 16;
 /// not (yet) list as text: a change may arrive a moment before the entry
 /// that names its file, but no honest peer sends thousands.
 pub const MAX_LOOSE_DOCS: usize = 4096;
+/// Sync messages from one peer that bring changes whose dependencies it
+/// never sends (an honest one does so only by chance): such changes are
+/// never kept, and a peer that keeps sending them is dropped.
+pub const DANGLING_SYNC: Limit = Limit { per_second: 8.0 / 60.0, burst: 8.0 };
 /// Presence messages per second from one peer (honest peers send at most
 /// 60); faster ones are ignored, and a sender far above it is dropped.
 pub const PRESENCE_RATE: Limit = Limit { per_second: 120.0, burst: 120.0 };

@@ -25,7 +25,7 @@ use crate::doc::{Decoded, DocKey, Member, Splice, SyncState, Touched, Version, W
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
 use crate::path::RelPath;
-use crate::protocol::limits::{MAX_LINKS, PRESENCE_RATE, SYNC_MESSAGE, WANT_RATE};
+use crate::protocol::limits::{DANGLING_SYNC, MAX_LINKS, PRESENCE_RATE, SYNC_MESSAGE, WANT_RATE};
 use crate::protocol::presence::PresenceMsg;
 use crate::protocol::wire::{Keyed, Relay};
 use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, SessionId, StateMsg, TermId};
@@ -100,6 +100,8 @@ struct Slot {
     /// when that last started a sync round ([`Actor::catch_up`]).
     lacking: std::collections::BTreeSet<DocKey>,
     caught_up: Option<Instant>,
+    /// Its sync messages that left changes waiting for ones never sent.
+    strikes: Rate,
 }
 
 /// A fresh joiner's wait for the workspace.
@@ -464,6 +466,14 @@ impl Actor {
         self.catch_up_due(links);
     }
 
+    /// Counts a sync message of `id` that brought changes whose
+    /// dependencies never came; false once it did so too often (an honest
+    /// peer does only by chance: its summary of what this peer holds is a
+    /// Bloom filter).
+    fn strike(&mut self, id: LinkId) -> bool {
+        self.slots.get_mut(&id).is_some_and(|s| s.strikes.check(Instant::now()) == Verdict::Take)
+    }
+
     fn catch_up_due(&mut self, links: &[LinkId]) {
         let now = Instant::now();
         for link in links {
@@ -508,6 +518,7 @@ impl Actor {
                         want_rate: Rate::new(WANT_RATE, Instant::now()),
                         lacking: Default::default(),
                         caught_up: None,
+                        strikes: Rate::new(DANGLING_SYNC, Instant::now()),
                     },
                 );
                 // Queued now, sent first once the link opens.
@@ -564,16 +575,26 @@ impl Actor {
                             }
                         }
                     }
-                    result.map(|()| touched)
+                    (touched, result)
                 };
                 match result {
-                    Ok(touched) => {
+                    (touched, Ok(())) => {
                         self.repaired(id, &touched);
+                        if !touched.incomplete.is_empty() && !self.strike(id) {
+                            self.apply_remote(&touched);
+                            self.drop_link(id, "sent changes whose dependencies never came, again and again");
+                            return;
+                        }
+                        self.catch_up(&[id], &touched);
                         self.apply_remote(&touched);
                         self.send_sync(id);
                         self.check_first_sync(id);
                     }
-                    Err(e) => self.drop_link(id, &format!("sent a malformed sync message ({e})")),
+                    (touched, Err(e)) => {
+                        // What its message brought before the bad part stays.
+                        self.apply_remote(&touched);
+                        self.drop_link(id, &format!("sent a sync message that was refused ({e})"));
+                    }
                 }
             }
             (StateMsg::Changes(c), true) => match self.ws.doc().apply_changes(from_wire(c)) {
