@@ -38,7 +38,7 @@ use automerge::transaction::{Transactable, Transaction};
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, PatchLog, Prop, ROOT, ReadDoc, ScalarValue, TextEncoding, Value};
 
 use crate::path::RelPath;
-use crate::protocol::limits::{MAX_COLS, MAX_LOOSE_DOCS, MAX_NAME, MAX_ROWS, MAX_TITLE};
+use crate::protocol::limits::{MAX_COLS, MAX_ENTRIES, MAX_LOOSE_DOCS, MAX_NAME, MAX_ROWS, MAX_TITLE};
 use crate::protocol::printable::printable;
 use crate::protocol::wire::Digest;
 use crate::protocol::{PeerId, TermId};
@@ -67,6 +67,8 @@ pub enum DocError {
     TooManyDocs,
     #[error("the document library failed on this input; it was not applied")]
     Rejected,
+    #[error("the change would make the tree list more than {0} entries")]
+    TooManyEntries(usize),
     #[error("unknown file id {0}")]
     UnknownFile(FileId),
     #[error("file {0} is not a text file")]
@@ -374,6 +376,8 @@ pub struct WorkspaceDoc {
     /// The session's first change (its hash and author), once known.
     first: Option<(ChangeHash, automerge::ActorId)>,
     roots: Roots,
+    /// [`MAX_ENTRIES`], lower in tests.
+    max_entries: usize,
 }
 
 impl std::fmt::Debug for WorkspaceDoc {
@@ -479,15 +483,35 @@ fn base_change(id: &FileId, text: &str) -> Result<automerge::Change, DocError> {
 
 /// Runs `f` on `doc` with input from a peer or from disk. Automerge panics
 /// on some malformed changes (one naming an actor the document does not
-/// know, say): a panic leaves the document as it was before (a copy of it
-/// costs a small fraction of applying) and is an error, never a crash.
-fn guarded<T>(doc: &mut Automerge, f: impl FnOnce(&mut Automerge) -> Result<T, automerge::AutomergeError>) -> Result<T, DocError> {
+/// know, say): a panic, an error, or a tree grown past `limit` leaves the
+/// document as it was before (a copy of it costs a small fraction of
+/// applying), never a crash.
+fn guarded<T>(
+    doc: &mut Automerge,
+    f: impl FnOnce(&mut Automerge) -> Result<T, automerge::AutomergeError>,
+    limit: Option<EntryLimit>,
+) -> Result<T, DocError> {
     let before = doc.clone();
-    let result = unpanicked(|| f(doc));
-    if matches!(result, Err(DocError::Rejected)) {
+    let result = unpanicked(|| f(doc)).and_then(|v| limit.map_or(Ok(()), |l| l.check(doc)).map(|()| v));
+    if result.is_err() {
         *doc = before;
     }
     result
+}
+
+/// A tree document may not grow past `max` entries by a peer's changes
+/// (every peer would write them all to its disk).
+struct EntryLimit {
+    first: Option<(ChangeHash, automerge::ActorId)>,
+    max: usize,
+    before: usize,
+}
+
+impl EntryLimit {
+    fn check(&self, doc: &Automerge) -> Result<(), DocError> {
+        let now = Roots::resolve(doc, self.first.as_ref()).entries.map_or(0, |e| doc.length(&e));
+        if now > self.max && now > self.before { Err(DocError::TooManyEntries(self.max)) } else { Ok(()) }
+    }
 }
 
 /// `f`, with a panic inside Automerge turned into [`DocError::Rejected`].
@@ -617,6 +641,7 @@ impl WorkspaceDoc {
             loose: BTreeSet::new(),
             first: None,
             roots: Roots::default(),
+            max_entries: MAX_ENTRIES,
         };
         this.resolve_roots();
         this
@@ -819,7 +844,7 @@ impl WorkspaceDoc {
             return Ok(());
         }
         for (key, body) in parts(bytes)? {
-            guarded(&mut self.part_mut(&key).doc, |doc| doc.load_incremental(body))?;
+            guarded(&mut self.part_mut(&key).doc, |doc| doc.load_incremental(body), None)?;
             self.changed.insert(key);
         }
         self.resolve_roots();
@@ -1358,7 +1383,8 @@ impl WorkspaceDoc {
                 continue;
             }
             let mut log = PatchLog::active();
-            guarded(&mut self.part_mut(&key).doc, |doc| doc.apply_changes_log_patches(changes, &mut log))?;
+            let keep = self.entries_kept(&key);
+            guarded(&mut self.part_mut(&key).doc, |doc| doc.apply_changes_log_patches(changes, &mut log), keep)?;
             self.changed.insert(key.clone());
             if key == DocKey::Tree {
                 self.resolve_roots();
@@ -1368,6 +1394,16 @@ impl WorkspaceDoc {
         Ok(touched)
     }
 
+    /// What [`guarded`] checks after a peer's input to `key`: the tree may
+    /// not grow past [`MAX_ENTRIES`] entries.
+    fn entries_kept(&self, key: &DocKey) -> Option<EntryLimit> {
+        (*key == DocKey::Tree).then(|| EntryLimit {
+            first: self.first.clone(),
+            max: self.max_entries,
+            before: self.roots.entries.as_ref().map_or(0, |e| self.tree.doc.length(e)),
+        })
+    }
+
     /// Handles one sync protocol message of one document from a peer.
     pub fn receive_sync(&mut self, state: &mut SyncState, key: &DocKey, msg: &[u8]) -> Result<Touched, DocError> {
         let msg = sync::Message::decode(msg).map_err(|e| DocError::SyncMessage(e.to_string()))?;
@@ -1375,7 +1411,8 @@ impl WorkspaceDoc {
         let mut log = PatchLog::active();
         let sync = state.0.entry(key.clone()).or_default();
         let before = sync.clone();
-        if let Err(e) = guarded(&mut self.part_mut(key).doc, |doc| doc.receive_sync_message_log_patches(sync, msg, &mut log)) {
+        let keep = self.entries_kept(key);
+        if let Err(e) = guarded(&mut self.part_mut(key).doc, |doc| doc.receive_sync_message_log_patches(sync, msg, &mut log), keep) {
             *sync = before;
             return Err(e);
         }

@@ -500,3 +500,47 @@ fn a_sync_message_with_changes_whose_dependencies_never_come_leaves_nothing_queu
     host.create(None, "h.txt", &Content::Text("h".into())).expect("create");
     assert_eq!(host.tree.doc.get_last_local_change().map(|c| c.actor_id().clone()), Some(actor));
 }
+
+/// A member that creates entries without end (every peer would write them
+/// all to its disk): the change that goes past the limit is refused and
+/// leaves the tree as it was; changes that do not add entries still apply.
+#[test]
+fn a_peer_cannot_grow_the_tree_past_its_limit() {
+    let (mut host, mut member) = joined_pair();
+    host.max_entries = 10;
+    for i in 0..8 {
+        member.create(None, &format!("f{i}"), &Content::Dir).expect("create");
+    }
+    host.apply_changes(member.take_changes().expect("changes")).expect("within the limit");
+    for i in 0..5 {
+        member.create(None, &format!("g{i}"), &Content::Dir).expect("create");
+    }
+    let heads = host.tree.doc.get_heads();
+    assert!(matches!(host.apply_changes(member.take_changes().expect("changes")), Err(DocError::TooManyEntries(10))));
+    assert_eq!(host.tree.doc.get_heads(), heads, "nothing of it was kept");
+    assert_eq!(host.tree().entries.len(), 8);
+    // The same through the sync protocol.
+    let mut state = SyncState::default();
+    let mut theirs = SyncState::default();
+    let mut refused = false;
+    for _ in 0..10 {
+        for (key, msg) in member.generate_sync(&mut theirs) {
+            match host.receive_sync(&mut state, &key, &msg) {
+                Err(DocError::TooManyEntries(_)) => refused = true,
+                other => drop(other.expect("sync")),
+            }
+        }
+        for (key, msg) in host.generate_sync(&mut state) {
+            member.receive_sync(&mut theirs, &key, &msg).expect("sync");
+        }
+    }
+    assert!(refused);
+    assert_eq!(host.tree().entries.len(), 8);
+    // A rename, which adds none, still applies.
+    let mut other = WorkspaceDoc::empty();
+    sync_pair(&mut host, &mut other);
+    let f0 = other.tree().by_path[&p("f0")].clone();
+    other.rename(&f0, None, "renamed").expect("rename");
+    host.apply_changes(other.take_changes().expect("changes")).expect("a rename applies");
+    assert!(host.tree().by_path.contains_key(&p("renamed")));
+}
