@@ -31,15 +31,7 @@ impl Hostile {
     async fn join_as(invite: &Invite, claim: Option<PeerId>, name: &str) -> Result<Self, EngineError> {
         let identity = Identity::generate()?;
         let me = claim.unwrap_or_else(|| PeerId::of_certificate(&identity.fingerprint));
-        let (inbox, events) = mpsc::channel(super::actor::INBOX);
-        let links = LinkConfig {
-            udp_addrs: vec!["127.0.0.1:0".into()],
-            identity,
-            ice: IceConfig::default(),
-            traffic: Default::default(),
-            drained: Default::default(),
-        };
-        let local = Local { me: me.clone(), name: name.into(), links, ids: LinkIds::default(), inbox };
+        let (local, events) = local_on_loopback(me.clone(), name, identity);
         let signal = client::connect(&invite.signal, &crypto::topic(&invite.session)).await?;
         let link = handshake::join(&local, invite, signal).await?;
         let hello = Hello { protocol: PROTOCOL_VERSION, peer: me.clone(), name: name.into(), workspace: invite.session.to_hex() };
@@ -102,6 +94,19 @@ async fn left(events: &mut tokio::sync::broadcast::Receiver<super::EngineEvent>,
         }
     };
     tokio::time::timeout(KEPT_FOR, wait).await.expect("the host kept the link of a peer it should have dropped");
+}
+
+/// A peer's side of handshakes on loopback, and where its links report.
+fn local_on_loopback(me: PeerId, name: &str, identity: Identity) -> (Local, mpsc::Receiver<LinkEvent>) {
+    let (inbox, events) = mpsc::channel(super::actor::INBOX);
+    let links = LinkConfig {
+        udp_addrs: vec!["127.0.0.1:0".into()],
+        identity,
+        ice: IceConfig::default(),
+        traffic: Default::default(),
+        drained: Default::default(),
+    };
+    (Local { me, name: name.into(), links, ids: LinkIds::default(), inbox }, events)
 }
 
 /// Answers the host's pings as they come, so that a host drops a hostile
@@ -210,15 +215,7 @@ async fn a_joiner_facing_a_host_of_another_version_says_so_at_once() {
     let (session, secret, identity) = (SessionId::random(), Secret::random(), Identity::generate().expect("identity"));
     let fingerprint = identity.fingerprint;
     let me = PeerId::of_certificate(&fingerprint);
-    let (inbox, mut events) = mpsc::channel(super::actor::INBOX);
-    let links = LinkConfig {
-        udp_addrs: vec!["127.0.0.1:0".into()],
-        identity,
-        ice: IceConfig::default(),
-        traffic: Default::default(),
-        drained: Default::default(),
-    };
-    let local = Local { me: me.clone(), name: "old".into(), links, ids: LinkIds::default(), inbox };
+    let (local, mut events) = local_on_loopback(me.clone(), "old", identity);
     let accept = tokio::spawn(handshake::accept(local, crypto::SignalKey::derive(&secret, &session), hub.local(&crypto::topic(&session))));
     let old = tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
