@@ -444,11 +444,12 @@ fn terminal_metadata_and_names_from_a_peer_are_clamped_and_printable() {
     assert_eq!(roster["fedcba9876543210"].name, "bob");
 }
 
-/// A change that builds on one this peer never got is not queued inside
-/// Automerge (where a member could pile up changes whose dependencies never
-/// come): it is left out, and a sync round brings it with what it needs.
-#[test]
-fn a_change_whose_dependencies_are_missing_is_left_out_not_queued() {
+/// Changes as the wire carries them.
+type Encoded = Vec<(DocKey, Vec<u8>)>;
+
+/// A host, and changes of bob's that build on changes of carol's, whom the
+/// host never met: (host, bob, carol's changes, bob's).
+fn a_change_built_on_one_never_seen() -> (WorkspaceDoc, WorkspaceDoc, Encoded, Encoded) {
     let (mut host, mut bob) = joined_pair();
     let mut carol = WorkspaceDoc::empty();
     sync_pair(&mut host, &mut carol);
@@ -457,7 +458,16 @@ fn a_change_whose_dependencies_are_missing_is_left_out_not_queued() {
     bob.apply_changes(from_carol.clone()).expect("bob has carol's");
     bob.create(None, "b.txt", &Content::Text("b".into())).expect("create");
     let from_bob = bob.take_changes().expect("changes");
-    // The host never met carol: bob's change alone cannot apply.
+    (host, bob, from_carol, from_bob)
+}
+
+/// A change that builds on one this peer never got is not queued inside
+/// Automerge (where a member could pile up changes whose dependencies never
+/// come): it is left out, and a sync round brings it with what it needs.
+#[test]
+fn a_change_whose_dependencies_are_missing_is_left_out_not_queued() {
+    let (mut host, _, from_carol, from_bob) = a_change_built_on_one_never_seen();
+    // bob's change alone cannot apply.
     let touched = host.apply_changes(from_bob.clone()).expect("no error");
     assert_eq!(touched.incomplete, BTreeSet::from([DocKey::Tree]));
     assert!(host.tree.doc.get_missing_deps(&[]).is_empty(), "nothing waits inside Automerge");
@@ -475,13 +485,8 @@ fn a_change_whose_dependencies_are_missing_is_left_out_not_queued() {
 /// starts over.
 #[test]
 fn a_sync_message_with_changes_whose_dependencies_never_come_leaves_nothing_queued() {
-    let (mut host, mut bob) = joined_pair();
-    let mut carol = WorkspaceDoc::empty();
-    sync_pair(&mut host, &mut carol);
-    carol.create(None, "c.txt", &Content::Text("c".into())).expect("create");
-    bob.apply_changes(carol.take_changes().expect("changes")).expect("bob has carol's");
-    bob.create(None, "b.txt", &Content::Text("b".into())).expect("create");
-    let (_, from_bob) = bob.take_changes().expect("changes").remove(0);
+    let (mut host, bob, _, mut from_bob) = a_change_built_on_one_never_seen();
+    let (_, from_bob) = from_bob.remove(0);
     let msg = sync::Message {
         heads: bob.tree.doc.get_heads(),
         need: Vec::new(),
