@@ -1,13 +1,16 @@
 //! A member that does not play by the rules: a peer in the test's own
-//! process that joins a real host over real WebRTC on loopback, speaks the
-//! protocol, and sends what an honest peer never would.
+//! process that joins a real host over real WebRTC on loopback (or, to
+//! meet other peers in the same batch, over an in-memory connection),
+//! speaks the protocol, and sends what an honest peer never would.
 
 use tokio::sync::mpsc;
 
 use super::handshake::{self, LinkIds, Local};
 use super::{Engine, EngineConfig, EngineError, EngineHandle};
 use crate::doc::{Content, DocKey, FileId, SyncState, WorkspaceDoc};
-use crate::link::{IceConfig, Identity, Link, LinkConfig, LinkEvent, LinkEventKind};
+use std::sync::Arc;
+
+use crate::link::{Conn, IceConfig, Identity, LinkConfig, LinkEvent, LinkEventKind, LinkId, memory};
 use crate::protocol::limits::MAX_LOOSE_DOCS;
 use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, Secret, SessionId, StateMsg};
 use crate::signal::{client, crypto, hub::Hub};
@@ -16,7 +19,7 @@ use crate::signal::{client, crypto, hub::Hub};
 const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 struct Hostile {
-    link: Link,
+    link: Conn,
     /// State messages from the host; closed when the host closes the link.
     states: mpsc::UnboundedReceiver<StateMsg>,
     me: PeerId,
@@ -36,7 +39,26 @@ impl Hostile {
         let link = handshake::join(&local, invite, signal).await?;
         let hello = Hello { protocol: PROTOCOL_VERSION, peer: me.clone(), name: name.into(), workspace: invite.session.to_hex() };
         let _ = link.send_state(&StateMsg::Hello(hello));
+        let link: Conn = Arc::new(link);
         Ok(Self { states: answer_pings(link.clone(), events), link, me })
+    }
+
+    /// Connects through memory to `host`, a host in this process, as the
+    /// holder of a certificate with this `fingerprint`.
+    async fn in_memory(host: &MemoryHost, fingerprint: [u8; 32]) -> Self {
+        let me = PeerId::of_certificate(&fingerprint);
+        let (inbox, events) = mpsc::channel(super::actor::INBOX);
+        let n = host.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (ours, theirs) = memory::pair(
+            memory::Side { id: LinkId(n), fingerprint, inbox },
+            memory::Side { id: LinkId(1_000 + n), fingerprint: [0; 32], inbox: host.inbox.clone() },
+        );
+        let theirs: Conn = Arc::new(theirs);
+        host.inbox.send(LinkEvent { link: theirs.id(), kind: LinkEventKind::Added(theirs) }).await.expect("the host runs");
+        let link: Conn = Arc::new(ours);
+        let hello = Hello { protocol: PROTOCOL_VERSION, peer: me.clone(), name: "mallory".into(), workspace: host.session.to_hex() };
+        let _ = link.send_state(&StateMsg::Hello(hello));
+        Self { states: answer_pings(link.clone(), events), link, me }
     }
 
     fn send(&self, msg: StateMsg) {
@@ -111,7 +133,7 @@ fn local_on_loopback(me: PeerId, name: &str, identity: Identity) -> (Local, mpsc
 
 /// Answers the host's pings as they come, so that a host drops a hostile
 /// peer for what it sent, never for going silent; hands on the rest.
-fn answer_pings(link: Link, mut events: mpsc::Receiver<LinkEvent>) -> mpsc::UnboundedReceiver<StateMsg> {
+fn answer_pings(link: Conn, mut events: mpsc::Receiver<LinkEvent>) -> mpsc::UnboundedReceiver<StateMsg> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
@@ -128,6 +150,37 @@ fn answer_pings(link: Link, mut events: mpsc::Receiver<LinkEvent>) -> mpsc::Unbo
         }
     });
     rx
+}
+
+/// A host engine in this process that meets its peers through memory only.
+struct MemoryHost {
+    dir: tempfile::TempDir,
+    handle: EngineHandle,
+    inbox: mpsc::Sender<LinkEvent>,
+    session: SessionId,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl MemoryHost {
+    async fn start(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (p, text) in files {
+            std::fs::write(dir.path().join(p), text).expect("write");
+        }
+        let session = SessionId::random();
+        let sandbox = crate::fs::Sandbox::open(dir.path(), super::DEFAULT_MAX_FILE_SIZE).expect("sandbox");
+        let doc = WorkspaceDoc::new_workspace(&session.to_hex()).expect("doc");
+        let mut ws = super::workspace::Workspace::open(sandbox, doc, &Default::default()).expect("workspace");
+        ws.rescan().expect("scan");
+        let (watcher, changes) = crate::fs::watcher::Watcher::spawn(dir.path()).expect("watcher");
+        let identity = Identity::generate().expect("identity");
+        let (local, events) = local_on_loopback(PeerId::of_certificate(&identity.fingerprint), "host", identity);
+        let inbox = local.inbox.clone();
+        let mut actor = super::actor::Actor::new(ws, local, session, events);
+        actor.enroll(super::actor::ROLE_HOST).expect("enroll");
+        actor.watch(watcher, changes);
+        Self { dir, handle: actor.spawn(None), inbox, session, next: 1.into() }
+    }
 }
 
 async fn host(files: &[(&str, &str)]) -> (tempfile::TempDir, EngineHandle, Invite) {
@@ -319,4 +372,38 @@ async fn a_forged_refusal_does_not_end_a_join() {
     forger.abort();
     bob.shutdown().await.expect("shutdown");
     host.shutdown().await.expect("shutdown");
+}
+
+/// Changes from an honest peer and a bad one that arrive together: the bad
+/// one is dropped, and the honest edits still land on the host's disk.
+#[tokio::test]
+async fn one_bad_change_costs_only_its_sender() {
+    let host = MemoryHost::start(&[("a.txt", "a")]).await;
+    let mut events = host.handle.subscribe();
+    let mut honest = Hostile::in_memory(&host, [1; 32]).await;
+    let mut bad = Hostile::in_memory(&host, [2; 32]).await;
+    let mut doc = WorkspaceDoc::empty();
+    honest.sync(&mut doc).await;
+    bad.sync(&mut WorkspaceDoc::empty()).await;
+    doc.create(None, "honest.txt", &Content::Dir).expect("entry");
+    let (key, good) = doc.take_changes().expect("change").remove(0);
+    let mut junk = good.clone();
+    let last = junk.len() - 1;
+    junk[last] ^= 0xff;
+    // Delivered into the host's inbox back to back: one batch.
+    bad.send(StateMsg::Changes(vec![(key.to_wire().to_owned(), junk)]));
+    honest.send(StateMsg::Changes(vec![(key.to_wire().to_owned(), good)]));
+    left(&mut events, &bad.me).await;
+    let on_disk = async {
+        while !host.dir.path().join("honest.txt").is_dir() {
+            match events.recv().await {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("the host stopped: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(KEPT_FOR, on_disk).await.expect("the honest edit reached the host's disk");
+    let peers: Vec<PeerId> = host.handle.peers().await.expect("peers").into_iter().map(|p| p.peer).collect();
+    assert_eq!(peers, [honest.me.clone()]);
+    host.handle.shutdown().await.expect("shutdown");
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::link::{Link, LinkId};
+use crate::link::{LinkId, Transport};
 use crate::protocol::limits::{MAX_COLS, MAX_ROWS, MAX_TITLE};
 use crate::protocol::printable::printable;
 use crate::protocol::{PeerId, StateMsg, TermId, TermMsg};
@@ -56,7 +56,7 @@ struct Mirror {
 }
 
 /// A link to a peer that said hello.
-pub type Peer<'a> = (LinkId, &'a PeerId, &'a Link);
+pub type Peer<'a> = (LinkId, &'a PeerId, &'a dyn Transport);
 
 pub struct Terminals {
     me: PeerId,

@@ -10,6 +10,9 @@
 //! is behind a link from that peer's `Hello`.
 
 pub mod identity;
+#[cfg(test)]
+pub mod memory;
+pub mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,6 +27,7 @@ use webrtc::peer_connection::{
 };
 
 pub use identity::Identity;
+pub use transport::{Conn, Transport};
 
 use crate::protocol::frame::{self, Reassembler};
 use crate::protocol::{StateMsg, WireError};
@@ -70,7 +74,7 @@ pub enum Channel {
 #[derive(Debug)]
 pub enum LinkEventKind {
     /// A new link, announced as soon as it exists.
-    Added(Link),
+    Added(Conn),
     /// A channel is open.
     Open(Channel),
     State(StateMsg),
@@ -226,7 +230,7 @@ impl Link {
         let link = Self { id, pc, state_out, queued, presence_out: Arc::new(presence_out), open: open_rx, remote_fp: Arc::default() };
         // Announced before any description is set: once the remote side has
         // ours, data can arrive, and the engine must know the link by then.
-        events.send(LinkEvent { link: id, kind: LinkEventKind::Added(link.clone()) }).await.map_err(|_| LinkError::EngineGone)?;
+        events.send(LinkEvent { link: id, kind: LinkEventKind::Added(Arc::new(link.clone())) }).await.map_err(|_| LinkError::EngineGone)?;
         Ok((link, gathered_rx))
     }
 

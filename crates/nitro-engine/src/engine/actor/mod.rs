@@ -23,7 +23,7 @@ use super::workspace::{FileInfo, Workspace};
 use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo, SyncStatus};
 use crate::doc::{Decoded, DocKey, Member, Splice, SyncState, Touched, Version, WorkspaceDoc};
 use crate::fs::watcher::{FsChange, Watcher};
-use crate::link::{Link, LinkEvent, LinkEventKind, LinkId, OUTBOX};
+use crate::link::{Conn, LinkEvent, LinkEventKind, LinkId, OUTBOX};
 use crate::path::RelPath;
 use crate::protocol::limits::{DANGLING_SYNC, MAX_LINKS, PRESENCE_RATE, SYNC_MESSAGE, WANT_RATE};
 use crate::protocol::presence::PresenceMsg;
@@ -82,7 +82,7 @@ pub enum Command {
 
 /// One connection, and the peer behind it once it said hello.
 struct Slot {
-    link: Link,
+    link: Conn,
     peer: Option<(PeerId, String)>,
     sync: SyncState,
     /// Its outbox overflowed: it gets a sync round when the outbox drains.
@@ -823,7 +823,7 @@ impl Actor {
                 continue;
             }
             if slot.link.send_state(&msg).is_err() {
-                tracing::info!(link = slot.link.id.0, "a peer is not keeping up; it will catch up by sync");
+                tracing::info!(link = slot.link.id().0, "a peer is not keeping up; it will catch up by sync");
                 slot.behind = true;
             }
         }
@@ -946,7 +946,7 @@ impl Actor {
         self.close_terminals();
         self.flush();
         let bye = StateMsg::Bye("shutting down".into());
-        let links: Vec<Link> = self.slots.values().map(|s| s.link.clone()).collect();
+        let links: Vec<Conn> = self.slots.values().map(|s| s.link.clone()).collect();
         for link in &links {
             let _ = link.send_state(&bye);
         }

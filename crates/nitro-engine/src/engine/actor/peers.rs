@@ -155,7 +155,7 @@ impl Actor {
                 tokio::spawn(async move {
                     // The session's members are trusted to carry answers; DTLS
                     // then holds the peer to the certificate in this one.
-                    if let Err(e) = link.accept_remote(relay.sdp).await {
+                    if let Err(e) = link.accept_answer(relay.sdp).await {
                         tracing::warn!(peer = %relay.from, error = %e, "could not accept an answer");
                     }
                 });

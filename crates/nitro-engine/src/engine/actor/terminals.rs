@@ -22,7 +22,7 @@ pub enum TermCommand {
 }
 
 pub(super) fn hello_links(slots: &HashMap<LinkId, Slot>) -> Vec<Peer<'_>> {
-    slots.iter().filter_map(|(id, s)| s.peer.as_ref().map(|(p, _)| (*id, p, &s.link))).collect()
+    slots.iter().filter_map(|(id, s)| s.peer.as_ref().map(|(p, _)| (*id, p, s.link.as_ref()))).collect()
 }
 
 impl Actor {
