@@ -48,12 +48,12 @@ impl Actor {
             return;
         }
         let now = Instant::now();
-        let (slots, progress) = (&self.slots, &self.fetch.progress);
+        let (links, progress) = (&self.links, &self.fetch.progress);
         self.fetch.asked.retain(|_, (link, at, _)| {
             let last = progress.get(link).map_or(*at, |p| (*p).max(*at));
-            slots.contains_key(link) && now.duration_since(last) < ASK_AGAIN
+            links.contains(*link) && now.duration_since(last) < ASK_AGAIN
         });
-        self.fetch.progress.retain(|link, _| slots.contains_key(link));
+        self.fetch.progress.retain(|link, _| links.contains(*link));
         let asked = &self.fetch.asked;
         self.fetch.queue = self.ws.wanted().into_iter().filter(|(h, _)| !asked.contains_key(h)).collect();
         self.fetch.lacking.clear();
@@ -78,7 +78,7 @@ impl Actor {
     /// it is still on its way: one `Want` per half window, not one per
     /// `Blobs` that arrives (peers limit how often they may be asked).
     fn ask_blobs(&mut self) {
-        let mut links: Vec<LinkId> = self.slots.iter().filter(|(_, s)| s.peer.is_some()).map(|(id, _)| *id).collect();
+        let mut links: Vec<LinkId> = self.links.greeted_ids();
         if links.is_empty() || self.fetch.queue.is_empty() {
             return;
         }

@@ -31,7 +31,7 @@ pub struct Check {
 impl Actor {
     pub(super) fn send_digests(&mut self) {
         let digest = self.ws.doc().digest();
-        let ids: Vec<LinkId> = self.slots.iter().filter(|(_, s)| s.peer.is_some()).map(|(id, _)| *id).collect();
+        let ids: Vec<LinkId> = self.links.greeted_ids();
         for id in ids {
             self.send(id, &StateMsg::Digest(digest));
         }
@@ -40,7 +40,7 @@ impl Actor {
     pub(super) fn on_digest(&mut self, id: LinkId, theirs: Digest) {
         let mine = self.ws.doc().digest();
         let now = Instant::now();
-        let Some(slot) = self.slots.get_mut(&id) else { return };
+        let Some(slot) = self.links.get_mut(id) else { return };
         let name = slot.peer.as_ref().map(|(_, n)| n.clone()).unwrap_or_default();
         let check = &mut slot.check;
         if mine == theirs {
@@ -74,7 +74,7 @@ impl Actor {
     /// A sync round on `id` brought changes: when it was a repair, what was
     /// missing here is an error worth reporting (it should never happen).
     pub(super) fn repaired(&mut self, id: LinkId, touched: &Touched) {
-        let Some(slot) = self.slots.get(&id) else { return };
+        let Some(slot) = self.links.get(id) else { return };
         if !slot.check.repairing || touched.is_empty() {
             return;
         }
@@ -91,7 +91,7 @@ impl Actor {
     /// Tells the user when whether we agree with each peer changed.
     pub(super) fn report_status(&mut self) {
         let mut status = super::SyncStatus { unwritten: self.ws.unwritten(), ..Default::default() };
-        for slot in self.slots.values() {
+        for slot in self.links.slots() {
             let Some((_, name)) = &slot.peer else { continue };
             match slot.check.agrees {
                 Some(true) => status.in_sync.push(name.clone()),

@@ -6,7 +6,7 @@
 //! peer fell behind), which costs far less per keystroke. Changes that
 //! arrive together are applied in one call.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,21 +21,23 @@ use super::state::{self, SavedSession};
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, Workspace};
 use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo, SyncStatus};
-use crate::doc::{Decoded, DocKey, Member, Splice, SyncState, Touched, Version, WorkspaceDoc};
+use crate::doc::{Decoded, DocKey, Member, Splice, Touched, Version, WorkspaceDoc};
 use crate::fs::watcher::{FsChange, Watcher};
-use crate::link::{Conn, LinkEvent, LinkEventKind, LinkId, OUTBOX};
+use crate::link::{Conn, LinkEvent, LinkEventKind, LinkId};
 use crate::path::RelPath;
-use crate::protocol::limits::{DANGLING_SYNC, MAX_LINKS, PRESENCE_RATE, SYNC_MESSAGE, WANT_RATE};
+use crate::protocol::limits::{MAX_LINKS, PRESENCE_RATE, SYNC_MESSAGE, WANT_RATE};
 use crate::protocol::presence::PresenceMsg;
 use crate::protocol::wire::{Keyed, Relay};
 use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, SessionId, StateMsg, TermId};
-use crate::rate::{Rate, Verdict};
+use crate::rate::Verdict;
 use crate::signal::hub::Hub;
 use crate::term::pty::PtyEvent;
 use crate::term::{TermInfo, TermView};
+use links::Links;
 
 mod blobs;
 mod digest;
+mod links;
 mod peers;
 mod presence;
 mod terminals;
@@ -49,10 +51,6 @@ pub const ROLE_EDITOR: &str = "editor";
 /// Link events queued for the actor.
 pub const INBOX: usize = 4096;
 const TICK: Duration = Duration::from_millis(250);
-/// A peer not heard from on either channel for this long is dropped.
-const SILENT_FOR: Duration = Duration::from_secs(10);
-/// A link whose peer has not said hello by then is given up.
-const NO_HELLO_FOR: Duration = Duration::from_secs(30);
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// How long a refused peer's connection stays open for the refusal to arrive.
 const BYE_GRACE: Duration = Duration::from_millis(500);
@@ -80,30 +78,6 @@ pub enum Command {
     Shutdown,
 }
 
-/// One connection, and the peer behind it once it said hello.
-struct Slot {
-    link: Conn,
-    peer: Option<(PeerId, String)>,
-    sync: SyncState,
-    /// Its outbox overflowed: it gets a sync round when the outbox drains.
-    behind: bool,
-    heard: Instant,
-    /// The last round trip measured, and the ping in flight.
-    rtt: Option<Duration>,
-    ping: Option<(u64, Instant)>,
-    /// What its digests said of our workspace.
-    check: digest::Check,
-    /// How fast it sends presence and asks for texts.
-    presence_rate: Rate,
-    want_rate: Rate,
-    /// Documents in which its changes built on changes this peer lacks, and
-    /// when that last started a sync round ([`Actor::catch_up`]).
-    lacking: std::collections::BTreeSet<DocKey>,
-    caught_up: Option<Instant>,
-    /// Its sync messages that left changes waiting for ones never sent.
-    strikes: Rate,
-}
-
 /// A fresh joiner's wait for the workspace.
 struct FirstSync {
     done: oneshot::Sender<Result<(), EngineError>>,
@@ -128,7 +102,7 @@ pub struct Actor {
     /// For a joiner: how to reach the host again when its link is lost.
     rejoin: Option<Rejoin>,
     inbox: mpsc::Receiver<LinkEvent>,
-    slots: HashMap<LinkId, Slot>,
+    links: Links,
     events: broadcast::Sender<EngineEvent>,
     fs: Option<(Watcher, mpsc::UnboundedReceiver<Vec<FsChange>>)>,
     first_sync: Option<FirstSync>,
@@ -174,7 +148,7 @@ impl Actor {
             last_gossip: Instant::now(),
             rejoin: None,
             inbox,
-            slots: HashMap::new(),
+            links: Links::default(),
             events,
             fs: None,
             first_sync: None,
@@ -329,8 +303,8 @@ impl Actor {
             Command::Peers { reply } => {
                 let names = self.shown_names();
                 let mut peers: Vec<PeerInfo> = self
-                    .slots
-                    .values()
+                    .links
+                    .slots()
                     .filter_map(|s| s.peer.clone().map(|(peer, name)| PeerInfo { name: names.get(&peer).cloned().unwrap_or(name), peer, rtt: s.rtt }))
                     .collect();
                 peers.sort_by(|a, b| a.peer.cmp(&b.peer));
@@ -392,8 +366,8 @@ impl Actor {
                 let mut rest = VecDeque::new();
                 for e in std::iter::once(ev).chain(queue.drain(..)) {
                     match e.kind {
-                        LinkEventKind::State(StateMsg::Changes(c)) if self.said_hello(e.link) => {
-                            self.heard(e.link);
+                        LinkEventKind::State(StateMsg::Changes(c)) if self.links.said_hello(e.link) => {
+                            self.links.heard(e.link);
                             match WorkspaceDoc::decode_changes(from_wire(c)) {
                                 Ok(d) => batches.push((e.link, d)),
                                 Err(err) => self.drop_link(e.link, &format!("sent a change that does not decode ({err})")),
@@ -414,7 +388,7 @@ impl Actor {
     /// each peer's on its own, and a peer whose changes cannot be applied is
     /// dropped: one bad change never costs the others' edits.
     fn apply_batches(&mut self, mut batches: Vec<(LinkId, Decoded)>) {
-        batches.retain(|(link, _)| self.slots.contains_key(link));
+        batches.retain(|(link, _)| self.links.contains(*link));
         if batches.len() == 1 {
             // The common case, one sender: nothing to keep for a retry.
             let Some((link, d)) = batches.pop() else { return };
@@ -459,7 +433,7 @@ impl Actor {
     /// the one that had to wait).
     fn catch_up(&mut self, links: &[LinkId], touched: &Touched) {
         for link in links {
-            if let Some(slot) = self.slots.get_mut(link) {
+            if let Some(slot) = self.links.get_mut(*link) {
                 slot.lacking.extend(touched.incomplete.iter().cloned());
             }
         }
@@ -471,13 +445,13 @@ impl Actor {
     /// peer does only by chance: its summary of what this peer holds is a
     /// Bloom filter).
     fn strike(&mut self, id: LinkId) -> bool {
-        self.slots.get_mut(&id).is_some_and(|s| s.strikes.check(Instant::now()) == Verdict::Take)
+        self.links.get_mut(id).is_some_and(|s| s.strikes.check(Instant::now()) == Verdict::Take)
     }
 
     fn catch_up_due(&mut self, links: &[LinkId]) {
         let now = Instant::now();
         for link in links {
-            let Some(slot) = self.slots.get_mut(link) else { continue };
+            let Some(slot) = self.links.get_mut(*link) else { continue };
             if slot.lacking.is_empty() || slot.caught_up.is_some_and(|at| now.duration_since(at) < CATCH_UP_EVERY) {
                 continue;
             }
@@ -488,50 +462,23 @@ impl Actor {
         }
     }
 
-    fn said_hello(&self, link: LinkId) -> bool {
-        self.slots.get(&link).is_some_and(|s| s.peer.is_some())
-    }
-
-    fn heard(&mut self, link: LinkId) {
-        if let Some(s) = self.slots.get_mut(&link) {
-            s.heard = Instant::now();
-        }
-    }
-
     fn handle_event(&mut self, ev: LinkEvent) {
         let id = ev.link;
         match ev.kind {
             LinkEventKind::Added(link) => {
                 self.mesh.added(id);
-                self.slots.insert(
-                    id,
-                    Slot {
-                        link,
-                        peer: None,
-                        sync: SyncState::default(),
-                        behind: false,
-                        heard: Instant::now(),
-                        rtt: None,
-                        ping: None,
-                        check: Default::default(),
-                        presence_rate: Rate::new(PRESENCE_RATE, Instant::now()),
-                        want_rate: Rate::new(WANT_RATE, Instant::now()),
-                        lacking: Default::default(),
-                        caught_up: None,
-                        strikes: Rate::new(DANGLING_SYNC, Instant::now()),
-                    },
-                );
+                self.links.add(link);
                 // Queued now, sent first once the link opens.
                 self.send_hello(id);
             }
             LinkEventKind::Open(_) => {}
             LinkEventKind::State(msg) => {
-                self.heard(id);
+                self.links.heard(id);
                 self.handle_state(id, msg);
             }
             LinkEventKind::Presence(bytes) => {
-                self.heard(id);
-                match self.slots.get_mut(&id).map(|s| s.presence_rate.check(Instant::now())) {
+                self.links.heard(id);
+                match self.links.get_mut(id).map(|s| s.presence_rate.check(Instant::now())) {
                     Some(Verdict::Take) => self.on_presence(id, &bytes),
                     Some(Verdict::Skip) | None => {}
                     Some(Verdict::Flood) => self.drop_link(id, &format!("sent presence far faster than {} a second", PRESENCE_RATE.per_second)),
@@ -543,7 +490,7 @@ impl Actor {
     }
 
     fn handle_state(&mut self, id: LinkId, msg: StateMsg) {
-        let Some(slot) = self.slots.get(&id) else {
+        let Some(slot) = self.links.get(id) else {
             return;
         };
         match (msg, slot.peer.is_some()) {
@@ -561,7 +508,7 @@ impl Actor {
             }
             (StateMsg::Sync(items), true) => {
                 let result = {
-                    let Some(sync) = self.slots.get_mut(&id).map(|s| &mut s.sync) else {
+                    let Some(sync) = self.links.get_mut(id).map(|s| &mut s.sync) else {
                         return;
                     };
                     let mut touched = Touched::default();
@@ -618,7 +565,7 @@ impl Actor {
             }
             (StateMsg::Ping(n), true) => self.send(id, &StateMsg::Pong(n)),
             (StateMsg::Digest(d), true) => self.on_digest(id, d),
-            (StateMsg::Want(hashes), true) => match self.slots.get_mut(&id).map(|s| s.want_rate.check(Instant::now())) {
+            (StateMsg::Want(hashes), true) => match self.links.get_mut(id).map(|s| s.want_rate.check(Instant::now())) {
                 Some(Verdict::Flood | Verdict::Skip) => {
                     self.drop_link(id, &format!("asked for texts more than {} times a second", WANT_RATE.per_second))
                 }
@@ -627,7 +574,7 @@ impl Actor {
             (StateMsg::Blobs(blobs), true) => self.on_blobs(id, blobs),
             (StateMsg::Lacks(hashes), true) => self.on_lacks(id, hashes),
             (StateMsg::Pong(n), true) => {
-                if let Some(slot) = self.slots.get_mut(&id)
+                if let Some(slot) = self.links.get_mut(id)
                     && let Some((sent, at)) = slot.ping
                     && sent == n
                 {
@@ -646,7 +593,7 @@ impl Actor {
             Some("that peer holds a different workspace".to_owned())
         } else if h.peer == self.me {
             Some("that peer has this peer's own id".to_owned())
-        } else if self.slots.values().filter(|s| s.peer.as_ref().is_some_and(|(p, _)| *p != h.peer)).count() >= MAX_LINKS {
+        } else if self.links.greeted().filter(|(_, p, _)| **p != h.peer).count() >= MAX_LINKS {
             Some(format!("the session is full here ({MAX_LINKS} peers)"))
         } else {
             self.check_certificate(id, &h.peer)
@@ -665,12 +612,11 @@ impl Actor {
             return;
         }
         // A peer that reconnects replaces its old, dead connection.
-        let stale: Vec<LinkId> =
-            self.slots.iter().filter(|(l, s)| **l != id && s.peer.as_ref().is_some_and(|(p, _)| p == &h.peer)).map(|(l, _)| *l).collect();
+        let stale: Vec<LinkId> = self.links.greeted().filter(|(l, p, _)| *l != id && **p == h.peer).map(|(l, _, _)| l).collect();
         for l in stale {
             self.drop_link(l, "reconnected");
         }
-        if let Some(slot) = self.slots.get_mut(&id) {
+        if let Some(slot) = self.links.get_mut(id) {
             slot.peer = Some((h.peer.clone(), h.name.clone()));
         }
         if let Some(first) = &mut self.first_sync {
@@ -698,7 +644,7 @@ impl Actor {
     /// ([`PeerId::of_certificate`]): a peer claiming another id (to take
     /// over its grants, or to lock it out) is refused.
     fn check_certificate(&self, id: LinkId, peer: &PeerId) -> Option<String> {
-        match self.slots.get(&id).and_then(|s| s.link.remote_fingerprint()) {
+        match self.links.get(id).and_then(|s| s.link.remote_fingerprint()) {
             None => Some("that peer's connection has no certificate fingerprint".into()),
             Some(fp) if PeerId::of_certificate(&fp) == *peer => None,
             Some(_) => Some(format!("peer id {peer} is not the id of that peer's certificate: refusing an impersonation")),
@@ -712,7 +658,7 @@ impl Actor {
 
     fn send_sync(&mut self, id: LinkId) {
         let msg = {
-            let Some(slot) = self.slots.get_mut(&id) else {
+            let Some(slot) = self.links.get_mut(id) else {
                 return;
             };
             let sync = &mut slot.sync;
@@ -726,7 +672,7 @@ impl Actor {
     /// A fresh joiner writes the workspace to disk once it holds everything
     /// the host had when they connected.
     fn check_first_sync(&mut self, id: LinkId) {
-        let ready = match (&self.first_sync, self.slots.get(&id)) {
+        let ready = match (&self.first_sync, self.links.get(id)) {
             (Some(f), Some(slot)) if f.host == Some(id) => {
                 let sync = &slot.sync;
                 let doc = self.ws.doc();
@@ -817,25 +763,11 @@ impl Actor {
             return;
         };
         self.dirty = true;
-        let msg = StateMsg::Changes(to_wire(changes));
-        for slot in self.slots.values_mut() {
-            if slot.peer.is_none() || slot.behind {
-                continue;
-            }
-            if slot.link.send_state(&msg).is_err() {
-                tracing::info!(link = slot.link.id().0, "a peer is not keeping up; it will catch up by sync");
-                slot.behind = true;
-            }
-        }
+        self.links.broadcast(&StateMsg::Changes(to_wire(changes)));
     }
 
     fn send(&mut self, id: LinkId, msg: &StateMsg) {
-        let Some(slot) = self.slots.get_mut(&id) else {
-            return;
-        };
-        if slot.link.send_state(msg).is_err() {
-            slot.behind = true;
-        }
+        self.links.send(id, msg);
     }
 
     fn drop_link(&mut self, id: LinkId, why: &str) {
@@ -845,7 +777,7 @@ impl Actor {
     /// Drops a link now, and closes its connection after `grace` (time for
     /// a last message, such as a refusal, to leave).
     fn drop_link_after(&mut self, id: LinkId, why: &str, grace: Duration) {
-        let Some(slot) = self.slots.remove(&id) else {
+        let Some(slot) = self.links.remove(id) else {
             return;
         };
         tracing::debug!(link = id.0, why, "dropping link");
@@ -891,26 +823,12 @@ impl Actor {
             self.dial_missing();
         }
         self.maybe_rejoin();
-        let lacking: Vec<LinkId> = self.slots.iter().filter(|(_, s)| !s.lacking.is_empty()).map(|(l, _)| *l).collect();
+        let lacking = self.links.lacking();
         self.catch_up_due(&lacking);
-        let silent: Vec<LinkId> = self
-            .slots
-            .iter()
-            .filter(|(_, s)| {
-                let quiet = now.duration_since(s.heard);
-                if s.peer.is_some() { quiet > SILENT_FOR } else { quiet > NO_HELLO_FOR }
-            })
-            .map(|(l, _)| *l)
-            .collect();
-        for l in silent {
+        for l in self.links.silent(now) {
             self.drop_link(l, "went silent");
         }
-        let recovered: Vec<LinkId> = self.slots.iter().filter(|(_, s)| s.behind && s.link.outbox_room() > OUTBOX / 2).map(|(l, _)| *l).collect();
-        for l in recovered {
-            if let Some(slot) = self.slots.get_mut(&l) {
-                slot.behind = false;
-                slot.sync = SyncState::default();
-            }
+        for l in self.links.recovered() {
             self.send_sync(l);
         }
         if self.dirty
@@ -946,7 +864,7 @@ impl Actor {
         self.close_terminals();
         self.flush();
         let bye = StateMsg::Bye("shutting down".into());
-        let links: Vec<Conn> = self.slots.values().map(|s| s.link.clone()).collect();
+        let links: Vec<Conn> = self.links.slots().map(|s| s.link.clone()).collect();
         for link in &links {
             let _ = link.send_state(&bye);
         }

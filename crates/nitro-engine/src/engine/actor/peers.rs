@@ -9,7 +9,7 @@ use url::Url;
 
 use super::Actor;
 use crate::engine::handshake;
-use crate::link::{Link, LinkId};
+use crate::link::Link;
 use crate::protocol::limits::MAX_PENDING_LINKS;
 use crate::protocol::wire::{PeerEntry, PeersMsg, Relay, RelayKind};
 use crate::protocol::{Invite, PeerId, StateMsg};
@@ -45,7 +45,7 @@ impl Actor {
         let mut names: HashMap<PeerId, String> =
             self.ws.roster().into_iter().filter_map(|(id, m)| Some((PeerId::try_from(id).ok()?, m.name))).collect();
         names.insert(self.me.clone(), self.name.clone());
-        names.extend(self.slots.values().filter_map(|s| s.peer.clone()));
+        names.extend(self.links.greeted().map(|(_, p, n)| (p.clone(), n.to_owned())));
         let mut uses: HashMap<String, usize> = HashMap::new();
         for name in names.values() {
             *uses.entry(name.clone()).or_default() += 1;
@@ -59,23 +59,22 @@ impl Actor {
     }
 
     pub(super) fn connected_peers(&self) -> HashSet<PeerId> {
-        self.slots.values().filter_map(|s| s.peer.as_ref().map(|(p, _)| p.clone())).collect()
+        self.links.greeted().map(|(_, p, _)| p.clone()).collect()
     }
 
     /// Sends every neighbor the list of our other connections.
     pub(super) fn gossip(&mut self) {
         self.last_gossip = Instant::now();
-        let all: Vec<PeerEntry> =
-            self.slots.values().filter_map(|s| s.peer.as_ref().map(|(peer, name)| PeerEntry { peer: peer.clone(), name: name.clone() })).collect();
-        let ids: Vec<LinkId> = self.slots.iter().filter(|(_, s)| s.peer.is_some()).map(|(l, _)| *l).collect();
+        let all: Vec<PeerEntry> = self.links.greeted().map(|(_, peer, name)| PeerEntry { peer: peer.clone(), name: name.to_owned() }).collect();
+        let ids = self.links.greeted_ids();
         for id in ids {
-            let Some((to, _)) = self.slots.get(&id).and_then(|s| s.peer.clone()) else {
+            let Some(to) = self.links.peer(id).cloned() else {
                 continue;
             };
             let peers = all.iter().filter(|e| e.peer != to).cloned().collect();
             self.send(id, &StateMsg::Peers(PeersMsg { peers }));
             let nonce = rand::random();
-            if let Some(slot) = self.slots.get_mut(&id) {
+            if let Some(slot) = self.links.get_mut(id) {
                 slot.ping = Some((nonce, Instant::now()));
             }
             self.send(id, &StateMsg::Ping(nonce));
@@ -131,7 +130,7 @@ impl Actor {
                 // A member that floods offers must not make this peer build
                 // connections without end.
                 let now = Instant::now();
-                if self.slots.values().filter(|s| s.peer.is_none()).count() + self.mesh.answers_pending(now) >= MAX_PENDING_LINKS {
+                if self.links.pending() + self.mesh.answers_pending(now) >= MAX_PENDING_LINKS {
                     tracing::warn!(from = %relay.from, "ignored an offer: too many connections are still being set up");
                     return;
                 }
@@ -149,7 +148,7 @@ impl Actor {
                 });
             }
             RelayKind::Answer => {
-                let Some(link) = self.mesh.answer_for(&relay.from).and_then(|id| self.slots.get(&id)).map(|s| s.link.clone()) else {
+                let Some(link) = self.mesh.answer_for(&relay.from).and_then(|id| self.links.get(id)).map(|s| s.link.clone()) else {
                     return;
                 };
                 tokio::spawn(async move {
@@ -165,7 +164,7 @@ impl Actor {
 
     /// Sends to the link of a connected peer, if there is one.
     pub(super) fn send_to_peer(&mut self, peer: &PeerId, msg: &StateMsg) {
-        let link = self.slots.iter().find(|(_, s)| s.peer.as_ref().is_some_and(|(p, _)| p == peer)).map(|(l, _)| *l);
+        let link = self.links.to_peer(peer, None);
         if let Some(l) = link {
             self.send(l, msg);
         }

@@ -46,13 +46,13 @@ impl Actor {
         self.mine.seq = self.mine.seq.wrapping_add(1);
         self.mine.name.clone_from(&self.name);
         let bytes = self.mine.encode();
-        for slot in self.slots.values().filter(|s| s.peer.is_some()) {
+        for slot in self.links.slots().filter(|s| s.peer.is_some()) {
             slot.link.send_presence(bytes.clone());
         }
     }
 
     pub(super) fn on_presence(&mut self, link: LinkId, bytes: &[u8]) {
-        let Some(peer) = self.slots.get(&link).and_then(|s| s.peer.as_ref()).map(|(p, _)| p.clone()) else {
+        let Some(peer) = self.links.peer(link).cloned() else {
             return;
         };
         match PresenceMsg::decode(bytes) {

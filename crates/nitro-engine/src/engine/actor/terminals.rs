@@ -2,10 +2,7 @@
 //! messages from peers, and the shells' output events, routed to the
 //! [`Terminals`] registry; metadata changes go into the document.
 
-use std::collections::HashMap;
-
-use super::{Actor, Slot};
-use crate::engine::terminals::Peer;
+use super::Actor;
 use crate::engine::{EngineError, EngineEvent};
 use crate::link::LinkId;
 use crate::protocol::{PeerId, StateMsg, TermId, TermMsg};
@@ -21,16 +18,12 @@ pub enum TermCommand {
     Grant { term: TermId, peer: PeerId, write: bool },
 }
 
-pub(super) fn hello_links(slots: &HashMap<LinkId, Slot>) -> Vec<Peer<'_>> {
-    slots.iter().filter_map(|(id, s)| s.peer.as_ref().map(|(p, _)| (*id, p, s.link.as_ref()))).collect()
-}
-
 impl Actor {
     /// Runs a terminal command; `Open` answers with the new terminal's id.
     pub(super) fn terminal_command(&mut self, cmd: TermCommand) -> Result<Option<TermId>, EngineError> {
         match cmd {
             TermCommand::Open { cols, rows } => {
-                let info = self.terms.open(cols, rows, hello_links(&self.slots).into_iter())?;
+                let info = self.terms.open(cols, rows, self.links.terminal_peers().into_iter())?;
                 if let Err(e) = self.publish_terminal(&info) {
                     // Nobody could see it: no shell runs unlisted.
                     let _ = self.terms.close(info.id);
@@ -44,7 +37,7 @@ impl Actor {
                 } else {
                     let link = self.owner_link(term)?;
                     // Keystrokes are not worth a resync: say they did not leave.
-                    let sent = self.slots.get(&link).is_some_and(|s| s.link.send_state(&StateMsg::Term(TermMsg::Input { term, bytes })).is_ok());
+                    let sent = self.links.get(link).is_some_and(|s| s.link.send_state(&StateMsg::Term(TermMsg::Input { term, bytes })).is_ok());
                     if !sent {
                         return Err(TermError::OwnerBusy(term).into());
                     }
@@ -79,7 +72,7 @@ impl Actor {
     /// lists it.
     fn owner_link(&mut self, term: TermId) -> Result<LinkId, TermError> {
         let owner = self.ws.doc().terminals().into_iter().find(|t| t.id == term).map(|t| t.owner).ok_or(TermError::Unknown(term))?;
-        let link = self.slots.iter().find(|(_, s)| s.peer.as_ref().is_some_and(|(p, _)| *p == owner)).map(|(l, _)| *l);
+        let link = self.links.to_peer(&owner, None);
         link.ok_or(TermError::OwnerAway(term))
     }
 
@@ -102,7 +95,7 @@ impl Actor {
     /// Sends pending terminal output (of one terminal, or all) to every peer
     /// with room on its link.
     pub(super) fn pump_terminals(&mut self, only: Option<TermId>) {
-        let peers = hello_links(&self.slots);
+        let peers = self.links.terminal_peers();
         let changed = self.terms.pump(only, &peers);
         for info in changed {
             if let Err(e) = self.publish_terminal(&info) {
