@@ -82,8 +82,8 @@ mod tests {
         let mut host = hub.local("t1");
         let mut a = connect(&url, "t1").await.expect("connect");
         let mut other = connect(&url, "t2").await.expect("connect");
-        // Let the subscription arrive before publishing.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // `a` subscribed on the connection it publishes on: the server takes
+        // the subscription first.
         let env = Envelope { nitro: 1, kind: Kind::Offer, from: PeerId::random(), to: None, sealed: Some("x".into()) };
         a.tx.send(env.clone()).expect("send");
         let got = tokio::time::timeout(Duration::from_secs(5), host.rx.recv()).await.expect("in time");
