@@ -47,6 +47,47 @@ pub struct PeerPresence {
     pub viewport_top: Option<u32>,
 }
 
+/// This peer's own presence, paced: a change leaves at once when the last
+/// message left at least [`MIN_INTERVAL`] ago, else when that much time has
+/// passed; an unchanged one is repeated every [`REPEAT_EVERY`].
+#[derive(Debug)]
+pub struct Outgoing {
+    msg: PresenceMsg,
+    pending: bool,
+    last: Instant,
+}
+
+impl Outgoing {
+    pub fn new(now: Instant) -> Self {
+        Self { msg: PresenceMsg::default(), pending: false, last: now }
+    }
+
+    /// Takes a new presence; it leaves when [`Self::due`] says so.
+    pub fn set(&mut self, msg: PresenceMsg) {
+        self.msg = PresenceMsg { seq: self.msg.seq, ..msg };
+        self.pending = true;
+    }
+
+    /// When a change that waits may leave.
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.pending.then_some(self.last + MIN_INTERVAL)
+    }
+
+    /// The message to send now, if one is due, under the next sequence
+    /// number and `name`.
+    pub fn due(&mut self, now: Instant, name: &str) -> Option<Vec<u8>> {
+        let since = now.duration_since(self.last);
+        if !(self.pending && since >= MIN_INTERVAL || since >= REPEAT_EVERY) {
+            return None;
+        }
+        self.pending = false;
+        self.last = now;
+        self.msg.seq = self.msg.seq.wrapping_add(1);
+        name.clone_into(&mut self.msg.name);
+        Some(self.msg.encode())
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct PresenceTable {
     entries: HashMap<PeerId, (PresenceMsg, Instant)>,
@@ -115,5 +156,28 @@ mod tests {
         assert!(t.expire(now + STALE_AFTER / 2).is_empty());
         assert_eq!(t.expire(now + STALE_AFTER * 2), vec![peer.clone()]);
         assert!(t.get(&peer).is_none());
+    }
+
+    #[test]
+    fn a_burst_of_changes_leaves_at_sixty_a_second_and_silence_as_a_heartbeat() {
+        let t0 = Instant::now();
+        let mut out = Outgoing::new(t0);
+        let typing = |t: bool| PresenceMsg { typing: t, ..Default::default() };
+        out.set(typing(true));
+        let first = out.due(t0 + MIN_INTERVAL, "ada").expect("the first change leaves");
+        assert_eq!(PresenceMsg::decode(&first).map(|m| (m.seq, m.name, m.typing)), Ok((1, "ada".into(), true)));
+        // Changes within the interval wait, the newest wins.
+        out.set(typing(false));
+        out.set(typing(true));
+        let soon = t0 + MIN_INTERVAL + Duration::from_millis(5);
+        assert_eq!(out.due(soon, "ada"), None);
+        assert_eq!(out.wake_at(), Some(t0 + MIN_INTERVAL * 2));
+        let second = out.due(t0 + MIN_INTERVAL * 2, "ada").expect("then it leaves");
+        assert_eq!(PresenceMsg::decode(&second).map(|m| (m.seq, m.typing)), Ok((2, true)));
+        assert_eq!(out.wake_at(), None);
+        // Nothing new: a heartbeat a second later, not before.
+        assert_eq!(out.due(t0 + MIN_INTERVAL * 3, "ada"), None);
+        let beat = out.due(t0 + MIN_INTERVAL * 2 + REPEAT_EVERY, "ada").expect("heartbeat");
+        assert_eq!(PresenceMsg::decode(&beat).map(|m| m.seq), Ok(3));
     }
 }

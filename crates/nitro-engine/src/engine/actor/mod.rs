@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::handshake::Local;
 use super::mesh::Mesh;
-use super::presence::{LocalPresence, MIN_INTERVAL, PeerPresence, PresenceTable, default_color};
+use super::presence::{LocalPresence, Outgoing, PeerPresence, PresenceTable, default_color};
 use super::state::{self, SavedSession};
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, Workspace};
@@ -26,7 +26,6 @@ use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Conn, LinkEvent, LinkEventKind, LinkId};
 use crate::path::RelPath;
 use crate::protocol::limits::{MAX_LINKS, PRESENCE_RATE, SYNC_MESSAGE, WANT_RATE};
-use crate::protocol::presence::PresenceMsg;
 use crate::protocol::wire::{Keyed, Relay};
 use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, SessionId, StateMsg, TermId};
 use crate::rate::Verdict;
@@ -115,10 +114,8 @@ pub struct Actor {
     last_save: Instant,
     /// Everyone else's presence.
     presence: PresenceTable,
-    /// Ours, as last set; sent when due.
-    mine: PresenceMsg,
-    presence_pending: bool,
-    last_presence: Instant,
+    /// Ours, sent when due.
+    outgoing: Outgoing,
     terms: Terminals,
     term_rx: mpsc::UnboundedReceiver<PtyEvent>,
     /// A link has room again: terminal output may flow.
@@ -158,9 +155,7 @@ impl Actor {
             dirty: false,
             last_save: Instant::now(),
             presence: PresenceTable::default(),
-            mine: PresenceMsg::default(),
-            presence_pending: false,
-            last_presence: Instant::now(),
+            outgoing: Outgoing::new(Instant::now()),
             terms,
             term_rx,
             drained,
@@ -219,6 +214,7 @@ impl Actor {
         let mut tick = tokio::time::interval(TICK);
         let mut queue: VecDeque<LinkEvent> = VecDeque::new();
         loop {
+            let presence_due = self.outgoing.wake_at();
             tokio::select! {
                 c = cmd.recv() => {
                     let Some(first) = c else { break };
@@ -248,7 +244,7 @@ impl Actor {
                         tracing::warn!(error = %e, "could not take in changes on disk");
                     }
                 }
-                _ = tokio::time::sleep_until((self.last_presence + MIN_INTERVAL).into()), if self.presence_pending => {
+                _ = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now).into()), if presence_due.is_some() => {
                     self.send_presence_if_due(Instant::now());
                 }
                 Some(ev) = self.term_rx.recv() => self.on_pty(ev),

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::Actor;
 use crate::doc::Version;
-use crate::engine::presence::{LocalPresence, MIN_INTERVAL, PeerPresence, REPEAT_EVERY, Selection, default_color};
+use crate::engine::presence::{LocalPresence, PeerPresence, Selection, default_color};
 use crate::engine::{EngineError, EngineEvent};
 use crate::link::LinkId;
 use crate::protocol::PeerId;
@@ -28,24 +28,17 @@ impl Actor {
                 (Some(id.as_str().to_owned()), sels)
             }
         };
-        self.mine = PresenceMsg { seq: self.mine.seq, name: self.name.clone(), typing: local.typing, file, selections, viewport: local.viewport_top };
-        self.presence_pending = true;
+        self.outgoing.set(PresenceMsg { seq: 0, name: String::new(), typing: local.typing, file, selections, viewport: local.viewport_top });
         self.send_presence_if_due(Instant::now());
         Ok(())
     }
 
-    /// Sends our presence when it changed and the last one left at least
-    /// [`MIN_INTERVAL`] ago, or as a heartbeat every [`REPEAT_EVERY`].
+    /// Sends our presence to every peer when it is due
+    /// ([`crate::engine::presence::Outgoing`]).
     pub(super) fn send_presence_if_due(&mut self, now: Instant) {
-        let since = now.duration_since(self.last_presence);
-        if !(self.presence_pending && since >= MIN_INTERVAL || since >= REPEAT_EVERY) {
+        let Some(bytes) = self.outgoing.due(now, &self.name) else {
             return;
-        }
-        self.presence_pending = false;
-        self.last_presence = now;
-        self.mine.seq = self.mine.seq.wrapping_add(1);
-        self.mine.name.clone_from(&self.name);
-        let bytes = self.mine.encode();
+        };
         for slot in self.links.slots().filter(|s| s.peer.is_some()) {
             slot.link.send_presence(bytes.clone());
         }
