@@ -407,3 +407,29 @@ async fn one_bad_change_costs_only_its_sender() {
     assert_eq!(peers, [honest.me.clone()]);
     host.handle.shutdown().await.expect("shutdown");
 }
+
+/// A member whose first message is Changes, not Hello: the host drops it
+/// (it used to take such a message up again and again, and hang: on two
+/// threads, so that a hung host fails the test instead of stopping it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_sends_changes_before_hello_is_dropped_and_the_host_goes_on() {
+    let host = MemoryHost::start(&[("a.txt", "a")]).await;
+    let (inbox, _events) = mpsc::channel(super::actor::INBOX);
+    let (ours, theirs) = memory::pair(
+        memory::Side { id: LinkId(1), fingerprint: [5; 32], inbox },
+        memory::Side { id: LinkId(999), fingerprint: [0; 32], inbox: host.inbox.clone() },
+    );
+    let theirs: Conn = Arc::new(theirs);
+    host.inbox.send(LinkEvent { link: theirs.id(), kind: LinkEventKind::Added(theirs) }).await.expect("the host runs");
+    let mut junk = WorkspaceDoc::new_workspace("junk").expect("doc");
+    junk.create(None, "x", &Content::Dir).expect("entry");
+    let changes = junk.take_changes().expect("changes").into_iter().map(|(k, b)| (k.to_wire().to_owned(), b)).collect();
+    assert!(crate::link::Transport::send_state(&ours, &StateMsg::Changes(changes)).is_ok());
+    // The host still answers, and still lets an honest peer in.
+    let mut honest = Hostile::in_memory(&host, [6; 32]).await;
+    let mut doc = WorkspaceDoc::empty();
+    tokio::time::timeout(KEPT_FOR, honest.sync(&mut doc)).await.expect("the host goes on");
+    let peers: Vec<PeerId> = host.handle.peers().await.expect("peers").into_iter().map(|p| p.peer).collect();
+    assert_eq!(peers, [honest.me.clone()]);
+    host.handle.shutdown().await.expect("shutdown");
+}

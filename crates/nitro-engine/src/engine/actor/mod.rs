@@ -360,6 +360,7 @@ impl Actor {
                 // Gather every change message queued behind this one.
                 let mut batches: Vec<(LinkId, Decoded)> = Vec::new();
                 let mut rest = VecDeque::new();
+                let mut early = Vec::new();
                 for e in std::iter::once(ev).chain(queue.drain(..)) {
                     match e.kind {
                         LinkEventKind::State(StateMsg::Changes(c)) if self.links.said_hello(e.link) => {
@@ -369,11 +370,17 @@ impl Actor {
                                 Err(err) => self.drop_link(e.link, &format!("sent a change that does not decode ({err})")),
                             }
                         }
+                        // From a link that has not said hello, or is gone:
+                        // handled on its own (never queued again).
+                        LinkEventKind::State(StateMsg::Changes(_)) => early.push(e),
                         _ => rest.push_back(e),
                     }
                 }
                 *queue = rest;
                 self.apply_batches(batches);
+                for e in early {
+                    self.handle_event(e);
+                }
                 continue;
             }
             self.handle_event(ev);
@@ -540,10 +547,9 @@ impl Actor {
                     }
                 }
             }
-            (StateMsg::Changes(c), true) => match self.ws.doc().apply_changes(from_wire(c)) {
-                Ok(touched) => self.apply_remote(&touched),
-                Err(e) => tracing::warn!(error = %e, "ignored malformed changes from a peer"),
-            },
+            // Changes from peers that said hello are applied in batches
+            // (`handle_events`); none reach here.
+            (StateMsg::Changes(_), true) => {}
             (StateMsg::Peers(p), true) => {
                 if let Some((from, _)) = slot.peer.clone() {
                     self.on_peers(from, p);
