@@ -484,8 +484,9 @@ fn base_change(id: &FileId, text: &str) -> Result<automerge::Change, DocError> {
 /// Runs `f` on `doc` with input from a peer or from disk. Automerge panics
 /// on some malformed changes (one naming an actor the document does not
 /// know, say): a panic, an error, or a tree grown past `limit` leaves the
-/// document as it was before (a copy of it costs a small fraction of
-/// applying), never a crash.
+/// document as it was before, never a crash. The copy costs little for a
+/// short history and up to about half of applying for a long one
+/// (docs/BENCHMARKS.md, trace_sync).
 fn guarded<T>(
     doc: &mut Automerge,
     f: impl FnOnce(&mut Automerge) -> Result<T, automerge::AutomergeError>,
@@ -649,7 +650,11 @@ impl WorkspaceDoc {
 
     /// Reads the root objects again: after the tree document took changes.
     fn resolve_roots(&mut self) {
+        let was = self.roots.diverted;
         self.roots = Roots::resolve(&self.tree.doc, self.first.as_ref());
+        if self.roots.diverted && !was {
+            tracing::warn!("a peer put other objects at the workspace's root; they are ignored");
+        }
     }
 
     /// This document belongs to `session`: its root is read as the
@@ -1384,14 +1389,29 @@ impl WorkspaceDoc {
             }
             let mut log = PatchLog::active();
             let keep = self.entries_kept(&key);
+            let before = self.hashes_if_diverted(&key);
             guarded(&mut self.part_mut(&key).doc, |doc| doc.apply_changes_log_patches(changes, &mut log), keep)?;
             self.changed.insert(key.clone());
             if key == DocKey::Tree {
                 self.resolve_roots();
             }
-            touched.merge(self.touched(&key, &mut log));
+            touched.merge(self.touched(&key, &mut log, before.as_ref()));
         }
         Ok(touched)
+    }
+
+    /// Each entry's text hash, for the tree while a member's change has
+    /// replaced the root: patches then say nothing of the entries read here,
+    /// and comparing hashes finds the texts that changed without reading
+    /// any file.
+    fn hashes_if_diverted(&self, key: &DocKey) -> Option<HashMap<String, Option<String>>> {
+        (*key == DocKey::Tree && self.roots.diverted).then(|| self.entry_hashes())
+    }
+
+    fn entry_hashes(&self) -> HashMap<String, Option<String>> {
+        let doc = &self.tree.doc;
+        let Ok(entries) = self.entries() else { return HashMap::new() };
+        doc.keys(&entries).map(|k| (k.clone(), get_obj(doc, &entries, &k).and_then(|e| get_str(doc, &e, "hash")))).collect()
     }
 
     /// What [`guarded`] checks after a peer's input to `key`: the tree may
@@ -1412,6 +1432,7 @@ impl WorkspaceDoc {
         let sync = state.0.entry(key.clone()).or_default();
         let before = sync.clone();
         let keep = self.entries_kept(key);
+        let hashes = self.hashes_if_diverted(key);
         if let Err(e) = guarded(&mut self.part_mut(key).doc, |doc| doc.receive_sync_message_log_patches(sync, msg, &mut log), keep) {
             *sync = before;
             return Err(e);
@@ -1420,7 +1441,7 @@ impl WorkspaceDoc {
         if *key == DocKey::Tree {
             self.resolve_roots();
         }
-        let mut touched = self.touched(key, &mut log);
+        let mut touched = self.touched(key, &mut log, hashes.as_ref());
         if self.drop_queued(key)? {
             touched.incomplete.insert(key.clone());
         }
@@ -1466,7 +1487,10 @@ impl WorkspaceDoc {
     /// What the changes recorded in `log` touched. The patch log is filled
     /// while changes are applied; diffing heads afterwards would scan the
     /// whole history (tens of ms on a long one).
-    fn touched(&self, key: &DocKey, log: &mut PatchLog) -> Touched {
+    ///
+    /// `before` holds each entry's text hash before the changes, when the
+    /// root was already replaced (see [`Self::hashes_if_diverted`]).
+    fn touched(&self, key: &DocKey, log: &mut PatchLog, before: Option<&HashMap<String, Option<String>>>) -> Touched {
         let mut touched = Touched::default();
         let id = match key {
             DocKey::Tree => None,
@@ -1484,10 +1508,16 @@ impl WorkspaceDoc {
         }
         if self.roots.diverted {
             // Patches describe the objects now at the root, not the ones
-            // read here: take everything as touched.
-            tracing::warn!("a peer replaced the workspace's root objects; they are ignored");
-            let all = self.entries().map(|e| self.tree.doc.keys(&e).filter_map(|k| FileId::parse(&k)).collect()).unwrap_or_default();
-            return Touched { tree: true, texts: all, terminals: true, ..Touched::default() };
+            // read here: the tree is taken as changed, and the texts whose
+            // entries name another text than before (all of them, the first
+            // time).
+            let now = self.entry_hashes();
+            let texts = now
+                .into_iter()
+                .filter(|(id, hash)| before.is_none_or(|b| b.get(id) != Some(hash)))
+                .filter_map(|(id, _)| FileId::parse(&id))
+                .collect();
+            return Touched { tree: true, texts, terminals: true, ..Touched::default() };
         }
         for patch in patches {
             match patch.path.as_slice() {

@@ -365,18 +365,17 @@ fn a_peer_cannot_replace_the_root_of_the_tree() {
     host.take_changes();
     let mut member = WorkspaceDoc::empty().for_session("ws1").expect("session");
     sync_pair(&mut host, &mut member);
-    let mut tx = member.tree.doc.transaction();
-    tx.put_object(ROOT, "entries", ObjType::Map).expect("put");
-    tx.put_object(ROOT, "peers", ObjType::Map).expect("put");
-    tx.put(ROOT, "schema", 99u64).expect("put");
-    tx.put(ROOT, "workspace", "elsewhere").expect("put");
-    tx.commit();
-    let forged = member.tree.doc.get_last_local_change().expect("change").raw_bytes().to_vec();
+    let forged = member.replace_root_for_test();
     let touched = host.apply_changes(vec![(DocKey::Tree, forged)]).expect("applies");
     assert!(touched.tree, "the peer's disk is checked against the tree again");
     assert_eq!(host.tree().by_path.get(&p("a.txt")), Some(&f), "every file is still listed");
     assert_eq!(host.workspace().as_deref(), Some("ws1"));
     assert_eq!(host.roster().len(), 1);
+    // Later changes touch only what they change (not every file, which
+    // every peer would then read from its disk).
+    let c = member.create(None, "c.txt", &Content::Text("c".into())).expect("create");
+    let touched = host.apply_changes(member.take_changes().expect("changes")).expect("applies");
+    assert_eq!(touched.texts, BTreeSet::from([c]));
     // Edits and new files still land, on this peer and the next.
     let g = host.create(None, "b.txt", &Content::Text("b".into())).expect("create after the attack");
     let mut back = WorkspaceDoc::load(&host.save(), Some("ws1")).expect("its saved state still loads");
@@ -384,7 +383,7 @@ fn a_peer_cannot_replace_the_root_of_the_tree() {
     let mut joiner = WorkspaceDoc::empty().for_session("ws1").expect("session");
     sync_pair(&mut back, &mut joiner);
     assert_eq!(joiner.workspace().as_deref(), Some("ws1"), "a new joiner is not refused");
-    assert_eq!(joiner.tree().entries.len(), 2);
+    assert_eq!(joiner.tree().entries.len(), 3);
     assert!(joiner.tree().entries.contains_key(&g));
 }
 
