@@ -44,10 +44,7 @@ impl Peer {
     /// Sends this peer's pending changes to `other`, and the texts it then
     /// asks for.
     fn send_to(&mut self, other: &mut Peer) {
-        if let Some(changes) = self.ws.doc().take_changes() {
-            let touched = other.ws.doc().apply_changes(changes).expect("apply");
-            other.ws.apply_remote(&touched).expect("remote");
-        }
+        deliver(&mut self.ws, &mut other.ws);
         self.serve(other);
     }
 
@@ -58,6 +55,15 @@ impl Peer {
             other.ws.add_blob(hash, text);
         }
     }
+}
+
+/// Hands `to` the changes `from` made since the last call, as a peer
+/// receives them; false when there were none.
+fn deliver(from: &mut Workspace, to: &mut Workspace) -> bool {
+    let Some(changes) = from.doc().take_changes() else { return false };
+    let touched = to.doc().apply_changes(changes).expect("apply");
+    to.apply_remote(&touched).expect("remote");
+    true
 }
 
 fn listing(root: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -291,9 +297,7 @@ fn after_a_crash_remote_writes_are_not_mistaken_for_local_edits() {
     back.rescan().expect("rescan");
     let id = back.tree().by_path[&RelPath::new("log.txt").expect("p")].clone();
     assert_eq!(back.doc().text(&id).expect("text"), "one\ntwo\nthree\nfour (guest)\n");
-    let changes = back.doc().take_changes().expect("the guest's line is a change");
-    let touched = host.ws.doc().apply_changes(changes).expect("apply");
-    host.ws.apply_remote(&touched).expect("remote");
+    assert!(deliver(&mut back, &mut host.ws), "the guest's line is a change");
     assert_eq!(host.read("log.txt").as_deref(), Some("one\ntwo\nthree\nfour (guest)\n"));
 }
 
@@ -326,9 +330,7 @@ fn a_file_whose_entry_comes_before_its_content_is_written_when_the_content_arriv
     host.changed("a.txt");
     host.changed("b.txt");
     // The tree, naming both files, comes first ...
-    let changes = host.ws.doc().take_changes().expect("changes");
-    let touched = guest.ws.doc().apply_changes(changes).expect("apply");
-    guest.ws.apply_remote(&touched).expect("remote");
+    assert!(deliver(&mut host.ws, &mut guest.ws));
     assert_eq!(guest.read("a.txt"), None);
     assert_eq!(guest.ws.unwritten(), 2);
     let wanted: Vec<String> = guest.ws.wanted().into_iter().map(|(h, _)| h).collect();
@@ -350,9 +352,7 @@ fn a_text_that_does_not_match_its_hash_is_not_written() {
     let (mut host, mut guest) = pair(&[]);
     host.write("a.txt", "the real text\n");
     host.changed("a.txt");
-    let changes = host.ws.doc().take_changes().expect("changes");
-    let touched = guest.ws.doc().apply_changes(changes).expect("apply");
-    guest.ws.apply_remote(&touched).expect("remote");
+    assert!(deliver(&mut host.ws, &mut guest.ws));
     let (hash, _) = guest.ws.wanted().pop().expect("wanted");
     guest.ws.add_blob(hash.clone(), "a forged text\n".into());
     assert_eq!(guest.read("a.txt"), None);
@@ -395,9 +395,7 @@ fn a_never_edited_file_emptied_while_away_is_emptied_for_everyone() {
         back.add_blob(hash, text);
     }
     assert_eq!(back.text(&RelPath::new("a.txt").expect("p")).expect("text").0, "");
-    let changes = back.doc().take_changes().expect("the emptying is a change");
-    let touched = guest.ws.doc().apply_changes(changes).expect("apply");
-    guest.ws.apply_remote(&touched).expect("remote");
+    assert!(deliver(&mut back, &mut guest.ws), "the emptying is a change");
     assert_eq!(guest.read("a.txt").as_deref(), Some(""));
 }
 
