@@ -122,15 +122,17 @@ pub async fn accept(local: Local, key: SignalKey, mut signal: SignalConn) {
                 continue;
             }
         };
-        // Joiners publish their offer again until answered: answer each once.
+        // Joiners publish their offer again until answered: answer each
+        // once. One ignored while too many connections are being set up is
+        // not remembered, so its next copy is answered.
+        if setting_up.load(Ordering::Relaxed) >= MAX_PENDING_LINKS {
+            tracing::warn!(peer = %plain.peer, "ignored an offer for now: too many connections are still being set up");
+            continue;
+        }
         if seen.len() >= MAX_SEEN_OFFERS {
             seen.clear();
         }
         if !seen.insert((plain.peer.clone(), plain.sdp.clone())) {
-            continue;
-        }
-        if setting_up.load(Ordering::Relaxed) >= MAX_PENDING_LINKS {
-            tracing::warn!(peer = %plain.peer, "ignored an offer: too many connections are still being set up");
             continue;
         }
         setting_up.fetch_add(1, Ordering::Relaxed);
