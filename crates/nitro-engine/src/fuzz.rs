@@ -110,7 +110,7 @@ fn read_all(doc: &WorkspaceDoc) {
     for (id, entry) in &tree.entries {
         assert_eq!(tree.by_path.get(&entry.path), Some(id), "one entry per path");
     }
-    let _ = (doc.roster(), doc.terminals(), doc.digest(), doc.workspace());
+    let _ = (doc.enrollments(), doc.terminals(), doc.digest(), doc.workspace());
     let _ = PeerId::try_from("0123456789abcdef".to_owned());
 }
 

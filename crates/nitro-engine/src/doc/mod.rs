@@ -8,7 +8,7 @@
 //! ├─ schema: 3                          └─ text: Text
 //! ├─ workspace: "<session id>"
 //! ├─ entries: { <FileId>: { name, parent: <FileId or "">, kind, size?, hash? } }
-//! ├─ peers: { <PeerId>: { name, color, role } }   the roster: who belongs to the session
+//! ├─ peers: { <PeerId>: { name, color, role, seq, cert, sig } }   the roster, each entry signed by its member
 //! └─ terminals: { <TermId>: { owner, title, cols, rows, exit?, writers } }
 //!                      written by each terminal's owner only; `writers` is a
 //!                      comma-separated list of peer ids
@@ -224,6 +224,8 @@ pub struct Touched {
     pub texts: BTreeSet<FileId>,
     /// A terminal was opened, closed or changed.
     pub terminals: bool,
+    /// A roster entry was written.
+    pub roster: bool,
     /// Documents some of whose changes build on changes this peer does not
     /// hold: those were left out (never queued without end); a sync round
     /// of these documents with their sender brings both.
@@ -232,12 +234,13 @@ pub struct Touched {
 
 impl Touched {
     pub fn is_empty(&self) -> bool {
-        !self.tree && self.texts.is_empty() && !self.terminals
+        !self.tree && self.texts.is_empty() && !self.terminals && !self.roster
     }
 
     pub fn merge(&mut self, other: Touched) {
         self.tree |= other.tree;
         self.terminals |= other.terminals;
+        self.roster |= other.roster;
         self.incomplete.extend(other.incomplete);
         self.texts.extend(other.texts);
     }
@@ -251,6 +254,20 @@ pub struct Member {
     pub color: String,
     /// `host` or `editor`.
     pub role: String,
+}
+
+/// A roster entry as written: the member, and the member's own proof that
+/// it wrote it (checked by `engine::roster`, which the schema leaves alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrollment {
+    pub member: Member,
+    /// Grows with each entry its member writes: the highest proven one is
+    /// the member's word, so an older one put back changes nothing.
+    pub seq: u64,
+    /// The member's DTLS certificate (DER): its fingerprint gives the peer id.
+    pub cert: Vec<u8>,
+    /// The certificate key's signature of the entry.
+    pub sig: Vec<u8>,
 }
 
 /// One of a workspace's Automerge documents: the tree (entries, roster,
@@ -375,6 +392,8 @@ pub struct WorkspaceDoc {
     loose: BTreeSet<FileId>,
     /// The session's first change (its hash and author), once known.
     first: Option<(ChangeHash, automerge::ActorId)>,
+    /// The session id this document was opened for.
+    session: Option<String>,
     roots: Roots,
     /// [`MAX_ENTRIES`], lower in tests.
     max_entries: usize,
@@ -421,6 +440,16 @@ fn get_str(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<String> {
 
 fn get_uint(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<u64> {
     uint_of(doc.get(obj, key))
+}
+
+fn get_bytes(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<Vec<u8>> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Bytes(b) => Some(b.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn get_obj(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<ObjId> {
@@ -500,8 +529,9 @@ fn guarded<T>(
     result
 }
 
-/// A tree document may not grow past `max` entries by a peer's changes
-/// (every peer would write them all to its disk).
+/// A tree document may not grow past `max` entries, members and terminals
+/// together by a peer's changes (every peer would write its entries to its
+/// disk, and show its members and terminals).
 struct EntryLimit {
     first: Option<(ChangeHash, automerge::ActorId)>,
     max: usize,
@@ -510,9 +540,15 @@ struct EntryLimit {
 
 impl EntryLimit {
     fn check(&self, doc: &Automerge) -> Result<(), DocError> {
-        let now = Roots::resolve(doc, self.first.as_ref()).entries.map_or(0, |e| doc.length(&e));
+        let now = count(doc, self.first.as_ref());
         if now > self.max && now > self.before { Err(DocError::TooManyEntries(self.max)) } else { Ok(()) }
     }
+}
+
+/// The tree's entries, members and terminals.
+fn count(doc: &Automerge, first: Option<&(ChangeHash, automerge::ActorId)>) -> usize {
+    let roots = Roots::resolve(doc, first);
+    [roots.entries, roots.peers, roots.terminals].iter().flatten().map(|o| doc.length(o)).sum()
 }
 
 /// `f`, with a panic inside Automerge turned into [`DocError::Rejected`].
@@ -641,6 +677,7 @@ impl WorkspaceDoc {
             changed: BTreeSet::new(),
             loose: BTreeSet::new(),
             first: None,
+            session: None,
             roots: Roots::default(),
             max_entries: MAX_ENTRIES,
         };
@@ -663,6 +700,7 @@ impl WorkspaceDoc {
         // Checked here so that loading a saved document is checked too.
         let first = roots::genesis(session)?;
         self.first = Some((first.hash(), first.actor_id().clone()));
+        self.session = Some(session.to_owned());
         self.resolve_roots();
         if let Some(v) = self.roots.schema.filter(|v| *v > SCHEMA) {
             return Err(DocError::Schema(v));
@@ -854,6 +892,11 @@ impl WorkspaceDoc {
         }
         self.resolve_roots();
         Ok(())
+    }
+
+    /// The session id this document was opened for, if it was.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
     }
 
     /// The session id stored by the host, once the document has it.
@@ -1062,39 +1105,48 @@ impl WorkspaceDoc {
         Ok(id)
     }
 
-    /// Adds or updates a member of the roster (each peer writes its own).
-    pub fn set_member(&mut self, peer: &str, member: &Member) -> Result<(), DocError> {
+    /// Writes a member's roster entry (each peer writes its own), as one new
+    /// object: its fields are always read together.
+    pub fn set_member(&mut self, peer: &str, entry: &Enrollment) -> Result<(), DocError> {
         let peers = self.roots.peers.clone().ok_or(DocError::NotInitialized)?;
         let mut tx = self.tree.doc.transaction();
-        let obj = match get_obj(&tx, &peers, peer) {
-            Some(o) => o,
-            None => tx.put_object(&peers, peer, ObjType::Map)?,
-        };
-        for (key, value) in [("name", &member.name), ("color", &member.color), ("role", &member.role)] {
-            if get_str(&tx, &obj, key).as_deref() != Some(value.as_str()) {
-                tx.put(&obj, key, value.as_str())?;
-            }
+        let obj = tx.put_object(&peers, peer, ObjType::Map)?;
+        let m = &entry.member;
+        for (key, value) in [("name", &m.name), ("color", &m.color), ("role", &m.role)] {
+            tx.put(&obj, key, value.as_str())?;
         }
+        tx.put(&obj, "seq", entry.seq)?;
+        tx.put(&obj, "cert", ScalarValue::Bytes(entry.cert.clone()))?;
+        tx.put(&obj, "sig", ScalarValue::Bytes(entry.sig.clone()))?;
         let hash = tx.commit().0;
         self.queue(&DocKey::Tree, hash);
         Ok(())
     }
 
-    /// The roster, by peer id.
-    pub fn roster(&self) -> BTreeMap<String, Member> {
+    /// The roster as written, by peer id: every entry a key holds (peers
+    /// writing one key at once leave several), unchecked.
+    pub fn enrollments(&self) -> BTreeMap<String, Vec<Enrollment>> {
         let doc = &self.tree.doc;
         let Some(peers) = self.roots.peers.clone() else {
             return BTreeMap::new();
         };
+        let read = |obj: &ObjId| {
+            Some(Enrollment {
+                member: Member {
+                    name: printable(&get_str(doc, obj, "name")?, MAX_NAME),
+                    color: get_str(doc, obj, "color").filter(|c| is_color(c))?,
+                    role: printable(&get_str(doc, obj, "role")?, MAX_NAME),
+                },
+                seq: get_uint(doc, obj, "seq")?,
+                cert: get_bytes(doc, obj, "cert")?,
+                sig: get_bytes(doc, obj, "sig")?,
+            })
+        };
         doc.keys(&peers)
-            .filter_map(|key| {
-                let obj = get_obj(doc, &peers, &key)?;
-                let member = Member {
-                    name: printable(&get_str(doc, &obj, "name")?, MAX_NAME),
-                    color: get_str(doc, &obj, "color").filter(|c| is_color(c))?,
-                    role: printable(&get_str(doc, &obj, "role")?, MAX_NAME),
-                };
-                Some((key, member))
+            .map(|key| {
+                let all = doc.get_all(&peers, key.as_str()).unwrap_or_default();
+                let entries = all.into_iter().filter_map(|(v, id)| matches!(v, Value::Object(ObjType::Map)).then(|| read(&id))?).collect();
+                (key, entries)
             })
             .collect()
     }
@@ -1415,12 +1467,12 @@ impl WorkspaceDoc {
     }
 
     /// What [`guarded`] checks after a peer's input to `key`: the tree may
-    /// not grow past [`MAX_ENTRIES`] entries.
+    /// not grow past [`MAX_ENTRIES`] entries, members and terminals.
     fn entries_kept(&self, key: &DocKey) -> Option<EntryLimit> {
         (*key == DocKey::Tree).then(|| EntryLimit {
             first: self.first.clone(),
             max: self.max_entries,
-            before: self.roots.entries.as_ref().map_or(0, |e| self.tree.doc.length(e)),
+            before: count(&self.tree.doc, self.first.as_ref()),
         })
     }
 
@@ -1517,7 +1569,7 @@ impl WorkspaceDoc {
                 .filter(|(id, hash)| before.is_none_or(|b| b.get(id) != Some(hash)))
                 .filter_map(|(id, _)| FileId::parse(&id))
                 .collect();
-            return Touched { tree: true, texts, terminals: true, ..Touched::default() };
+            return Touched { tree: true, texts, terminals: true, roster: true, ..Touched::default() };
         }
         for patch in patches {
             match patch.path.as_slice() {
@@ -1535,6 +1587,7 @@ impl WorkspaceDoc {
                     _ => {}
                 },
                 [(_, Prop::Map(top)), ..] if top == "terminals" => touched.terminals = true,
+                [(_, Prop::Map(top)), ..] if top == "peers" => touched.roster = true,
                 [] => match &patch.action {
                     automerge::PatchAction::PutMap { key, .. } if key == "terminals" => touched.terminals = true,
                     _ => touched.tree = true,

@@ -11,6 +11,16 @@ fn text_file(doc: &mut WorkspaceDoc, parent: Option<&FileId>, name: &str, text: 
     Ok(id)
 }
 
+/// A roster entry; its proof is checked by the engine, not here.
+fn enrollment(name: &str, color: &str, role: &str) -> Enrollment {
+    Enrollment { member: Member { name: name.into(), color: color.into(), role: role.into() }, seq: 1, cert: vec![1], sig: vec![2] }
+}
+
+/// The member each roster key shows.
+fn roster(doc: &WorkspaceDoc) -> BTreeMap<String, Member> {
+    doc.enrollments().into_iter().filter_map(|(k, all)| Some((k, all.into_iter().next()?.member))).collect()
+}
+
 fn joined_pair() -> (WorkspaceDoc, WorkspaceDoc) {
     let mut host = WorkspaceDoc::new_workspace("ws1").expect("create");
     let mut guest = WorkspaceDoc::empty();
@@ -200,15 +210,15 @@ fn cursors_stay_on_their_character_through_concurrent_edits() {
 #[test]
 fn the_roster_merges_members_written_by_each_peer() {
     let (mut host, mut guest) = joined_pair();
-    let m = |name: &str, role: &str| Member { name: name.into(), color: "#e06c75".into(), role: role.into() };
-    host.set_member("aaaaaaaaaaaaaaaa", &m("ada", "host")).expect("member");
-    guest.set_member("bbbbbbbbbbbbbbbb", &m("bob", "editor")).expect("member");
+    host.set_member("aaaaaaaaaaaaaaaa", &enrollment("ada", "#e06c75", "host")).expect("member");
+    guest.set_member("bbbbbbbbbbbbbbbb", &enrollment("bob", "#e06c75", "editor")).expect("member");
     let (h, g) = (host.take_changes().expect("c"), guest.take_changes().expect("c"));
     host.apply_changes(g).expect("apply");
     guest.apply_changes(h).expect("apply");
-    assert_eq!(host.roster(), guest.roster());
-    assert_eq!(host.roster().len(), 2);
-    assert_eq!(host.roster()["bbbbbbbbbbbbbbbb"].name, "bob");
+    assert_eq!(roster(&host), roster(&guest));
+    assert_eq!(roster(&host).len(), 2);
+    assert_eq!(roster(&host)["bbbbbbbbbbbbbbbb"].name, "bob");
+    assert_eq!(host.enrollments()["bbbbbbbbbbbbbbbb"], vec![enrollment("bob", "#e06c75", "editor")], "proof kept as written");
 }
 
 #[test]
@@ -220,7 +230,7 @@ fn an_isolated_edit_is_reported_to_a_receiver_with_its_own_concurrent_edit() {
     sync_pair(&mut host, &mut guest);
     let base = host.version_of(&f);
     // The host makes another change of its own after `base`, elsewhere.
-    host.set_member("aaaaaaaaaaaaaaaa", &Member { name: "ada".into(), color: "#000000".into(), role: "host".into() }).expect("member");
+    host.set_member("aaaaaaaaaaaaaaaa", &enrollment("ada", "#000000", "host")).expect("member");
     guest.apply_changes(host.take_changes().expect("c")).expect("apply");
     guest.splice(&f, &splice::diff("one\ntwo\nthree\n", "one\ntwo\nthree!\n")).expect("edit");
     let touched = host.apply_changes(guest.take_changes().expect("c")).expect("apply");
@@ -361,7 +371,7 @@ fn a_deleted_files_document_is_not_synced_to_joiners_and_digests_still_agree() {
 fn a_peer_cannot_replace_the_root_of_the_tree() {
     let mut host = WorkspaceDoc::new_workspace("ws1").expect("create");
     let f = text_file(&mut host, None, "a.txt", "hi".into()).expect("file");
-    host.set_member("0123456789abcdef", &Member { name: "ada".into(), color: "#ff0000".into(), role: "host".into() }).expect("member");
+    host.set_member("0123456789abcdef", &enrollment("ada", "#ff0000", "host")).expect("member");
     host.take_changes();
     let mut member = WorkspaceDoc::empty().for_session("ws1").expect("session");
     sync_pair(&mut host, &mut member);
@@ -370,7 +380,7 @@ fn a_peer_cannot_replace_the_root_of_the_tree() {
     assert!(touched.tree, "the peer's disk is checked against the tree again");
     assert_eq!(host.tree().by_path.get(&p("a.txt")), Some(&f), "every file is still listed");
     assert_eq!(host.workspace().as_deref(), Some("ws1"));
-    assert_eq!(host.roster().len(), 1);
+    assert_eq!(roster(&host).len(), 1);
     // Later changes touch only what they change (not every file, which
     // every peer would then read from its disk).
     let c = member.create(None, "c.txt", &Content::Text("c".into())).expect("create");
@@ -426,11 +436,17 @@ fn terminal_metadata_and_names_from_a_peer_are_clamped_and_printable() {
     let m = tx.put_object(&peers, "0123456789abcdef", ObjType::Map).expect("put");
     tx.put(&m, "name", "ada\u{202e}nimda").expect("put");
     tx.put(&m, "color", "red;background:url(x)").expect("put");
+    tx.put(&m, "seq", 1u64).expect("put");
+    tx.put(&m, "cert", ScalarValue::Bytes(vec![1])).expect("put");
+    tx.put(&m, "sig", ScalarValue::Bytes(vec![2])).expect("put");
     tx.put(&m, "role", "editor").expect("put");
     let m = tx.put_object(&peers, "fedcba9876543210", ObjType::Map).expect("put");
     tx.put(&m, "name", "bob\r\n").expect("put");
     tx.put(&m, "color", "#00ff00").expect("put");
     tx.put(&m, "role", "editor").expect("put");
+    tx.put(&m, "seq", 1u64).expect("put");
+    tx.put(&m, "cert", ScalarValue::Bytes(vec![1])).expect("put");
+    tx.put(&m, "sig", ScalarValue::Bytes(vec![2])).expect("put");
     tx.commit();
     let change = member.tree.doc.get_last_local_change().expect("change").raw_bytes().to_vec();
     host.apply_changes(vec![(DocKey::Tree, change)]).expect("applies");
@@ -438,7 +454,7 @@ fn terminal_metadata_and_names_from_a_peer_are_clamped_and_printable() {
     assert_eq!(terms.len(), 1);
     assert_eq!((terms[0].cols, terms[0].rows), (MAX_COLS, 1));
     assert_eq!(terms[0].title, "]0;owned[2Jvim");
-    let roster = host.roster();
+    let roster = roster(&host);
     assert!(!roster.contains_key("0123456789abcdef"), "a member whose color is not a color is left out");
     assert_eq!(roster["fedcba9876543210"].name, "bob");
 }

@@ -339,6 +339,50 @@ async fn a_peer_cannot_appear_under_another_peers_name() {
     host.shutdown().await.expect("shutdown");
 }
 
+/// A member writes the host's roster entry (the host's certificate
+/// copied, a new name, a higher number) and one for a peer id nobody
+/// holds: no peer believes either, and the host writes its own entry again.
+#[tokio::test]
+async fn a_peer_cannot_write_another_members_roster_entry() {
+    let (_dir, host, invite) = host(&[("a.txt", "a")]).await;
+    let session = invite.session.to_hex();
+    let mut mallory = Hostile::join(&invite, None).await.expect("connects");
+    let mut doc = WorkspaceDoc::empty().for_session(&session).expect("session");
+    mallory.sync(&mut doc).await;
+    let me = host.me().clone();
+    let mut forged = doc.enrollments()[me.as_str()][0].clone();
+    forged.member.name = "admin".into();
+    forged.seq += 5;
+    doc.set_member(me.as_str(), &forged).expect("forge");
+    doc.set_member("0000000000000001", &forged).expect("forge");
+    let changes = doc.take_changes().expect("changes").into_iter().map(|(k, c)| (k.to_wire().to_owned(), c)).collect();
+    mallory.send(StateMsg::Changes(changes));
+
+    let restored = async {
+        loop {
+            match mallory.next().await {
+                Some(StateMsg::Changes(items)) => {
+                    let items = items.into_iter().map(|(k, c)| (DocKey::from_wire(&k).expect("key"), c)).collect();
+                    doc.apply_changes(items).expect("the host's changes apply");
+                    let ours = &doc.enrollments()[me.as_str()];
+                    if ours.len() == 1 && ours[0].member.name == "host" {
+                        return;
+                    }
+                }
+                Some(_) => {}
+                None => panic!("the host dropped a member that only wrote the roster"),
+            }
+        }
+    };
+    tokio::time::timeout(KEPT_FOR, restored).await.expect("the host writes its entry again");
+    let mut roster = super::roster::Roster::new(&session);
+    roster.refresh(doc.enrollments());
+    assert_eq!(roster.members().into_keys().collect::<Vec<_>>(), [me.clone()], "the host's entry is proven, the ghost's is not");
+    let shown: Vec<(PeerId, String)> = host.members().await.expect("members").into_iter().map(|m| (m.peer, m.name)).collect();
+    assert_eq!(shown, [(me, "host".to_owned())]);
+    host.shutdown().await.expect("shutdown");
+}
+
 /// Someone on the signaling topic (another joiner, the server itself)
 /// answers every offer with "refused": the join goes on.
 #[tokio::test]

@@ -11,6 +11,7 @@ mod handshake;
 mod hostile;
 mod mesh;
 pub mod presence;
+mod roster;
 mod state;
 mod terminals;
 pub mod workspace;

@@ -13,12 +13,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use super::roster::Roster;
 use super::state::{self, FileRecord, Records};
-use crate::doc::{Content, DocError, FileId, Kind, Touched, Tree, Version, WorkspaceDoc, content_hash, splice};
+use crate::doc::{Content, DocError, FileId, Kind, Member, Touched, Tree, Version, WorkspaceDoc, content_hash, splice};
 use crate::fs::sandbox::TEMP_SUFFIX;
 use crate::fs::watcher::FsChange;
 use crate::fs::{FileContent, FsError, IgnoreRules, Node, Sandbox, Swapped};
+use crate::link::{Identity, LinkError};
 use crate::path::RelPath;
+use crate::protocol::PeerId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
@@ -36,6 +39,8 @@ pub enum WorkspaceError {
     Exists(RelPath),
     #[error("{0} holds a file this peer does not share: it is not overwritten")]
     Private(RelPath),
+    #[error("could not sign our roster entry: {0}")]
+    Sign(#[from] LinkError),
 }
 
 /// What this peer last wrote to or read from disk for one entry.
@@ -85,6 +90,8 @@ pub struct Workspace {
     /// Entries of the document at paths this peer's own rules keep
     /// unshared: refused here, whoever made them.
     private: BTreeMap<FileId, RelPath>,
+    /// The members that proved their roster entries.
+    roster: Roster,
 }
 
 /// How long a replaced file is watched for late writes, and how many per file.
@@ -167,7 +174,8 @@ impl Workspace {
             };
             disk.insert(id.clone(), OnDisk { path: last.path.clone(), text, version });
         }
-        let ws = Self {
+        let roster = Roster::new(doc.session().unwrap_or_default());
+        let mut ws = Self {
             sandbox,
             rules,
             doc,
@@ -183,7 +191,9 @@ impl Workspace {
             replaced: HashMap::new(),
             offline,
             private,
+            roster,
         };
+        ws.roster.refresh(ws.doc.enrollments());
         Ok(ws)
     }
 
@@ -277,13 +287,36 @@ impl Workspace {
     }
 
     /// A member's color from the roster.
-    pub fn roster_color(&self, peer: &crate::protocol::PeerId) -> Option<String> {
-        self.doc.roster().remove(peer.as_str()).map(|m| m.color)
+    pub fn roster_color(&self, peer: &PeerId) -> Option<String> {
+        self.roster.get(peer).map(|m| m.color.clone())
     }
 
-    /// The roster's members, by peer id.
-    pub fn roster(&self) -> BTreeMap<String, crate::doc::Member> {
-        self.doc.roster()
+    /// The roster's members that proved their entries, by peer id.
+    pub fn roster(&self) -> BTreeMap<PeerId, Member> {
+        self.roster.members()
+    }
+
+    /// Writes our own roster entry, signed with our certificate's key.
+    pub fn enroll(&mut self, me: &Identity, member: Member) -> Result<(), WorkspaceError> {
+        let peer = PeerId::of_certificate(&me.fingerprint);
+        let entry = self.roster.sign(me, member)?;
+        self.doc.set_member(peer.as_str(), &entry)?;
+        self.roster.refresh(self.doc.enrollments());
+        Ok(())
+    }
+
+    /// Takes in roster entries that arrived; if someone wrote over ours,
+    /// writes it again.
+    pub fn refresh_roster(&mut self, me: &Identity) -> Result<(), WorkspaceError> {
+        let written = self.doc.enrollments();
+        self.roster.refresh(written.clone());
+        let peer = PeerId::of_certificate(&me.fingerprint);
+        if self.roster.overwritten(&peer, &written) {
+            let Some(ours) = self.roster.get(&peer).cloned() else { return Ok(()) };
+            tracing::warn!("a peer wrote over our roster entry; writing it again");
+            self.enroll(me, ours)?;
+        }
+        Ok(())
     }
 
     /// The current text of a shared file, and the version it belongs to.

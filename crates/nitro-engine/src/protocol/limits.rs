@@ -32,9 +32,9 @@ pub const MAX_LOOSE_DOCS: usize = 4096;
 /// never sends (an honest one does so only by chance): such changes are
 /// never kept, and a peer that keeps sending them is dropped.
 pub const DANGLING_SYNC: Limit = Limit { per_second: 8.0 / 60.0, burst: 8.0 };
-/// Entries of the file tree a peer's changes may bring it to (every peer
-/// writes them all to its disk); a change beyond is refused and its sender
-/// dropped. The largest source trees have a few hundred thousand files.
+/// Entries, roster members and terminals together that a peer's changes
+/// may bring the tree to (every peer writes the entries to its disk and
+/// reads the rest); a change beyond is refused and its sender dropped. The largest source trees have a few hundred thousand files.
 pub const MAX_ENTRIES: usize = 1_000_000;
 /// Presence messages per second from one peer (honest peers send at most
 /// 60); faster ones are ignored, and a sender far above it is dropped.

@@ -33,7 +33,7 @@ use super::{PeerId, TermId};
 
 /// Peers with a different protocol version refuse each other with a clear
 /// message instead of misreading bytes.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {

@@ -189,13 +189,13 @@ impl Actor {
 
     /// Writes this peer into the roster, keeping a color and role it already has.
     pub fn enroll(&mut self, role: &str) -> Result<(), EngineError> {
-        let existing = self.ws.doc().roster().remove(self.me.as_str());
+        let existing = self.ws.roster().remove(&self.me);
         let member = Member {
             name: self.name.clone(),
             color: existing.as_ref().map_or_else(|| default_color(&self.me), |m| m.color.clone()),
             role: existing.map_or_else(|| role.to_owned(), |m| m.role),
         };
-        self.ws.doc().set_member(self.me.as_str(), &member)?;
+        self.ws.enroll(&self.local.links.identity, member)?;
         Ok(())
     }
 
@@ -328,10 +328,11 @@ impl Actor {
             }
             Command::Members { reply } => {
                 let mut names = self.shown_names();
-                let members = self.ws.roster().into_iter().filter_map(|(peer, m)| {
-                    let peer = PeerId::try_from(peer).ok()?;
-                    Some(MemberInfo { name: names.remove(&peer).unwrap_or(m.name), peer, color: m.color, role: m.role })
-                });
+                let members = self
+                    .ws
+                    .roster()
+                    .into_iter()
+                    .map(|(peer, m)| MemberInfo { name: names.remove(&peer).unwrap_or(m.name), peer, color: m.color, role: m.role });
                 let _ = reply.send(members.collect());
             }
             Command::FileOp { op, reply } => {
@@ -741,6 +742,11 @@ impl Actor {
         self.dirty = true;
         if touched.terminals {
             self.reconcile_terminals();
+        }
+        if touched.roster
+            && let Err(e) = self.ws.refresh_roster(&self.local.links.identity)
+        {
+            tracing::warn!(error = %e, "could not write our roster entry again");
         }
         // A fresh joiner writes nothing until the whole workspace is here.
         if self.fs.is_none() {

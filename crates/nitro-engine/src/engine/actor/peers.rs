@@ -42,8 +42,7 @@ impl Actor {
     /// peers use is followed by the first digits of each one's id, so that
     /// no peer can pass as another.
     pub(super) fn shown_names(&self) -> HashMap<PeerId, String> {
-        let mut names: HashMap<PeerId, String> =
-            self.ws.roster().into_iter().filter_map(|(id, m)| Some((PeerId::try_from(id).ok()?, m.name))).collect();
+        let mut names: HashMap<PeerId, String> = self.ws.roster().into_iter().map(|(id, m)| (id, m.name)).collect();
         names.insert(self.me.clone(), self.name.clone());
         names.extend(self.links.greeted().map(|(_, p, n)| (p.clone(), n.to_owned())));
         let mut uses: HashMap<String, usize> = HashMap::new();
