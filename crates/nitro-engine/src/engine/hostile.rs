@@ -377,7 +377,7 @@ async fn a_peer_cannot_write_another_members_roster_entry() {
     tokio::time::timeout(KEPT_FOR, restored).await.expect("the host writes its entry again");
     let mut roster = super::roster::Roster::new(&session);
     roster.refresh(doc.enrollments());
-    assert_eq!(roster.members().into_keys().collect::<Vec<_>>(), [me.clone()], "the host's entry is proven, the ghost's is not");
+    assert_eq!(roster.members().into_keys().collect::<Vec<_>>(), vec![me.clone()], "the host's entry is proven, the ghost's is not");
     let shown: Vec<(PeerId, String)> = host.members().await.expect("members").into_iter().map(|m| (m.peer, m.name)).collect();
     assert_eq!(shown, [(me, "host".to_owned())]);
     host.shutdown().await.expect("shutdown");

@@ -10,6 +10,9 @@
 //!   path, the hash of the text written there and the document version of
 //!   that text; a snapshot and the records appended since.
 //!
+//! - `ignores.json`: the `.gitignore` texts this peer's user stands behind
+//!   (kept by `fs::ignore_rules`).
+//!
 //! Both logs are appended *before* a file is written, so after a crash the
 //! peer knows which version each file on disk holds, and tells an edit made
 //! while it was down from a write of its own that it did not record.

@@ -92,7 +92,12 @@ pub struct Workspace {
     private: BTreeMap<FileId, RelPath>,
     /// The members that proved their roster entries.
     roster: Roster,
+    /// Our own user changed a `.gitignore`: the folder is scanned again
+    /// once the change is seen on disk.
+    ignores_owned: bool,
 }
+
+const IGNORE_FILE: &str = ".gitignore";
 
 /// How long a replaced file is watched for late writes, and how many per file.
 const SWAP_WATCH: Duration = Duration::from_secs(2);
@@ -111,7 +116,7 @@ impl Workspace {
     /// last nor the previous record's text was edited while the peer was not
     /// running; [`Self::rescan`] takes that edit in at the recorded version.
     pub fn open(sandbox: Sandbox, doc: WorkspaceDoc, records: &Records) -> Result<Self, WorkspaceError> {
-        let rules = IgnoreRules::load(&sandbox)?;
+        let rules = own_offline_ignores(&sandbox, IgnoreRules::load(&sandbox)?, records)?;
         let (tree, private) = shared_tree(&doc, &rules);
         let mut disk = HashMap::new();
         let mut offline = HashMap::new();
@@ -192,6 +197,7 @@ impl Workspace {
             offline,
             private,
             roster,
+            ignores_owned: false,
         };
         ws.roster.refresh(ws.doc.enrollments());
         Ok(ws)
@@ -348,6 +354,11 @@ impl Workspace {
                 self.doc.version_of(&id)
             }
         };
+        if path.name() == IGNORE_FILE {
+            self.rules.own(path, Some(self.doc.text(&id)?));
+            self.rules.save(&self.sandbox)?;
+            self.ignores_owned = true;
+        }
         self.unwritten.insert(id);
         Ok(made)
     }
@@ -392,22 +403,46 @@ impl Workspace {
             match change {
                 FsChange::Rescan => return self.rescan(),
                 FsChange::Changed(path) => {
-                    gitignore_changed |= path.name() == ".gitignore";
+                    gitignore_changed |= self.note_ignore_file(&path);
                     self.ingest_logged(&path);
                 }
                 FsChange::Renamed { from, to } => {
-                    gitignore_changed |= from.name() == ".gitignore" || to.name() == ".gitignore";
+                    gitignore_changed |= self.note_ignore_file(&from) | self.note_ignore_file(&to);
                     if let Err(e) = self.ingest_rename(&from, &to) {
                         tracing::warn!(%from, %to, error = %e, "could not take in a rename");
                     }
                 }
             }
         }
+        if gitignore_changed && std::mem::take(&mut self.ignores_owned) {
+            // Our own user's rules may share files they ignored before.
+            self.rules.save(&self.sandbox)?;
+            return self.rescan();
+        }
         if gitignore_changed {
             self.rules = IgnoreRules::load(&self.sandbox)?;
             self.refresh_tree();
         }
         Ok(())
+    }
+
+    /// Whether `path` is a `.gitignore`; if this peer's own user changed it
+    /// (the disk does not hold what this peer last wrote or read there), its
+    /// text becomes the one this peer stands behind.
+    fn note_ignore_file(&mut self, path: &RelPath) -> bool {
+        if path.name() != IGNORE_FILE {
+            return false;
+        }
+        let on_disk = match self.sandbox.read(path) {
+            Ok(Node::File(FileContent::Text(t))) => Some(t),
+            _ => None,
+        };
+        let ours = self.tree.by_path.get(path).and_then(|id| self.disk.get(id)).and_then(|d| d.text.clone());
+        if on_disk != ours {
+            self.rules.own(path, on_disk);
+            self.ignores_owned = true;
+        }
+        true
     }
 
     fn ingest_logged(&mut self, path: &RelPath) {
@@ -1180,6 +1215,25 @@ impl Workspace {
             (e.kind, e.size, e.hash) = entry_meta(content);
         }
     }
+}
+
+/// The rules, with every `.gitignore` this peer's own user changed while
+/// it was not running (its text is not one this peer wrote or read, as its
+/// records say) owned as that user's word.
+fn own_offline_ignores(sandbox: &Sandbox, mut rules: IgnoreRules, records: &Records) -> Result<IgnoreRules, WorkspaceError> {
+    let ours = |path: &RelPath, text: &str| {
+        let hash = content_hash(text);
+        records.values().flat_map(|(prev, last)| prev.iter().chain([last])).any(|r| r.path == *path && r.hash == hash)
+    };
+    let changed: Vec<(RelPath, String)> = rules.changed_on_disk().filter(|(p, t)| !ours(p, t)).map(|(p, t)| (p.clone(), t.to_owned())).collect();
+    if changed.is_empty() {
+        return Ok(rules);
+    }
+    for (path, text) in changed {
+        rules.own(&path, Some(text));
+    }
+    rules.save(sandbox)?;
+    Ok(IgnoreRules::load(sandbox)?)
 }
 
 /// The document's tree as this peer shares it, and the entries left out:

@@ -328,11 +328,12 @@ impl Actor {
             }
             Command::Members { reply } => {
                 let mut names = self.shown_names();
-                let members = self
-                    .ws
-                    .roster()
-                    .into_iter()
-                    .map(|(peer, m)| MemberInfo { name: names.remove(&peer).unwrap_or(m.name), peer, color: m.color, role: m.role });
+                let members = self.ws.roster().into_iter().map(|(peer, m)| MemberInfo {
+                    name: names.remove(&peer).unwrap_or(m.name),
+                    peer,
+                    color: m.color,
+                    role: m.role,
+                });
                 let _ = reply.send(members.collect());
             }
             Command::FileOp { op, reply } => {
