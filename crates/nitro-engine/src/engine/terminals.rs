@@ -325,3 +325,70 @@ fn scan_title(o: &mut Owned) -> Option<String> {
     }
     found.filter(|t| !t.is_empty() && *t != o.info.title)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything the terminal has shown so far, as text.
+    async fn shown_until(view: &mut TermView, needle: &str) -> String {
+        let wait = async {
+            loop {
+                let text = String::from_utf8_lossy(&view.read(0, usize::MAX).bytes).into_owned();
+                if text.contains(needle) {
+                    return text;
+                }
+                assert!(view.changed().await, "the terminal closed before showing {needle:?}");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the shell's output")
+    }
+
+    /// A real shell: a peer types into it only while its owner grants it,
+    /// and resizes it only then too.
+    #[tokio::test]
+    async fn a_peers_keystrokes_reach_our_shell_only_with_a_grant() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut terms, _events) = Terminals::new(PeerId::random(), dir.path().to_path_buf());
+        let info = terms.open(80, 24, std::iter::empty()).expect("a shell starts");
+        let bob = PeerId::random();
+        assert!(terms.input_from(&bob, info.id, b"echo pwn$((1+1))ed\n".to_vec()).is_err());
+        assert!(matches!(terms.resize(info.id, Some(&bob), 100, 30), Err(TermError::NoWriteAccess(_))));
+
+        terms.grant(info.id, bob.clone(), true).expect("grant");
+        terms.input_from(&bob, info.id, b"echo gran$((1+1))ted\n".to_vec()).expect("a granted peer types");
+        assert_eq!(terms.resize(info.id, Some(&bob), 100, 30).expect("resize").cols, 100);
+        let mut view = terms.view(info.id).expect("view");
+        let shown = shown_until(&mut view, "gran2ted").await;
+        assert!(!shown.contains("pwn2ed"), "ungranted keystrokes ran: {shown}");
+
+        terms.grant(info.id, bob.clone(), false).expect("revoke");
+        assert!(terms.input_from(&bob, info.id, b"echo again\n".to_vec()).is_err());
+        assert_eq!(terms.close_all(), vec![info.id]);
+    }
+
+    /// Output for another peer's terminal is taken only from that peer, and
+    /// a terminal of ours cannot be mirrored over.
+    #[test]
+    fn a_mirror_takes_output_only_from_its_owner() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let me = PeerId::random();
+        let (mut terms, _events) = Terminals::new(me.clone(), dir.path().to_path_buf());
+        let (ada, mallory) = (PeerId::random(), PeerId::random());
+        let id = TermId::random();
+        let listed = TermInfo { id, owner: ada.clone(), title: "sh".into(), cols: 80, rows: 24, exit: None, writers: Vec::new() };
+        let (fix, stale) = terms.reconcile(std::slice::from_ref(&listed));
+        assert!(fix.is_empty() && stale.is_empty());
+        terms.mirror_output(&mallory, id, 0, b"forged");
+        terms.mirror_output(&ada, id, 0, b"hello");
+        let mut view = terms.view(id).expect("a mirror of ada's terminal");
+        assert_eq!(view.read(0, 64).bytes, b"hello");
+        // Closed in the document: the mirror goes.
+        terms.reconcile(&[]);
+        assert!(terms.view(id).is_none());
+        // A terminal listed as ours that we do not run is reported stale, not mirrored.
+        let ours = TermInfo { owner: me, ..listed };
+        assert_eq!(terms.reconcile(&[ours]).1, vec![id]);
+        assert!(terms.view(id).is_none());
+    }
+}
