@@ -1,10 +1,10 @@
-//! The engine's one task: it owns the workspace and the links, and handles,
-//! one at a time, what the watcher, the links and the handle send it.
-//!
-//! Live edits travel as Automerge changes, sent to every peer as soon as they
-//! are made; the sync protocol runs only when a peer connects (and when a
-//! peer fell behind), which costs far less per keystroke. Changes that
-//! arrive together are applied in one call.
+//! The engine's one task: it owns the workspace, the links and the
+//! terminals, and handles, one at a time, what the watcher, the links and
+//! the handle send it. Each concern's handling has its own file:
+//! `changes` (how documents travel), `first_sync` (a fresh joiner's wait),
+//! `blobs` (texts nobody edited), `digest` (noticing a peer that fell
+//! behind), `peers` (the mesh and rejoining), `presence`, `terminals`; the
+//! connection table is `links`.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -17,25 +17,28 @@ use tokio::task::JoinHandle;
 use super::handshake::Local;
 use super::mesh::Mesh;
 use super::presence::{LocalPresence, Outgoing, PeerPresence, PresenceTable, default_color};
-use super::state::{self, SavedSession};
+use super::state;
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, Workspace};
 use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo, SyncStatus};
-use crate::doc::{Decoded, DocKey, Member, Splice, Touched, Version, WorkspaceDoc};
+use crate::doc::{Member, Splice, Touched, Version};
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Conn, LinkEvent, LinkEventKind, LinkId};
 use crate::path::RelPath;
-use crate::protocol::limits::{MAX_LINKS, PRESENCE_RATE, SYNC_MESSAGE, WANT_RATE};
-use crate::protocol::wire::{Keyed, Relay};
+use crate::protocol::limits::{MAX_LINKS, PRESENCE_RATE, WANT_RATE};
+use crate::protocol::wire::Relay;
 use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, SessionId, StateMsg, TermId};
 use crate::rate::Verdict;
 use crate::signal::hub::Hub;
 use crate::term::pty::PtyEvent;
 use crate::term::{TermInfo, TermView};
+use first_sync::FirstSync;
 use links::Links;
 
 mod blobs;
+mod changes;
 mod digest;
+mod first_sync;
 mod links;
 mod peers;
 mod presence;
@@ -75,15 +78,6 @@ pub enum Command {
     FileOp { op: FileOp, reply: oneshot::Sender<Result<(), EngineError>> },
     TermView { term: TermId, reply: oneshot::Sender<Option<TermView>> },
     Shutdown,
-}
-
-/// A fresh joiner's wait for the workspace.
-struct FirstSync {
-    done: oneshot::Sender<Result<(), EngineError>>,
-    session: SavedSession,
-    host: Option<LinkId>,
-    /// It holds the tree and the documents: files are being written.
-    ready: bool,
 }
 
 pub struct Actor {
@@ -176,15 +170,6 @@ impl Actor {
     pub fn keep_alive(&mut self, acceptor: JoinHandle<()>, hub: Option<Hub>) {
         self.acceptor = Some(acceptor);
         self._hub = hub;
-    }
-
-    /// For a joiner: `done` is told when the workspace has arrived (or why
-    /// not); `session` is saved then. `rejoin` is how to reach the host
-    /// again whenever its link is lost.
-    pub fn on_first_sync(&mut self, done: oneshot::Sender<Result<(), EngineError>>, session: SavedSession, rejoin: Rejoin) {
-        self.persist = self.ws.doc().is_initialized();
-        self.first_sync = Some(FirstSync { done, session, host: None, ready: false });
-        self.rejoin = Some(rejoin);
     }
 
     /// Writes this peer into the roster, keeping a color and role it already has.
@@ -356,117 +341,6 @@ impl Actor {
         }
     }
 
-    fn handle_events(&mut self, queue: &mut VecDeque<LinkEvent>) {
-        while let Some(ev) = queue.pop_front() {
-            if let LinkEventKind::State(StateMsg::Changes(_)) = ev.kind {
-                // Gather every change message queued behind this one.
-                let mut batches: Vec<(LinkId, Decoded)> = Vec::new();
-                let mut rest = VecDeque::new();
-                let mut early = Vec::new();
-                for e in std::iter::once(ev).chain(queue.drain(..)) {
-                    match e.kind {
-                        LinkEventKind::State(StateMsg::Changes(c)) if self.links.said_hello(e.link) => {
-                            self.links.heard(e.link);
-                            match WorkspaceDoc::decode_changes(from_wire(c)) {
-                                Ok(d) => batches.push((e.link, d)),
-                                Err(err) => self.drop_link(e.link, &format!("sent a change that does not decode ({err})")),
-                            }
-                        }
-                        // From a link that has not said hello, or is gone:
-                        // handled on its own (never queued again).
-                        LinkEventKind::State(StateMsg::Changes(_)) => early.push(e),
-                        _ => rest.push_back(e),
-                    }
-                }
-                *queue = rest;
-                self.apply_batches(batches);
-                for e in early {
-                    self.handle_event(e);
-                }
-                continue;
-            }
-            self.handle_event(ev);
-        }
-    }
-
-    /// Applies the changes of several peers in one call; if that fails,
-    /// each peer's on its own, and a peer whose changes cannot be applied is
-    /// dropped: one bad change never costs the others' edits.
-    fn apply_batches(&mut self, mut batches: Vec<(LinkId, Decoded)>) {
-        batches.retain(|(link, _)| self.links.contains(*link));
-        if batches.len() == 1 {
-            // The common case, one sender: nothing to keep for a retry.
-            let Some((link, d)) = batches.pop() else { return };
-            match self.ws.doc().apply_decoded(vec![d]) {
-                Ok(touched) => {
-                    self.catch_up(&[link], &touched);
-                    self.apply_remote(&touched);
-                }
-                Err(e) => self.drop_link(link, &format!("sent a change that cannot be applied ({e})")),
-            }
-            return;
-        }
-        if batches.is_empty() {
-            return;
-        }
-        let all = batches.iter().map(|(_, d)| d.clone()).collect();
-        let links: Vec<LinkId> = batches.iter().map(|(l, _)| *l).collect();
-        match self.ws.doc().apply_decoded(all) {
-            Ok(touched) => {
-                self.catch_up(&links, &touched);
-                self.apply_remote(&touched);
-            }
-            Err(_) => {
-                let mut touched = Touched::default();
-                for (link, d) in batches {
-                    match self.ws.doc().apply_decoded(vec![d]) {
-                        Ok(t) => {
-                            self.catch_up(&[link], &t);
-                            touched.merge(t);
-                        }
-                        Err(e) => self.drop_link(link, &format!("sent a change that cannot be applied ({e})")),
-                    }
-                }
-                self.apply_remote(&touched);
-            }
-        }
-    }
-
-    /// Changes from `links` that build on changes this peer lacks were left
-    /// out: a sync round of those documents brings them (at most one a
-    /// second per peer while more such changes keep coming; the tick starts
-    /// the one that had to wait).
-    fn catch_up(&mut self, links: &[LinkId], touched: &Touched) {
-        for link in links {
-            if let Some(slot) = self.links.get_mut(*link) {
-                slot.lacking.extend(touched.incomplete.iter().cloned());
-            }
-        }
-        self.catch_up_due(links);
-    }
-
-    /// Counts a sync message of `id` that brought changes whose
-    /// dependencies never came; false once it did so too often (an honest
-    /// peer does only by chance: its summary of what this peer holds is a
-    /// Bloom filter).
-    fn strike(&mut self, id: LinkId) -> bool {
-        self.links.get_mut(id).is_some_and(|s| s.strikes.check(Instant::now()) == Verdict::Take)
-    }
-
-    fn catch_up_due(&mut self, links: &[LinkId]) {
-        let now = Instant::now();
-        for link in links {
-            let Some(slot) = self.links.get_mut(*link) else { continue };
-            if slot.lacking.is_empty() || slot.caught_up.is_some_and(|at| now.duration_since(at) < CATCH_UP_EVERY) {
-                continue;
-            }
-            slot.caught_up = Some(now);
-            let docs = std::mem::take(&mut slot.lacking);
-            slot.sync.restart(&docs);
-            self.send_sync(*link);
-        }
-    }
-
     fn handle_event(&mut self, ev: LinkEvent) {
         let id = ev.link;
         match ev.kind {
@@ -504,51 +378,10 @@ impl Actor {
             (StateMsg::Bye(reason), _) => {
                 tracing::debug!(link = id.0, %reason, "peer said goodbye");
                 // A joiner refused before the workspace arrived learns why.
-                if self.first_sync.as_ref().is_some_and(|f| f.host == Some(id) || f.host.is_none())
-                    && let Some(first) = self.first_sync.take()
-                {
-                    let _ = first.done.send(Err(EngineError::Refused(reason)));
-                }
+                self.end_first_sync_if(|f| f.awaits(id), EngineError::Refused(reason));
                 self.drop_link(id, "left");
             }
-            (StateMsg::Sync(items), true) => {
-                let result = {
-                    let Some(sync) = self.links.get_mut(id).map(|s| &mut s.sync) else {
-                        return;
-                    };
-                    let mut touched = Touched::default();
-                    let mut result = Ok(());
-                    for (key, m) in from_wire(items) {
-                        match self.ws.doc().receive_sync(sync, &key, &m) {
-                            Ok(t) => touched.merge(t),
-                            Err(e) => {
-                                result = Err(e);
-                                break;
-                            }
-                        }
-                    }
-                    (touched, result)
-                };
-                match result {
-                    (touched, Ok(())) => {
-                        self.repaired(id, &touched);
-                        if !touched.incomplete.is_empty() && !self.strike(id) {
-                            self.apply_remote(&touched);
-                            self.drop_link(id, "sent changes whose dependencies never came, again and again");
-                            return;
-                        }
-                        self.catch_up(&[id], &touched);
-                        self.apply_remote(&touched);
-                        self.send_sync(id);
-                        self.check_first_sync(id);
-                    }
-                    (touched, Err(e)) => {
-                        // What its message brought before the bad part stays.
-                        self.apply_remote(&touched);
-                        self.drop_link(id, &format!("sent a sync message that was refused ({e})"));
-                    }
-                }
-            }
+            (StateMsg::Sync(items), true) => self.on_sync(id, items),
             // Changes from peers that said hello are applied in batches
             // (`handle_events`); none reach here.
             (StateMsg::Changes(_), true) => {}
@@ -606,11 +439,7 @@ impl Actor {
             tracing::warn!(peer = %h.peer, %reason, "refusing a peer");
             // A joiner that cannot take its host (another protocol version,
             // say) says why at once instead of waiting for the workspace.
-            if self.first_sync.as_ref().is_some_and(|f| f.host.is_none())
-                && let Some(first) = self.first_sync.take()
-            {
-                let _ = first.done.send(Err(EngineError::CannotJoin(reason.clone())));
-            }
+            self.end_first_sync_if(|f| f.host.is_none(), EngineError::CannotJoin(reason.clone()));
             self.send(id, &StateMsg::Bye(reason.clone()));
             self.drop_link_after(id, &reason, BYE_GRACE);
             return;
@@ -623,12 +452,7 @@ impl Actor {
         if let Some(slot) = self.links.get_mut(id) {
             slot.peer = Some((h.peer.clone(), h.name.clone()));
         }
-        if let Some(first) = &mut self.first_sync {
-            first.host.get_or_insert(id);
-            if let Some(r) = &mut self.rejoin {
-                r.host.get_or_insert(h.peer.clone());
-            }
-        }
+        self.first_sync_greeted(id, &h.peer);
         self.mesh.connected(&h.peer);
         // webrtc-rs drops what arrives on a channel before that side has
         // opened it, which can swallow our first hello. The peer's hello proves
@@ -658,82 +482,6 @@ impl Actor {
     fn send_hello(&mut self, id: LinkId) {
         let hello = Hello { protocol: PROTOCOL_VERSION, peer: self.me.clone(), name: self.name.clone(), workspace: self.session.to_hex() };
         self.send(id, &StateMsg::Hello(hello));
-    }
-
-    fn send_sync(&mut self, id: LinkId) {
-        let msg = {
-            let Some(slot) = self.links.get_mut(id) else {
-                return;
-            };
-            let sync = &mut slot.sync;
-            self.ws.doc().generate_sync(sync)
-        };
-        for part in split_sync(to_wire(msg)) {
-            self.send(id, &StateMsg::Sync(part));
-        }
-    }
-
-    /// A fresh joiner writes the workspace to disk once it holds everything
-    /// the host had when they connected.
-    fn check_first_sync(&mut self, id: LinkId) {
-        let ready = match (&self.first_sync, self.links.get(id)) {
-            (Some(f), Some(slot)) if f.host == Some(id) => {
-                let sync = &slot.sync;
-                let doc = self.ws.doc();
-                doc.is_initialized() && doc.workspace().as_deref() == Some(self.session.to_hex().as_str()) && doc.caught_up(sync)
-            }
-            _ => false,
-        };
-        if !ready {
-            return;
-        }
-        if self.first_sync.as_ref().is_none_or(|f| f.ready) {
-            return;
-        }
-        let result = (|| {
-            if self.fs.is_none() {
-                self.ws.rescan()?;
-                self.enroll(ROLE_EDITOR)?;
-                let (w, rx) = Watcher::spawn(self.ws.sandbox().root())?;
-                self.fs = Some((w, rx));
-            }
-            Ok(())
-        })();
-        match result {
-            Ok(()) => {
-                if let Some(f) = self.first_sync.as_mut() {
-                    f.ready = true;
-                }
-                self.refresh_wanted();
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not write the workspace");
-                if let Some(first) = self.first_sync.take() {
-                    let _ = first.done.send(Err(e));
-                }
-            }
-        }
-    }
-
-    /// A fresh joiner is done once every file is on its disk: it saves the
-    /// session and says so.
-    fn finish_first_sync(&mut self) {
-        if !self.first_sync.as_ref().is_some_and(|f| f.ready) {
-            return;
-        }
-        let Some(first) = self.first_sync.take() else {
-            return;
-        };
-        let result = (|| {
-            state::save_session(self.ws.sandbox(), &first.session)?;
-            state::save_identity(self.ws.sandbox(), &self.local.links.identity)?;
-            self.persist = true;
-            self.save()
-        })();
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "could not write the workspace");
-        }
-        let _ = first.done.send(result);
     }
 
     fn apply_remote(&mut self, touched: &Touched) {
@@ -766,15 +514,6 @@ impl Actor {
         }
     }
 
-    /// Sends local changes to every peer that said hello.
-    fn flush(&mut self) {
-        let Some(changes) = self.ws.doc().take_changes() else {
-            return;
-        };
-        self.dirty = true;
-        self.links.broadcast(&StateMsg::Changes(to_wire(changes)));
-    }
-
     fn send(&mut self, id: LinkId, msg: &StateMsg) {
         self.links.send(id, msg);
     }
@@ -804,11 +543,7 @@ impl Actor {
             self.gossip();
             self.report_status();
         }
-        if self.first_sync.as_ref().is_some_and(|f| f.host == Some(id))
-            && let Some(first) = self.first_sync.take()
-        {
-            let _ = first.done.send(Err(EngineError::HostLeft));
-        }
+        self.end_first_sync_if(|f| f.host == Some(id), EngineError::HostLeft);
     }
 
     fn on_tick(&mut self) {
@@ -886,36 +621,6 @@ impl Actor {
     }
 }
 
-/// Document keys as the wire spells them.
-fn to_wire(items: Vec<(DocKey, Vec<u8>)>) -> Keyed {
-    items.into_iter().map(|(k, b)| (k.to_wire().to_owned(), b)).collect()
-}
-
-/// A sync round as messages of at most [`SYNC_MESSAGE`] bytes each (one
-/// document's part alone may be larger), so no message nears the
-/// receiver's [`crate::protocol::limits::MAX_MESSAGE`].
-fn split_sync(items: Keyed) -> Vec<Keyed> {
-    let mut out: Vec<Keyed> = Vec::new();
-    let mut size = 0;
-    for item in items {
-        let len = item.0.len() + item.1.len() + 5;
-        match out.last_mut() {
-            Some(last) if size + len <= SYNC_MESSAGE => last.push(item),
-            _ => {
-                out.push(vec![item]);
-                size = 0;
-            }
-        }
-        size += len;
-    }
-    out
-}
-
-/// Keys the wire already checked; one that names no document is dropped.
-fn from_wire(items: Keyed) -> Vec<(DocKey, Vec<u8>)> {
-    items.into_iter().filter_map(|(k, b)| Some((DocKey::from_wire(&k)?, b))).collect()
-}
-
 async fn next_fs_batch(fs: &mut Option<(Watcher, mpsc::UnboundedReceiver<Vec<FsChange>>)>) -> Vec<FsChange> {
     match fs {
         Some((_, rx)) => match rx.recv().await {
@@ -923,20 +628,5 @@ async fn next_fs_batch(fs: &mut Option<(Watcher, mpsc::UnboundedReceiver<Vec<FsC
             None => std::future::pending().await,
         },
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_large_sync_round_is_split_under_the_message_limit() {
-        let items: Keyed = (0..40).map(|i| (format!("f{i}"), vec![0; 512 * 1024])).collect();
-        let parts = split_sync(items.clone());
-        assert!(parts.len() > 1);
-        assert!(parts.iter().all(|p| StateMsg::Sync(p.clone()).encode().len() <= SYNC_MESSAGE + 16));
-        assert_eq!(parts.concat(), items);
-        assert!(split_sync(Vec::new()).is_empty());
     }
 }
