@@ -136,9 +136,13 @@ fn a_peer_killed_mid_edit_comes_back_and_everything_converges() -> Result<()> {
     wait_for(CONVERGE * 2, || Ok(all(&proj) == lines && snapshot(&proj) == snapshot(&a.dir) && snapshot(&proj) == snapshot(&b.dir))).with_context(
         || {
             let show = |d: &Path| read(&d.join("log.txt")).unwrap_or_default();
+            let names = |d: &Path| snapshot(d).into_keys().collect::<Vec<_>>();
             format!(
-                "missing on host: {:?}\nhost:\n{}\na:\n{}\nb:\n{}",
+                "missing on host: {:?}\nfiles: host {:?}, a {:?}, b {:?}\nhost:\n{}\na:\n{}\nb:\n{}",
                 lines.difference(&all(&proj)).collect::<Vec<_>>(),
+                names(&proj),
+                names(&a.dir),
+                names(&b.dir),
                 show(&proj),
                 show(&a.dir),
                 show(&b.dir)

@@ -382,6 +382,11 @@ impl Workspace {
     /// missing on disk.
     pub fn rescan(&mut self) -> Result<(), WorkspaceError> {
         self.rules = IgnoreRules::load(&self.sandbox)?;
+        match self.sandbox.sweep_temps(&self.rules) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} temporary files left by writes cut short"),
+            Err(e) => tracing::warn!(error = %e, "could not look for temporary files left by writes cut short"),
+        }
         self.refresh_tree();
         // Moves this peer had not finished (or started) when it stopped.
         self.apply_moves();

@@ -254,6 +254,34 @@ impl Sandbox {
         Ok(out)
     }
 
+    /// Removes what writes cut short left in the shared folders (the process
+    /// was killed between writing a file's new text and moving it in
+    /// place). Returns how many were removed.
+    pub fn sweep_temps(&self, rules: &IgnoreRules) -> Result<usize, FsError> {
+        let mut dirs = vec![None];
+        dirs.extend(self.scan(rules)?.into_iter().filter(|(_, is_dir)| *is_dir).map(|(p, _)| Some(p)));
+        let mut removed = 0;
+        for dir in dirs {
+            let entries = match &dir {
+                Some(d) => self.dir.read_dir(d.to_path()),
+                None => self.dir.entries(),
+            };
+            let Ok(entries) = entries else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+                if !is_file || !name.to_str().is_some_and(is_write_temp) {
+                    continue;
+                }
+                let path = dir.as_ref().map_or_else(|| PathBuf::from(&name), |d| d.to_path().join(&name));
+                if self.dir.remove_file(&path).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Every shared folder and file of the workspace, parents before children.
     pub fn scan(&self, rules: &IgnoreRules) -> Result<Vec<(RelPath, bool)>, FsError> {
         self.scan_under(None, rules)
@@ -335,6 +363,12 @@ fn state_path(name: &str) -> Result<RelPath, PathError> {
     RelPath::single(STATE_DIR)?.join(name)
 }
 
+/// Whether `name` is one [`temp_name`] makes: `.<name>.<8 hex digits>.nitro-tmp`.
+fn is_write_temp(name: &str) -> bool {
+    let tag = name.strip_suffix(TEMP_SUFFIX).filter(|_| name.starts_with('.')).and_then(|s| s.rsplit_once('.')).map(|(_, tag)| tag);
+    tag.is_some_and(|t| t.len() == 8 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 fn temp_name(rel: &RelPath) -> PathBuf {
     let tag: u32 = rand::random();
     let name = format!(".{}.{tag:08x}{TEMP_SUFFIX}", rel.name());
@@ -373,6 +407,26 @@ mod tests {
 
     fn rel(s: &str) -> RelPath {
         RelPath::new(s).expect("valid path")
+    }
+
+    #[test]
+    fn temp_files_of_cut_short_writes_are_swept_and_nothing_else() {
+        let (_tmp, sb) = setup();
+        sb.write_text(&rel("src/a.txt"), "a").expect("write");
+        let root = sb.root().to_path_buf();
+        let left = [".a.txt.0badf00d.nitro-tmp", "src/.a.txt.1234abcd.nitro-tmp"];
+        let kept = ["notes.nitro-tmp", "src/0123456789abcdef.nitro-tmp", ".a.txt.xyz.nitro-tmp", "src/a.txt"];
+        for f in left.iter().chain(&kept) {
+            std::fs::write(root.join(f), "x").expect("write");
+        }
+        let rules = IgnoreRules::default();
+        assert_eq!(sb.sweep_temps(&rules).expect("sweep"), 2);
+        for f in left {
+            assert!(!root.join(f).exists(), "{f} was left");
+        }
+        for f in kept {
+            assert!(root.join(f).exists(), "{f} was removed");
+        }
     }
 
     fn setup() -> (tempfile::TempDir, Sandbox) {
