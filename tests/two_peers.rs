@@ -171,6 +171,39 @@ fn the_host_exits_cleanly_on_sigterm() -> Result<()> {
     Ok(())
 }
 
+/// With `--term` the host's own terminal shows its shell and waits for
+/// keys; SIGTERM still ends it at once (standard input stays open, unread).
+#[test]
+fn a_host_attached_to_a_terminal_exits_on_sigterm_without_a_key() -> Result<()> {
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("project");
+    write_files(&dir, &[("a.txt", b"a")])?;
+    let log = tmp.path().join("host.log");
+    let mut child = Command::new(nitro_tests::nitro_bin())
+        .arg("host")
+        .arg(&dir)
+        .args(["--bind", "127.0.0.1", "--name", "host", "--term"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()?;
+    let _keys = child.stdin.take();
+    wait_for(CONVERGE, || Ok(read(&log).unwrap_or_default().contains("Attached to terminal")))?;
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    let mut status = None;
+    let exited = wait_for(CONVERGE, || {
+        status = child.try_wait()?;
+        Ok(status.is_some())
+    });
+    if exited.is_err() {
+        let _ = child.kill();
+        anyhow::bail!("nitro host --term did not exit on SIGTERM; its log: {}", read(&log).unwrap_or_default());
+    }
+    assert!(status.is_some_and(|s| s.success()), "{status:?}: {}", read(&log).unwrap_or_default());
+    Ok(())
+}
+
 #[test]
 fn help_documents_every_command_and_flag() -> Result<()> {
     let out = std::process::Command::new(nitro_tests::nitro_bin()).arg("--help").output()?;

@@ -5,14 +5,13 @@
 //! local one is put in raw mode, follows its window size, and Ctrl+] leaves;
 //! from a pipe, standard input is typed as it comes.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nitro_engine::engine::{EngineEvent, EngineHandle};
 use nitro_engine::protocol::TermId;
 use nitro_engine::term::TermInfo;
-use tokio::io::AsyncReadExt;
 
 /// Ctrl+] leaves the terminal (as in telnet).
 const DETACH: u8 = 0x1d;
@@ -97,8 +96,7 @@ pub async fn attach(engine: &EngineHandle, target: Target) -> Result<Option<u32>
     let info = find(engine, term).await?;
     eprintln!("Attached to terminal {term} ({}). Ctrl+] leaves.", info.title);
     let raw = RawMode::enable()?;
-    let mut stdin = tokio::io::stdin();
-    let mut input = vec![0u8; 4096];
+    let mut stdin = stdin_chunks();
     let mut stdin_open = true;
     let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).context("watching the window size")?;
     let mut offset = 0;
@@ -113,14 +111,13 @@ pub async fn attach(engine: &EngineHandle, target: Target) -> Result<Option<u32>
         tokio::select! {
             // Keystrokes and signals first, even during a flood of output.
             biased;
-            n = stdin.read(&mut input), if stdin_open => match n {
-                Ok(0) | Err(_) => stdin_open = false,
-                Ok(n) => {
-                    let bytes = &input[..n];
+            bytes = stdin.recv(), if stdin_open => match bytes {
+                None => stdin_open = false,
+                Some(bytes) => {
                     if raw.is_some() && bytes.contains(&DETACH) {
                         break None;
                     }
-                    if let Err(e) = engine.terminal_input(term, bytes.to_vec()).await {
+                    if let Err(e) = engine.terminal_input(term, bytes).await {
                         eprint!("\r\n[{e}]\r\n");
                     }
                 }
@@ -154,6 +151,28 @@ pub async fn attach(engine: &EngineHandle, target: Target) -> Result<Option<u32>
         None => eprintln!("\n[left terminal {term}]"),
     }
     Ok(exit)
+}
+
+/// Standard input, read on a thread of its own: tokio's runtime waits for
+/// its blocking reads when it shuts down, so a read waiting for a key would
+/// keep `nitro` from exiting on SIGTERM. This thread is not waited for.
+fn stdin_chunks() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
 }
 
 async fn find(engine: &EngineHandle, term: TermId) -> Result<TermInfo> {
