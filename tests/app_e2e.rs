@@ -17,6 +17,19 @@ const UI: Duration = Duration::from_secs(30);
 /// The text Monaco shows (it renders spaces as no-break spaces).
 const EDITOR_TEXT: &str = "(document.querySelector('.monaco-editor .view-lines')?.innerText ?? '').replace(/\\u00a0/g, ' ')";
 
+/// The terminal row showing `from-terminal-42` lies inside the terminal
+/// panel, the status bar inside the window, and nothing scrolled the page.
+const NEWEST_LINE_IN_VIEW: &str = "(() => {
+    const row = [...document.querySelectorAll('#terminal .xterm-rows > div')].find(r => r.textContent.includes('from-terminal-42'));
+    const pane = document.querySelector('.terminal-pane')?.getBoundingClientRect();
+    const status = document.querySelector('.statusbar')?.getBoundingClientRect();
+    if (!row || !pane || !status) return false;
+    const r = row.getBoundingClientRect();
+    const scrolled = [document.scrollingElement, document.getElementById('app'), document.querySelector('.terminal-pane'), document.querySelector('.term-stack')]
+        .some(e => e && (e.scrollTop !== 0 || e.scrollLeft !== 0));
+    return r.top >= pane.top && r.bottom <= pane.bottom + 1 && status.bottom <= window.innerHeight + 1 && status.top >= 0 && !scrolled;
+})()";
+
 fn app_binary() -> PathBuf {
     nitro_bin().with_file_name("nitroide")
 }
@@ -74,11 +87,17 @@ async fn the_app_edits_with_a_headless_peer_and_shows_its_cursor_and_terminal() 
         app.wait_until("ada's cursor", "[...document.querySelectorAll('.nitro-remote-cursor')].some(e => e.textContent.includes('ada'))", UI)
     })?;
 
-    // A terminal opened by the headless peer shows its output in xterm.js.
-    let term = ada.open_terminal(80, 24).await?;
-    ada.terminal_input(term, b"echo from-terminal-$((6*7))\n".to_vec()).await?;
+    // A terminal opened by the headless peer, far taller than the app's
+    // panel, shows its output in xterm.js: the newest line and the prompt
+    // are in view, and neither the page nor the panel scrolls, also once
+    // clicked.
+    let term = ada.open_terminal(110, 30).await?;
+    ada.terminal_input(term, b"seq 1 80; echo from-terminal-$((6*7))\n".to_vec()).await?;
     tokio::task::block_in_place(|| -> Result<()> {
         app.wait_until("the terminal output", "(document.querySelector('#terminal .xterm-rows')?.innerText ?? '').includes('from-terminal-42')", UI)?;
+        app.wait_until("the newest line in view, the page in place", NEWEST_LINE_IN_VIEW, UI)?;
+        app.eval("document.querySelector('#terminal .xterm-screen').click(); return true;")?;
+        app.wait_until("the page in place after a click into the terminal", NEWEST_LINE_IN_VIEW, UI)?;
         // The whole window, for docs/screenshot.png.
         let out = nitro_bin().with_file_name("app-screenshot.png");
         std::fs::write(&out, app.screenshot()?)?;

@@ -1,12 +1,14 @@
 // The shared terminals: a tab per terminal, one xterm.js view bound to the
 // active one. Only terminals the user may write to get input and follow the
-// panel's size; the others show the owner's size and a read-only badge.
+// panel's size; the others show the owner's size, fitted into the panel
+// (term-fit), and a read-only badge.
 import { Channel } from '@tauri-apps/api/core';
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import { backend, errorMessage, type PeerView, type TermInfo } from './backend';
 import { h, setChildren } from './dom';
+import { fitTerminal } from './term-fit';
 import { toast } from './toast';
 
 /** First byte of an output message. */
@@ -17,6 +19,7 @@ export class TerminalPanel {
   private readonly tabBar: HTMLElement;
   private readonly tools: HTMLElement;
   private readonly empty: HTMLElement;
+  private readonly body: HTMLElement;
   private readonly xterm: Terminal;
   private readonly fit = new FitAddon();
   private readonly observer: ResizeObserver;
@@ -36,6 +39,7 @@ export class TerminalPanel {
     add.onclick = () => void this.openNew();
     this.tools = h('div', { className: 'term-tools' });
     const body = h('div', { className: 'term-body', id: 'terminal' });
+    this.body = body;
     const newButton = h('button', { className: 'btn btn-primary', textContent: 'New terminal' });
     newButton.onclick = () => void this.openNew();
     this.empty = h(
@@ -74,6 +78,13 @@ export class TerminalPanel {
     });
     this.observer = new ResizeObserver(() => this.layout());
     this.observer.observe(body);
+    // Output moves the cursor: a terminal larger than the panel follows it.
+    this.xterm.onCursorMove(() => this.placeOwnersSize());
+    this.xterm.onResize(() => this.placeOwnersSize());
+    // Focusing xterm's hidden input scrolls its ancestors to show it; the
+    // panel keeps its place (what is shown is placed by placeOwnersSize).
+    const stack = body.parentElement;
+    for (const el of [body, stack]) el?.addEventListener('scroll', () => el.scrollTo(0, 0));
     this.render();
   }
 
@@ -224,8 +235,10 @@ export class TerminalPanel {
     const info = this.activeInfo();
     if (info && !info.canWrite) {
       if (this.xterm.cols !== info.cols || this.xterm.rows !== info.rows) this.xterm.resize(info.cols, info.rows);
+      this.placeOwnersSize();
       return;
     }
+    this.placeOwnersSize();
     const size = this.fit.proposeDimensions();
     if (!size || !(size.cols > 0 && size.rows > 0)) return;
     if (size.cols !== this.xterm.cols || size.rows !== this.xterm.rows) this.xterm.resize(size.cols, size.rows);
@@ -237,5 +250,27 @@ export class TerminalPanel {
         backend.terminalResize(info.id, size.cols, size.rows).catch((err: unknown) => toast(errorMessage(err), 'error'));
       }, 120);
     }
+  }
+
+  /**
+   * A terminal drawn at its owner's size is scaled and shifted to fit the
+   * panel with its cursor's row in view; one drawn at the panel's size is
+   * left as it is.
+   */
+  private placeOwnersSize(): void {
+    const el = this.xterm.element;
+    const screen = el?.querySelector<HTMLElement>('.xterm-screen');
+    if (!el || !screen) return;
+    const info = this.activeInfo();
+    if (!info || info.canWrite) {
+      el.style.transform = '';
+      return;
+    }
+    const term = { width: screen.offsetWidth, height: screen.offsetHeight };
+    const rowHeight = term.height / Math.max(1, this.xterm.rows);
+    const cursorBottom = (this.xterm.buffer.active.cursorY + 1) * rowHeight;
+    const fit = fitTerminal({ width: this.body.clientWidth, height: this.body.clientHeight }, term, cursorBottom);
+    el.style.transformOrigin = '0 0';
+    el.style.transform = `translateY(${-fit.shiftUp}px) scale(${fit.scale})`;
   }
 }
