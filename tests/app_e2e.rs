@@ -105,6 +105,17 @@ async fn the_app_edits_with_a_headless_peer_and_shows_its_cursor_and_terminal() 
         Ok(())
     })?;
 
+    // Renamed on the headless peer's disk: the open tab follows the file.
+    std::fs::rename(host_dir.join("main.rs"), host_dir.join("app.rs"))?;
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until(
+            "the tab following the renamed file",
+            "[...document.querySelectorAll('.tab.active .tab-name')].some(e => e.textContent === 'app.rs')",
+            UI,
+        )?;
+        app.wait_until("the renamed file's text", &format!("{EDITOR_TEXT}.includes('// typed in the app')"), UI)
+    })?;
+
     drop(app);
     ada.shutdown().await?;
     Ok(())

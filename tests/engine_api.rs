@@ -175,10 +175,15 @@ async fn files_created_renamed_and_deleted_in_an_editor_reach_the_other_peer() -
 
     guest.file_op(FileOp::CreateDir(RelPath::new("src")?)).await?;
     guest.file_op(FileOp::CreateFile(RelPath::new("src/lib.rs")?)).await?;
+    // A nested path whose folders do not exist yet: they are made too.
+    guest.file_op(FileOp::CreateFile(RelPath::new("src/util/stats.rs")?)).await?;
     guest.edit(RelPath::new("src/lib.rs")?, None, vec![Splice { index: 0, delete: 0, insert: "pub fn f() {}\n".into() }]).await?;
     guest.file_op(FileOp::Rename(RelPath::new("README.md")?, RelPath::new("docs/README.md")?)).await?;
     let deadline = tokio::time::Instant::now() + CONVERGE;
-    while std::fs::read_to_string(proj.join("src/lib.rs")).ok().as_deref() != Some("pub fn f() {}\n") || !proj.join("docs/README.md").exists() {
+    while std::fs::read_to_string(proj.join("src/lib.rs")).ok().as_deref() != Some("pub fn f() {}\n")
+        || !proj.join("docs/README.md").exists()
+        || !proj.join("src/util/stats.rs").is_file()
+    {
         assert!(tokio::time::Instant::now() < deadline, "the host's folder did not follow");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -95,8 +95,9 @@ pub fn inspect_invite(link: String) -> Result<InviteInfo> {
 pub async fn start_host(state: State<'_, AppState>, path: PathBuf, name: String) -> Result<SessionInfo> {
     let _starting = Starting::claim(&state).await?;
     let engine = Engine::host(EngineConfig::new(&path, name.trim())).await?;
-    let invite = engine.invite().map(Invite::to_link);
-    let info = session_info(&engine, "host", &path, name.trim(), invite, name.trim()).await;
+    let invite = engine.invite().map(|i| (i.session.to_hex(), i.to_link()));
+    let (session, invite) = invite.map_or((String::new(), None), |(s, l)| (s, Some(l)));
+    let info = session_info(&engine, Joined { role: "host", session, invite, host_name: name.trim() }, &path, name.trim()).await;
     *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)
 }
@@ -105,9 +106,9 @@ pub async fn start_host(state: State<'_, AppState>, path: PathBuf, name: String)
 pub async fn join_session(state: State<'_, AppState>, link: String, path: PathBuf, name: String) -> Result<SessionInfo> {
     let invite = Invite::parse(link.trim()).map_err(|e| CmdError::Invalid(format!("This is not a valid invite link: {e}")))?;
     let _starting = Starting::claim(&state).await?;
-    let host_name = invite.host_name.clone();
+    let (host_name, session) = (invite.host_name.clone(), invite.session.to_hex());
     let engine = Engine::join(EngineConfig::new(&path, name.trim()), invite).await?;
-    let info = session_info(&engine, "guest", &path, name.trim(), None, &host_name).await;
+    let info = session_info(&engine, Joined { role: "guest", session, invite: None, host_name: &host_name }, &path, name.trim()).await;
     *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)
 }
@@ -133,18 +134,21 @@ impl Drop for Starting<'_> {
     }
 }
 
-async fn session_info(
-    engine: &EngineHandle,
+/// The session a window shows, as it was started.
+struct Joined<'a> {
     role: &'static str,
-    root: &std::path::Path,
-    name: &str,
+    session: String,
     invite: Option<String>,
-    host_name: &str,
-) -> SessionInfo {
+    host_name: &'a str,
+}
+
+async fn session_info(engine: &EngineHandle, joined: Joined<'_>, root: &std::path::Path, name: &str) -> SessionInfo {
+    let Joined { role, session, invite, host_name } = joined;
     let color =
         engine.members().await.ok().and_then(|m| m.into_iter().find(|m| &m.peer == engine.me()).map(|m| m.color)).unwrap_or_else(|| "#4fc1ff".into());
     SessionInfo {
         role,
+        session,
         root: root.display().to_string(),
         me: engine.me().to_string(),
         name: name.to_owned(),
@@ -169,6 +173,7 @@ pub async fn list_files(state: State<'_, AppState>) -> Result<Vec<FileEntry>> {
     Ok(files
         .into_iter()
         .map(|f| FileEntry {
+            id: f.id.to_string(),
             path: f.path.to_string(),
             kind: if f.kind == Kind::Dir { "dir" } else { "file" },
             shared: matches!(f.kind, Kind::Dir | Kind::Text),

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct SessionInfo {
     /// `host` or `guest`.
     pub role: &'static str,
+    /// The session id, 32 hex digits.
+    pub session: String,
     pub root: String,
     pub me: String,
     pub name: String,
@@ -28,6 +30,8 @@ pub struct InviteInfo {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileEntry {
+    /// Stays with the file through renames and moves: open tabs follow it.
+    pub id: String,
     pub path: String,
     /// `file` or `dir`.
     pub kind: &'static str,

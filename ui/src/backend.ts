@@ -15,6 +15,8 @@ export interface Splice {
 
 export interface SessionInfo {
   role: 'host' | 'guest';
+  /** The session id, 32 hex digits. */
+  session: string;
   root: string;
   me: PeerId;
   name: string;
@@ -30,6 +32,8 @@ export interface InviteInfo {
 }
 
 export interface FileEntry {
+  /** Stays with the file through renames and moves. */
+  id: string;
   path: string;
   kind: 'file' | 'dir';
   shared: boolean;

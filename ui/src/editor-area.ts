@@ -126,8 +126,22 @@ export class EditorArea {
     this.tabs.get(path)?.binding.resync(`Your edit to ${path} was refused (${reason}); the file was reloaded.`);
   }
 
-  /** Closes tabs of files that no longer exist (deleted or renamed, here or by a peer). */
-  keepOnly(existing: ReadonlySet<string>): void {
+  /**
+   * The file list changed: tabs of files renamed or moved (by anyone, on
+   * any disk) go with them; tabs of files that are gone close.
+   */
+  async follow(existing: ReadonlySet<string>, moved: ReadonlyMap<string, string>): Promise<void> {
+    const activeWas = this.active?.path;
+    for (const [from, to] of moved) {
+      if (!this.tabs.has(from) || this.tabs.has(to)) continue;
+      await this.close(from);
+      await this.open(to, from === activeWas);
+    }
+    this.keepOnly(existing);
+  }
+
+  /** Closes tabs of files that no longer exist (deleted, here or by a peer). */
+  private keepOnly(existing: ReadonlySet<string>): void {
     for (const path of [...this.tabs.keys()]) {
       if (!existing.has(path)) {
         toast(`${path} was removed or renamed`);

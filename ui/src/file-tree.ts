@@ -12,7 +12,8 @@ export interface FileTreeEvents {
   /** A local rename went through. */
   renamed(from: string, to: string): Promise<void>;
   /** The list was reloaded; these are the paths now present. */
-  listed(paths: ReadonlySet<string>): void;
+  /** The list was reloaded: what it holds, and the files that moved since (by id). */
+  listed(paths: ReadonlySet<string>, moved: ReadonlyMap<string, string>): void;
 }
 
 interface Node {
@@ -25,6 +26,8 @@ export class FileTree {
   private entries: FileEntry[] = [];
   private readonly expanded = new Set<string>();
   private activePath: string | null = null;
+  /** Each row drawn last, by path, with what it was drawn from. */
+  private drawn = new Map<string, { key: string; el: HTMLElement }>();
   private refreshing: Promise<void> | null = null;
   private refreshAgain = false;
 
@@ -73,6 +76,7 @@ export class FileTree {
     this.refreshing = (async () => {
       do {
         this.refreshAgain = false;
+        const before = this.entries;
         try {
           this.entries = await backend.listFiles();
         } catch (err) {
@@ -80,7 +84,7 @@ export class FileTree {
           break;
         }
         this.render();
-        this.events.listed(new Set(this.entries.map((e) => e.path)));
+        this.events.listed(new Set(this.entries.map((e) => e.path)), moves(before, this.entries));
       } while (this.refreshAgain);
       this.refreshing = null;
     })();
@@ -94,17 +98,30 @@ export class FileTree {
     this.render();
   }
 
+  /**
+   * Draws the rows. A row that did not change is kept, not drawn anew: a
+   * click whose press landed on it before a render (a folder just opened,
+   * a peer's change) still reaches it.
+   */
   private render(): void {
     const rows: HTMLElement[] = [];
+    const drawn = new Map<string, { key: string; el: HTMLElement }>();
     const walk = (nodes: Node[], depth: number) => {
       for (const node of nodes) {
-        rows.push(this.row(node, depth));
-        if (node.entry.kind === 'dir' && this.expanded.has(node.entry.path)) walk(node.children, depth + 1);
+        const { path } = node.entry;
+        const key = JSON.stringify([node.entry, depth, this.expanded.has(path), path === this.activePath]);
+        const kept = this.drawn.get(path);
+        const el = kept?.key === key ? kept.el : this.row(node, depth);
+        drawn.set(path, { key, el });
+        rows.push(el);
+        if (node.entry.kind === 'dir' && this.expanded.has(path)) walk(node.children, depth + 1);
       }
     };
     walk(buildTree(this.entries), 0);
+    this.drawn = drawn;
     if (rows.length === 0) rows.push(h('div', { className: 'tree-empty', textContent: 'This folder is empty.' }));
-    setChildren(this.list, ...rows);
+    const same = rows.length === this.list.children.length && rows.every((r, i) => this.list.children[i] === r);
+    if (!same) setChildren(this.list, ...rows);
   }
 
   private row(node: Node, depth: number): HTMLElement {
@@ -178,22 +195,36 @@ export class FileTree {
     ];
   }
 
+  /**
+   * Asks for a name (a path below `dir`, such as `src/util/stats.rs`: the
+   * folders are made too) and creates it. A name that cannot be used is
+   * asked for again, with what was typed and why.
+   */
   private async create(kind: 'file' | 'dir', dir: string): Promise<void> {
     const where = dir ? `in ${dir}` : 'at the top';
-    const name = await promptDialog(kind === 'file' ? `New file ${where}` : `New folder ${where}`, '', 'Create');
-    if (!name || !validName(name)) return;
-    const path = dir ? `${dir}/${name}` : name;
-    try {
-      if (kind === 'file') await backend.createFile(path);
-      else await backend.createDir(path);
-    } catch (err) {
-      toast(`Could not create ${path}: ${errorMessage(err)}`, 'error');
+    const title = kind === 'file' ? `New file ${where}` : `New folder ${where}`;
+    let typed = '';
+    let problem: string | undefined;
+    for (;;) {
+      const name = await promptDialog(title, typed, 'Create', problem);
+      if (!name) return;
+      typed = name;
+      problem = pathProblem(name) ?? undefined;
+      if (problem) continue;
+      const path = dir ? `${dir}/${name}` : name;
+      try {
+        if (kind === 'file') await backend.createFile(path);
+        else await backend.createDir(path);
+      } catch (err) {
+        problem = `Could not create ${path}: ${errorMessage(err)}`;
+        continue;
+      }
+      for (let d = dirName(path); d; d = dirName(d)) this.expanded.add(d);
+      if (kind === 'dir') this.expanded.add(path);
+      await this.refresh();
+      if (kind === 'file') this.events.open(path);
       return;
     }
-    if (dir) this.expanded.add(dir);
-    if (kind === 'dir') this.expanded.add(path);
-    await this.refresh();
-    if (kind === 'file') this.events.open(path);
   }
 
   private async rename(entry: FileEntry): Promise<void> {
@@ -231,6 +262,27 @@ export class FileTree {
   }
 }
 
+/** The files of `before` now at another path in `after`: old path → new path. */
+export function moves(before: readonly FileEntry[], after: readonly FileEntry[]): Map<string, string> {
+  const now = new Map(after.map((e) => [e.id, e.path]));
+  const moved = new Map<string, string>();
+  for (const e of before) {
+    const to = now.get(e.id);
+    if (e.kind === 'file' && to !== undefined && to !== e.path) moved.set(e.path, to);
+  }
+  return moved;
+}
+
+/** Why `path` (relative, `/` between names) cannot name a new file, or null. */
+export function pathProblem(path: string): string | null {
+  if (path.includes('\\')) return 'Use / between folder names.';
+  if (path.startsWith('/')) return 'Give a path inside the workspace, without a leading /.';
+  const parts = path.split('/');
+  if (parts.some((p) => p === '')) return 'A folder name is empty (two / in a row, or a / at the end).';
+  if (parts.some((p) => p === '.' || p === '..')) return 'Names "." and ".." cannot be used.';
+  return null;
+}
+
 function validName(name: string): boolean {
   if (/[/\\]/.test(name) || name === '.' || name === '..') {
     toast(`"${name}" is not a valid name (no slashes, not "." or "..")`, 'error');
@@ -253,7 +305,7 @@ export function buildTree(entries: readonly FileEntry[]): Node[] {
     nodes.set(entry.path, node);
     const parent = dirName(entry.path);
     const siblings = parent
-      ? (nodes.get(parent) ?? ensure({ path: parent, kind: 'dir', shared: true, note: null })).children
+      ? (nodes.get(parent) ?? ensure({ id: '', path: parent, kind: 'dir', shared: true, note: null })).children
       : root;
     siblings.push(node);
     return node;

@@ -6,6 +6,7 @@ import { h } from './dom';
 import { EventHub } from './events';
 import { confirmDialog } from './modal';
 import { StartScreen } from './start-screen';
+import { toast } from './toast';
 import './styles.css';
 import { Workspace } from './workspace';
 
@@ -44,6 +45,14 @@ class App {
   /** The app was opened through a nitroide:// link. */
   private async deepLink(link: string): Promise<void> {
     if (this.workspace) {
+      const session = await backend.inspectInvite(link).then(
+        (invite) => invite.session,
+        () => null,
+      );
+      if (session === this.workspace.info.session) {
+        toast('This invite link is for the session you are in.');
+        return;
+      }
       const leave = await confirmDialog(
         'Join another session?',
         'You opened an invite link. To join that session, you first leave the current one.',

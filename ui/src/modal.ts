@@ -57,7 +57,8 @@ export async function confirmDialog(title: string, message: string, confirm: str
   return (await dialog({ title, message, confirm, danger })) !== null;
 }
 
-export async function promptDialog(title: string, initial: string, confirm: string): Promise<string | null> {
-  const value = await dialog({ title, confirm, input: initial });
+/** Asks for a line of text; `message` says what was wrong with the last answer. */
+export async function promptDialog(title: string, initial: string, confirm: string, message?: string): Promise<string | null> {
+  const value = await dialog({ title, confirm, input: initial, message });
   return value === null || value.trim() === '' ? null : value.trim();
 }

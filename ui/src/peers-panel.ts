@@ -45,7 +45,7 @@ export class PeersPanel {
           'div',
           { className: 'peer-name' },
           h('span', { textContent: this.me.name }),
-          h('span', { className: 'peer-role', textContent: `you · ${this.me.role}` }),
+          h('span', { className: 'peer-role', textContent: `you · ${this.me.role === 'host' ? 'host' : 'editor'}` }),
         ),
       ),
     );

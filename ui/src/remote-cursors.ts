@@ -1,7 +1,8 @@
 // Other peers' selections and carets in the open file. Selections are model
 // decorations; each caret is a content widget (a thin bar in the peer's color
 // with the peer's name above it), kept in place between presence updates by an
-// invisible decoration that moves with the text.
+// invisible decoration that moves with the text. On the top visible line the
+// name goes below the caret, where nothing covers it.
 import type { PeerView } from './backend';
 import type { FileBinding } from './binding';
 import { h } from './dom';
@@ -26,6 +27,11 @@ class CaretWidget implements monaco.editor.IContentWidget {
     this.label.textContent = view.name;
   }
 
+  /** Puts the name below the caret instead of above it. */
+  labelBelow(below: boolean): void {
+    this.node.classList.toggle('label-below', below);
+  }
+
   getId(): string {
     return `nitro.remote-cursor.${this.peer}`;
   }
@@ -44,11 +50,11 @@ export class RemoteCursors {
   private readonly carets = new Map<string, CaretWidget>();
   /** Index of each caret's tracking decoration in the collection. */
   private trackers = new Map<string, number>();
-  private readonly listener: monaco.IDisposable;
+  private readonly listeners: monaco.IDisposable[];
 
   constructor(private readonly editor: monaco.editor.ICodeEditor) {
     this.decorations = editor.createDecorationsCollection();
-    this.listener = editor.onDidChangeModelContent(() => this.follow());
+    this.listeners = [editor.onDidChangeModelContent(() => this.follow()), editor.onDidScrollChange(() => this.follow())];
   }
 
   /** Draws the peers whose active file is `path` (the file the editor shows through `binding`). */
@@ -99,7 +105,7 @@ export class RemoteCursors {
   }
 
   dispose(): void {
-    this.listener.dispose();
+    for (const l of this.listeners) l.dispose();
     this.decorations.clear();
     for (const caret of this.carets.values()) this.editor.removeContentWidget(caret);
     this.carets.clear();
@@ -107,11 +113,13 @@ export class RemoteCursors {
 
   /** Moves each caret to where its tracking decoration went. */
   private follow(): void {
+    const top = this.editor.getVisibleRanges()[0]?.startLineNumber ?? 1;
     for (const [peer, index] of this.trackers) {
       const caret = this.carets.get(peer);
       const range = this.decorations.getRange(index);
       if (!caret || !range) continue;
       caret.position = range.getStartPosition();
+      caret.labelBelow(caret.position.lineNumber <= top);
       this.editor.layoutContentWidget(caret);
     }
   }

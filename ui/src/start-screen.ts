@@ -149,7 +149,10 @@ export class StartScreen {
       const chosen = await pickFolder('Choose where to put the workspace (a new or empty folder)');
       if (!chosen) return;
       folder = chosen;
-      folderLabel.textContent = chosen;
+      // The label is right-to-left so that a long path loses its start, not
+      // its end; the mark keeps the path's own characters left-to-right.
+      folderLabel.textContent = `\u200e${chosen}\u200e`;
+      folderLabel.title = chosen;
       folderLabel.classList.remove('muted');
       join.disabled = false;
     };

@@ -1,5 +1,6 @@
 // The IDE window of a running session: explorer, editor, terminals, peers and
 // status bar, wired to the engine's events.
+import { getCurrentWindow } from '@tauri-apps/api/window';
 import { backend, errorMessage, type PeerView, type SessionInfo, type SyncView } from './backend';
 import { copyText, selectContents } from './clipboard';
 import { baseName, h, type Disposable } from './dom';
@@ -21,6 +22,8 @@ export class Workspace {
   private readonly status: StatusBar;
   private readonly subscriptions: Disposable[];
   private statusSeen = false;
+  /** The workspace folder's name. */
+  private readonly name: string;
 
   constructor(
     container: HTMLElement,
@@ -30,6 +33,8 @@ export class Workspace {
     private readonly onLeft: () => void,
     justHosted: boolean,
   ) {
+    this.name = baseName(info.root) || info.root;
+    showTitle(this.name);
     const side = h('aside', { className: 'sidebar' });
     const center = h('main', { className: 'center' });
     const editorPane = h('div', { className: 'editor-pane' });
@@ -59,16 +64,16 @@ export class Workspace {
       activeChanged: (path) => {
         this.tree.setActive(path);
         this.status.setFile(path);
-        document.title = path ? `${baseName(path)} — NitroIDE` : 'NitroIDE';
+        showTitle(path ? `${baseName(path)} — ${this.name}` : this.name);
       },
       cursorMoved: (line, col) => this.status.setCursor(line, col),
       message: (text) => this.status.flash(text),
       followChanged: (peer) => this.peers.setFollowing(peer),
     });
-    this.tree = new FileTree(side, baseName(info.root) || info.root, {
+    this.tree = new FileTree(side, this.name, {
       open: (path) => void this.editor.open(path, true),
       renamed: (from, to) => this.editor.renamed(from, to),
-      listed: (paths) => this.editor.keepOnly(paths),
+      listed: (paths, moved) => void this.editor.follow(paths, moved),
     });
     this.peers = new PeersPanel(peersPane, info, (peer) => this.editor.toggleFollow(peer));
     this.terminals = new TerminalPanel(termPane);
@@ -112,7 +117,7 @@ export class Workspace {
     this.editor.dispose();
     this.terminals.dispose();
     this.root.remove();
-    document.title = 'NitroIDE';
+    showTitle(null);
   }
 
   private async load(): Promise<void> {
@@ -145,6 +150,15 @@ export class Workspace {
   }
 }
 
+/** The window's title: what it shows, then the app's name. */
+function showTitle(what: string | null): void {
+  const title = what ? `${what} — NitroIDE` : 'NitroIDE';
+  document.title = title;
+  getCurrentWindow()
+    .setTitle(title)
+    .catch(() => undefined);
+}
+
 function inviteBanner(link: string): HTMLElement {
   const text = h('code', { className: 'invite-link', textContent: link });
   const copy = h('button', { className: 'btn btn-primary', textContent: 'Copy link' });
@@ -160,6 +174,7 @@ function inviteBanner(link: string): HTMLElement {
   copy.onclick = async () => {
     if (await copyText(link)) {
       copy.textContent = 'Copied';
+      setTimeout(() => (copy.textContent = 'Copy link'), 1500);
     } else {
       selectContents(text);
       toast('Press Ctrl+C to copy the selected link');

@@ -131,9 +131,10 @@ impl PresenceTable {
     }
 }
 
-/// A color for a peer that has none in the roster yet, the same on every peer.
+/// A color for a peer that has none in the roster yet, the same on every
+/// peer; no two of them are alike at a glance.
 pub fn default_color(peer: &PeerId) -> String {
-    const PALETTE: [&str; 10] = ["#e06c75", "#61afef", "#98c379", "#c678dd", "#e5c07b", "#56b6c2", "#d19a66", "#be5046", "#7f848e", "#4aa5f0"];
+    const PALETTE: [&str; 10] = ["#e06c75", "#61afef", "#98c379", "#c678dd", "#e5c07b", "#56b6c2", "#d19a66", "#f472b6", "#7f848e", "#8b80f9"];
     let sum: usize = peer.as_str().bytes().map(usize::from).sum();
     PALETTE[sum % PALETTE.len()].to_owned()
 }

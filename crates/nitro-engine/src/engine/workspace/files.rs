@@ -2,7 +2,7 @@
 //! through the sandbox, then taken in at once, as the watcher would.
 
 use super::{Workspace, WorkspaceError};
-use crate::doc::Kind;
+use crate::doc::{FileId, Kind};
 use crate::fs::Node;
 use crate::fs::ignore_rules::is_reserved;
 use crate::fs::watcher::FsChange;
@@ -11,6 +11,8 @@ use crate::path::RelPath;
 /// A file or folder of the shared tree, as an editor lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInfo {
+    /// Stays with the file through renames and moves, on every peer.
+    pub id: FileId,
     pub path: RelPath,
     pub kind: Kind,
     /// Bytes, for files that are listed but not shared.
@@ -20,7 +22,8 @@ pub struct FileInfo {
 impl Workspace {
     /// Every entry of the shared tree, parents before children.
     pub fn files(&self) -> Vec<FileInfo> {
-        let mut all: Vec<FileInfo> = self.tree.entries.values().map(|e| FileInfo { path: e.path.clone(), kind: e.kind, size: e.size }).collect();
+        let mut all: Vec<FileInfo> =
+            self.tree.entries.iter().map(|(id, e)| FileInfo { id: id.clone(), path: e.path.clone(), kind: e.kind, size: e.size }).collect();
         all.sort_by(|a, b| a.path.cmp(&b.path));
         all
     }
