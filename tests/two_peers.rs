@@ -171,6 +171,35 @@ fn the_host_exits_cleanly_on_sigterm() -> Result<()> {
     Ok(())
 }
 
+/// A folder shared with its secrets in it: keys, `.ssh/` and `.env` stay
+/// on the host (which says so), templates are shared; `--share-secrets`
+/// shares them all.
+#[test]
+fn files_named_as_secrets_stay_on_the_host_unless_it_shares_them() -> Result<()> {
+    let files: &[(&str, &[u8])] =
+        &[("README.md", b"hi"), (".env", b"TOKEN=hunter2"), (".env.example", b"TOKEN="), (".ssh/id_ed25519", b"key"), ("tls/server.key", b"key")];
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(&proj, files)?;
+    let host = Peer::host(&proj, &[])?;
+    let guest = Peer::join(host.link.as_deref().unwrap_or_default(), &tmp.path().join("guest"), "guest", &[])?;
+    let got: Vec<String> = snapshot(&guest.dir).into_keys().collect();
+    assert_eq!(got, [".env.example", "README.md", "tls/"]);
+    wait_for(CONVERGE, || Ok(host.log().contains("Not shared")))?;
+    let log = host.log();
+    for secret in [".env", ".ssh", "tls/server.key"] {
+        assert!(log.contains(secret), "the host does not say {secret} is kept back: {log}");
+    }
+    drop((host, guest));
+
+    let shared = tmp.path().join("shared");
+    write_files(&shared, files)?;
+    let host = Peer::host(&shared, &["--share-secrets"])?;
+    let guest = Peer::join(host.link.as_deref().unwrap_or_default(), &tmp.path().join("guest2"), "guest", &[])?;
+    assert_eq!(snapshot(&guest.dir), snapshot(&shared));
+    Ok(())
+}
+
 /// With `--term` the host's own terminal shows its shell and waits for
 /// keys; SIGTERM still ends it at once (standard input stays open, unread).
 #[test]

@@ -146,7 +146,9 @@ async fn session_info(engine: &EngineHandle, joined: Joined<'_>, root: &std::pat
     let Joined { role, session, invite, host_name } = joined;
     let color =
         engine.members().await.ok().and_then(|m| m.into_iter().find(|m| &m.peer == engine.me()).map(|m| m.color)).unwrap_or_else(|| "#4fc1ff".into());
+    let withheld = engine.withheld_secrets().await.unwrap_or_default().iter().map(ToString::to_string).collect();
     SessionInfo {
+        withheld,
         role,
         session,
         root: root.display().to_string(),

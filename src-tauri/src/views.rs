@@ -17,6 +17,8 @@ pub struct SessionInfo {
     pub color: String,
     pub invite: Option<String>,
     pub host_name: String,
+    /// Secret files and folders this peer keeps back (their names say so).
+    pub withheld: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -23,6 +23,8 @@ export interface SessionInfo {
   color: string;
   invite: string | null;
   hostName: string;
+  /** Secret files and folders kept back (their names say they hold secrets). */
+  withheld: string[];
 }
 
 export interface InviteInfo {

@@ -45,7 +45,7 @@ export class Workspace {
     this.root = h(
       'div',
       { className: 'workspace' },
-      justHosted && info.invite ? inviteBanner(info.invite) : null,
+      justHosted && info.invite ? inviteBanner(info.invite, info.withheld) : null,
       h(
         'div',
         { className: 'ws-body' },
@@ -159,10 +159,17 @@ function showTitle(what: string | null): void {
     .catch(() => undefined);
 }
 
-function inviteBanner(link: string): HTMLElement {
+function inviteBanner(link: string, withheld: readonly string[]): HTMLElement {
   const text = h('code', { className: 'invite-link', textContent: link });
   const copy = h('button', { className: 'btn btn-primary', textContent: 'Copy link' });
   const close = h('button', { className: 'icon-btn codicon codicon-close', title: 'Hide' });
+  const kept = withheld.length
+    ? h('span', {
+        className: 'invite-withheld',
+        textContent: `Not shared, as their names say they hold secrets: ${withheld.join(', ')}`,
+        title: 'Files git tracks are shared. `nitro host --share-secrets` shares them all.',
+      })
+    : null;
   const banner = h(
     'div',
     { className: 'invite-banner' },
@@ -170,6 +177,7 @@ function inviteBanner(link: string): HTMLElement {
     text,
     copy,
     close,
+    kept,
   );
   copy.onclick = async () => {
     if (await copyText(link)) {

@@ -104,6 +104,11 @@ struct Common {
     /// Connect only through TURN relays: peers never learn each other's addresses.
     #[arg(long)]
     relay_only: bool,
+    /// Share files whose names say they hold secrets (`.env`, `.ssh/`,
+    /// private keys) even when git does not track them; by default they
+    /// stay on this machine.
+    #[arg(long)]
+    share_secrets: bool,
     /// Config file with STUN/TURN servers (TOML: `relay_only = true` and
     /// `[[ice_servers]]` tables with `urls`, `username`, `credential`).
     /// Default: $XDG_CONFIG_HOME/nitroide/config.toml, if it exists.
@@ -127,6 +132,7 @@ impl Common {
         cfg.signal = self.signal;
         cfg.max_file_size = self.max_file_size;
         cfg.ice = ice;
+        cfg.share_secrets = self.share_secrets;
         Ok(cfg)
     }
 }
@@ -177,6 +183,11 @@ async fn run(command: Command) -> Result<()> {
                 println!("{}", invite.to_link());
             }
             eprintln!("Sharing {}. Send the link above to invite someone; Ctrl+C stops.", dir.display());
+            let withheld = engine.withheld_secrets().await?;
+            if !withheld.is_empty() {
+                let names: Vec<String> = withheld.iter().map(ToString::to_string).collect();
+                eprintln!("Not shared, as their names say they hold secrets (--share-secrets shares them): {}", names.join(", "));
+            }
             engine
         }
         Command::Join { link, dir, common } => {

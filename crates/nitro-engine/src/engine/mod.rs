@@ -98,6 +98,9 @@ pub struct EngineConfig {
     pub signal: Option<Url>,
     /// STUN/TURN servers, and whether to relay only.
     pub ice: IceConfig,
+    /// Share files whose names say they hold secrets (keys, `.env`) even
+    /// when git does not track them.
+    pub share_secrets: bool,
 }
 
 impl EngineConfig {
@@ -110,6 +113,7 @@ impl EngineConfig {
             port: 0,
             signal: None,
             ice: IceConfig::default(),
+            share_secrets: false,
         }
     }
 
@@ -317,6 +321,12 @@ impl EngineHandle {
         self.ask(|reply| Command::Files { reply }).await
     }
 
+    /// Files and folders in the workspace whose names say they hold secrets
+    /// and that this peer keeps back (see [`EngineConfig::share_secrets`]).
+    pub async fn withheld_secrets(&self) -> Result<Vec<RelPath>, EngineError> {
+        self.ask(|reply| Command::WithheldSecrets { reply }).await
+    }
+
     /// Everyone in the session's roster, this peer included.
     pub async fn members(&self) -> Result<Vec<MemberInfo>, EngineError> {
         self.ask(|reply| Command::Members { reply }).await
@@ -396,7 +406,7 @@ impl Engine {
     /// Shares `cfg.root`. Returns once the workspace is scanned and the
     /// invite link is ready.
     pub async fn host(cfg: EngineConfig) -> Result<EngineHandle, EngineError> {
-        let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?;
+        let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?.sharing_secrets(cfg.share_secrets);
         let saved = state::load_session(&sb)?;
         let saved_port = saved.as_ref().and_then(|s| s.port);
         let (session, secret, me, identity, doc, files) = match saved {
@@ -467,7 +477,7 @@ impl Engine {
     /// once the whole workspace is on disk.
     pub async fn join(cfg: EngineConfig, invite: Invite) -> Result<EngineHandle, EngineError> {
         std::fs::create_dir_all(&cfg.root).map_err(|source| FsError::Io { path: cfg.root.display().to_string(), source })?;
-        let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?;
+        let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?.sharing_secrets(cfg.share_secrets);
         let (doc, files) = match state::load_session(&sb)? {
             Some(s) if s.session == invite.session.to_hex() => match state::load_document(&sb, &s.session)? {
                 Some(saved) => saved,

@@ -459,7 +459,7 @@ impl Workspace {
     fn ingest_rename(&mut self, from: &RelPath, to: &RelPath) -> Result<(), WorkspaceError> {
         let moved = self.tree.by_path.get(from).filter(|id| self.disk.contains_key(*id)).cloned();
         let to_node = self.sandbox.read(to)?;
-        let shared = !matches!(to_node, Node::Missing | Node::Other) && !self.rules.is_ignored(to, to_node == Node::Dir);
+        let shared = !matches!(to_node, Node::Missing | Node::Other) && !self.rules.withholds(to, to_node == Node::Dir);
         match moved {
             Some(id) if shared && !self.tree.by_path.contains_key(to) => {
                 let parent = self.ensure_parent(to)?;
@@ -482,7 +482,7 @@ impl Workspace {
     /// Takes in whatever is now at `path`.
     fn ingest_path(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
         let node = self.sandbox.read(path)?;
-        if self.rules.is_ignored(path, node == Node::Dir) {
+        if self.rules.withholds(path, node == Node::Dir) {
             return Ok(());
         }
         let existing = self.tree.by_path.get(path).cloned();

@@ -8,6 +8,7 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use super::FsError;
 use super::sandbox::{STATE_DIR, Sandbox, TEMP_SUFFIX};
+use super::secrets::Secrets;
 use crate::path::RelPath;
 
 /// Paths that are never shared whatever `.gitignore` says, and that no peer
@@ -38,6 +39,7 @@ pub struct IgnoreRules {
     kept_texts: BTreeMap<RelPath, String>,
     /// The texts on disk when the rules were read.
     on_disk: BTreeMap<RelPath, String>,
+    secrets: Secrets,
 }
 
 impl IgnoreRules {
@@ -52,7 +54,8 @@ impl IgnoreRules {
             }),
             None => BTreeMap::new(),
         };
-        let mut rules = Self { root: sandbox.root().to_path_buf(), kept_texts, ..Self::default() };
+        let secrets = Secrets::load(sandbox.root(), sandbox.shares_secrets());
+        let mut rules = Self { root: sandbox.root().to_path_buf(), kept_texts, secrets, ..Self::default() };
         rules.kept = rules.kept_texts.iter().filter_map(|(path, text)| rules.build(path, text)).collect();
         sort(&mut rules.kept);
         let mut stack: Vec<Option<RelPath>> = vec![None];
@@ -136,7 +139,19 @@ impl IgnoreRules {
         self.on_disk.iter().filter(|(p, t)| self.kept_texts.get(*p) != Some(*t)).map(|(p, t)| (p, t.as_str()))
     }
 
-    /// True when `rel` is not shared.
+    /// True when this peer does not share what it has at `rel`: it is
+    /// ignored, or a secret it keeps back.
+    pub fn withholds(&self, rel: &RelPath, is_dir: bool) -> bool {
+        self.is_ignored(rel, is_dir) || self.secrets.withholds(rel, is_dir)
+    }
+
+    /// True when `rel` is not ignored but is a secret this peer keeps back.
+    pub fn keeps_secret(&self, rel: &RelPath, is_dir: bool) -> bool {
+        self.secrets.withholds(rel, is_dir) && !self.is_ignored(rel, is_dir)
+    }
+
+    /// True when `rel` is not shared by anyone here: what a peer's entry at
+    /// `rel` is refused for.
     pub fn is_ignored(&self, rel: &RelPath, is_dir: bool) -> bool {
         is_reserved(rel) || self.ignores(&self.now, rel, is_dir) || self.ignores(&self.kept, rel, is_dir)
     }

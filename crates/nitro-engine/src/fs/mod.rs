@@ -4,6 +4,7 @@
 
 pub mod ignore_rules;
 pub mod sandbox;
+pub mod secrets;
 pub mod watcher;
 
 pub use ignore_rules::IgnoreRules;

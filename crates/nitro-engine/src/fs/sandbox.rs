@@ -87,6 +87,8 @@ pub struct Sandbox {
     dir: Dir,
     root: PathBuf,
     max_file_size: u64,
+    /// Files whose names say they hold secrets are shared too.
+    share_secrets: bool,
 }
 
 impl Sandbox {
@@ -95,7 +97,18 @@ impl Sandbox {
     pub fn open(root: &Path, max_file_size: u64) -> Result<Self, FsError> {
         let root = root.canonicalize().map_err(io_err(root.display()))?;
         let dir = Dir::open_ambient_dir(&root, ambient_authority()).map_err(io_err(root.display()))?;
-        Ok(Self { dir, root, max_file_size })
+        Ok(Self { dir, root, max_file_size, share_secrets: false })
+    }
+
+    /// Shares files whose names say they hold secrets, which are otherwise
+    /// kept back unless git tracks them (see [`super::secrets`]).
+    pub fn sharing_secrets(mut self, share: bool) -> Self {
+        self.share_secrets = share;
+        self
+    }
+
+    pub fn shares_secrets(&self) -> bool {
+        self.share_secrets
     }
 
     /// The canonical absolute path of the workspace.
@@ -245,10 +258,40 @@ impl Sandbox {
             if ft.is_symlink() || !(ft.is_dir() || ft.is_file()) {
                 continue;
             }
-            if rules.is_ignored(&rel, ft.is_dir()) {
+            if rules.withholds(&rel, ft.is_dir()) {
                 continue;
             }
             out.push((rel, ft.is_dir()));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The secret files and folders in the shared folders that this peer
+    /// keeps back (see [`super::secrets`]).
+    pub fn withheld_secrets(&self, rules: &IgnoreRules) -> Result<Vec<RelPath>, FsError> {
+        let mut dirs = vec![None];
+        dirs.extend(self.scan(rules)?.into_iter().filter(|(_, is_dir)| *is_dir).map(|(p, _)| Some(p)));
+        let mut out = Vec::new();
+        for dir in dirs {
+            let entries = match &dir {
+                Some(d) => self.dir.read_dir(d.to_path()),
+                None => self.dir.entries(),
+            };
+            let Ok(entries) = entries else { continue };
+            for entry in entries.flatten() {
+                let (Some(name), Ok(ft)) = (entry.file_name().to_str().map(str::to_owned), entry.file_type()) else { continue };
+                let rel = match &dir {
+                    Some(d) => d.join(&name),
+                    None => RelPath::single(&name),
+                };
+                if let Ok(rel) = rel
+                    && (ft.is_file() || ft.is_dir())
+                    && rules.keeps_secret(&rel, ft.is_dir())
+                {
+                    out.push(rel);
+                }
+            }
         }
         out.sort();
         Ok(out)

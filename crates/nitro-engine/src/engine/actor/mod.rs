@@ -75,6 +75,7 @@ pub enum Command {
     Terminals { reply: oneshot::Sender<Vec<TermInfo>> },
     Files { reply: oneshot::Sender<Vec<FileInfo>> },
     Members { reply: oneshot::Sender<Vec<MemberInfo>> },
+    WithheldSecrets { reply: oneshot::Sender<Vec<RelPath>> },
     FileOp { op: FileOp, reply: oneshot::Sender<Result<(), EngineError>> },
     TermView { term: TermId, reply: oneshot::Sender<Option<TermView>> },
     Shutdown,
@@ -320,6 +321,9 @@ impl Actor {
                     role: m.role,
                 });
                 let _ = reply.send(members.collect());
+            }
+            Command::WithheldSecrets { reply } => {
+                let _ = reply.send(self.ws.withheld_secrets());
             }
             Command::FileOp { op, reply } => {
                 let result = match op {

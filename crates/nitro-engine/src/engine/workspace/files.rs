@@ -28,6 +28,14 @@ impl Workspace {
         all
     }
 
+    /// Secret files and folders this peer keeps back.
+    pub fn withheld_secrets(&self) -> Vec<RelPath> {
+        self.sandbox.withheld_secrets(&self.rules).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not list the secret files kept back");
+            Vec::new()
+        })
+    }
+
     pub fn create_file(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
         self.vacant(path)?;
         self.sandbox.write_text(path, "")?;

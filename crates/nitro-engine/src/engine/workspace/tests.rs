@@ -471,28 +471,28 @@ fn a_peer_cannot_make_this_one_move_its_binary_file_aside() {
     assert!(!listing(&host.root).keys().any(|k| k.contains("conflict")));
 }
 
-/// A member removes the rule that keeps the host's `.env` private: the host
-/// writes the new `.gitignore` like any file, but still keeps `.env` to
+/// A member removes the rule that keeps the host's notes private: the host
+/// writes the new `.gitignore` like any file, but still keeps them to
 /// itself, also after scanning the folder again (as at a restart). Its own
 /// user's edit of the same file is its word.
 #[test]
 fn a_peers_change_to_a_gitignore_never_shares_what_this_peer_kept_private() {
     let secret = "API_KEY=hunter2\n";
-    let (mut host, mut guest) = pair(&[(".gitignore", b".env\n"), (".env", secret.as_bytes()), ("a.txt", b"a")]);
+    let (mut host, mut guest) = pair(&[(".gitignore", b"notes.txt\n"), ("notes.txt", secret.as_bytes()), ("a.txt", b"a")]);
     let ignore = RelPath::new(".gitignore").expect("path");
-    guest.ws.edit(&ignore, None, &splice::diff(".env\n", "")).expect("edit");
+    guest.ws.edit(&ignore, None, &splice::diff("notes.txt\n", "")).expect("edit");
     guest.ws.write_edits();
     guest.send_to(&mut host);
     assert_eq!(host.read(".gitignore").as_deref(), Some(""), "the member's edit is written");
     host.changed(".gitignore");
     host.ws.rescan().expect("scan");
-    let env = RelPath::new(".env").expect("path");
-    assert!(!host.ws.tree().by_path.contains_key(&env), ".env was shared");
+    let notes = RelPath::new("notes.txt").expect("path");
+    assert!(!host.ws.tree().by_path.contains_key(&notes), "notes.txt was shared");
     assert!(host.ws.blobs(&[content_hash(secret)]).is_empty());
-    assert!(IgnoreRules::load(host.ws.sandbox()).expect("rules").is_ignored(&env, false), "kept across restarts");
+    assert!(IgnoreRules::load(host.ws.sandbox()).expect("rules").is_ignored(&notes, false), "kept across restarts");
 
-    // The host's own user removes the rule: now .env is shared.
+    // The host's own user removes the rule: now its notes are shared.
     host.write(".gitignore", "*.log\n");
     host.changed(".gitignore");
-    assert!(host.ws.tree().by_path.contains_key(&env), "the host's own word counts");
+    assert!(host.ws.tree().by_path.contains_key(&notes), "the host's own word counts");
 }
