@@ -37,7 +37,7 @@ use presence::{LocalPresence, PeerPresence};
 use state::{Role, SavedSession};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use workspace::{FileInfo, Workspace, WorkspaceError};
+use workspace::{FileInfo, SearchQuery, SearchResults, Workspace, WorkspaceError};
 
 /// Files larger than this are listed but not shared, unless configured otherwise.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 2 * 1024 * 1024;
@@ -319,6 +319,11 @@ impl EngineHandle {
     /// over-large files alike), parents before children.
     pub async fn files(&self) -> Result<Vec<FileInfo>, EngineError> {
         self.ask(|reply| Command::Files { reply }).await
+    }
+
+    /// Finds text in the shared text files, as they are now.
+    pub async fn search(&self, query: SearchQuery) -> Result<SearchResults, EngineError> {
+        self.ask(|reply| Command::Search { query, reply }).await?
     }
 
     /// Files and folders in the workspace whose names say they hold secrets

@@ -41,6 +41,8 @@ pub enum WorkspaceError {
     Private(RelPath),
     #[error("could not sign our roster entry: {0}")]
     Sign(#[from] LinkError),
+    #[error(transparent)]
+    Search(#[from] SearchError),
 }
 
 /// What this peer last wrote to or read from disk for one entry.
@@ -1278,7 +1280,9 @@ fn entry_meta(c: &Content) -> (Kind, Option<u64>, Option<String>) {
 }
 
 mod files;
+mod search;
 pub use files::FileInfo;
+pub use search::{SearchError, SearchHit, SearchQuery, SearchResults};
 
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,7 @@ use super::mesh::Mesh;
 use super::presence::{LocalPresence, Outgoing, PeerPresence, PresenceTable, default_color};
 use super::state;
 use super::terminals::Terminals;
-use super::workspace::{FileInfo, Workspace};
+use super::workspace::{FileInfo, SearchQuery, SearchResults, Workspace};
 use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo, SyncStatus};
 use crate::doc::{Member, Splice, Touched, Version};
 use crate::fs::watcher::{FsChange, Watcher};
@@ -76,6 +76,7 @@ pub enum Command {
     Files { reply: oneshot::Sender<Vec<FileInfo>> },
     Members { reply: oneshot::Sender<Vec<MemberInfo>> },
     WithheldSecrets { reply: oneshot::Sender<Vec<RelPath>> },
+    Search { query: SearchQuery, reply: oneshot::Sender<Result<SearchResults, EngineError>> },
     FileOp { op: FileOp, reply: oneshot::Sender<Result<(), EngineError>> },
     TermView { term: TermId, reply: oneshot::Sender<Option<TermView>> },
     Shutdown,
@@ -321,6 +322,9 @@ impl Actor {
                     role: m.role,
                 });
                 let _ = reply.send(members.collect());
+            }
+            Command::Search { query, reply } => {
+                let _ = reply.send(self.ws.search(&query).map_err(EngineError::from));
             }
             Command::WithheldSecrets { reply } => {
                 let _ = reply.send(self.ws.withheld_secrets());

@@ -496,3 +496,37 @@ fn a_peers_change_to_a_gitignore_never_shares_what_this_peer_kept_private() {
     host.changed(".gitignore");
     assert!(host.ws.tree().by_path.contains_key(&notes), "the host's own word counts");
 }
+
+/// Find in files: literal, case, whole word, regex and globs, over shared
+/// texts as they are now (an edit not yet on disk included), never over
+/// what this peer keeps unshared; positions as Monaco counts them.
+#[test]
+fn search_finds_text_in_shared_files_only_where_it_is_now() {
+    let (mut host, _guest) = pair(&[
+        (".gitignore", b"build/\n"),
+        ("src/main.rs", "fn main() {\n    let naïve = Total::new();\n}\n".as_bytes()),
+        ("src/total.rs", b"pub struct Total;\n// totals\n"),
+        ("build/out.rs", b"Total"),
+        ("README.md", b"Total in docs\n"),
+    ]);
+    let q = |pattern: &str| SearchQuery { pattern: pattern.into(), ..SearchQuery::default() };
+    let where_ = |r: SearchResults| r.hits.into_iter().map(|h| format!("{}:{}:{}+{}", h.path, h.line, h.column, h.length)).collect::<Vec<_>>();
+
+    assert_eq!(
+        where_(host.ws.search(&q("total")).expect("search")),
+        ["README.md:1:1+5", "src/main.rs:2:17+5", "src/total.rs:1:12+5", "src/total.rs:2:4+5"]
+    );
+    let exact = SearchQuery { case_sensitive: true, whole_word: true, ..q("Total") };
+    assert_eq!(where_(host.ws.search(&exact).expect("search")), ["README.md:1:1+5", "src/main.rs:2:17+5", "src/total.rs:1:12+5"]);
+    let globbed = SearchQuery { include: vec!["src".into()], exclude: vec!["main.rs".into()], ..exact.clone() };
+    assert_eq!(where_(host.ws.search(&globbed).expect("search")), ["src/total.rs:1:12+5"]);
+    let re = SearchQuery { regex: true, ..q(r"na\w+e") };
+    let hits = host.ws.search(&re).expect("search").hits;
+    assert_eq!((hits[0].column, hits[0].length, hits[0].preview.as_str()), (9, 5, "    let naïve = Total::new();"));
+    assert!(matches!(host.ws.search(&SearchQuery { regex: true, ..q("(") }), Err(WorkspaceError::Search(_))));
+
+    // An edit not yet written is found.
+    let readme = RelPath::new("README.md").expect("path");
+    host.ws.edit(&readme, None, &splice::diff("Total in docs\n", "Sum in docs\n")).expect("edit");
+    assert!(where_(host.ws.search(&q("sum in")).expect("search")) == ["README.md:1:1+6"]);
+}
