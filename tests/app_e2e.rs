@@ -188,3 +188,53 @@ async fn the_app_hosts_and_lets_only_the_peer_it_granted_type_into_its_terminal(
     drop(app);
     Ok(())
 }
+
+/// Control and Shift, as WebDriver names them.
+const CTRL: &str = "\u{E009}";
+const SHIFT: &str = "\u{E008}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_finds_files_by_name_and_text() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(
+        &proj,
+        &[
+            ("README.md", b"# project\n"),
+            ("docs/notes.md", b"the needle is here\n"),
+            ("src/util/stats.rs", b"// stats\n\npub fn mean() { /* needle */ }\n"),
+        ],
+    )?;
+    let app = tokio::task::block_in_place(|| App::start(&app_binary(), &tmp.path().join("driver.log")))?;
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
+        let args = serde_json::json!({"path": proj, "name": "ada"});
+        app.eval_async(&format!("return await window.__TAURI_INTERNALS__.invoke('start_host', {args});"))?;
+        app.eval("location.reload(); return true;")?;
+        app.wait_until("the workspace", "[...document.querySelectorAll('.tree-name')].some(e => e.textContent === 'README.md')", UI)?;
+
+        // Ctrl+P: a nested file by a few letters of its name.
+        app.chord(&[CTRL, "p"])?;
+        app.wait_until("quick open", "document.activeElement?.classList.contains('quick-pick-field')", UI)?;
+        app.type_text("stats")?;
+        app.wait_until("the file in the list", "document.querySelector('.quick-pick-item.selected')?.textContent === 'src/util/stats.rs'", UI)?;
+        app.type_text("\n")?;
+        app.wait_until("stats.rs open", "document.querySelector('.tab.active .tab-name')?.textContent === 'stats.rs'", UI)?;
+
+        // Ctrl+Shift+F: a word in two files; the second opens at the match.
+        app.chord(&[CTRL, SHIFT, "f"])?;
+        app.wait_until("the search field", "document.activeElement?.classList.contains('search-field')", UI)?;
+        app.type_text("needle")?;
+        app.wait_until("results in two files", "document.querySelectorAll('.search-file').length === 2", UI)?;
+        // The workbench with search results, for docs/workbench.png.
+        let out = nitro_bin().with_file_name("app-search-screenshot.png");
+        std::fs::write(&out, app.screenshot()?)?;
+        eprintln!("screenshot: {}", out.display());
+        app.eval("document.querySelector('.tab.active .tab-close').click(); return true;")?;
+        app.wait_until("no file open", "!document.querySelector('.tab')", UI)?;
+        app.eval("document.querySelectorAll('.search-file')[1].nextElementSibling.click(); return true;")?;
+        app.wait_until("stats.rs open at the match", "document.querySelector('.tab.active .tab-name')?.textContent === 'stats.rs' && document.querySelector('.statusbar').textContent.includes('Ln 3, Col 26')", UI)
+    })?;
+    drop(app);
+    Ok(())
+}

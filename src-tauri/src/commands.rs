@@ -16,7 +16,10 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 
 use crate::AppState;
 use crate::session::{Session, peer_views, term_views};
-use crate::views::{FileEntry, InviteInfo, OpenedFile, PeerView, Pulled, SelectionView, SessionInfo, SpliceView, SyncView, TermView, UiEvent};
+use crate::views::{
+    FileEntry, InviteInfo, OpenedFile, PeerView, Pulled, SearchRequest, SearchView, SelectionView, SessionInfo, SpliceView, SyncView, TermView,
+    UiEvent,
+};
 
 /// Bytes of terminal output per message to the window.
 const TERM_CHUNK: usize = 256 * 1024;
@@ -167,6 +170,13 @@ pub async fn leave_session(state: State<'_, AppState>) -> Result<()> {
         s.stop().await;
     }
     Ok(())
+}
+
+/// Find in files: the engine searches the shared texts as they are now.
+#[tauri::command]
+pub async fn search(state: State<'_, AppState>, query: SearchRequest) -> Result<SearchView> {
+    let found = engine(&state).await?.search(query.into()).await?;
+    Ok(found.into())
 }
 
 #[tauri::command]

@@ -74,6 +74,7 @@ pub fn run() {
             commands::join_session,
             commands::leave_session,
             commands::list_files,
+            commands::search,
             commands::open_file,
             commands::edit,
             commands::pull,

@@ -146,3 +146,66 @@ pub enum UiEvent {
     Sync(SyncView),
     DeepLink { link: String },
 }
+
+/// A find-in-files request, as the window sends it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchRequest {
+    pub pattern: String,
+    pub regex: bool,
+    pub case_sensitive: bool,
+    pub whole_word: bool,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl From<SearchRequest> for nitro_engine::engine::workspace::SearchQuery {
+    fn from(r: SearchRequest) -> Self {
+        Self {
+            pattern: r.pattern,
+            regex: r.regex,
+            case_sensitive: r.case_sensitive,
+            whole_word: r.whole_word,
+            include: r.include,
+            exclude: r.exclude,
+        }
+    }
+}
+
+/// A match: 1-based line, 1-based UTF-16 column and length, as Monaco counts.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHitView {
+    pub path: String,
+    pub line: u32,
+    pub column: u32,
+    pub length: u32,
+    pub preview: String,
+    /// Where the match starts in `preview` (UTF-16).
+    pub preview_start: u32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchView {
+    pub hits: Vec<SearchHitView>,
+    pub truncated: bool,
+}
+
+impl From<nitro_engine::engine::workspace::SearchResults> for SearchView {
+    fn from(r: nitro_engine::engine::workspace::SearchResults) -> Self {
+        let hits = r
+            .hits
+            .into_iter()
+            .map(|h| SearchHitView {
+                path: h.path.to_string(),
+                line: h.line,
+                column: h.column,
+                length: h.length,
+                preview: h.preview,
+                preview_start: h.preview_start,
+            })
+            .collect();
+        Self { hits, truncated: r.truncated }
+    }
+}

@@ -128,6 +128,14 @@ impl App {
         self.call("POST", "/actions", Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}))).map(drop)
     }
 
+    /// Presses `keys` together (modifiers first, such as `\u{E009}` for
+    /// Control), then lets them go in reverse order.
+    pub fn chord(&self, keys: &[&str]) -> Result<()> {
+        let mut actions: Vec<Value> = keys.iter().map(|k| json!({"type": "keyDown", "value": k})).collect();
+        actions.extend(keys.iter().rev().map(|k| json!({"type": "keyUp", "value": k})));
+        self.call("POST", "/actions", Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}))).map(drop)
+    }
+
     /// Waits until `script` (an expression) is truthy.
     pub fn wait_until(&self, what: &str, script: &str, limit: Duration) -> Result<()> {
         let deadline = Instant::now() + limit;

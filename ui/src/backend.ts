@@ -102,6 +102,32 @@ export interface SyncView {
   unwritten: number;
 }
 
+export interface SearchRequest {
+  pattern: string;
+  regex: boolean;
+  caseSensitive: boolean;
+  wholeWord: boolean;
+  include: string[];
+  exclude: string[];
+}
+
+/** A match: 1-based line, 1-based UTF-16 column and length, as Monaco counts. */
+export interface SearchHit {
+  path: string;
+  line: number;
+  column: number;
+  length: number;
+  preview: string;
+  /** Where the match starts in `preview`. */
+  previewStart: number;
+}
+
+export interface SearchResults {
+  hits: SearchHit[];
+  /** More matched than were sent. */
+  truncated: boolean;
+}
+
 export type ConnectionState = 'connected' | 'alone' | 'reconnecting' | 'stopped';
 
 export type UiEvent =
@@ -141,6 +167,7 @@ export const backend = {
   leaveSession: () => invoke<void>('leave_session'),
   subscribe: (events: Channel<UiEvent>) => invoke<void>('subscribe', { events }),
   listFiles: () => invoke<FileEntry[]>('list_files'),
+  search: (query: SearchRequest) => invoke<SearchResults>('search', { query }),
   openFile: (path: string) => invoke<OpenedFile>('open_file', { path }),
   edit: (args: { path: string; base: Version; splices: Splice[] }) => invoke<Version>('edit', { ...args }),
   pull: (args: { path: string; since: Version }) => invoke<Pulled>('pull', { ...args }),

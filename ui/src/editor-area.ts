@@ -105,6 +105,34 @@ export class EditorArea {
     if (tab) this.activate(tab, byUser);
   }
 
+  /** Opens a file with a range selected and in view (1-based line and UTF-16 column, as Monaco counts). */
+  async openAt(path: string, line: number, column: number, length: number): Promise<void> {
+    await this.open(path, true);
+    if (this.active?.path !== path) return;
+    const range = new monaco.Range(line, column, line, column + length);
+    this.editor.setSelection(range);
+    this.editor.revealRangeInCenterIfOutsideViewport(range);
+    this.editor.focus();
+  }
+
+  /** The open files, in tab order. */
+  get openPaths(): string[] {
+    return [...this.tabs.keys()];
+  }
+
+  /** Closes the active tab. */
+  closeActive(): void {
+    if (this.active) void this.close(this.active.path);
+  }
+
+  /** Shows the next (or, `step` -1, the previous) tab. */
+  cycleTabs(step: 1 | -1): void {
+    const tabs = [...this.tabs.values()];
+    if (!tabs.length) return;
+    const at = this.active ? tabs.indexOf(this.active) : -1;
+    this.activate(tabs[(at + step + tabs.length) % tabs.length], true);
+  }
+
   async save(): Promise<void> {
     const tab = this.active;
     if (!tab) return;

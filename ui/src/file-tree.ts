@@ -91,6 +91,11 @@ export class FileTree {
     return this.refreshing;
   }
 
+  /** The shared files, for quick open. */
+  get files(): string[] {
+    return this.entries.filter((e) => e.kind === 'file' && e.shared).map((e) => e.path);
+  }
+
   setActive(path: string | null): void {
     this.activePath = path;
     // Show the active file: open its folders.

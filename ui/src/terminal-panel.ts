@@ -107,6 +107,11 @@ export class TerminalPanel {
     toast(`${title}: ${reason}`, 'error');
   }
 
+  /** Puts the keyboard in the terminal shown. */
+  focus(): void {
+    this.xterm.focus();
+  }
+
   dispose(): void {
     this.observer.disconnect();
     if (this.resizeTimer) clearTimeout(this.resizeTimer);
@@ -119,7 +124,7 @@ export class TerminalPanel {
     return this.terminals.find((t) => t.id === this.activeId) ?? null;
   }
 
-  private async openNew(): Promise<void> {
+  async openNew(): Promise<void> {
     const size = this.fit.proposeDimensions();
     const cols = size && size.cols > 0 ? size.cols : 80;
     const rows = size && size.rows > 0 ? size.rows : 24;

@@ -3,10 +3,14 @@
 import { getCurrentWindow } from '@tauri-apps/api/window';
 import { backend, errorMessage, type PeerView, type SessionInfo, type SyncView } from './backend';
 import { copyText, selectContents } from './clipboard';
-import { baseName, h, type Disposable } from './dom';
+import { baseName, h, listen, type Disposable } from './dom';
 import { EditorArea } from './editor-area';
 import type { EventHub } from './events';
 import { FileTree } from './file-tree';
+import { fuzzyFilter } from './fuzzy';
+import { commandFor, keyFor } from './keys';
+import { quickPick, type PickItem } from './quick-pick';
+import { SearchPanel } from './search-panel';
 import { PeersPanel } from './peers-panel';
 import { splitter } from './splitter';
 import { StatusBar } from './status-bar';
@@ -17,7 +21,13 @@ export class Workspace {
   private readonly root: HTMLElement;
   private readonly editor: EditorArea;
   private readonly tree: FileTree;
+  private readonly search: SearchPanel;
   private readonly peers: PeersPanel;
+  private readonly side: HTMLElement;
+  private readonly explorerView: HTMLElement;
+  private readonly searchView: HTMLElement;
+  private readonly termPane: HTMLElement;
+  private peerList: PeerView[] = [];
   private readonly terminals: TerminalPanel;
   private readonly status: StatusBar;
   private readonly subscriptions: Disposable[];
@@ -36,9 +46,28 @@ export class Workspace {
     this.name = baseName(info.root) || info.root;
     showTitle(this.name);
     const side = h('aside', { className: 'sidebar' });
+    this.side = side;
+    this.explorerView = h('div', { className: 'side-view' });
+    this.searchView = h('div', { className: 'side-view', hidden: true });
+    const activity = (icon: string, title: string, run: () => void) => {
+      const b = h('button', { className: `icon-btn codicon codicon-${icon}`, title });
+      b.onclick = run;
+      return b;
+    };
+    side.append(
+      h(
+        'div',
+        { className: 'side-switch' },
+        activity('files', `Explorer (${keyFor('explorer')})`, () => this.showSide('explorer')),
+        activity('search', `Search (${keyFor('search')})`, () => this.showSide('search')),
+      ),
+      this.explorerView,
+      this.searchView,
+    );
     const center = h('main', { className: 'center' });
     const editorPane = h('div', { className: 'editor-pane' });
     const termPane = h('section', { className: 'terminal-pane' });
+    this.termPane = termPane;
     const peersPane = h('aside', { className: 'peers-pane' });
     const statusEl = h('footer', { className: 'statusbar' });
     center.append(editorPane, splitter(termPane, 'y', -1, 80, 900), termPane);
@@ -70,11 +99,12 @@ export class Workspace {
       message: (text) => this.status.flash(text),
       followChanged: (peer) => this.peers.setFollowing(peer),
     });
-    this.tree = new FileTree(side, this.name, {
+    this.tree = new FileTree(this.explorerView, this.name, {
       open: (path) => void this.editor.open(path, true),
       renamed: (from, to) => this.editor.renamed(from, to),
       listed: (paths, moved) => void this.editor.follow(paths, moved),
     });
+    this.search = new SearchPanel(this.searchView, (hit) => void this.editor.openAt(hit.path, hit.line, hit.column, hit.length));
     this.peers = new PeersPanel(peersPane, info, (peer) => this.editor.toggleFollow(peer));
     this.terminals = new TerminalPanel(termPane);
 
@@ -96,6 +126,8 @@ export class Workspace {
       }),
       hub.on('sync', (e) => this.setSync(e)),
       hub.on('error', (e) => toast(e.message, 'error')),
+      // Taken before Monaco or a terminal sees them.
+      listen(window, 'keydown', (e) => this.onKey(e), { capture: true }),
     ];
     void this.load();
   }
@@ -140,14 +172,109 @@ export class Workspace {
     this.status.setSync(s.text, s.differing.length === 0 && s.unwritten === 0);
   }
 
+  private onKey(e: KeyboardEvent): void {
+    const id = commandFor(e);
+    const command = id && this.commands().find((c) => c.id === id);
+    if (!command) return;
+    e.preventDefault();
+    e.stopPropagation();
+    command.run();
+  }
+
+  /** What the command palette offers; those with a key binding show it. */
+  private commands(): Command[] {
+    const all: Command[] = [
+      { id: 'quickOpen', label: 'Go to File…', run: () => this.quickOpen() },
+      { id: 'commandPalette', label: 'Show All Commands', run: () => this.commandPalette() },
+      { id: 'search', label: 'Search: Find in Files', run: () => this.showSide('search') },
+      { id: 'explorer', label: 'View: Show Explorer', run: () => this.showSide('explorer') },
+      { id: 'toggleSidebar', label: 'View: Toggle Side Bar', run: () => this.toggle(this.side) },
+      { id: 'toggleTerminal', label: 'View: Toggle Terminal', run: () => this.toggleTerminal() },
+      { id: 'newTerminal', label: 'Terminal: New Terminal', run: () => this.newTerminal() },
+      { id: 'closeTab', label: 'File: Close Editor', run: () => this.editor.closeActive() },
+      { id: 'nextTab', label: 'View: Next Editor', run: () => this.editor.cycleTabs(1) },
+      { id: 'previousTab', label: 'View: Previous Editor', run: () => this.editor.cycleTabs(-1) },
+      { id: 'save', label: 'File: Save', run: () => void this.editor.save() },
+      { id: 'leave', label: 'Session: Leave', run: () => void this.leave() },
+    ];
+    if (this.info.invite) {
+      const link = this.info.invite;
+      all.push({ id: 'copyInvite', label: 'Session: Copy Invite Link', run: () => void copyInvite(link) });
+    }
+    for (const p of this.peerList.filter((p) => p.connected)) {
+      all.push({ id: `follow:${p.peer}`, label: `Session: Follow ${p.name}`, run: () => this.editor.toggleFollow(p.peer) });
+    }
+    return all;
+  }
+
+  private quickOpen(): void {
+    const files = this.tree.files;
+    quickPick('Go to file by name', (query) =>
+      fuzzyFilter(query, files, (f) => f).map(
+        ({ item, match }): PickItem => ({
+          label: item,
+          highlight: match.positions,
+          run: () => void this.editor.open(item, true),
+        }),
+      ),
+    );
+  }
+
+  private commandPalette(): void {
+    const commands = this.commands().filter((c) => c.id !== 'commandPalette');
+    quickPick('Type a command', (query) =>
+      fuzzyFilter(query, commands, (c) => c.label).map(
+        ({ item, match }): PickItem => ({
+          label: item.label,
+          detail: keyFor(item.id) ?? undefined,
+          highlight: match.positions,
+          run: item.run,
+        }),
+      ),
+    );
+  }
+
+  private showSide(view: 'explorer' | 'search'): void {
+    this.side.hidden = false;
+    this.explorerView.hidden = view !== 'explorer';
+    this.searchView.hidden = view !== 'search';
+    if (view === 'search') this.search.focus();
+  }
+
+  private toggle(el: HTMLElement): boolean {
+    el.hidden = !el.hidden;
+    return !el.hidden;
+  }
+
+  private toggleTerminal(): void {
+    if (this.toggle(this.termPane)) this.terminals.focus();
+  }
+
+  private newTerminal(): void {
+    this.termPane.hidden = false;
+    void this.terminals.openNew();
+  }
+
   /** The roster may include this peer itself: only the others are shown. */
   private setPeers(all: PeerView[]): void {
     const others = all.filter((p) => p.peer !== this.info.me);
+    this.peerList = others;
     this.editor.setPeers(others);
     this.peers.setPeers(others);
     this.terminals.setPeers(others);
     this.status.setPeerCount(others.filter((p) => p.connected).length);
   }
+}
+
+interface Command {
+  id: string;
+  label: string;
+  run: () => void;
+}
+
+async function copyInvite(link: string): Promise<void> {
+  if (await copyText(link)) toast('Invite link copied');
+  else toast('Could not copy the link', 'error');
 }
 
 /** The window's title: what it shows, then the app's name. */

@@ -39,6 +39,8 @@ pub struct SearchHit {
     pub length: u32,
     /// The line (cut around the match when long).
     pub preview: String,
+    /// Where the match starts in `preview`, in UTF-16 code units.
+    pub preview_start: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,12 +121,12 @@ fn hit(path: &RelPath, text: &str, start: usize, end: usize) -> SearchHit {
     let column = utf16(&text[line_start..start]) + 1;
     let length = utf16(&text[start..end.min(line_end.max(start))]).max(1);
     let whole = text[line_start..line_end].trim_end_matches('\r');
-    let preview = if whole.chars().count() <= PREVIEW {
-        whole.to_owned()
+    let (preview, preview_start) = if whole.chars().count() <= PREVIEW {
+        (whole.to_owned(), column - 1)
     } else {
         let before: String = text[line_start..start].chars().rev().take(PREVIEW / 3).collect::<Vec<_>>().into_iter().rev().collect();
         let after: String = text[start..line_end].chars().take(PREVIEW - PREVIEW / 3).collect();
-        format!("…{before}{after}…")
+        (format!("…{before}{after}…"), utf16(&before) + 1)
     };
-    SearchHit { path: path.clone(), line, column, length, preview }
+    SearchHit { path: path.clone(), line, column, length, preview, preview_start }
 }

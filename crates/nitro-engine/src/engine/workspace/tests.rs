@@ -522,7 +522,7 @@ fn search_finds_text_in_shared_files_only_where_it_is_now() {
     assert_eq!(where_(host.ws.search(&globbed).expect("search")), ["src/total.rs:1:12+5"]);
     let re = SearchQuery { regex: true, ..q(r"na\w+e") };
     let hits = host.ws.search(&re).expect("search").hits;
-    assert_eq!((hits[0].column, hits[0].length, hits[0].preview.as_str()), (9, 5, "    let naïve = Total::new();"));
+    assert_eq!((hits[0].column, hits[0].length, hits[0].preview.as_str(), hits[0].preview_start), (9, 5, "    let naïve = Total::new();", 8));
     assert!(matches!(host.ws.search(&SearchQuery { regex: true, ..q("(") }), Err(WorkspaceError::Search(_))));
 
     // An edit not yet written is found.

@@ -1,0 +1,53 @@
+// Key bindings as in VS Code, taken before the editor or a terminal sees
+// the key. Ctrl is Cmd on a Mac.
+
+export interface Binding {
+  /** As shown to the user: `Ctrl+Shift+P`. */
+  key: string;
+  command: string;
+}
+
+export const BINDINGS: readonly Binding[] = [
+  { key: 'Ctrl+P', command: 'quickOpen' },
+  { key: 'Ctrl+Shift+P', command: 'commandPalette' },
+  { key: 'F1', command: 'commandPalette' },
+  { key: 'Ctrl+Shift+F', command: 'search' },
+  { key: 'Ctrl+Shift+E', command: 'explorer' },
+  { key: 'Ctrl+`', command: 'toggleTerminal' },
+  { key: 'Ctrl+B', command: 'toggleSidebar' },
+  { key: 'Ctrl+W', command: 'closeTab' },
+  { key: 'Ctrl+Tab', command: 'nextTab' },
+  { key: 'Ctrl+Shift+Tab', command: 'previousTab' },
+];
+
+export interface KeyLike {
+  key: string;
+  code: string;
+  ctrlKey: boolean;
+  metaKey: boolean;
+  shiftKey: boolean;
+  altKey: boolean;
+}
+
+/** The chord a key press makes, spelled as in [`BINDINGS`]; by key position, so any layout works. */
+export function chordOf(e: KeyLike): string {
+  let key: string;
+  if (/^Key[A-Z]$/.test(e.code)) key = e.code.slice(3);
+  else if (/^Digit[0-9]$/.test(e.code)) key = e.code.slice(5);
+  else if (e.code === 'Backquote') key = '`';
+  else if (e.code === 'Backslash') key = '\\';
+  else key = e.key.length === 1 ? e.key.toUpperCase() : e.key;
+  const mods = [e.ctrlKey || e.metaKey ? 'Ctrl' : '', e.altKey ? 'Alt' : '', e.shiftKey ? 'Shift' : ''].filter(Boolean);
+  return [...mods, key].join('+');
+}
+
+/** The command bound to a key press, if any. */
+export function commandFor(e: KeyLike): string | null {
+  const chord = chordOf(e);
+  return BINDINGS.find((b) => b.key === chord)?.command ?? null;
+}
+
+/** The keys shown beside a command in the palette. */
+export function keyFor(command: string): string | null {
+  return BINDINGS.find((b) => b.command === command)?.key ?? null;
+}
