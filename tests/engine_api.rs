@@ -133,13 +133,14 @@ async fn an_editor_catches_up_with_remote_edits_by_pulling_splices() -> Result<(
     let host = Engine::host(loopback_config(&proj, "ada")).await?;
     let guest = Engine::join(loopback_config(&tmp.path().join("pair"), "bob"), host.invite().context("invite")?.clone()).await?;
     let path = RelPath::new("notes.md")?;
-    // bob's editor shows this text, then types in it.
+    // ada's editor and bob's show this text; bob types in it.
+    let (_, base) = host.text(path.clone()).await?;
     let (shown, seen) = guest.text(path.clone()).await?;
     let mine = guest.edit_versioned(path.clone(), Some(seen), vec![Splice { index: 0, delete: 0, insert: "# ".into() }]).await?;
     let mut editor: Vec<u16> = format!("# {shown}").encode_utf16().collect();
-    // Meanwhile ada replaces "wörld" and appends a line.
+    // Meanwhile (whether bob's edit reached her or not) ada replaces
+    // "wörld" and appends a line, in the text her editor showed.
     let mut events = guest.subscribe();
-    let (_, base) = host.text(path.clone()).await?;
     host.edit(
         path.clone(),
         Some(base),
