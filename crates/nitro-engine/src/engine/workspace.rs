@@ -1108,9 +1108,11 @@ impl Workspace {
 
     /// Moves a local file that is in the way of a remote one to a free
     /// `<name>.conflict-N` beside it, and shares it under that name.
-    /// A file this peer does not share (binary, too large) is never moved.
+    /// A file this peer does not share (binary, too large, a secret) is
+    /// never moved: under a new name it could be shared.
     fn set_aside(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
-        if matches!(self.sandbox.read(path)?, Node::File(FileContent::Binary(_) | FileContent::TooLarge(_))) {
+        let node = self.sandbox.read(path)?;
+        if matches!(node, Node::File(FileContent::Binary(_) | FileContent::TooLarge(_))) || self.rules.withholds(path, node == Node::Dir) {
             return Err(WorkspaceError::Private(path.clone()));
         }
         let parent = path.parent();

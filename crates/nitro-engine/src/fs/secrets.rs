@@ -19,9 +19,10 @@ const EXTENSIONS: [&str; 6] = ["key", "pem", "p12", "pfx", "jks", "keystore"];
 /// `.env.<this>` files are templates, committed on purpose.
 const TEMPLATES: [&str; 4] = ["example", "sample", "template", "dist"];
 
-/// Whether the name of `rel` says it holds secrets.
+/// Whether the name of `rel` says it holds secrets (also once set aside
+/// as `<name>.conflict-N`).
 pub fn is_secret(rel: &RelPath, is_dir: bool) -> bool {
-    let name = rel.name();
+    let name = without_conflict_suffix(rel.name());
     if is_dir {
         return FOLDERS.contains(&name);
     }
@@ -32,6 +33,14 @@ pub fn is_secret(rel: &RelPath, is_dir: bool) -> bool {
         return !TEMPLATES.contains(&rest);
     }
     name.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && EXTENSIONS.contains(&ext))
+}
+
+/// `a.key.conflict-2` → `a.key`: the name a file had before it was set aside.
+fn without_conflict_suffix(name: &str) -> &str {
+    match name.rsplit_once(".conflict-") {
+        Some((stem, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => stem,
+        _ => name,
+    }
 }
 
 /// Which secret files this peer keeps to itself.
@@ -64,9 +73,27 @@ impl Secrets {
     }
 }
 
-/// The files git tracks under `root`, relative to it.
+/// The files git tracks under `root`, relative to it, when `root` holds a
+/// repository of its own (`.git`, which is never shared). Peers write the
+/// workspace's other files, so git is never asked to find a repository
+/// there (a planted bare repository's config could run commands), and its
+/// hooks into the file system are off.
 fn tracked_by_git(root: &Path) -> HashSet<String> {
-    let out = std::process::Command::new("git").arg("-C").arg(root).args(["ls-files", "-z"]).stderr(std::process::Stdio::null()).output();
+    let git_dir = root.join(".git");
+    if !git_dir.exists() {
+        return HashSet::new();
+    }
+    let out = std::process::Command::new("git")
+        .args(["-c", "core.fsmonitor=false", "-c", "safe.bareRepository=explicit"])
+        .arg(format!("--git-dir={}", git_dir.display()))
+        .arg(format!("--work-tree={}", root.display()))
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z"])
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .stderr(std::process::Stdio::null())
+        .output();
     match out {
         Ok(out) if out.status.success() => {
             out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()).filter_map(|p| std::str::from_utf8(p).ok()).map(str::to_owned).collect()
@@ -88,7 +115,7 @@ mod tests {
         for (p, dir) in [(".env", false), (".env.local", false), ("app/.env.production", false), (".ssh", true), ("home/.ssh/config", false)] {
             assert!(is_secret(&rel(p), dir), "{p}");
         }
-        for p in ["id_ed25519", "certs/server.key", "tls/chain.pem", ".netrc", "store.p12"] {
+        for p in ["id_ed25519", "certs/server.key", "tls/chain.pem", ".netrc", "store.p12", "server.key.conflict-1", ".env.conflict-12"] {
             assert!(is_secret(&rel(p), false), "{p}");
         }
         for p in [".env.example", "id_ed25519.pub", "src/keys.rs", "environment.ts", "docs/ssh.md", ".pem"] {
@@ -112,7 +139,23 @@ mod tests {
         assert!(secrets.withholds(&rel("server.key"), false));
         assert!(!Secrets::load(root, true).withholds(&rel("server.key"), false));
         // Outside any repository nothing is tracked.
-        let bare = tempfile::tempdir().expect("tempdir");
-        assert!(Secrets::load(bare.path(), false).withholds(&rel(".env"), false));
+        let plain = tempfile::tempdir().expect("tempdir");
+        assert!(Secrets::load(plain.path(), false).withholds(&rel(".env"), false));
+    }
+
+    /// Peers write the workspace's files: a bare repository planted in it,
+    /// whose config would run a command when git looks at it, is never used.
+    #[test]
+    fn a_repository_planted_by_a_peer_is_not_run() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let bare = std::process::Command::new("git").args(["init", "-q", "--bare"]).arg(root).output().expect("git runs");
+        assert!(bare.status.success());
+        let marker = root.join("ran");
+        let config = format!("[core]\n\tbare = true\n\tfsmonitor = \"touch {}\"\n", marker.display());
+        std::fs::write(root.join("config"), config).expect("write");
+        std::fs::write(root.join(".env"), "X=1").expect("write");
+        assert!(Secrets::load(root, false).withholds(&rel(".env"), false));
+        assert!(!marker.exists(), "git ran the planted repository's fsmonitor command");
     }
 }

@@ -28,12 +28,14 @@ impl Workspace {
         all
     }
 
-    /// Secret files and folders this peer keeps back.
+    /// Secret files and folders this peer keeps back (not those the
+    /// workspace shared before: they stay listed).
     pub fn withheld_secrets(&self) -> Vec<RelPath> {
-        self.sandbox.withheld_secrets(&self.rules).unwrap_or_else(|e| {
+        let found = self.sandbox.withheld_secrets(&self.rules).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not list the secret files kept back");
             Vec::new()
-        })
+        });
+        found.into_iter().filter(|p| !self.tree.by_path.contains_key(p)).collect()
     }
 
     pub fn create_file(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {

@@ -457,6 +457,20 @@ fn a_peer_cannot_write_share_or_set_aside_a_file_this_peer_keeps_unshared() {
     assert!(!host.ws.blobs(&[content_hash(std::str::from_utf8(secret).expect("utf8"))]).iter().any(|(_, t)| t.as_bytes() == secret));
 }
 
+/// A peer's entry at the path of this peer's private key: the key is not
+/// moved aside (as `server.key.conflict-1` it would be shared), nor shared.
+#[test]
+fn a_peer_cannot_make_this_one_move_its_secret_file_aside() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"a")]);
+    guest.ws.doc().create(None, "server.key", &Content::Text("pwned".into())).expect("entry");
+    std::fs::write(host.root.join("server.key"), "-----BEGIN PRIVATE KEY-----\n").expect("write");
+    guest.send_to(&mut host);
+    crafted_text(&mut host, "pwned");
+    assert_eq!(host.read("server.key").as_deref(), Some("-----BEGIN PRIVATE KEY-----\n"));
+    assert!(!listing(&host.root).keys().any(|k| k.contains("conflict")));
+    assert!(host.ws.blobs(&[content_hash("-----BEGIN PRIVATE KEY-----\n")]).is_empty());
+}
+
 #[test]
 fn a_peer_cannot_make_this_one_move_its_binary_file_aside() {
     let (mut host, mut guest) = pair(&[("a.txt", b"a")]);
