@@ -159,11 +159,17 @@ export class EditorArea {
    * any disk) go with them; tabs of files that are gone close.
    */
   async follow(existing: ReadonlySet<string>, moved: ReadonlyMap<string, string>): Promise<void> {
-    const activeWas = this.active?.path;
     for (const [from, to] of moved) {
-      if (!this.tabs.has(from) || this.tabs.has(to)) continue;
+      const old = this.tabs.get(from);
+      if (!old || this.tabs.has(to)) continue;
+      const wasActive = this.active === old;
+      const viewState = wasActive ? this.editor.saveViewState() : old.viewState;
+      const tab = await this.load(to);
+      if (!tab) continue;
+      tab.viewState = viewState;
+      // The moved tab takes the old one's place; the keyboard stays where it was.
+      if (wasActive) this.activate(tab, false);
       await this.close(from);
-      await this.open(to, from === activeWas);
     }
     this.keepOnly(existing);
   }

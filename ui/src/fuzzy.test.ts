@@ -7,7 +7,9 @@ describe('fuzzy matching', () => {
 
   test('characters in order, any case, anywhere', () => {
     expect(fuzzyMatch('smr', 'src/main.rs')).not.toBeNull();
-    expect(fuzzyMatch('rms', 'src/main.rs')).toBeNull();
+    expect(fuzzyMatch('nim', 'src/main.rs')).toBeNull();
+    // A word start later on ("-a") must not hide the plain match ("ai").
+    expect(fuzzyMatch('ai', 'main-a.rs')?.positions).toEqual([1, 2]);
     expect(fuzzyMatch('MAIN', 'src/main.rs')?.positions).toEqual([4, 5, 6, 7]);
   });
 

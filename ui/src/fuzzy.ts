@@ -17,26 +17,25 @@ export function fuzzyMatch(query: string, candidate: string): FuzzyMatch | null 
   if (!q) return { score: 0, positions: [] };
   const c = candidate.toLowerCase();
   const nameStart = Math.max(candidate.lastIndexOf('/'), candidate.lastIndexOf('\\')) + 1;
-  // Prefer matching within the file name: try from the name first.
-  const inName = align(q, c, nameStart);
-  const anywhere = align(q, c, 0);
-  const best = [inName, anywhere]
+  // Within the file name or anywhere, at word starts where it can or
+  // simply in order (word starts can skip past the only match).
+  const tries = [nameStart, 0].flatMap((from) => [align(q, c, from, true), align(q, c, from, false)]);
+  const best = tries
     .filter((p): p is number[] => p !== null)
     .map((positions) => ({ positions, score: score(positions, candidate, nameStart) }))
     .sort((a, b) => b.score - a.score)[0];
   return best ?? null;
 }
 
-/** Greedy in-order positions of `q` in `c` from `from`, preferring word starts. */
-function align(q: string, c: string, from: number): number[] | null {
+/** Greedy in-order positions of `q` in `c` from `from`, at word starts when `wordStarts`. */
+function align(q: string, c: string, from: number, wordStarts: boolean): number[] | null {
   const positions: number[] = [];
   let at = from;
   for (const ch of q) {
     let found = -1;
-    // A word start holding this character, before the next plain occurrence's word ends.
     const plain = c.indexOf(ch, at);
     if (plain < 0) return null;
-    for (let i = at; i < c.length; i++) {
+    for (let i = at; wordStarts && i < c.length; i++) {
       if (c[i] === ch && (i === 0 || SEPARATORS.includes(c[i - 1]))) {
         found = i;
         break;

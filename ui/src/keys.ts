@@ -41,9 +41,18 @@ export function chordOf(e: KeyLike): string {
   return [...mods, key].join('+');
 }
 
-/** The command bound to a key press, if any. */
-export function commandFor(e: KeyLike): string | null {
+/** Where the key was pressed, as far as bindings care. */
+export type KeyPlace = 'editor' | 'terminal' | 'dialog';
+
+/**
+ * The command bound to a key press, if any. In a terminal, Ctrl with a
+ * letter alone belongs to the shell (Ctrl+W deletes a word, Ctrl+P recalls,
+ * Ctrl+B is tmux's prefix); in a dialog, keys belong to the dialog.
+ */
+export function commandFor(e: KeyLike, place: KeyPlace = 'editor'): string | null {
+  if (place === 'dialog') return null;
   const chord = chordOf(e);
+  if (place === 'terminal' && /^Ctrl\+[A-Z]$/.test(chord)) return null;
   return BINDINGS.find((b) => b.key === chord)?.command ?? null;
 }
 

@@ -173,7 +173,9 @@ export class Workspace {
   }
 
   private onKey(e: KeyboardEvent): void {
-    const id = commandFor(e);
+    const target = e.target instanceof Element ? e.target : null;
+    const place = target?.closest('.modal-backdrop, .quick-pick-backdrop') ? 'dialog' : target?.closest('.xterm') ? 'terminal' : 'editor';
+    const id = commandFor(e, place);
     const command = id && this.commands().find((c) => c.id === id);
     if (!command) return;
     e.preventDefault();

@@ -62,7 +62,12 @@ impl SearchQuery {
     fn matcher(&self) -> Result<Regex, SearchError> {
         let body = if self.regex { self.pattern.clone() } else { regex::escape(&self.pattern) };
         let body = if self.whole_word { format!(r"\b(?:{body})\b") } else { body };
-        RegexBuilder::new(&body).case_insensitive(!self.case_sensitive).multi_line(true).build().map_err(|e| SearchError::Regex(e.to_string()))
+        RegexBuilder::new(&body)
+            .case_insensitive(!self.case_sensitive)
+            .multi_line(true)
+            .crlf(true)
+            .build()
+            .map_err(|e| SearchError::Regex(e.to_string()))
     }
 }
 
@@ -98,6 +103,8 @@ impl Workspace {
             }
             let text = if self.doc.has_content(id) { self.doc.text(id).ok() } else { self.disk.get(id).and_then(|d| d.text.clone()) };
             let Some(text) = text else { continue };
+            // Lines are counted as the matches go, not from the start each time.
+            let mut lines = Lines::default();
             for m in re.find_iter(&text) {
                 if m.as_str().is_empty() {
                     continue;
@@ -106,17 +113,31 @@ impl Workspace {
                     out.truncated = true;
                     return Ok(out);
                 }
-                out.hits.push(hit(&entry.path, &text, m.start(), m.end()));
+                out.hits.push(hit(&entry.path, &text, lines.at(&text, m.start()), m.start(), m.end()));
             }
         }
         Ok(out)
     }
 }
 
-fn hit(path: &RelPath, text: &str, start: usize, end: usize) -> SearchHit {
+/// The line number at a byte offset, for offsets that only grow.
+#[derive(Default)]
+struct Lines {
+    offset: usize,
+    line: u32,
+}
+
+impl Lines {
+    fn at(&mut self, text: &str, offset: usize) -> u32 {
+        self.line += text[self.offset..offset].matches('\n').count() as u32;
+        self.offset = offset;
+        self.line + 1
+    }
+}
+
+fn hit(path: &RelPath, text: &str, line: u32, start: usize, end: usize) -> SearchHit {
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-    let line = text[..start].matches('\n').count() as u32 + 1;
     let utf16 = |s: &str| s.encode_utf16().count() as u32;
     let column = utf16(&text[line_start..start]) + 1;
     let length = utf16(&text[start..end.min(line_end.max(start))]).max(1);

@@ -538,6 +538,10 @@ fn search_finds_text_in_shared_files_only_where_it_is_now() {
     let hits = host.ws.search(&re).expect("search").hits;
     assert_eq!((hits[0].column, hits[0].length, hits[0].preview.as_str(), hits[0].preview_start), (9, 5, "    let naïve = Total::new();", 8));
     assert!(matches!(host.ws.search(&SearchQuery { regex: true, ..q("(") }), Err(WorkspaceError::Search(_))));
+    // `$` ends a line before CRLF too.
+    host.write("src/win.rs", "one\r\ntwo\r\n");
+    host.changed("src/win.rs");
+    assert_eq!(where_(host.ws.search(&SearchQuery { regex: true, ..q("o$") }).expect("search")), ["src/win.rs:2:3+1"]);
 
     // An edit not yet written is found.
     let readme = RelPath::new("README.md").expect("path");
