@@ -6,7 +6,7 @@
 //! A forged, altered or older entry changes nothing: the highest proven one
 //! is kept, even when a later change removes it from the document.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 
 use sha2::Digest as _;
 
@@ -14,15 +14,22 @@ use crate::doc::{Enrollment, Member};
 use crate::link::LinkError;
 use crate::link::identity::{self, Identity};
 use crate::protocol::PeerId;
+use crate::protocol::limits::MAX_NAME;
+use crate::protocol::printable::printable;
 
 #[derive(Debug)]
 pub struct Roster {
     session: String,
     proven: BTreeMap<PeerId, Proven>,
-    /// The signature last checked for each key, proven or not: an entry is
-    /// checked once, however often the roster is read again.
-    checked: HashMap<String, Vec<u8>>,
+    /// Entries checked already and found false (by a hash of all they
+    /// hold): each is checked once, however often the roster is read again
+    /// and however many forged values a key holds.
+    refuted: HashSet<[u8; 32]>,
 }
+
+/// Forged entries remembered at most; past that the memory starts over
+/// (they are then checked again, once each).
+const MAX_REFUTED: usize = 4096;
 
 #[derive(Debug)]
 struct Proven {
@@ -33,7 +40,7 @@ struct Proven {
 
 impl Roster {
     pub fn new(session: &str) -> Self {
-        Self { session: session.to_owned(), proven: BTreeMap::new(), checked: HashMap::new() }
+        Self { session: session.to_owned(), proven: BTreeMap::new(), refuted: HashSet::new() }
     }
 
     /// Takes in what the document's roster now holds.
@@ -44,14 +51,18 @@ impl Roster {
             };
             for entry in entries {
                 let known = self.proven.get(&peer).map(|p| p.seq);
-                if known.is_some_and(|seq| entry.seq <= seq) || self.checked.get(&key) == Some(&entry.sig) {
+                let id = fingerprint(&key, &entry);
+                if known.is_some_and(|seq| entry.seq <= seq) || self.refuted.contains(&id) {
                     continue;
                 }
-                self.checked.insert(key.clone(), entry.sig.clone());
                 if proves(&self.session, &peer, &entry) {
                     self.proven.insert(peer.clone(), Proven { seq: entry.seq, sig: entry.sig, member: entry.member });
                 } else {
                     tracing::warn!(%peer, "a roster entry not signed by its member was ignored");
+                    if self.refuted.len() >= MAX_REFUTED {
+                        self.refuted.clear();
+                    }
+                    self.refuted.insert(id);
                 }
             }
         }
@@ -67,7 +78,12 @@ impl Roster {
     }
 
     /// Our own entry, signed, numbered past every entry of ours seen so far.
-    pub fn sign(&self, me: &Identity, member: Member) -> Result<Enrollment, LinkError> {
+    /// The name and role are signed as every peer reads them (without
+    /// control characters, at most [`MAX_NAME`] bytes), or no peer could
+    /// prove them.
+    pub fn sign(&self, me: &Identity, mut member: Member) -> Result<Enrollment, LinkError> {
+        member.name = printable(&member.name, MAX_NAME);
+        member.role = printable(&member.role, MAX_NAME);
         let peer = PeerId::of_certificate(&me.fingerprint);
         let seq = self.proven.get(&peer).map_or(1, |p| p.seq + 1);
         let sig = me.sign(&statement(&self.session, &peer, seq, &member))?;
@@ -83,6 +99,17 @@ impl Roster {
         let shown = written.get(me.as_str()).map(Vec::as_slice).unwrap_or_default();
         !matches!(shown, [e] if e.seq == ours.seq && e.sig == ours.sig)
     }
+}
+
+/// A hash of everything an entry under `key` holds.
+fn fingerprint(key: &str, e: &Enrollment) -> [u8; 32] {
+    let mut h = sha2::Sha256::new();
+    for part in [key.as_bytes(), &e.seq.to_be_bytes(), e.member.name.as_bytes(), e.member.color.as_bytes(), e.member.role.as_bytes(), &e.cert, &e.sig]
+    {
+        h.update((part.len() as u32).to_be_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
 }
 
 /// Whether `entry` is `peer`'s own word in session `session`.
@@ -162,6 +189,36 @@ mod tests {
         later.seq = 50;
         roster.refresh(written(&[(&ada_id, &later)]));
         assert_eq!(roster.get(&ada_id).map(|m| m.name.as_str()), Some("ada"));
+    }
+
+    /// A forged entry carrying the member's real signature, seen first (or
+    /// beside the real one), does not keep the real one from being believed.
+    #[test]
+    fn a_forged_copy_of_a_real_signature_does_not_hide_the_real_entry() {
+        let ada = Identity::generate().expect("identity");
+        let ada_id = PeerId::of_certificate(&ada.fingerprint);
+        let mut roster = Roster::new(SESSION);
+        let real = roster.sign(&ada, member("ada")).expect("sign");
+        let mut forged = real.clone();
+        forged.member.name = "eve".into();
+        roster.refresh(written(&[(&ada_id, &forged)]));
+        assert!(roster.get(&ada_id).is_none());
+        roster.refresh(written(&[(&ada_id, &forged), (&ada_id, &real)]));
+        assert_eq!(roster.get(&ada_id).map(|m| m.name.as_str()), Some("ada"));
+    }
+
+    /// A name with control characters is signed as peers read it back.
+    #[test]
+    fn a_name_is_signed_as_peers_read_it() {
+        let ada = Identity::generate().expect("identity");
+        let ada_id = PeerId::of_certificate(&ada.fingerprint);
+        let mut roster = Roster::new(SESSION);
+        let entry = roster.sign(&ada, member("ada\u{1b}[2J\u{202e}")).expect("sign");
+        let mut read = entry.clone();
+        read.member.name = printable(&read.member.name, MAX_NAME);
+        assert_eq!(read, entry, "what is written is what is read");
+        roster.refresh(written(&[(&ada_id, &read)]));
+        assert!(roster.get(&ada_id).is_some());
     }
 
     #[test]

@@ -94,12 +94,16 @@ pub struct Workspace {
     private: BTreeMap<FileId, RelPath>,
     /// The members that proved their roster entries.
     roster: Roster,
+    /// When we last wrote our roster entry again.
+    roster_rewritten: Option<Instant>,
     /// Our own user changed a `.gitignore`: the folder is scanned again
     /// once the change is seen on disk.
     ignores_owned: bool,
 }
 
 const IGNORE_FILE: &str = ".gitignore";
+/// How often our roster entry is written again when peers write over it.
+const ROSTER_REWRITE_EVERY: Duration = Duration::from_secs(5);
 
 /// How long a replaced file is watched for late writes, and how many per file.
 const SWAP_WATCH: Duration = Duration::from_secs(2);
@@ -199,6 +203,7 @@ impl Workspace {
             offline,
             private,
             roster,
+            roster_rewritten: None,
             ignores_owned: false,
         };
         ws.roster.refresh(ws.doc.enrollments());
@@ -319,9 +324,14 @@ impl Workspace {
         let written = self.doc.enrollments();
         self.roster.refresh(written.clone());
         let peer = PeerId::of_certificate(&me.fingerprint);
-        if self.roster.overwritten(&peer, &written) {
+        // Peers that saw ours keep believing it: writing it again is for
+        // those that did not, and a peer that keeps writing over it gets an
+        // answer now and then, not one for each of its changes.
+        let due = self.roster_rewritten.is_none_or(|at| at.elapsed() >= ROSTER_REWRITE_EVERY);
+        if due && self.roster.overwritten(&peer, &written) {
             let Some(ours) = self.roster.get(&peer).cloned() else { return Ok(()) };
             tracing::warn!("a peer wrote over our roster entry; writing it again");
+            self.roster_rewritten = Some(Instant::now());
             self.enroll(me, ours)?;
         }
         Ok(())
