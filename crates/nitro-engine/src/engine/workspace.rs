@@ -122,7 +122,9 @@ impl Workspace {
     /// last nor the previous record's text was edited while the peer was not
     /// running; [`Self::rescan`] takes that edit in at the recorded version.
     pub fn open(sandbox: Sandbox, doc: WorkspaceDoc, records: &Records) -> Result<Self, WorkspaceError> {
-        let rules = own_offline_ignores(&sandbox, IgnoreRules::load(&sandbox)?, records)?;
+        // A new workspace's folder is its host's own: its rules are the user's.
+        let users_folder = doc.is_initialized() && doc.tree().entries.is_empty();
+        let rules = own_offline_ignores(&sandbox, IgnoreRules::open(&sandbox, users_folder)?, records)?;
         let (tree, private) = shared_tree(&doc, &rules);
         let mut disk = HashMap::new();
         let mut offline = HashMap::new();
@@ -229,6 +231,13 @@ impl Workspace {
 
     /// Remembers what is (about to be) on disk for `id`, in the journal too.
     fn keep(&mut self, id: FileId, on_disk: OnDisk) {
+        if on_disk.path.name() == IGNORE_FILE
+            && let Some(text) = &on_disk.text
+            && self.rules.note_known(&on_disk.path, text)
+            && let Err(e) = self.rules.save(&self.sandbox)
+        {
+            tracing::warn!(error = %e, "could not remember a .gitignore text");
+        }
         if self.journal {
             let changes = self.doc.save_incremental();
             let result =
@@ -455,7 +464,13 @@ impl Workspace {
             _ => None,
         };
         let ours = self.tree.by_path.get(path).and_then(|id| self.disk.get(id)).and_then(|d| d.text.clone());
-        if on_disk != ours {
+        // A text this peer ever wrote or read there is not its user's, even
+        // when its record was dropped since.
+        let by_user = match &on_disk {
+            Some(text) => !self.rules.is_known(path, text),
+            None => ours.is_some(),
+        };
+        if by_user {
             self.rules.own(path, on_disk);
             self.ignores_owned = true;
         }
@@ -1242,7 +1257,7 @@ impl Workspace {
 fn own_offline_ignores(sandbox: &Sandbox, mut rules: IgnoreRules, records: &Records) -> Result<IgnoreRules, WorkspaceError> {
     let ours = |path: &RelPath, text: &str| {
         let hash = content_hash(text);
-        records.values().flat_map(|(prev, last)| prev.iter().chain([last])).any(|r| r.path == *path && r.hash == hash)
+        rules.is_known(path, text) || records.values().flat_map(|(prev, last)| prev.iter().chain([last])).any(|r| r.path == *path && r.hash == hash)
     };
     let changed: Vec<(RelPath, String)> = rules.changed_on_disk().filter(|(p, t)| !ours(p, t)).map(|(p, t)| (p.clone(), t.to_owned())).collect();
     if changed.is_empty() {

@@ -7,6 +7,7 @@ use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use super::FsError;
+use super::ignore_memory::IgnoreMemory;
 use super::sandbox::{STATE_DIR, Sandbox, TEMP_SUFFIX};
 use super::secrets::Secrets;
 use crate::path::RelPath;
@@ -18,25 +19,24 @@ pub fn is_reserved(rel: &RelPath) -> bool {
     rel.as_str().split('/').next() == Some(STATE_DIR) || parts.any(|p| p == ".git" || p.ends_with(TEMP_SUFFIX))
 }
 
-/// Where the `.gitignore` texts this peer stands behind are kept, in its
-/// state folder.
-const KEPT: &str = "ignores.json";
-
 /// The `.gitignore` files of a workspace, deepest first, so the nearest one
 /// decides as git does.
 ///
 /// `.gitignore` files are shared like any file, so a member could remove the
-/// line that keeps `.env` private. A path is therefore unshared when either
-/// the files as they are now ignore it, or the texts this peer's own user
-/// last gave them (or this peer first saw) do: a peer's change to a
-/// `.gitignore` can make this peer share less, never more.
+/// line that keeps `.env` private, or add a file whose `!` lines whitelist
+/// it. So this peer shares nothing that the files as they are now ignore,
+/// nor what the texts it remembers ([`IgnoreMemory`]) ignore: its own user's
+/// as written, peers' as first seen and without their `!` lines. A peer's
+/// change to a `.gitignore` can make this peer share less, never more.
 #[derive(Debug, Default)]
 pub struct IgnoreRules {
     root: std::path::PathBuf,
     now: Vec<(Option<RelPath>, Gitignore)>,
+    /// The texts this peer's user wrote.
+    owned: Vec<(Option<RelPath>, Gitignore)>,
+    /// Those and the peers' texts as first seen, without `!` lines.
     kept: Vec<(Option<RelPath>, Gitignore)>,
-    /// The texts `kept` is made of, by the `.gitignore` file's path.
-    kept_texts: BTreeMap<RelPath, String>,
+    memory: IgnoreMemory,
     /// The texts on disk when the rules were read.
     on_disk: BTreeMap<RelPath, String>,
     secrets: Secrets,
@@ -44,20 +44,24 @@ pub struct IgnoreRules {
 
 impl IgnoreRules {
     /// Reads every `.gitignore` under the shared part of the workspace, and
-    /// the texts this peer keeps for them (a file it had not seen yet is
-    /// kept as it is now).
+    /// what this peer remembers of them (a file it had not seen yet is
+    /// remembered as it is now, as a peer's).
     pub fn load(sandbox: &Sandbox) -> Result<Self, FsError> {
-        let kept_texts = match sandbox.read_state(KEPT)? {
-            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "{KEPT} is unreadable: the .gitignore files on disk are taken as they are");
-                BTreeMap::new()
-            }),
-            None => BTreeMap::new(),
-        };
+        Self::load_with(sandbox, false)
+    }
+
+    /// Like [`Self::load`]; `users_folder`: the folder's files are its
+    /// user's (a host's first look at the folder it shares), so files not
+    /// seen before are remembered as the user's word.
+    pub fn open(sandbox: &Sandbox, users_folder: bool) -> Result<Self, FsError> {
+        Self::load_with(sandbox, users_folder)
+    }
+
+    fn load_with(sandbox: &Sandbox, users_folder: bool) -> Result<Self, FsError> {
+        let (memory, existed) = IgnoreMemory::load(sandbox)?;
         let secrets = Secrets::load(sandbox.root(), sandbox.shares_secrets());
-        let mut rules = Self { root: sandbox.root().to_path_buf(), kept_texts, secrets, ..Self::default() };
-        rules.kept = rules.kept_texts.iter().filter_map(|(path, text)| rules.build(path, text)).collect();
-        sort(&mut rules.kept);
+        let mut rules = Self { root: sandbox.root().to_path_buf(), memory, secrets, ..Self::default() };
+        rules.build_kept();
         let mut stack: Vec<Option<RelPath>> = vec![None];
         while let Some(dir) = stack.pop() {
             rules.add_dir(sandbox, dir.as_ref())?;
@@ -69,14 +73,31 @@ impl IgnoreRules {
         }
         sort(&mut rules.now);
         let unseen: Vec<(RelPath, String)> =
-            rules.on_disk.iter().filter(|(p, _)| !rules.kept_texts.contains_key(*p)).map(|(p, t)| (p.clone(), t.clone())).collect();
+            rules.on_disk.iter().filter(|(p, _)| rules.memory.kept_text(p).is_none()).map(|(p, t)| (p.clone(), t.clone())).collect();
         if !unseen.is_empty() {
             for (path, text) in unseen {
-                rules.keep(path, Some(text));
+                rules.memory.first_sight(&path, &text, users_folder && !existed);
             }
-            rules.save(sandbox)?;
+            rules.memory.save(sandbox)?;
+            rules.build_kept();
         }
         Ok(rules)
+    }
+
+    fn build_kept(&mut self) {
+        let (mut owned, mut kept) = (Vec::new(), Vec::new());
+        for (path, k) in self.memory.kept() {
+            if k.owned {
+                owned.extend(self.build(path, &k.text));
+                kept.extend(self.build(path, &k.text));
+            } else {
+                let ignores_only: String = k.text.lines().filter(|l| !l.trim_start().starts_with('!')).collect::<Vec<_>>().join("\n");
+                kept.extend(self.build(path, &ignores_only));
+            }
+        }
+        sort(&mut owned);
+        sort(&mut kept);
+        (self.owned, self.kept) = (owned, kept);
     }
 
     fn add_dir(&mut self, sandbox: &Sandbox, dir: Option<&RelPath>) -> Result<(), FsError> {
@@ -117,32 +138,35 @@ impl IgnoreRules {
     /// `file`: its text is the one this peer stands behind from now on.
     /// Takes effect at the next [`Self::load`], after [`Self::save`].
     pub fn own(&mut self, file: &RelPath, text: Option<String>) {
-        self.keep(file.clone(), text);
+        self.memory.own(file, text);
     }
 
-    fn keep(&mut self, file: RelPath, text: Option<String>) {
-        match text {
-            Some(t) => self.kept_texts.insert(file, t),
-            None => self.kept_texts.remove(&file),
-        };
+    /// This peer wrote or read `text` at the `.gitignore` at `file`: found
+    /// there again, it is not its user's word. True when that is new.
+    pub fn note_known(&mut self, file: &RelPath, text: &str) -> bool {
+        self.memory.note_known(file, text)
     }
 
-    /// Writes the kept texts to the state folder.
+    /// Whether this peer wrote or read `text` at `file`.
+    pub fn is_known(&self, file: &RelPath, text: &str) -> bool {
+        self.memory.is_known(file, text)
+    }
+
+    /// Writes what this peer remembers to its state folder.
     pub fn save(&self, sandbox: &Sandbox) -> Result<(), FsError> {
-        let json = serde_json::to_vec(&self.kept_texts).unwrap_or_default();
-        sandbox.write_state(KEPT, &json)
+        self.memory.save(sandbox)
     }
 
     /// The `.gitignore` files whose text on disk, when the rules were read,
     /// is not the one kept.
     pub fn changed_on_disk(&self) -> impl Iterator<Item = (&RelPath, &str)> {
-        self.on_disk.iter().filter(|(p, t)| self.kept_texts.get(*p) != Some(*t)).map(|(p, t)| (p, t.as_str()))
+        self.on_disk.iter().filter(|(p, t)| self.memory.kept_text(p) != Some(t.as_str())).map(|(p, t)| (p, t.as_str()))
     }
 
     /// True when this peer does not share what it has at `rel`: it is
-    /// ignored, or a secret it keeps back.
+    /// ignored (by the files now, or as remembered), or a secret it keeps back.
     pub fn withholds(&self, rel: &RelPath, is_dir: bool) -> bool {
-        self.is_ignored(rel, is_dir) || self.secrets.withholds(rel, is_dir)
+        self.is_ignored(rel, is_dir) || self.ignores(&self.kept, rel, is_dir) || self.secrets.withholds(rel, is_dir)
     }
 
     /// True when `rel` is not ignored but is a secret this peer keeps back.
@@ -150,10 +174,11 @@ impl IgnoreRules {
         self.secrets.withholds(rel, is_dir) && !self.is_ignored(rel, is_dir)
     }
 
-    /// True when `rel` is not shared by anyone here: what a peer's entry at
-    /// `rel` is refused for.
+    /// True when a peer's entry at `rel` is refused here: the files now, or
+    /// this peer's user's own texts, ignore it. (Peers' texts as first seen
+    /// keep this peer from sharing, not from taking what peers share.)
     pub fn is_ignored(&self, rel: &RelPath, is_dir: bool) -> bool {
-        is_reserved(rel) || self.ignores(&self.now, rel, is_dir) || self.ignores(&self.kept, rel, is_dir)
+        is_reserved(rel) || self.ignores(&self.now, rel, is_dir) || self.ignores(&self.owned, rel, is_dir)
     }
 
     fn ignores(&self, files: &[(Option<RelPath>, Gitignore)], rel: &RelPath, is_dir: bool) -> bool {

@@ -548,3 +548,23 @@ fn search_finds_text_in_shared_files_only_where_it_is_now() {
     host.ws.edit(&readme, None, &splice::diff("Total in docs\n", "Sum in docs\n")).expect("edit");
     assert!(where_(host.ws.search(&q("sum in")).expect("search")) == ["README.md:1:1+6"]);
 }
+
+/// A member adds a `.gitignore` whose `!` line whitelists what the host's
+/// own rules ignore: the host writes the file, shares nothing more, and
+/// still takes the member's entries its own rules allow.
+#[test]
+fn a_peers_new_gitignore_cannot_whitelist_what_this_peer_ignores() {
+    let (mut host, mut guest) = pair(&[(".gitignore", b"*.log\n"), ("sub/app.log", b"token=hunter2\n"), ("sub/a.txt", b"a")]);
+    let sub = guest.ws.tree().by_path[&RelPath::new("sub").expect("path")].clone();
+    guest.ws.doc().create(Some(&sub), ".gitignore", &Content::Text("!*.log\n".into())).expect("entry");
+    guest.send_to(&mut host);
+    assert!(crafted_text(&mut host, "!*.log\n"), "the host asks for the member's file");
+    assert_eq!(host.read("sub/.gitignore").as_deref(), Some("!*.log\n"), "the member's file is written");
+    host.changed("sub/.gitignore");
+    host.ws.rescan().expect("scan");
+    assert!(!host.ws.tree().by_path.contains_key(&RelPath::new("sub/app.log").expect("path")), "the log was shared");
+    assert!(host.ws.blobs(&[content_hash("token=hunter2\n")]).is_empty());
+    // Restarted, it still knows the member's file is not its user's word.
+    let rules = IgnoreRules::load(host.ws.sandbox()).expect("rules");
+    assert!(rules.withholds(&RelPath::new("sub/app.log").expect("path"), false));
+}
