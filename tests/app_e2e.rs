@@ -184,6 +184,20 @@ async fn the_app_hosts_and_lets_only_the_peer_it_granted_type_into_its_terminal(
     })?;
     assert!(!proj.join("typed-before-the-grant").exists(), "input sent before the grant reached the shell");
 
+    // Leaving while bob is connected and the shell runs asks first; "Cancel" stays.
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.eval(
+            "[...document.querySelectorAll('.statusbar button, .statusbar .status-item')].find(b => b.textContent === 'Leave').click(); return true;",
+        )?;
+        app.wait_until(
+            "the question before leaving",
+            "document.querySelector('.modal h2')?.textContent === 'Stop hosting?' && document.querySelector('.modal p').textContent.includes('1 peer is connected') && document.querySelector('.modal p').textContent.includes('1 shell')",
+            UI,
+        )?;
+        app.eval("[...document.querySelectorAll('.modal button')].find(b => b.textContent === 'Cancel').click(); return true;")?;
+        app.wait_until("the workspace still open", "!document.querySelector('.modal') && !!document.querySelector('.workspace')", UI)
+    })?;
+
     bob.shutdown().await?;
     drop(app);
     Ok(())

@@ -244,3 +244,33 @@ async fn a_copied_folder_without_its_certificate_cannot_pass_as_its_peer() -> Re
     host.shutdown().await?;
     Ok(())
 }
+
+/// A host's first look at its folder says how far it got, and stops when
+/// cancelled: nothing is shared then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosting_counts_the_files_it_reads_and_can_be_cancelled() -> Result<()> {
+    use std::sync::atomic::Ordering;
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    let files: Vec<(String, Vec<u8>)> = (0..50).map(|i| (format!("d{}/f{i}.txt", i % 5), format!("{i}\n").into_bytes())).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+    write_files(&proj, &refs)?;
+
+    let cfg = loopback_config(&proj, "ada");
+    let scan = cfg.scan.clone();
+    let host = Engine::host(cfg).await?;
+    assert_eq!(scan.found.load(Ordering::Relaxed), 55, "50 files in 5 folders");
+    assert_eq!(scan.read.load(Ordering::Relaxed), 55);
+    host.shutdown().await?;
+
+    let other = tmp.path().join("other");
+    write_files(&other, &refs)?;
+    let cfg = loopback_config(&other, "ada");
+    cfg.scan.cancel();
+    match Engine::host(cfg).await {
+        Err(nitro_engine::engine::EngineError::Cancelled) => {}
+        Err(e) => anyhow::bail!("another error: {e}"),
+        Ok(_) => anyhow::bail!("hosting went on after it was cancelled"),
+    }
+    Ok(())
+}

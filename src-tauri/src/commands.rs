@@ -2,7 +2,8 @@
 //! shapes are those of `ui/src/backend.ts`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 
 use nitro_engine::doc::Kind;
 use nitro_engine::doc::Version;
@@ -97,12 +98,34 @@ pub fn inspect_invite(link: String) -> Result<InviteInfo> {
 #[tauri::command]
 pub async fn start_host(state: State<'_, AppState>, path: PathBuf, name: String) -> Result<SessionInfo> {
     let _starting = Starting::claim(&state).await?;
-    let engine = Engine::host(EngineConfig::new(&path, name.trim())).await?;
+    let cfg = EngineConfig::new(&path, name.trim());
+    let scan = cfg.scan.clone();
+    *state.scan.lock().unwrap_or_else(PoisonError::into_inner) = Some(scan.clone());
+    // The window shows how far reading the folder got.
+    let ui = state.ui.clone();
+    let ticker = tauri::async_runtime::spawn(async move {
+        loop {
+            tokio::time::sleep(SCAN_REPORT_EVERY).await;
+            ui.send(UiEvent::Scanning { found: scan.found.load(Ordering::Relaxed), read: scan.read.load(Ordering::Relaxed) });
+        }
+    });
+    let engine = Engine::host(cfg).await;
+    ticker.abort();
+    *state.scan.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    let engine = engine?;
     let invite = engine.invite().map(|i| (i.session.to_hex(), i.to_link()));
     let (session, invite) = invite.map_or((String::new(), None), |(s, l)| (s, Some(l)));
     let info = session_info(&engine, Joined { role: "host", session, invite, host_name: name.trim() }, &path, name.trim()).await;
     *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)
+}
+
+/// Stops a host that is still reading its folder.
+#[tauri::command]
+pub fn cancel_start(state: State<'_, AppState>) {
+    if let Some(scan) = state.scan.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        scan.cancel();
+    }
 }
 
 #[tauri::command]
@@ -115,6 +138,9 @@ pub async fn join_session(state: State<'_, AppState>, link: String, path: PathBu
     *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)
 }
+
+/// How often a host reading its folder tells the window how far it got.
+const SCAN_REPORT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A session being started: at most one at a time, and the session lock is
 /// not held meanwhile (a join can wait minutes for the workspace), so other

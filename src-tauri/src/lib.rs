@@ -24,6 +24,8 @@ pub struct AppState {
     session: tokio::sync::Mutex<Option<Session>>,
     /// A session is being started (see `commands::Starting`).
     starting: std::sync::atomic::AtomicBool,
+    /// The folder a host is starting with is being read: cancel stops it.
+    scan: std::sync::Mutex<Option<std::sync::Arc<nitro_engine::engine::workspace::ScanProgress>>>,
     ui: Ui,
 }
 
@@ -44,7 +46,7 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_dialog::init())
-        .manage(AppState { session: tokio::sync::Mutex::new(None), starting: Default::default(), ui: ui.clone() })
+        .manage(AppState { session: tokio::sync::Mutex::new(None), starting: Default::default(), scan: Default::default(), ui: ui.clone() })
         .setup(move |app| {
             // An installed app's scheme comes with its .desktop file; a build
             // run from the source tree registers itself.
@@ -71,6 +73,7 @@ pub fn run() {
             commands::session,
             commands::inspect_invite,
             commands::start_host,
+            commands::cancel_start,
             commands::join_session,
             commands::leave_session,
             commands::list_files,

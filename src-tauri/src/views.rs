@@ -135,16 +135,45 @@ impl From<nitro_engine::engine::SyncStatus> for SyncView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum UiEvent {
-    Peers { peers: Vec<PeerView> },
-    PeerJoined { peer: String, name: String },
-    PeerLeft { peer: String, name: String },
-    RemoteChange { paths: Vec<String>, tree: bool },
-    EditRejected { path: String, reason: String },
-    Terminals { terminals: Vec<TermView> },
-    TerminalRefused { id: String, reason: String },
-    Status { state: &'static str, message: Option<String> },
+    Peers {
+        peers: Vec<PeerView>,
+    },
+    PeerJoined {
+        peer: String,
+        name: String,
+    },
+    PeerLeft {
+        peer: String,
+        name: String,
+    },
+    RemoteChange {
+        paths: Vec<String>,
+        tree: bool,
+    },
+    EditRejected {
+        path: String,
+        reason: String,
+    },
+    Terminals {
+        terminals: Vec<TermView>,
+    },
+    TerminalRefused {
+        id: String,
+        reason: String,
+    },
+    Status {
+        state: &'static str,
+        message: Option<String>,
+    },
     Sync(SyncView),
-    DeepLink { link: String },
+    DeepLink {
+        link: String,
+    },
+    /// A host reading its folder: paths found (0 while listing), and read.
+    Scanning {
+        found: usize,
+        read: usize,
+    },
 }
 
 /// A find-in-files request, as the window sends it.

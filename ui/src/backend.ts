@@ -141,7 +141,8 @@ export type UiEvent =
   | { type: 'status'; state: ConnectionState; message: string | null }
   | ({ type: 'sync' } & SyncView)
   | { type: 'error'; message: string }
-  | { type: 'deepLink'; link: string };
+  | { type: 'deepLink'; link: string }
+  | { type: 'scanning'; found: number; read: number };
 
 /** What the editing binding needs from the engine (injected so tests can use a double). */
 export interface DocBackend {
@@ -160,6 +161,7 @@ export function errorMessage(err: unknown): string {
 export const backend = {
   defaultName: () => invoke<string>('default_name'),
   startHost: (path: string, name: string) => invoke<SessionInfo>('start_host', { path, name }),
+  cancelStart: () => invoke<void>('cancel_start'),
   inspectInvite: (link: string) => invoke<InviteInfo>('inspect_invite', { link }),
   joinSession: (link: string, path: string, name: string) =>
     invoke<SessionInfo>('join_session', { link, path, name }),

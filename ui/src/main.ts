@@ -29,7 +29,7 @@ class App {
 
   private showStart(): StartScreen {
     this.start?.dispose();
-    this.start = new StartScreen(this.root, (info, hosted) => this.showWorkspace(info, hosted));
+    this.start = new StartScreen(this.root, this.hub, (info, hosted) => this.showWorkspace(info, hosted));
     return this.start;
   }
 

@@ -1,7 +1,11 @@
 // The first screen: host a folder, or join a session with a nitroide:// link.
+import { homeDir } from '@tauri-apps/api/path';
 import { open } from '@tauri-apps/plugin-dialog';
 import { backend, errorMessage, type InviteInfo, type SessionInfo } from './backend';
-import { h, setChildren } from './dom';
+import { baseName, h, setChildren } from './dom';
+import type { EventHub } from './events';
+import { confirmDialog } from './modal';
+import { forget, recentSessions, remember, saveName, savedName } from './recent';
 
 export class StartScreen {
   private readonly root: HTMLElement;
@@ -12,9 +16,10 @@ export class StartScreen {
 
   constructor(
     container: HTMLElement,
+    private readonly hub: EventHub,
     private readonly started: (info: SessionInfo, hosted: boolean) => void,
   ) {
-    this.name = h('input', { className: 'field', placeholder: 'Your name', maxLength: 64 });
+    this.name = h('input', { className: 'field', placeholder: 'Your name', maxLength: 64, value: savedName() ?? '' });
     backend
       .defaultName()
       .then((n) => {
@@ -65,6 +70,7 @@ export class StartScreen {
             this.joinPane,
           ),
         ),
+        this.recentList(),
       ),
     );
     container.append(this.root);
@@ -92,24 +98,83 @@ export class StartScreen {
     return name;
   }
 
-  private async host(button: HTMLButtonElement): Promise<void> {
+  private async host(button: HTMLButtonElement, chosen?: string): Promise<void> {
     if (this.busy) return;
     const name = this.displayName();
     if (!name) return;
     this.hostError.textContent = '';
-    const path = await pickFolder('Choose the folder to share');
-    if (!path) return;
+    const path = chosen ?? (await pickFolder('Choose the folder to share'));
+    if (!path || !(await confirmWholeFolder(path))) return;
     this.busy = true;
     button.disabled = true;
+    const label = button.textContent;
     button.textContent = 'Starting…';
+    // Reading a large folder takes a while: say how far it got, and let it stop.
+    const cancel = h('button', { className: 'btn', textContent: 'Cancel', type: 'button' });
+    cancel.onclick = () => void backend.cancelStart();
+    const said = h('span', { textContent: 'Reading the folder…' });
+    const progress = h('div', { className: 'muted scan-progress' }, said, cancel);
+    button.after(progress);
+    const counting = this.hub.on('scanning', (e) => {
+      const what = e.found ? `Reading the folder: ${e.read.toLocaleString()} of ${e.found.toLocaleString()}` : 'Listing the folder…';
+      said.textContent = what;
+    });
     try {
-      this.started(await backend.startHost(path, name), true);
+      const info = await backend.startHost(path, name);
+      saveName(name);
+      remember({ kind: 'host', path });
+      this.started(info, true);
+    } catch (err) {
+      this.hostError.textContent = errorMessage(err);
+    } finally {
+      counting.dispose();
+      progress.remove();
+      this.busy = false;
+      button.disabled = false;
+      button.textContent = label;
+    }
+  }
+
+  /** Sessions hosted or joined lately, to open again with one click. */
+  private recentList(): HTMLElement | null {
+    const recent = recentSessions();
+    if (!recent.length) return null;
+    const rows = recent.map((r) => {
+      const open = h('button', {
+        className: 'btn recent-open',
+        textContent: r.kind === 'host' ? `Host ${baseName(r.path) || r.path}` : `Rejoin ${r.hostName || 'the host'}’s session`,
+        title: r.kind === 'host' ? r.path : `${r.link}\ninto ${r.path}`,
+      });
+      open.onclick = () => void (r.kind === 'host' ? this.host(open, r.path) : this.rejoin(open, r.link, r.path));
+      const drop = h('button', { className: 'icon-btn codicon codicon-close', title: 'Remove from this list' });
+      const row = h('li', { className: 'recent-item' }, open, h('span', { className: 'muted mono recent-path', textContent: r.path }), drop);
+      drop.onclick = () => {
+        forget(r);
+        row.remove();
+      };
+      return row;
+    });
+    return h('section', { className: 'recent' }, h('h2', { textContent: 'Recent' }), h('ul', { className: 'recent-list' }, ...rows));
+  }
+
+  private async rejoin(button: HTMLButtonElement, link: string, path: string): Promise<void> {
+    const name = this.displayName();
+    if (!name || this.busy) return;
+    this.busy = true;
+    button.disabled = true;
+    const label = button.textContent;
+    button.textContent = 'Joining…';
+    this.hostError.textContent = '';
+    try {
+      const info = await backend.joinSession(link, path, name);
+      saveName(name);
+      this.started(info, false);
     } catch (err) {
       this.hostError.textContent = errorMessage(err);
     } finally {
       this.busy = false;
       button.disabled = false;
-      button.textContent = 'Host a folder…';
+      button.textContent = label;
     }
   }
 
@@ -165,7 +230,10 @@ export class StartScreen {
       join.textContent = 'Joining… (copying the workspace)';
       error.textContent = '';
       try {
-        this.started(await backend.joinSession(link, folder, name), false);
+        const info = await backend.joinSession(link, folder, name);
+        saveName(name);
+        remember({ kind: 'join', path: folder, link, hostName: invite.hostName });
+        this.started(info, false);
       } catch (err) {
         error.textContent = errorMessage(err);
         join.textContent = 'Join';
@@ -188,6 +256,20 @@ export class StartScreen {
     );
     pick.focus();
   }
+}
+
+/** Sharing a home folder or the whole disk is asked about first. */
+async function confirmWholeFolder(path: string): Promise<boolean> {
+  const home = await homeDir().catch(() => null);
+  const norm = (p: string) => p.replace(/\/+$/, '') || '/';
+  const what = norm(path) === '/' ? 'the whole disk' : home && norm(path) === norm(home) ? 'your whole home folder' : null;
+  if (!what) return true;
+  return confirmDialog(
+    `Share ${what}?`,
+    `Everyone with the link would see every file in ${path} (except ignored files and files whose names say they hold secrets). A project folder is usually what you mean.`,
+    'Share it anyway',
+    true,
+  );
 }
 
 async function pickFolder(title: string): Promise<string | null> {

@@ -107,6 +107,11 @@ export class TerminalPanel {
     toast(`${title}: ${reason}`, 'error');
   }
 
+  /** Shells of this peer that still run. */
+  get runningMine(): number {
+    return this.terminals.filter((t) => t.mine && t.running).length;
+  }
+
   /** Puts the keyboard in the terminal shown. */
   focus(): void {
     this.xterm.focus();

@@ -7,6 +7,7 @@ import { baseName, h, listen, type Disposable } from './dom';
 import { EditorArea } from './editor-area';
 import type { EventHub } from './events';
 import { FileTree } from './file-tree';
+import { confirmDialog } from './modal';
 import { fuzzyFilter } from './fuzzy';
 import { commandFor, keyFor } from './keys';
 import { quickPick, type PickItem } from './quick-pick';
@@ -128,12 +129,30 @@ export class Workspace {
       hub.on('error', (e) => toast(e.message, 'error')),
       // Taken before Monaco or a terminal sees them.
       listen(window, 'keydown', (e) => this.onKey(e), { capture: true }),
+      closeGuard(() => this.confirmLeave()),
     ];
     void this.load();
   }
 
+  /**
+   * Whether the user wants to leave: asked when leaving would cut peers off
+   * (hosting) or end shells that run here.
+   */
+  async confirmLeave(): Promise<boolean> {
+    const peers = this.peerList.filter((p) => p.connected).length;
+    const shells = this.terminals.runningMine;
+    const hosting = this.info.role === 'host' && peers > 0;
+    if (!hosting && shells === 0) return true;
+    const parts = [
+      hosting ? `${peers} peer${peers === 1 ? ' is' : 's are'} connected to your session` : '',
+      shells ? `${shells} shell${shells === 1 ? '' : 's'} of yours run${shells === 1 ? 's' : ''} here and will end` : '',
+    ].filter(Boolean);
+    return confirmDialog(hosting ? 'Stop hosting?' : 'Leave the session?', `${parts.join('; ')}.`, hosting ? 'Stop hosting' : 'Leave', true);
+  }
+
   /** Leaves the session (after asking the engine), then tears the window down. */
   async leave(): Promise<void> {
+    if (!(await this.confirmLeave())) return;
     try {
       await backend.leaveSession();
     } catch (err) {
@@ -277,6 +296,24 @@ interface Command {
 async function copyInvite(link: string): Promise<void> {
   if (await copyText(link)) toast('Invite link copied');
   else toast('Could not copy the link', 'error');
+}
+
+/** Asks `ok` before the window closes; the window closes when it says yes. */
+function closeGuard(ok: () => Promise<boolean>): Disposable {
+  let unlisten: (() => void) | null = null;
+  let disposed = false;
+  getCurrentWindow()
+    .onCloseRequested(async (event) => {
+      if (!(await ok())) event.preventDefault();
+    })
+    .then((u) => (disposed ? u() : (unlisten = u)))
+    .catch(() => undefined);
+  return {
+    dispose: () => {
+      disposed = true;
+      unlisten?.();
+    },
+  };
 }
 
 /** The window's title: what it shows, then the app's name. */

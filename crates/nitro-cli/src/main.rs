@@ -178,7 +178,13 @@ async fn run(command: Command) -> Result<()> {
         Command::Host { dir, port, common } => {
             let mut cfg = common.config(dir.clone())?;
             cfg.port = port;
-            let engine = Engine::host(cfg).await.with_context(|| format!("cannot share {}", dir.display()))?;
+            let progress = tokio::spawn(show_scan(cfg.scan.clone()));
+            let engine = Engine::host(cfg).await;
+            progress.abort();
+            if std::io::stderr().is_terminal() {
+                eprint!("\r\x1b[K");
+            }
+            let engine = engine.with_context(|| format!("cannot share {}", dir.display()))?;
             if let Some(invite) = engine.invite() {
                 println!("{}", invite.to_link());
             }
@@ -200,6 +206,24 @@ async fn run(command: Command) -> Result<()> {
         }
     };
     serve(engine, Serve { show_presence, attach: target, grant }).await
+}
+
+/// On a terminal, how far reading a large folder got (from a second on).
+async fn show_scan(scan: std::sync::Arc<nitro_engine::engine::workspace::ScanProgress>) {
+    use std::sync::atomic::Ordering;
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    loop {
+        let (found, read) = (scan.found.load(Ordering::Relaxed), scan.read.load(Ordering::Relaxed));
+        if found == 0 {
+            eprint!("\r\x1b[KListing the folder ...");
+        } else {
+            eprint!("\r\x1b[KReading the folder: {read} of {found} files (Ctrl+C stops)");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 struct Serve {

@@ -37,7 +37,7 @@ use presence::{LocalPresence, PeerPresence};
 use state::{Role, SavedSession};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use workspace::{FileInfo, SearchQuery, SearchResults, Workspace, WorkspaceError};
+use workspace::{FileInfo, ScanProgress, SearchQuery, SearchResults, Workspace, WorkspaceError};
 
 /// Files larger than this are listed but not shared, unless configured otherwise.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 2 * 1024 * 1024;
@@ -80,6 +80,8 @@ pub enum EngineError {
     GuestFolder(PathBuf),
     #[error("the engine has stopped")]
     Stopped,
+    #[error("hosting was cancelled while the folder was read")]
+    Cancelled,
 }
 
 /// How a peer runs.
@@ -101,6 +103,9 @@ pub struct EngineConfig {
     /// Share files whose names say they hold secrets (keys, `.env`) even
     /// when git does not track them.
     pub share_secrets: bool,
+    /// A host's first look at its folder counts here, and stops when it is
+    /// cancelled ([`EngineError::Cancelled`]).
+    pub scan: Arc<ScanProgress>,
 }
 
 impl EngineConfig {
@@ -114,6 +119,7 @@ impl EngineConfig {
             signal: None,
             ice: IceConfig::default(),
             share_secrets: false,
+            scan: Arc::default(),
         }
     }
 
@@ -436,7 +442,10 @@ impl Engine {
         };
         let mut ws = Workspace::open(sb, doc, &files)?;
         ws.doc().upgrade()?;
-        ws.rescan()?;
+        ws.rescan_with(Some(&cfg.scan)).map_err(|e| match e {
+            WorkspaceError::Cancelled => EngineError::Cancelled,
+            e => e.into(),
+        })?;
         let (watcher, fs_rx) = Watcher::spawn(ws.sandbox().root())?;
 
         let topic = crypto::topic(&session);

@@ -11,6 +11,7 @@
 //! watcher batches and remote changes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::roster::Roster;
@@ -43,6 +44,30 @@ pub enum WorkspaceError {
     Sign(#[from] LinkError),
     #[error(transparent)]
     Search(#[from] SearchError),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// How far a scan of the folder got, and a way to stop it: a host shown
+/// "reading 12,000 of 80,000 files" can tell a home folder picked by
+/// mistake, and cancel.
+#[derive(Debug, Default)]
+pub struct ScanProgress {
+    /// Paths found to take in (0 while the folder is still being listed).
+    pub found: AtomicUsize,
+    /// Paths taken in so far.
+    pub read: AtomicUsize,
+    cancelled: AtomicBool,
+}
+
+impl ScanProgress {
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
 }
 
 /// What this peer last wrote to or read from disk for one entry.
@@ -402,6 +427,12 @@ impl Workspace {
     /// disk (also while this peer was not running) and writes what is
     /// missing on disk.
     pub fn rescan(&mut self) -> Result<(), WorkspaceError> {
+        self.rescan_with(None)
+    }
+
+    /// [`Self::rescan`], counting in `progress` and stopping when it is
+    /// cancelled (a host's first look at a large folder).
+    pub fn rescan_with(&mut self, progress: Option<&ScanProgress>) -> Result<(), WorkspaceError> {
         self.rules = IgnoreRules::load(&self.sandbox)?;
         match self.sandbox.sweep_temps(&self.rules) {
             Ok(0) => {}
@@ -415,7 +446,16 @@ impl Workspace {
         paths.extend(self.disk.values().map(|d| d.path.clone()));
         paths.sort_by(|a, b| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
         paths.dedup();
+        if let Some(p) = progress {
+            p.found.store(paths.len(), Ordering::Relaxed);
+        }
         for path in paths {
+            if let Some(p) = progress {
+                if p.is_cancelled() {
+                    return Err(WorkspaceError::Cancelled);
+                }
+                p.read.fetch_add(1, Ordering::Relaxed);
+            }
             self.ingest_logged(&path);
         }
         self.materialize_new();
