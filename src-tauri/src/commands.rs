@@ -60,7 +60,7 @@ impl serde::Serialize for CmdError {
     }
 }
 
-type Result<T> = std::result::Result<T, CmdError>;
+pub type Result<T> = std::result::Result<T, CmdError>;
 
 async fn engine(state: &State<'_, AppState>) -> Result<Arc<EngineHandle>> {
     state.session.lock().await.as_ref().map(|s| s.engine.clone()).ok_or(CmdError::NoSession)
@@ -98,7 +98,8 @@ pub fn inspect_invite(link: String) -> Result<InviteInfo> {
 #[tauri::command]
 pub async fn start_host(state: State<'_, AppState>, path: PathBuf, name: String) -> Result<SessionInfo> {
     let _starting = Starting::claim(&state).await?;
-    let cfg = EngineConfig::new(&path, name.trim());
+    let mut cfg = EngineConfig::new(&path, name.trim());
+    crate::settings::network()?.apply(&mut cfg);
     let scan = cfg.scan.clone();
     *state.scan.lock().unwrap_or_else(PoisonError::into_inner) = Some(scan.clone());
     // The window shows how far reading the folder got.
@@ -133,7 +134,9 @@ pub async fn join_session(state: State<'_, AppState>, link: String, path: PathBu
     let invite = Invite::parse(link.trim()).map_err(|e| CmdError::Invalid(format!("This is not a valid invite link: {e}")))?;
     let _starting = Starting::claim(&state).await?;
     let (host_name, session) = (invite.host_name.clone(), invite.session.to_hex());
-    let engine = Engine::join(EngineConfig::new(&path, name.trim()), invite).await?;
+    let mut cfg = EngineConfig::new(&path, name.trim());
+    crate::settings::network()?.apply(&mut cfg);
+    let engine = Engine::join(cfg, invite).await?;
     let info = session_info(&engine, Joined { role: "guest", session, invite: None, host_name: &host_name }, &path, name.trim()).await;
     *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)

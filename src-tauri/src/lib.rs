@@ -4,6 +4,7 @@
 
 mod commands;
 mod session;
+mod settings;
 mod ui;
 mod views;
 
@@ -74,6 +75,8 @@ pub fn run() {
             commands::inspect_invite,
             commands::start_host,
             commands::cancel_start,
+            settings::get_settings,
+            settings::save_settings,
             commands::join_session,
             commands::leave_session,
             commands::list_files,

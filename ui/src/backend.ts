@@ -128,6 +128,29 @@ export interface SearchResults {
   truncated: boolean;
 }
 
+export interface EditorSettings {
+  theme: 'dark' | 'light';
+  fontSize: number;
+  tabSize: number;
+  wordWrap: boolean;
+}
+
+export interface NetworkSettings {
+  bind: string;
+  signal: string;
+  relayOnly: boolean;
+  iceServers: string[];
+  iceUsername: string;
+  iceCredential: string;
+}
+
+export interface SettingsView {
+  network: NetworkSettings;
+  editor: EditorSettings;
+  /** Where the network settings are kept. */
+  file: string;
+}
+
 export type ConnectionState = 'connected' | 'alone' | 'reconnecting' | 'stopped';
 
 export type UiEvent =
@@ -162,6 +185,8 @@ export const backend = {
   defaultName: () => invoke<string>('default_name'),
   startHost: (path: string, name: string) => invoke<SessionInfo>('start_host', { path, name }),
   cancelStart: () => invoke<void>('cancel_start'),
+  getSettings: () => invoke<SettingsView>('get_settings'),
+  saveSettings: (network: NetworkSettings, editor: EditorSettings) => invoke<void>('save_settings', { network, editor }),
   inspectInvite: (link: string) => invoke<InviteInfo>('inspect_invite', { link }),
   joinSession: (link: string, path: string, name: string) =>
     invoke<SessionInfo>('join_session', { link, path, name }),

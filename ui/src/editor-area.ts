@@ -1,11 +1,12 @@
 // The center of the window: tabs, the Monaco editor, the binding of each open
 // file, other peers' cursors, the local presence, and following a peer.
-import { backend, docBackend, errorMessage, type PeerView, type Presence } from './backend';
+import { backend, docBackend, errorMessage, type EditorSettings, type PeerView, type Presence } from './backend';
 import { FileBinding, TYPING_MS } from './binding';
 import { baseName, h, listen, setChildren, type Disposable } from './dom';
 import { languageForPath, monaco } from './monaco-setup';
 import { PresenceOut } from './presence-out';
 import { RemoteCursors } from './remote-cursors';
+import { editorSettings, watchEditorSettings } from './settings';
 import { toast } from './toast';
 
 interface Tab {
@@ -64,6 +65,7 @@ export class EditorArea {
       model: null,
     });
     this.cursors = new RemoteCursors(this.editor);
+    this.disposables.push(watchEditorSettings((s) => this.applySettings(s)));
     this.presence = new PresenceOut(() => this.readPresence(), (p) => backend.setPresence(p));
 
     const { KeyMod, KeyCode } = monaco;
@@ -103,6 +105,12 @@ export class EditorArea {
     if (byUser) this.stopFollowing();
     const tab = this.tabs.get(path) ?? (await this.load(path));
     if (tab) this.activate(tab, byUser);
+  }
+
+  private applySettings(s: EditorSettings): void {
+    monaco.editor.setTheme(s.theme === 'light' ? 'vs' : 'nitro-dark');
+    this.editor.updateOptions({ fontSize: s.fontSize, wordWrap: s.wordWrap ? 'on' : 'off' });
+    for (const tab of this.tabs.values()) tab.model.updateOptions({ tabSize: s.tabSize });
   }
 
   /** Opens a file with a range selected and in view (1-based line and UTF-16 column, as Monaco counts). */
@@ -232,6 +240,7 @@ export class EditorArea {
         const opened = await backend.openFile(path);
         const uri = monaco.Uri.from({ scheme: 'nitro', path: `/${path}`, query: String(++modelSeq) });
         const model = monaco.editor.createModel(opened.text, languageForPath(path), uri);
+        model.updateOptions({ tabSize: editorSettings().tabSize });
         const binding = new FileBinding({
           opened,
           model,

@@ -30,6 +30,7 @@ test('the VS Code bindings reach their commands; Cmd counts as Ctrl', () => {
   expect(commandFor(press('KeyP', 'p'))).toBeNull();
   expect(commandFor(press('KeyB', 'b', { ctrl: true, alt: true }))).toBeNull();
   expect(keyFor('search')).toBe('Ctrl+Shift+F');
+  expect(commandFor(press('Comma', ',', { ctrl: true }))).toBe('openSettings');
 });
 
 test('in a terminal Ctrl with a letter goes to the shell; in a dialog no binding applies', () => {

@@ -18,6 +18,7 @@ export const BINDINGS: readonly Binding[] = [
   { key: 'Ctrl+W', command: 'closeTab' },
   { key: 'Ctrl+Tab', command: 'nextTab' },
   { key: 'Ctrl+Shift+Tab', command: 'previousTab' },
+  { key: 'Ctrl+,', command: 'openSettings' },
 ];
 
 export interface KeyLike {

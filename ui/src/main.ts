@@ -5,6 +5,7 @@ import { backend, errorMessage, type SessionInfo, type UiEvent } from './backend
 import { h } from './dom';
 import { EventHub } from './events';
 import { confirmDialog } from './modal';
+import { loadSettings } from './settings';
 import { StartScreen } from './start-screen';
 import { toast } from './toast';
 import './styles.css';
@@ -22,6 +23,7 @@ class App {
     events.onmessage = (event) => this.hub.emit(event);
     this.hub.on('deepLink', (e) => void this.deepLink(e.link));
     await backend.subscribe(events);
+    await loadSettings();
     const session = await backend.session();
     if (session) this.showWorkspace(session, false);
     else this.showStart();

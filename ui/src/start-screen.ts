@@ -6,6 +6,7 @@ import { baseName, h, setChildren } from './dom';
 import type { EventHub } from './events';
 import { confirmDialog } from './modal';
 import { forget, recentSessions, remember, saveName, savedName } from './recent';
+import { openSettings } from './settings';
 
 export class StartScreen {
   private readonly root: HTMLElement;
@@ -27,6 +28,8 @@ export class StartScreen {
       })
       .catch(() => undefined);
 
+    const settingsButton = h('button', { className: 'btn', textContent: 'Settings…', title: 'Theme, editor, network (Ctrl+,)' });
+    settingsButton.onclick = () => void openSettings();
     const hostButton = h('button', { className: 'btn btn-primary btn-large', textContent: 'Host a folder…' });
     hostButton.onclick = () => void this.host(hostButton);
 
@@ -71,6 +74,7 @@ export class StartScreen {
           ),
         ),
         this.recentList(),
+        h('div', { className: 'start-footer' }, settingsButton),
       ),
     );
     container.append(this.root);

@@ -7,9 +7,13 @@ import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import { backend, errorMessage, type PeerView, type TermInfo } from './backend';
-import { h, setChildren } from './dom';
+import { h, setChildren, type Disposable } from './dom';
+import { watchEditorSettings } from './settings';
 import { fitTerminal } from './term-fit';
 import { toast } from './toast';
+
+const DARK = { background: '#14161b', foreground: '#d7dae0', cursor: '#d7dae0' };
+const LIGHT = { background: '#f6f8fa', foreground: '#1f2328', cursor: '#1f2328', selectionBackground: '#b6d4fe' };
 
 /** First byte of an output message. */
 const DATA = 0;
@@ -32,6 +36,7 @@ export class TerminalPanel {
   /** Output of a channel from an earlier attach is ignored. */
   private generation = 0;
   private resizeTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly settings: Disposable;
 
   constructor(container: HTMLElement) {
     this.tabBar = h('div', { className: 'term-tabs' });
@@ -67,9 +72,14 @@ export class TerminalPanel {
       fontSize: 13,
       cursorBlink: true,
       scrollback: 5000,
-      theme: { background: '#14161b', foreground: '#d7dae0' },
+      theme: DARK,
     });
     this.xterm.loadAddon(this.fit);
+    this.settings = watchEditorSettings((s) => {
+      this.xterm.options.theme = s.theme === 'light' ? LIGHT : DARK;
+      this.xterm.options.fontSize = s.fontSize;
+      this.layout();
+    });
     this.xterm.open(body);
     this.xterm.onData((data) => {
       const info = this.activeInfo();
@@ -118,6 +128,7 @@ export class TerminalPanel {
   }
 
   dispose(): void {
+    this.settings.dispose();
     this.observer.disconnect();
     if (this.resizeTimer) clearTimeout(this.resizeTimer);
     this.detach();

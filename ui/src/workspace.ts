@@ -12,6 +12,7 @@ import { fuzzyFilter } from './fuzzy';
 import { commandFor, keyFor } from './keys';
 import { quickPick, type PickItem } from './quick-pick';
 import { SearchPanel } from './search-panel';
+import { openSettings } from './settings';
 import { PeersPanel } from './peers-panel';
 import { splitter } from './splitter';
 import { StatusBar } from './status-bar';
@@ -216,6 +217,7 @@ export class Workspace {
       { id: 'nextTab', label: 'View: Next Editor', run: () => this.editor.cycleTabs(1) },
       { id: 'previousTab', label: 'View: Previous Editor', run: () => this.editor.cycleTabs(-1) },
       { id: 'save', label: 'File: Save', run: () => void this.editor.save() },
+      { id: 'openSettings', label: 'Preferences: Open Settings', run: () => void openSettings() },
       { id: 'leave', label: 'Session: Leave', run: () => void this.leave() },
     ];
     if (this.info.invite) {

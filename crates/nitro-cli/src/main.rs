@@ -11,8 +11,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nitro_engine::engine::presence::PeerPresence;
 use nitro_engine::engine::{DEFAULT_MAX_FILE_SIZE, Engine, EngineConfig, EngineEvent, EngineHandle, PeerInfo};
-use nitro_engine::link::{IceConfig, IceServer};
+use nitro_engine::link::IceServer;
 use nitro_engine::protocol::Invite;
+use nitro_engine::settings::{self, Settings};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
@@ -109,16 +110,18 @@ struct Common {
     /// stay on this machine.
     #[arg(long)]
     share_secrets: bool,
-    /// Config file with STUN/TURN servers (TOML: `relay_only = true` and
-    /// `[[ice_servers]]` tables with `urls`, `username`, `credential`).
-    /// Default: $XDG_CONFIG_HOME/nitroide/config.toml, if it exists.
+    /// Settings file shared with the app (TOML: `bind`, `signal`,
+    /// `relay_only` and `[[ice_servers]]` tables with `urls`, `username`,
+    /// `credential`); flags win over it. Default:
+    /// $XDG_CONFIG_HOME/nitroide/config.toml, if it exists.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
 
 impl Common {
     fn config(self, dir: PathBuf) -> Result<EngineConfig> {
-        let mut ice = load_ice_config(self.config.as_deref())?;
+        let settings = load_settings(self.config.as_deref())?;
+        let mut ice = settings.ice.clone();
         if !self.ice_servers.is_empty() {
             ice.servers.push(IceServer { urls: self.ice_servers, username: self.ice_username, credential: self.ice_credential });
         }
@@ -128,8 +131,9 @@ impl Common {
         }
         let name = self.name.unwrap_or_else(default_name);
         let mut cfg = EngineConfig::new(dir, name);
-        cfg.bind = self.bind;
-        cfg.signal = self.signal;
+        settings.apply(&mut cfg);
+        cfg.bind = self.bind.or(cfg.bind);
+        cfg.signal = self.signal.or(cfg.signal);
         cfg.max_file_size = self.max_file_size;
         cfg.ice = ice;
         cfg.share_secrets = self.share_secrets;
@@ -137,19 +141,15 @@ impl Common {
     }
 }
 
-/// Reads the STUN/TURN settings from `path`, or from the default config file
-/// when it exists.
-fn load_ice_config(path: Option<&std::path::Path>) -> Result<IceConfig> {
-    let default = || {
-        let base =
-            std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-        Some(base.join("nitroide/config.toml")).filter(|p| p.exists())
+/// The settings file: `path`, or the default one when it exists.
+fn load_settings(path: Option<&std::path::Path>) -> Result<Settings> {
+    let Some(path) = path.map(PathBuf::from).or_else(|| settings::default_path().filter(|p| p.exists())) else {
+        return Ok(Settings::default());
     };
-    let Some(path) = path.map(PathBuf::from).or_else(default) else {
-        return Ok(IceConfig::default());
-    };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("{} is not a valid config file", path.display()))
+    if !path.exists() {
+        anyhow::bail!("{} does not exist", path.display());
+    }
+    Ok(Settings::load(&path)?)
 }
 
 fn default_name() -> String {

@@ -7,6 +7,7 @@
 //! - [`term`]: shared terminals: the PTY, and the output rings every peer keeps.
 //! - [`protocol`]: every byte that crosses the network, and the limits each
 //!   peer holds the others to ([`protocol::limits`]).
+//! - [`settings`]: the user's settings file, shared by `nitro` and the app.
 
 pub mod doc;
 pub mod engine;
@@ -17,5 +18,6 @@ pub mod link;
 pub mod path;
 pub mod protocol;
 mod rate;
+pub mod settings;
 pub mod signal;
 pub mod term;

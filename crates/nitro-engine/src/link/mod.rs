@@ -92,7 +92,7 @@ pub struct LinkEvent {
 }
 
 /// A STUN or TURN server.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct IceServer {
     /// `stun:host:port` or `turn:host:port?transport=udp`.
     pub urls: Vec<String>,
@@ -103,7 +103,7 @@ pub struct IceServer {
 }
 
 /// NAT traversal: the servers ICE may use, and whether it must relay.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct IceConfig {
     #[serde(default, rename = "ice_servers")]
     pub servers: Vec<IceServer>,
