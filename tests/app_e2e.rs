@@ -219,6 +219,11 @@ async fn the_app_finds_files_by_name_and_text() -> Result<()> {
             ("src/util/stats.rs", b"// stats\n\npub fn mean() { /* needle */ }\n"),
         ],
     )?;
+    // A git repository with everything committed.
+    for args in [&["init", "-q", "-b", "main"][..], &["add", "."], &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first"]] {
+        let out = std::process::Command::new("git").arg("-C").arg(&proj).args(args).output()?;
+        anyhow::ensure!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
     let app = tokio::task::block_in_place(|| App::start(&app_binary(), &tmp.path().join("driver.log")))?;
     tokio::task::block_in_place(|| -> Result<()> {
         app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
@@ -247,7 +252,12 @@ async fn the_app_finds_files_by_name_and_text() -> Result<()> {
         app.eval("document.querySelector('.tab.active .tab-close').click(); return true;")?;
         app.wait_until("no file open", "!document.querySelector('.tab')", UI)?;
         app.eval("document.querySelectorAll('.search-file')[1].nextElementSibling.click(); return true;")?;
-        app.wait_until("stats.rs open at the match", "document.querySelector('.tab.active .tab-name')?.textContent === 'stats.rs' && document.querySelector('.statusbar').textContent.includes('Ln 3, Col 26')", UI)
+        app.wait_until("stats.rs open at the match", "document.querySelector('.tab.active .tab-name')?.textContent === 'stats.rs' && document.querySelector('.statusbar').textContent.includes('Ln 3, Col 26')", UI)?;
+
+        // Git: the branch in the status bar; a file changed on disk gets its marker.
+        app.wait_until("the branch", "document.querySelector('.status-branch')?.textContent.includes('main')", UI)?;
+        std::fs::write(proj.join("README.md"), "# project, changed\n")?;
+        app.wait_until("the modified marker", "document.querySelector('.tree-row[data-path=\"README.md\"] .git-mark')?.textContent === 'M'", UI)
     })?;
     drop(app);
     Ok(())

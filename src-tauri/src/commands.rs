@@ -18,8 +18,8 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 use crate::AppState;
 use crate::session::{Session, peer_views, term_views};
 use crate::views::{
-    FileEntry, InviteInfo, OpenedFile, PeerView, Pulled, SearchRequest, SearchView, SelectionView, SessionInfo, SpliceView, SyncView, TermView,
-    UiEvent,
+    FileEntry, GitView, InviteInfo, OpenedFile, PeerView, Pulled, SearchRequest, SearchView, SelectionView, SessionInfo, SpliceView, SyncView,
+    TermView, UiEvent,
 };
 
 /// Bytes of terminal output per message to the window.
@@ -199,6 +199,14 @@ pub async fn leave_session(state: State<'_, AppState>) -> Result<()> {
         s.stop().await;
     }
     Ok(())
+}
+
+/// The workspace's git branch and changed files (none without a repository).
+#[tauri::command]
+pub async fn git_status(state: State<'_, AppState>) -> Result<GitView> {
+    let root = state.session.lock().await.as_ref().map(|s| PathBuf::from(&s.info.root)).ok_or(CmdError::NoSession)?;
+    let status = tokio::task::spawn_blocking(move || nitro_engine::fs::git::status(&root)).await.map_err(|e| CmdError::Invalid(e.to_string()))?;
+    Ok(status.map(GitView::from).unwrap_or_default())
 }
 
 /// Find in files: the engine searches the shared texts as they are now.

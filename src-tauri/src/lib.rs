@@ -81,6 +81,7 @@ pub fn run() {
             commands::leave_session,
             commands::list_files,
             commands::search,
+            commands::git_status,
             commands::open_file,
             commands::edit,
             commands::pull,

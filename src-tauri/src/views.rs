@@ -238,3 +238,25 @@ impl From<nitro_engine::engine::workspace::SearchResults> for SearchView {
         Self { hits, truncated: r.truncated }
     }
 }
+
+/// A changed file, as the file tree marks it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitChangeView {
+    pub path: String,
+    pub change: nitro_engine::fs::git::Change,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitView {
+    /// `None` without a repository, or when detached.
+    pub branch: Option<String>,
+    pub changes: Vec<GitChangeView>,
+}
+
+impl From<nitro_engine::fs::git::Status> for GitView {
+    fn from(s: nitro_engine::fs::git::Status) -> Self {
+        Self { branch: s.branch, changes: s.changes.into_iter().map(|(p, change)| GitChangeView { path: p.to_string(), change }).collect() }
+    }
+}

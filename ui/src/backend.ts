@@ -151,6 +151,13 @@ export interface SettingsView {
   file: string;
 }
 
+export type GitChange = 'modified' | 'added' | 'deleted' | 'untracked' | 'conflicted';
+
+export interface GitView {
+  branch: string | null;
+  changes: { path: string; change: GitChange }[];
+}
+
 export type ConnectionState = 'connected' | 'alone' | 'reconnecting' | 'stopped';
 
 export type UiEvent =
@@ -195,6 +202,7 @@ export const backend = {
   subscribe: (events: Channel<UiEvent>) => invoke<void>('subscribe', { events }),
   listFiles: () => invoke<FileEntry[]>('list_files'),
   search: (query: SearchRequest) => invoke<SearchResults>('search', { query }),
+  gitStatus: () => invoke<GitView>('git_status'),
   openFile: (path: string) => invoke<OpenedFile>('open_file', { path }),
   edit: (args: { path: string; base: Version; splices: Splice[] }) => invoke<Version>('edit', { ...args }),
   pull: (args: { path: string; since: Version }) => invoke<Pulled>('pull', { ...args }),

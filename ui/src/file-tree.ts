@@ -1,6 +1,6 @@
 // The explorer: the shared workspace as a collapsible tree, with new file,
 // new folder, rename and delete (buttons on hover and a right-click menu).
-import { backend, errorMessage, type FileEntry } from './backend';
+import { backend, errorMessage, type FileEntry, type GitChange } from './backend';
 import { showMenu, type MenuItem } from './context-menu';
 import { baseName, dirName, h, setChildren } from './dom';
 import { confirmDialog, promptDialog } from './modal';
@@ -26,6 +26,8 @@ export class FileTree {
   private entries: FileEntry[] = [];
   private readonly expanded = new Set<string>();
   private activePath: string | null = null;
+  /** Git's word on each changed file, and on folders holding one. */
+  private git = new Map<string, GitChange>();
   /** Each row drawn last, by path, with what it was drawn from. */
   private drawn = new Map<string, { key: string; el: HTMLElement }>();
   private refreshing: Promise<void> | null = null;
@@ -96,6 +98,19 @@ export class FileTree {
     return this.entries.filter((e) => e.kind === 'file' && e.shared).map((e) => e.path);
   }
 
+  /** Marks changed files (and the folders holding them) as git reports them. */
+  setGit(changes: readonly { path: string; change: GitChange }[]): void {
+    const git = new Map<string, GitChange>();
+    for (const { path, change } of changes) {
+      git.set(path, change);
+      for (let dir = dirName(path); dir; dir = dirName(dir)) if (!git.has(dir)) git.set(dir, 'modified');
+    }
+    const same = git.size === this.git.size && [...git].every(([p, c]) => this.git.get(p) === c);
+    if (same) return;
+    this.git = git;
+    this.render();
+  }
+
   setActive(path: string | null): void {
     this.activePath = path;
     // Show the active file: open its folders.
@@ -114,7 +129,7 @@ export class FileTree {
     const walk = (nodes: Node[], depth: number) => {
       for (const node of nodes) {
         const { path } = node.entry;
-        const key = JSON.stringify([node.entry, depth, this.expanded.has(path), path === this.activePath]);
+        const key = JSON.stringify([node.entry, depth, this.expanded.has(path), path === this.activePath, this.git.get(path)]);
         const kept = this.drawn.get(path);
         const el = kept?.key === key ? kept.el : this.row(node, depth);
         drawn.set(path, { key, el });
@@ -159,6 +174,7 @@ export class FileTree {
       h('span', { className: `tree-icon codicon codicon-${icon}` }),
       h('span', { className: 'tree-name', textContent: baseName(entry.path) }),
       entry.note ? h('span', { className: 'tree-note', textContent: entry.note }) : null,
+      this.gitMark(entry.path, isDir),
       actions,
     );
     row.style.paddingLeft = `${8 + depth * 14}px`;
@@ -191,6 +207,13 @@ export class FileTree {
       showMenu(e.clientX, e.clientY, items);
     };
     return row;
+  }
+
+  private gitMark(path: string, isDir: boolean): HTMLElement | null {
+    const change = this.git.get(path);
+    if (!change) return null;
+    const letter = isDir ? '•' : { modified: 'M', added: 'A', deleted: 'D', untracked: 'U', conflicted: '!' }[change];
+    return h('span', { className: `git-mark git-${change}`, textContent: letter, title: isDir ? 'holds changed files' : change });
   }
 
   private rootMenu(): MenuItem[] {

@@ -19,6 +19,7 @@ export class StatusBar {
   private readonly sync = h('span', { className: 'status-item status-sync' });
   private readonly message = h('span', { className: 'status-item status-message' });
   private readonly file = h('span', { className: 'status-item' });
+  private readonly branch = h('span', { className: 'status-item status-branch', title: 'The git branch of your copy' });
   private readonly cursor = h('span', { className: 'status-item' });
   private messageTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -33,6 +34,7 @@ export class StatusBar {
     leave.onclick = onLeave;
     container.append(
       role,
+      this.branch,
       this.connection,
       this.peerCount,
       this.sync,
@@ -61,6 +63,11 @@ export class StatusBar {
   setSync(text: string, settled: boolean): void {
     this.sync.textContent = text;
     this.sync.dataset.state = settled ? 'in-sync' : 'catching-up';
+  }
+
+  setBranch(branch: string | null): void {
+    this.branch.textContent = branch ? `⎇ ${branch}` : '';
+    this.branch.hidden = !branch;
   }
 
   setFile(path: string | null): void {

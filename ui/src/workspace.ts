@@ -131,6 +131,7 @@ export class Workspace {
       // Taken before Monaco or a terminal sees them.
       listen(window, 'keydown', (e) => this.onKey(e), { capture: true }),
       closeGuard(() => this.confirmLeave()),
+      this.watchGit(),
     ];
     void this.load();
   }
@@ -190,6 +191,27 @@ export class Workspace {
 
   private setSync(s: SyncView): void {
     this.status.setSync(s.text, s.differing.length === 0 && s.unwritten === 0);
+  }
+
+  /** Git's markers and branch, from this peer's own repository, kept fresh. */
+  private watchGit(): Disposable {
+    let busy = false;
+    const poll = async () => {
+      if (busy || document.hidden) return;
+      busy = true;
+      try {
+        const git = await backend.gitStatus();
+        this.tree.setGit(git.changes);
+        this.status.setBranch(git.branch);
+      } catch {
+        // No session any more, or git failed: the markers stay as they were.
+      } finally {
+        busy = false;
+      }
+    };
+    void poll();
+    const timer = setInterval(() => void poll(), GIT_POLL_MS);
+    return { dispose: () => clearInterval(timer) };
   }
 
   private onKey(e: KeyboardEvent): void {
@@ -288,6 +310,9 @@ export class Workspace {
     this.status.setPeerCount(others.filter((p) => p.connected).length);
   }
 }
+
+/** How often git is asked about changes (edits from any peer land on disk). */
+const GIT_POLL_MS = 2000;
 
 interface Command {
   id: string;

@@ -2,6 +2,7 @@
 //! disk goes through [`Sandbox`], and every change made by someone else on disk
 //! arrives through [`watcher`].
 
+pub mod git;
 pub mod ignore_memory;
 pub mod ignore_rules;
 pub mod sandbox;

@@ -56,7 +56,7 @@ impl Secrets {
     /// under `root` are shared (when git is installed and `root` is in a
     /// repository; else none).
     pub fn load(root: &Path, share_all: bool) -> Self {
-        let tracked = if share_all { HashSet::new() } else { tracked_by_git(root) };
+        let tracked = if share_all { HashSet::new() } else { super::git::tracked(root) };
         Self { share_all, tracked }
     }
 
@@ -70,35 +70,6 @@ impl Secrets {
             return !self.tracked.iter().any(|t| t.starts_with(&prefix));
         }
         !self.tracked.contains(rel.as_str())
-    }
-}
-
-/// The files git tracks under `root`, relative to it, when `root` holds a
-/// repository of its own (`.git`, which is never shared). Peers write the
-/// workspace's other files, so git is never asked to find a repository
-/// there (a planted bare repository's config could run commands), and its
-/// hooks into the file system are off.
-fn tracked_by_git(root: &Path) -> HashSet<String> {
-    let git_dir = root.join(".git");
-    if !git_dir.exists() {
-        return HashSet::new();
-    }
-    let out = std::process::Command::new("git")
-        .args(["-c", "core.fsmonitor=false", "-c", "safe.bareRepository=explicit"])
-        .arg(format!("--git-dir={}", git_dir.display()))
-        .arg(format!("--work-tree={}", root.display()))
-        .arg("-C")
-        .arg(root)
-        .args(["ls-files", "-z"])
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .stderr(std::process::Stdio::null())
-        .output();
-    match out {
-        Ok(out) if out.status.success() => {
-            out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()).filter_map(|p| std::str::from_utf8(p).ok()).map(str::to_owned).collect()
-        }
-        _ => HashSet::new(),
     }
 }
 
