@@ -270,9 +270,34 @@ impl Sandbox {
     /// The secret files and folders in the shared folders that this peer
     /// keeps back (see [`super::secrets`]).
     pub fn withheld_secrets(&self, rules: &IgnoreRules) -> Result<Vec<RelPath>, FsError> {
+        let mut out = Vec::new();
+        self.each_unlisted(rules, |rel, is_dir| {
+            if rules.keeps_secret(&rel, is_dir) {
+                out.push(rel);
+            }
+        })?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes what writes cut short left in the shared folders (the process
+    /// was killed between writing a file's new text and moving it in
+    /// place). Returns how many were removed.
+    pub fn sweep_temps(&self, rules: &IgnoreRules) -> Result<usize, FsError> {
+        let mut removed = 0;
+        self.each_unlisted(rules, |rel, is_dir| {
+            if !is_dir && is_write_temp(rel.name()) && self.dir.remove_file(rel.to_path()).is_ok() {
+                removed += 1;
+            }
+        })?;
+        Ok(removed)
+    }
+
+    /// Calls `f` with every file and folder (not symlinks) directly in a
+    /// shared folder, those [`Self::list`] leaves out included.
+    fn each_unlisted(&self, rules: &IgnoreRules, mut f: impl FnMut(RelPath, bool)) -> Result<(), FsError> {
         let mut dirs = vec![None];
         dirs.extend(self.scan(rules)?.into_iter().filter(|(_, is_dir)| *is_dir).map(|(p, _)| Some(p)));
-        let mut out = Vec::new();
         for dir in dirs {
             let entries = match &dir {
                 Some(d) => self.dir.read_dir(d.to_path()),
@@ -287,42 +312,12 @@ impl Sandbox {
                 };
                 if let Ok(rel) = rel
                     && (ft.is_file() || ft.is_dir())
-                    && rules.keeps_secret(&rel, ft.is_dir())
                 {
-                    out.push(rel);
+                    f(rel, ft.is_dir());
                 }
             }
         }
-        out.sort();
-        Ok(out)
-    }
-
-    /// Removes what writes cut short left in the shared folders (the process
-    /// was killed between writing a file's new text and moving it in
-    /// place). Returns how many were removed.
-    pub fn sweep_temps(&self, rules: &IgnoreRules) -> Result<usize, FsError> {
-        let mut dirs = vec![None];
-        dirs.extend(self.scan(rules)?.into_iter().filter(|(_, is_dir)| *is_dir).map(|(p, _)| Some(p)));
-        let mut removed = 0;
-        for dir in dirs {
-            let entries = match &dir {
-                Some(d) => self.dir.read_dir(d.to_path()),
-                None => self.dir.entries(),
-            };
-            let Ok(entries) = entries else { continue };
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-                if !is_file || !name.to_str().is_some_and(is_write_temp) {
-                    continue;
-                }
-                let path = dir.as_ref().map_or_else(|| PathBuf::from(&name), |d| d.to_path().join(&name));
-                if self.dir.remove_file(&path).is_ok() {
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
+        Ok(())
     }
 
     /// Every shared folder and file of the workspace, parents before children.
