@@ -547,8 +547,12 @@ impl EntryLimit {
 
 /// The tree's entries, members and terminals.
 fn count(doc: &Automerge, first: Option<&(ChangeHash, automerge::ActorId)>) -> usize {
-    let roots = Roots::resolve(doc, first);
-    [roots.entries, roots.peers, roots.terminals].iter().flatten().map(|o| doc.length(o)).sum()
+    count_in(doc, &Roots::resolve(doc, first))
+}
+
+/// The entries, members and terminals of `roots` in `doc`.
+fn count_in(doc: &Automerge, roots: &Roots) -> usize {
+    [&roots.entries, &roots.peers, &roots.terminals].into_iter().flatten().map(|o| doc.length(o)).sum()
 }
 
 /// `f`, with a panic inside Automerge turned into [`DocError::Rejected`].
@@ -1472,7 +1476,7 @@ impl WorkspaceDoc {
         (*key == DocKey::Tree).then(|| EntryLimit {
             first: self.first.clone(),
             max: self.max_entries,
-            before: count(&self.tree.doc, self.first.as_ref()),
+            before: count_in(&self.tree.doc, &self.roots),
         })
     }
 
