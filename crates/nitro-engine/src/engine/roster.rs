@@ -50,9 +50,11 @@ impl Roster {
                 continue;
             };
             for entry in entries {
-                let known = self.proven.get(&peer).map(|p| p.seq);
+                if self.proven.get(&peer).is_some_and(|p| entry.seq <= p.seq) {
+                    continue;
+                }
                 let id = fingerprint(&key, &entry);
-                if known.is_some_and(|seq| entry.seq <= seq) || self.refuted.contains(&id) {
+                if self.refuted.contains(&id) {
                     continue;
                 }
                 if proves(&self.session, &peer, &entry) {
