@@ -1473,11 +1473,7 @@ impl WorkspaceDoc {
     /// What [`guarded`] checks after a peer's input to `key`: the tree may
     /// not grow past [`MAX_ENTRIES`] entries, members and terminals.
     fn entries_kept(&self, key: &DocKey) -> Option<EntryLimit> {
-        (*key == DocKey::Tree).then(|| EntryLimit {
-            first: self.first.clone(),
-            max: self.max_entries,
-            before: count_in(&self.tree.doc, &self.roots),
-        })
+        (*key == DocKey::Tree).then(|| EntryLimit { first: self.first.clone(), max: self.max_entries, before: count_in(&self.tree.doc, &self.roots) })
     }
 
     /// Handles one sync protocol message of one document from a peer.

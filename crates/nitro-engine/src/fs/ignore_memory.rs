@@ -79,6 +79,18 @@ impl IgnoreMemory {
         self.kept.entry(file.clone()).or_insert_with(|| Kept { text: text.to_owned(), owned });
     }
 
+    /// Forgets what it remembers of `.gitignore` files that are gone, but
+    /// its own user's texts: peers cannot grow it without bound by making
+    /// and removing files. (A peer's file made again is written by this
+    /// peer first, so its text is known again before the watcher sees it.)
+    /// True when anything was forgotten.
+    pub fn forget_gone(&mut self, present: &BTreeMap<RelPath, String>) -> bool {
+        let before = (self.kept.len(), self.known.len());
+        self.kept.retain(|path, k| k.owned || present.contains_key(path));
+        self.known.retain(|path, _| present.contains_key(path) || self.kept.contains_key(path));
+        before != (self.kept.len(), self.known.len())
+    }
+
     /// This peer wrote or read `text` at `file`. True when that is new.
     pub fn note_known(&mut self, file: &RelPath, text: &str) -> bool {
         let hash = crate::doc::content_hash(text);
@@ -98,5 +110,35 @@ impl IgnoreMemory {
     pub fn is_known(&self, file: &RelPath, text: &str) -> bool {
         let hash = crate::doc::content_hash(text);
         self.known.get(file).is_some_and(|k| k.contains(&hash))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(s: &str) -> RelPath {
+        RelPath::new(s).expect("path")
+    }
+
+    /// A peer making and removing `.gitignore` files in ever new folders
+    /// leaves nothing behind; the user's own texts stay.
+    #[test]
+    fn what_peers_made_and_removed_is_forgotten_and_the_users_word_is_kept() {
+        let mut memory = IgnoreMemory::default();
+        memory.own(&rel(".gitignore"), Some(".env\n".into()));
+        for i in 0..100 {
+            let file = rel(&format!("d{i}/.gitignore"));
+            memory.first_sight(&file, "*.log\n", false);
+            memory.note_known(&file, "*.tmp\n");
+        }
+        let present = BTreeMap::from([(rel("d7/.gitignore"), "*.log\n".to_owned())]);
+        assert!(memory.forget_gone(&present));
+        let kept: Vec<String> = memory.kept().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(kept, [".gitignore", "d7/.gitignore"]);
+        assert!(memory.is_known(&rel("d7/.gitignore"), "*.tmp\n"));
+        assert!(!memory.is_known(&rel("d8/.gitignore"), "*.tmp\n"));
+        assert!(memory.is_known(&rel(".gitignore"), ".env\n"), "the user's own file, though gone, is remembered");
+        assert!(!memory.forget_gone(&present), "nothing more to forget");
     }
 }

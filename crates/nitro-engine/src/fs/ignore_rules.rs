@@ -74,7 +74,8 @@ impl IgnoreRules {
         sort(&mut rules.now);
         let unseen: Vec<(RelPath, String)> =
             rules.on_disk.iter().filter(|(p, _)| rules.memory.kept_text(p).is_none()).map(|(p, t)| (p.clone(), t.clone())).collect();
-        if !unseen.is_empty() {
+        let forgot = rules.memory.forget_gone(&rules.on_disk);
+        if !unseen.is_empty() || forgot {
             for (path, text) in unseen {
                 rules.memory.first_sight(&path, &text, users_folder && !existed);
             }
