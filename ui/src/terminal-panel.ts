@@ -37,6 +37,8 @@ export class TerminalPanel {
   private generation = 0;
   private resizeTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly settings: Disposable;
+  /** A placing is due at the next frame. */
+  private placing = 0;
 
   constructor(container: HTMLElement) {
     this.tabBar = h('div', { className: 'term-tabs' });
@@ -89,7 +91,14 @@ export class TerminalPanel {
     this.observer = new ResizeObserver(() => this.layout());
     this.observer.observe(body);
     // Output moves the cursor: a terminal larger than the panel follows it.
-    this.xterm.onCursorMove(() => this.placeOwnersSize());
+    this.xterm.onCursorMove(() => {
+      // Placing measures the layout: once a frame, however much output came.
+      if (this.placing) return;
+      this.placing = requestAnimationFrame(() => {
+        this.placing = 0;
+        this.placeOwnersSize();
+      });
+    });
     this.xterm.onResize(() => this.placeOwnersSize());
     // Focusing xterm's hidden input scrolls its ancestors to show it; the
     // panel keeps its place (what is shown is placed by placeOwnersSize).
@@ -128,6 +137,7 @@ export class TerminalPanel {
   }
 
   dispose(): void {
+    cancelAnimationFrame(this.placing);
     this.settings.dispose();
     this.observer.disconnect();
     if (this.resizeTimer) clearTimeout(this.resizeTimer);
