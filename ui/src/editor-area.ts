@@ -123,11 +123,6 @@ export class EditorArea {
     this.editor.focus();
   }
 
-  /** The open files, in tab order. */
-  get openPaths(): string[] {
-    return [...this.tabs.keys()];
-  }
-
   /** Closes the active tab. */
   closeActive(): void {
     if (this.active) void this.close(this.active.path);
