@@ -14,6 +14,10 @@ use nitro_tests::{CONVERGE, loopback_config, nitro_bin, wait_for, write_files};
 
 const UI: Duration = Duration::from_secs(30);
 
+/// Control and Shift, as WebDriver names them.
+const CTRL: &str = "\u{E009}";
+const SHIFT: &str = "\u{E008}";
+
 /// The text Monaco shows (it renders spaces as no-break spaces).
 const EDITOR_TEXT: &str = "(document.querySelector('.monaco-editor .view-lines')?.innerText ?? '').replace(/\\u00a0/g, ' ')";
 
@@ -85,6 +89,28 @@ async fn the_app_edits_with_a_headless_peer_and_shows_its_cursor_and_terminal() 
     .await?;
     tokio::task::block_in_place(|| {
         app.wait_until("ada's cursor", "[...document.querySelectorAll('.nitro-remote-cursor')].some(e => e.textContent.includes('ada'))", UI)
+    })?;
+
+    // Ctrl+\ splits the editor: both groups show main.rs with ada's cursor,
+    // and what is typed on the right is the same file.
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.chord(&[CTRL, "\\"])?;
+        app.wait_until(
+            "two groups showing main.rs, each with ada's cursor",
+            "(() => { const g = [...document.querySelectorAll('.editor-group')]; return g.length === 2 && g.every(e =>
+                e.querySelector('.tab.active .tab-name')?.textContent === 'main.rs'
+                && [...e.querySelectorAll('.nitro-remote-cursor')].some(c => c.textContent.includes('ada'))); })()",
+            UI,
+        )?;
+        app.type_text("// typed on the right")
+    })?;
+    wait_for(CONVERGE, || Ok(std::fs::read_to_string(host_dir.join("main.rs"))?.contains("// typed on the right")))
+        .context("the text typed in the second group did not reach the headless peer's disk")?;
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until("the left group showing the same text", &format!("{EDITOR_TEXT}.includes('// typed on the right')"), UI)?;
+        // Closing the right group's only tab closes the group.
+        app.chord(&[CTRL, "w"])?;
+        app.wait_until("one group again", "document.querySelectorAll('.editor-group').length === 1 && !!document.querySelector('.tab.active')", UI)
     })?;
 
     // A terminal opened by the headless peer, far taller than the app's
@@ -203,10 +229,6 @@ async fn the_app_hosts_and_lets_only_the_peer_it_granted_type_into_its_terminal(
     Ok(())
 }
 
-/// Control and Shift, as WebDriver names them.
-const CTRL: &str = "\u{E009}";
-const SHIFT: &str = "\u{E008}";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_finds_files_by_name_and_text() -> Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -259,6 +281,79 @@ async fn the_app_finds_files_by_name_and_text() -> Result<()> {
         std::fs::write(proj.join("README.md"), "# project, changed\n")?;
         app.wait_until("the modified marker", "document.querySelector('.tree-row[data-path=\"README.md\"] .git-mark')?.textContent === 'M'", UI)
     })?;
+    drop(app);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_with_a_read_only_link_shows_it_and_changes_nothing() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let host_dir = tmp.path().join("host");
+    write_files(&host_dir, &[("main.rs", b"fn main() {}\n")])?;
+    let ada = Engine::host(loopback_config(&host_dir, "ada")).await?;
+    let link = ada.invites().context("links")?.view.to_link();
+    let app = tokio::task::block_in_place(|| App::start(&app_binary(), &tmp.path().join("driver.log")))?;
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
+        let args = serde_json::json!({"link": link, "path": tmp.path().join("app"), "name": "vic"});
+        app.eval_async(&format!("return await window.__TAURI_INTERNALS__.invoke('join_session', {args});"))?;
+        app.eval("location.reload(); return true;")?;
+        app.wait_until(
+            "the read-only badge",
+            "document.querySelector('.status-readonly') && !document.querySelector('.status-readonly').hidden",
+            UI,
+        )?;
+        app.eval("[...document.querySelectorAll('.tree-name')].find(e => e.textContent === 'main.rs').click(); return true;")?;
+        app.wait_until("main.rs in Monaco", &format!("{EDITOR_TEXT}.includes('fn main')"), UI)?;
+        let lines = app.find(".monaco-editor .view-lines", UI)?;
+        app.click(&lines)?;
+        app.type_text("\u{E009}\u{E010}// typed by a viewer")
+    })?;
+    // The host's own edit still shows in the viewer's window; by then the
+    // keys typed before it were handled, and changed nothing.
+    let path = RelPath::new("main.rs")?;
+    let (text, version) = ada.text(path.clone()).await?;
+    let end = text.encode_utf16().count();
+    ada.edit(path, Some(version), vec![nitro_engine::doc::Splice { index: end, delete: 0, insert: "// from ada\n".into() }]).await?;
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until("the host's edit", &format!("{EDITOR_TEXT}.includes('from ada')"), UI)?;
+        let typed = app.eval(&format!("return {EDITOR_TEXT}.includes('typed by a viewer');"))?;
+        anyhow::ensure!(typed.as_bool() == Some(false), "a viewer typed into Monaco");
+        Ok(())
+    })?;
+    assert!(!std::fs::read_to_string(host_dir.join("main.rs"))?.contains("viewer"));
+    drop(app);
+    ada.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_asks_before_letting_a_joiner_in() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(&proj, &[("README.md", b"# project\n")])?;
+    let app = tokio::task::block_in_place(|| App::start(&app_binary(), &tmp.path().join("driver.log")))?;
+    let link = tokio::task::block_in_place(|| -> Result<String> {
+        app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
+        let args = serde_json::json!({"path": proj, "name": "ada", "approve": true});
+        let info = app.eval_async(&format!("return await window.__TAURI_INTERNALS__.invoke('start_host', {args});"))?;
+        app.eval("location.reload(); return true;")?;
+        app.wait_until("the workspace", "[...document.querySelectorAll('.tree-name')].some(e => e.textContent === 'README.md')", UI)?;
+        info["invite"].as_str().map(str::to_owned).context("the edit link")
+    })?;
+    let invite = nitro_engine::protocol::Invite::parse(&link)?;
+    let bob = tokio::spawn(Engine::join(loopback_config(&tmp.path().join("bob"), "bob"), invite));
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until("the approval dialog", "document.querySelector('.modal h2')?.textContent === 'Let bob in?'", UI)?;
+        app.eval("document.querySelector('.modal .btn-primary').click(); return true;")?;
+        Ok(())
+    })?;
+    let bob = tokio::time::timeout(CONVERGE, bob).await.context("bob was let in")???;
+    assert_eq!(std::fs::read_to_string(tmp.path().join("bob/README.md"))?, "# project\n");
+    tokio::task::block_in_place(|| {
+        app.wait_until("bob in the peers panel", "[...document.querySelectorAll('.peer-name')].some(e => e.textContent.includes('bob'))", UI)
+    })?;
+    bob.shutdown().await?;
     drop(app);
     Ok(())
 }

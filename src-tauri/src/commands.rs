@@ -10,6 +10,7 @@ use nitro_engine::doc::Version;
 use nitro_engine::engine::presence::{LocalPresence, Selection};
 use nitro_engine::engine::{Engine, EngineConfig, EngineError, EngineHandle, FileOp};
 use nitro_engine::path::{PathError, RelPath};
+use nitro_engine::protocol::membership::Role;
 use nitro_engine::protocol::{Invite, PeerId, TermId};
 use serde::Serializer;
 use tauri::State;
@@ -18,8 +19,8 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 use crate::AppState;
 use crate::session::{Session, peer_views, term_views};
 use crate::views::{
-    FileEntry, GitView, InviteInfo, OpenedFile, PeerView, Pulled, SearchRequest, SearchView, SelectionView, SessionInfo, SpliceView, SyncView,
-    TermView, UiEvent,
+    FileEntry, GitView, InviteInfo, InvitesView, OpenedFile, PeerView, Pulled, SearchRequest, SearchView, SelectionView, SessionInfo, SpliceView,
+    SyncView, TermView, UiEvent,
 };
 
 /// Bytes of terminal output per message to the window.
@@ -92,13 +93,14 @@ pub async fn session(state: State<'_, AppState>) -> Result<Option<SessionInfo>> 
 #[tauri::command]
 pub fn inspect_invite(link: String) -> Result<InviteInfo> {
     let invite = Invite::parse(link.trim()).map_err(|e| CmdError::Invalid(format!("This is not a valid invite link: {e}")))?;
-    Ok(InviteInfo { host_name: invite.host_name.clone(), session: invite.session.to_hex(), signal: invite.signal.to_string() })
+    Ok(InviteInfo { host_name: invite.host_name.clone(), session: invite.session.to_hex(), signal: invite.signal.to_string(), view: invite.view })
 }
 
 #[tauri::command]
-pub async fn start_host(state: State<'_, AppState>, path: PathBuf, name: String) -> Result<SessionInfo> {
+pub async fn start_host(state: State<'_, AppState>, path: PathBuf, name: String, approve: Option<bool>) -> Result<SessionInfo> {
     let _starting = Starting::claim(&state).await?;
     let mut cfg = EngineConfig::new(&path, name.trim());
+    cfg.approve = approve.unwrap_or(false);
     crate::settings::network()?.apply(&mut cfg);
     let scan = cfg.scan.clone();
     *state.scan.lock().unwrap_or_else(PoisonError::into_inner) = Some(scan.clone());
@@ -114,9 +116,8 @@ pub async fn start_host(state: State<'_, AppState>, path: PathBuf, name: String)
     ticker.abort();
     *state.scan.lock().unwrap_or_else(PoisonError::into_inner) = None;
     let engine = engine?;
-    let invite = engine.invite().map(|i| (i.session.to_hex(), i.to_link()));
-    let (session, invite) = invite.map_or((String::new(), None), |(s, l)| (s, Some(l)));
-    let info = session_info(&engine, Joined { role: "host", session, invite, host_name: name.trim() }, &path, name.trim()).await;
+    let session = engine.invite().map(|i| i.session.to_hex()).unwrap_or_default();
+    let info = session_info(&engine, Joined { role: "host", session, host_name: name.trim() }, &path, name.trim()).await;
     *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)
 }
@@ -136,8 +137,18 @@ pub async fn join_session(state: State<'_, AppState>, link: String, path: PathBu
     let (host_name, session) = (invite.host_name.clone(), invite.session.to_hex());
     let mut cfg = EngineConfig::new(&path, name.trim());
     crate::settings::network()?.apply(&mut cfg);
-    let engine = Engine::join(cfg, invite).await?;
-    let info = session_info(&engine, Joined { role: "guest", session, invite: None, host_name: &host_name }, &path, name.trim()).await;
+    // The window says so while the host's user decides.
+    let (mut waiting, ui) = (cfg.waiting.subscribe(), state.ui.clone());
+    let tell = tauri::async_runtime::spawn(async move {
+        while waiting.changed().await.is_ok() {
+            let waiting = *waiting.borrow();
+            ui.send(UiEvent::Waiting { waiting });
+        }
+    });
+    let engine = Engine::join(cfg, invite).await;
+    tell.abort();
+    let engine = engine?;
+    let info = session_info(&engine, Joined { role: "guest", session, host_name: &host_name }, &path, name.trim()).await;
     *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)
 }
@@ -170,12 +181,12 @@ impl Drop for Starting<'_> {
 struct Joined<'a> {
     role: &'static str,
     session: String,
-    invite: Option<String>,
     host_name: &'a str,
 }
 
 async fn session_info(engine: &EngineHandle, joined: Joined<'_>, root: &std::path::Path, name: &str) -> SessionInfo {
-    let Joined { role, session, invite, host_name } = joined;
+    let Joined { role, session, host_name } = joined;
+    let invites = engine.invites();
     let color =
         engine.members().await.ok().and_then(|m| m.into_iter().find(|m| &m.peer == engine.me()).map(|m| m.color)).unwrap_or_else(|| "#4fc1ff".into());
     let withheld = engine.withheld_secrets().await.unwrap_or_default().iter().map(ToString::to_string).collect();
@@ -187,9 +198,40 @@ async fn session_info(engine: &EngineHandle, joined: Joined<'_>, root: &std::pat
         me: engine.me().to_string(),
         name: name.to_owned(),
         color,
-        invite,
+        invite: invites.as_ref().map(|i| i.edit.to_link()),
+        view_invite: invites.as_ref().map(|i| i.view.to_link()),
+        access: engine.access().await.map_or("viewer", |a| a.label()),
         host_name: host_name.to_owned(),
     }
+}
+
+/// For a host: lets a waiting joiner in, or turns it away.
+#[tauri::command]
+pub async fn answer_join(state: State<'_, AppState>, peer: String, allow: bool) -> Result<()> {
+    Ok(engine(&state).await?.answer_join(peer_id(&peer)?, allow).await?)
+}
+
+/// For a host: `editor`, `viewer` or `removed`.
+#[tauri::command]
+pub async fn set_role(state: State<'_, AppState>, peer: String, role: String) -> Result<()> {
+    let role = match role.as_str() {
+        "editor" => Role::Editor,
+        "viewer" => Role::Viewer,
+        "removed" => Role::Removed,
+        other => return Err(CmdError::Invalid(format!("{other:?} is not a role"))),
+    };
+    Ok(engine(&state).await?.set_role(peer_id(&peer)?, role).await?)
+}
+
+/// For a host: replaces both invite links.
+#[tauri::command]
+pub async fn new_links(state: State<'_, AppState>) -> Result<InvitesView> {
+    let links = engine(&state).await?.new_links().await?;
+    Ok(InvitesView { edit: links.edit.to_link(), view: links.view.to_link() })
+}
+
+fn peer_id(id: &str) -> Result<PeerId> {
+    PeerId::try_from(id.to_owned()).map_err(|_| CmdError::Invalid(format!("{id:?} is not a peer id")))
 }
 
 #[tauri::command]

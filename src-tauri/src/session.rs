@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use nitro_engine::engine::admission::LinkKind;
 use nitro_engine::engine::{EngineEvent, EngineHandle};
 use nitro_engine::protocol::TermId;
 use tauri::async_runtime::JoinHandle;
@@ -66,7 +67,7 @@ pub async fn peer_views(engine: &EngineHandle) -> Vec<PeerView> {
                 peer: m.peer.to_string(),
                 name: here.map_or(m.name, |p| p.name.clone()),
                 color: m.color,
-                role: m.role,
+                role: m.access.label().to_owned(),
                 connected: link.is_some() || &m.peer == engine.me(),
                 rtt_ms: link.and_then(|l| l.rtt).map(|d| d.as_millis() as u64),
                 file: here.and_then(|p| p.file.as_ref().map(ToString::to_string)),
@@ -127,7 +128,10 @@ async fn forward(engine: Arc<EngineHandle>, ui: Ui) {
         tokio::select! {
             ev = events.recv() => match ev {
                 Ok(ev) => {
-                    peers_due |= matches!(ev, EngineEvent::Presence(_) | EngineEvent::PresenceGone { .. } | EngineEvent::PeerJoined { .. } | EngineEvent::PeerLeft { .. });
+                    peers_due |= matches!(
+                        ev,
+                        EngineEvent::Presence(_) | EngineEvent::PresenceGone { .. } | EngineEvent::PeerJoined { .. } | EngineEvent::PeerLeft { .. } | EngineEvent::Membership
+                    );
                     if let Some(out) = translate(&engine, ev).await {
                         ui.send(out);
                     }
@@ -162,6 +166,17 @@ async fn translate(engine: &EngineHandle, ev: EngineEvent) -> Option<UiEvent> {
         EngineEvent::Terminals => UiEvent::Terminals { terminals: term_views(engine).await },
         EngineEvent::TerminalRefused { term, reason } => UiEvent::TerminalRefused { id: term.to_string(), reason },
         EngineEvent::Sync(s) => UiEvent::Sync(s.into()),
+        EngineEvent::JoinRequest(r) => UiEvent::JoinRequest {
+            peer: r.peer.to_string(),
+            name: r.name,
+            link: match r.link {
+                LinkKind::Edit => "edit",
+                LinkKind::View => "view",
+            },
+        },
+        EngineEvent::JoinWithdrawn { peer } => UiEvent::JoinWithdrawn { peer: peer.to_string() },
+        EngineEvent::Membership => UiEvent::Access { access: engine.access().await.ok()?.label() },
+        EngineEvent::WriteUndone { path, kept } => UiEvent::WriteUndone { path: path.to_string(), kept: kept.map(|k| k.display().to_string()) },
         EngineEvent::Presence(_) | EngineEvent::PresenceGone { .. } => return None,
     })
 }

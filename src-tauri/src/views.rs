@@ -15,7 +15,11 @@ pub struct SessionInfo {
     pub me: String,
     pub name: String,
     pub color: String,
+    /// For a host: the edit link and the read-only link.
     pub invite: Option<String>,
+    pub view_invite: Option<String>,
+    /// What the host lets this peer do: `host`, `editor` or `viewer`.
+    pub access: &'static str,
     pub host_name: String,
     /// Secret files and folders this peer keeps back (their names say so).
     pub withheld: Vec<String>,
@@ -27,6 +31,8 @@ pub struct InviteInfo {
     pub host_name: String,
     pub session: String,
     pub signal: String,
+    /// A read-only link.
+    pub view: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -174,6 +180,36 @@ pub enum UiEvent {
         found: usize,
         read: usize,
     },
+    /// A joiner: the host's user is asked whether to let it in (or no longer).
+    Waiting {
+        waiting: bool,
+    },
+    /// A host that approves joiners: someone waits to be let in.
+    JoinRequest {
+        peer: String,
+        name: String,
+        /// `edit` or `view`.
+        link: &'static str,
+    },
+    JoinWithdrawn {
+        peer: String,
+    },
+    /// The host changed this peer's role (or someone else's: peers follow).
+    Access {
+        access: &'static str,
+    },
+    /// A read-only peer's write to a shared file was put back.
+    WriteUndone {
+        path: String,
+        kept: Option<String>,
+    },
+}
+
+/// A host's two invite links.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitesView {
+    pub edit: String,
+    pub view: String,
 }
 
 /// A find-in-files request, as the window sends it.

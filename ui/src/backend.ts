@@ -21,7 +21,11 @@ export interface SessionInfo {
   me: PeerId;
   name: string;
   color: string;
+  /** For a host: the edit link and the read-only link. */
   invite: string | null;
+  viewInvite: string | null;
+  /** What the host lets this peer do. */
+  access: Access;
   hostName: string;
   /** Secret files and folders kept back (their names say they hold secrets). */
   withheld: string[];
@@ -31,6 +35,15 @@ export interface InviteInfo {
   hostName: string;
   session: string;
   signal: string;
+  /** A read-only link. */
+  view: boolean;
+}
+
+export type Access = 'host' | 'editor' | 'viewer' | 'removed' | 'not let in';
+
+export interface Invites {
+  edit: string;
+  view: string;
 }
 
 export interface FileEntry {
@@ -172,7 +185,12 @@ export type UiEvent =
   | ({ type: 'sync' } & SyncView)
   | { type: 'error'; message: string }
   | { type: 'deepLink'; link: string }
-  | { type: 'scanning'; found: number; read: number };
+  | { type: 'scanning'; found: number; read: number }
+  | { type: 'waiting'; waiting: boolean }
+  | { type: 'joinRequest'; peer: PeerId; name: string; link: 'edit' | 'view' }
+  | { type: 'joinWithdrawn'; peer: PeerId }
+  | { type: 'access'; access: Access }
+  | { type: 'writeUndone'; path: string; kept: string | null };
 
 /** What the editing binding needs from the engine (injected so tests can use a double). */
 export interface DocBackend {
@@ -190,7 +208,7 @@ export function errorMessage(err: unknown): string {
 
 export const backend = {
   defaultName: () => invoke<string>('default_name'),
-  startHost: (path: string, name: string) => invoke<SessionInfo>('start_host', { path, name }),
+  startHost: (path: string, name: string, approve: boolean) => invoke<SessionInfo>('start_host', { path, name, approve }),
   cancelStart: () => invoke<void>('cancel_start'),
   getSettings: () => invoke<SettingsView>('get_settings'),
   saveSettings: (network: NetworkSettings, editor: EditorSettings) => invoke<void>('save_settings', { network, editor }),
@@ -199,6 +217,9 @@ export const backend = {
     invoke<SessionInfo>('join_session', { link, path, name }),
   session: () => invoke<SessionInfo | null>('session'),
   leaveSession: () => invoke<void>('leave_session'),
+  answerJoin: (peer: PeerId, allow: boolean) => invoke<void>('answer_join', { peer, allow }),
+  setRole: (peer: PeerId, role: 'editor' | 'viewer' | 'removed') => invoke<void>('set_role', { peer, role }),
+  newLinks: () => invoke<Invites>('new_links'),
   subscribe: (events: Channel<UiEvent>) => invoke<void>('subscribe', { events }),
   listFiles: () => invoke<FileEntry[]>('list_files'),
   search: (query: SearchRequest) => invoke<SearchResults>('search', { query }),

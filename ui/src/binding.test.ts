@@ -20,13 +20,14 @@ async function setup(text: string) {
   const host = document.createElement('div');
   document.body.append(host);
   const editor = monaco.editor.create(host, { model });
+  const views: monaco.editor.ICodeEditor[] = [editor];
   let clock = 10_000;
   const problems: string[] = [];
   const binding = new FileBinding({
     opened,
     model,
     backend,
-    view: editor,
+    views: () => views,
     now: () => clock,
     onProblem: (m) => problems.push(m),
   });
@@ -59,6 +60,18 @@ async function setup(text: string) {
       const a = at(anchor);
       const h = at(head);
       editor.setSelection(new monaco.Selection(a.lineNumber, a.column, h.lineNumber, h.column));
+    },
+    /** A second editor showing the same model, as a split editor does. */
+    split(): monaco.editor.ICodeEditor {
+      const beside = document.createElement('div');
+      document.body.append(beside);
+      const other = monaco.editor.create(beside, { model });
+      views.push(other);
+      cleanups.push(() => {
+        other.dispose();
+        beside.remove();
+      });
+      return other;
     },
     caretOffset(): number {
       const p = editor.getPosition();
@@ -246,6 +259,35 @@ describe('remote edits', () => {
     await t.remote([{ index: 16, delete: 0, insert: '!' }]); // right at its end
     expect(t.model.getValue()).toBe('we say big hello! world');
     expect(t.selectedText()).toBe('hello');
+  });
+
+  test('each editor showing the file keeps its own selection on its text', async () => {
+    const t = await setup('alpha beta gamma');
+    const right = t.split();
+    t.select(6, 10); // "beta" on the left
+    right.setSelection(new monaco.Selection(1, 12, 1, 17)); // "gamma" on the right
+    await t.remote([{ index: 0, delete: 0, insert: '>> ' }]);
+    expect(t.selectedText()).toBe('beta');
+    const sel = right.getSelection();
+    expect(sel && t.model.getValueInRange(sel)).toBe('gamma');
+    // Presence reads the editor it is asked about.
+    expect(t.binding.selections(right)).toEqual([{ anchor: 14, head: 19 }]);
+    expect(t.binding.selections(t.editor)).toEqual([{ anchor: 9, head: 13 }]);
+  });
+
+  test('undo puts the caret in the editor it was asked from', async () => {
+    const t = await setup('one two');
+    const right = t.split();
+    t.caret(3);
+    t.type('!');
+    await t.binding.whenIdle();
+    right.setPosition({ lineNumber: 1, column: 1 });
+    t.caret(8);
+    t.binding.undo(right);
+    await t.binding.whenIdle();
+    expect(t.model.getValue()).toBe('one two');
+    expect(right.getPosition()).toEqual(new monaco.Position(1, 4));
+    expect(t.caretOffset()).toBe(7); // the other editor's caret stays where the text put it
   });
 
   test('a backwards selection keeps its direction', async () => {

@@ -27,8 +27,8 @@ export interface BindingOptions {
   /** A model created from `opened.text`. */
   model: monaco.editor.ITextModel;
   backend: DocBackend;
-  /** The editor that shows the model when it is the active tab. */
-  view?: SelectionView;
+  /** The editors that may show the model (those that do keep their selections on their text). */
+  views?: () => readonly SelectionView[];
   now?: () => number;
   /** Pending state, read-only state or version changed. */
   onChange?: () => void;
@@ -46,7 +46,7 @@ export class FileBinding {
   readonly path: string;
   readonly model: monaco.editor.ITextModel;
   private readonly backend: DocBackend;
-  private readonly view: SelectionView | undefined;
+  private readonly views: () => readonly SelectionView[];
   private readonly now: () => number;
   private readonly onChange: () => void;
   private readonly onProblem: (message: string) => void;
@@ -76,7 +76,7 @@ export class FileBinding {
     this.path = options.opened.path;
     this.model = options.model;
     this.backend = options.backend;
-    this.view = options.view;
+    this.views = options.views ?? (() => []);
     this.now = options.now ?? Date.now;
     this.onChange = options.onChange ?? (() => undefined);
     this.onProblem = options.onProblem ?? (() => undefined);
@@ -114,12 +114,13 @@ export class FileBinding {
     this.maybePull();
   }
 
-  undo(): void {
-    this.applyHistory('undo');
+  /** Undoes the last local edit; the caret goes to it in `view` (by default the first editor showing the file). */
+  undo(view?: SelectionView): void {
+    this.applyHistory('undo', view);
   }
 
-  redo(): void {
-    this.applyHistory('redo');
+  redo(view?: SelectionView): void {
+    this.applyHistory('redo', view);
   }
 
   /** Replaces the model text by the engine's, e.g. after the engine refused an edit. */
@@ -128,9 +129,10 @@ export class FileBinding {
     this.enqueue(() => this.reload());
   }
 
-  /** Local selections in engine offsets (for presence). */
-  selections(): Selection[] {
-    return this.localSelections().map((s) => ({ anchor: s.anchor + this.bom, head: s.head + this.bom }));
+  /** Local selections in `view` (by default the first editor showing the file) in engine offsets, for presence. */
+  selections(view?: SelectionView): Selection[] {
+    const shown = view ?? this.shown()[0];
+    return shown ? this.selectionsIn(shown).map((s) => ({ anchor: s.anchor + this.bom, head: s.head + this.bom })) : [];
   }
 
   /** An engine offset (e.g. a peer's caret) as a model position. */
@@ -239,7 +241,7 @@ export class FileBinding {
   /** Applies sequential splices (model offsets) from elsewhere, keeping local selections on their text. */
   private applyRemote(splices: readonly Splice[]): void {
     if (splices.length === 0) return;
-    let selections = this.localSelections();
+    let shown = this.shown().map((view) => ({ view, selections: this.selectionsIn(view) }));
     this.guarded(() => {
       for (const s of splices) {
         if (s.index < 0 || s.index + s.delete > this.text.length) {
@@ -248,15 +250,15 @@ export class FileBinding {
         this.model.applyEdits([{ range: this.rangeOf(s.index, s.index + s.delete), text: s.insert }]);
         this.text = applySplice(this.text, s);
         this.history.mapRemote(s);
-        selections = selections.map((sel) => mapSelection(sel, s));
+        shown = shown.map(({ view, selections }) => ({ view, selections: selections.map((sel) => mapSelection(sel, s)) }));
       }
     });
     // Monaco rewrites inserted line breaks to the model's own kind.
     if (splices.some((s) => /[\r\n]/.test(s.insert))) this.checkFaithful(this.text);
-    this.setLocalSelections(selections);
+    for (const { view, selections } of shown) this.setSelectionsIn(view, selections);
   }
 
-  private applyHistory(kind: 'undo' | 'redo'): void {
+  private applyHistory(kind: 'undo' | 'redo', view: SelectionView | undefined): void {
     if (this.readOnly) return;
     const step = kind === 'undo' ? this.history.takeUndo() : this.history.takeRedo();
     if (!step) return;
@@ -268,7 +270,8 @@ export class FileBinding {
     } finally {
       this.historyKind = null;
     }
-    this.setLocalSelections([{ anchor: step.caret, head: step.caret }]);
+    const target = view ?? this.shown()[0];
+    if (target) this.setSelectionsIn(target, [{ anchor: step.caret, head: step.caret }]);
   }
 
   private enqueue(task: () => Promise<void>): void {
@@ -309,21 +312,21 @@ export class FileBinding {
     return { startLineNumber: a.lineNumber, startColumn: a.column, endLineNumber: b.lineNumber, endColumn: b.column };
   }
 
-  private shown(): SelectionView | null {
-    return this.view && this.view.getModel() === this.model ? this.view : null;
+  /** The editors showing this file now. */
+  private shown(): SelectionView[] {
+    return this.views().filter((v) => v.getModel() === this.model);
   }
 
-  private localSelections(): OffsetSelection[] {
-    const view = this.shown();
-    return (view?.getSelections() ?? []).map((s) => ({
+  private selectionsIn(view: SelectionView): OffsetSelection[] {
+    if (view.getModel() !== this.model) return [];
+    return (view.getSelections() ?? []).map((s) => ({
       anchor: this.model.getOffsetAt({ lineNumber: s.selectionStartLineNumber, column: s.selectionStartColumn }),
       head: this.model.getOffsetAt({ lineNumber: s.positionLineNumber, column: s.positionColumn }),
     }));
   }
 
-  private setLocalSelections(selections: readonly OffsetSelection[]): void {
-    const view = this.shown();
-    if (!view || selections.length === 0) return;
+  private setSelectionsIn(view: SelectionView, selections: readonly OffsetSelection[]): void {
+    if (view.getModel() !== this.model || selections.length === 0) return;
     view.setSelections(
       selections.map((s) => {
         const anchor = this.model.getPositionAt(s.anchor);

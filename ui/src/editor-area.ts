@@ -1,20 +1,15 @@
-// The center of the window: tabs, the Monaco editor, the binding of each open
-// file, other peers' cursors, the local presence, and following a peer.
+// The center of the window: one editor group, or two side by side; the open
+// files (each one model and binding, shared by the groups that show it); the
+// local presence, taken from the group the user works in; and following a peer.
 import { backend, docBackend, errorMessage, type EditorSettings, type PeerView, type Presence } from './backend';
 import { FileBinding, TYPING_MS } from './binding';
-import { baseName, h, listen, setChildren, type Disposable } from './dom';
+import { baseName, h, type Disposable } from './dom';
+import { EditorGroup, type GroupEvents, type OpenFile } from './editor-group';
 import { languageForPath, monaco } from './monaco-setup';
 import { PresenceOut } from './presence-out';
-import { RemoteCursors } from './remote-cursors';
 import { editorSettings, watchEditorSettings } from './settings';
+import { splitter } from './splitter';
 import { toast } from './toast';
-
-interface Tab {
-  path: string;
-  model: monaco.editor.ITextModel;
-  binding: FileBinding;
-  viewState: monaco.editor.ICodeEditorViewState | null;
-}
 
 export interface EditorAreaEvents {
   activeChanged(path: string | null): void;
@@ -23,138 +18,120 @@ export interface EditorAreaEvents {
   followChanged(peer: string | null): void;
 }
 
+/** Side by side, as many as a window's width holds with room to read. */
+const MAX_GROUPS = 2;
+
 let modelSeq = 0;
 
 export class EditorArea {
-  private readonly editor: monaco.editor.IStandaloneCodeEditor;
-  private readonly tabBar: HTMLElement;
-  private readonly placeholder: HTMLElement;
-  private readonly tabs = new Map<string, Tab>();
-  private readonly opening = new Map<string, Promise<Tab | null>>();
-  private active: Tab | null = null;
+  private readonly row: HTMLElement;
+  private readonly groups: EditorGroup[] = [];
+  private current: EditorGroup;
+  private readonly files = new Map<string, OpenFile>();
+  private readonly opening = new Map<string, Promise<OpenFile | null>>();
   private peers: PeerView[] = [];
   private following: string | null = null;
-  private viewportTop: number | null = null;
-  private readonly cursors: RemoteCursors;
+  private locked = false;
   private readonly presence: PresenceOut;
-  private readonly disposables: (Disposable | monaco.IDisposable)[] = [];
+  private readonly groupEvents: GroupEvents;
+  private readonly disposables: Disposable[] = [];
 
   constructor(
     container: HTMLElement,
     private readonly events: EditorAreaEvents,
   ) {
-    this.tabBar = h('div', { className: 'tabs' });
-    this.tabBar.setAttribute('role', 'tablist');
-    const host = h('div', { className: 'editor-host' });
-    this.placeholder = h(
-      'div',
-      { className: 'editor-placeholder' },
-      h('div', { className: 'placeholder-title', textContent: 'No file open' }),
-      h('div', { textContent: 'Pick a file in the explorer on the left.' }),
-    );
-    container.append(this.tabBar, h('div', { className: 'editor-stack' }, host, this.placeholder));
-
-    this.editor = monaco.editor.create(host, {
-      theme: 'nitro-dark',
-      automaticLayout: true,
-      fontSize: 13,
-      fontFamily: "'JetBrains Mono', 'Fira Code', 'DejaVu Sans Mono', monospace",
-      minimap: { enabled: true },
-      renderWhitespace: 'selection',
-      scrollBeyondLastLine: false,
-      model: null,
-    });
-    this.cursors = new RemoteCursors(this.editor);
-    this.disposables.push(watchEditorSettings((s) => this.applySettings(s)));
+    this.row = h('div', { className: 'editor-groups' });
+    container.append(this.row);
     this.presence = new PresenceOut(() => this.readPresence(), (p) => backend.setPresence(p));
-
-    const { KeyMod, KeyCode } = monaco;
-    // Undo/redo are the binding's (local edits only), never Monaco's own stack.
-    this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyZ, () => this.active?.binding.undo());
-    this.editor.addCommand(KeyMod.CtrlCmd | KeyMod.Shift | KeyCode.KeyZ, () => this.active?.binding.redo());
-    this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyY, () => this.active?.binding.redo());
-    this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyS, () => void this.save());
-
-    this.disposables.push(
-      this.editor.onDidChangeCursorSelection(() => this.presence.changed()),
-      this.editor.onDidChangeCursorPosition((e) => this.events.cursorMoved(e.position.lineNumber, e.position.column)),
-      this.editor.onDidScrollChange(() => {
-        const top = this.editor.getVisibleRanges()[0]?.startLineNumber ?? null;
-        if (top === this.viewportTop) return;
-        this.viewportTop = top;
+    this.groupEvents = {
+      focused: (group) => this.setCurrent(group),
+      shownChanged: (group) => this.shownChanged(group),
+      closeRequested: (group, path) => void this.closeIn(group, path),
+      viewChanged: (group, typed) => {
+        if (group !== this.current) return;
         this.presence.changed();
-      }),
-      this.editor.onDidChangeModelContent(() => {
-        this.presence.changed();
-        this.presence.changedIn(TYPING_MS + 50); // to tell when typing stops
-      }),
-      // Any move of the local user ends following.
-      this.editor.onKeyDown(() => this.stopFollowing()),
-      this.editor.onMouseDown(() => this.stopFollowing()),
-      listen(host, 'wheel', () => this.stopFollowing(), { passive: true }),
-    );
-    this.renderTabs();
+        if (typed) this.presence.changedIn(TYPING_MS + 50); // to tell when typing stops
+      },
+      cursorMoved: (group, line, column) => {
+        if (group === this.current) this.events.cursorMoved(line, column);
+      },
+      userMoved: () => this.stopFollowing(),
+      save: () => void this.save(),
+    };
+    this.current = this.addGroup();
+    this.current.setCurrent(true);
+    this.disposables.push(watchEditorSettings((s) => this.applySettings(s)));
   }
 
   get activePath(): string | null {
-    return this.active?.path ?? null;
+    return this.current.shown?.path ?? null;
   }
 
-  /** Opens (or switches to) a file. `byUser` ends following. */
+  /** Opens (or switches to) a file in the current group. `byUser` ends following. */
   async open(path: string, byUser: boolean): Promise<void> {
     if (byUser) this.stopFollowing();
-    const tab = this.tabs.get(path) ?? (await this.load(path));
-    if (tab) this.activate(tab, byUser);
-  }
-
-  private applySettings(s: EditorSettings): void {
-    monaco.editor.setTheme(s.theme === 'light' ? 'vs' : 'nitro-dark');
-    this.editor.updateOptions({ fontSize: s.fontSize, wordWrap: s.wordWrap ? 'on' : 'off' });
-    for (const tab of this.tabs.values()) tab.model.updateOptions({ tabSize: s.tabSize });
+    const file = this.files.get(path) ?? (await this.load(path));
+    if (file) this.current.show(file, byUser);
   }
 
   /** Opens a file with a range selected and in view (1-based line and UTF-16 column, as Monaco counts). */
   async openAt(path: string, line: number, column: number, length: number): Promise<void> {
     await this.open(path, true);
-    if (this.active?.path !== path) return;
-    const range = new monaco.Range(line, column, line, column + length);
-    this.editor.setSelection(range);
-    this.editor.revealRangeInCenterIfOutsideViewport(range);
-    this.editor.focus();
+    if (this.activePath === path) this.current.select(new monaco.Range(line, column, line, column + length));
   }
 
-  /** Closes the active tab. */
+  /**
+   * Shows the current file beside: in a new group at the right, or, with two
+   * groups, in the other one; the keyboard goes with it.
+   */
+  split(): void {
+    const file = this.current.shown;
+    const other = this.groups.find((g) => g !== this.current) ?? (this.groups.length < MAX_GROUPS ? this.addGroup() : null);
+    if (!other) return;
+    if (file) other.show(file, true);
+    this.setCurrent(other);
+    other.focus();
+  }
+
+  /** Moves the keyboard to the first (0) or second (1) group, if there is one. */
+  focusGroup(index: number): void {
+    const group = this.groups[index];
+    if (!group) return;
+    this.setCurrent(group);
+    group.focus();
+  }
+
+  /** Closes the current group's active tab. */
   closeActive(): void {
-    if (this.active) void this.close(this.active.path);
+    const path = this.activePath;
+    if (path) void this.closeIn(this.current, path);
   }
 
-  /** Shows the next (or, `step` -1, the previous) tab. */
+  /** Shows the current group's next (or, `step` -1, previous) tab. */
   cycleTabs(step: 1 | -1): void {
-    const tabs = [...this.tabs.values()];
-    if (!tabs.length) return;
-    const at = this.active ? tabs.indexOf(this.active) : -1;
-    this.activate(tabs[(at + step + tabs.length) % tabs.length], true);
+    this.stopFollowing();
+    this.current.cycle(step);
   }
 
   async save(): Promise<void> {
-    const tab = this.active;
-    if (!tab) return;
-    await tab.binding.whenIdle(); // the engine saves what it has: send pending edits first
+    const file = this.current.shown;
+    if (!file) return;
+    await file.binding.whenIdle(); // the engine saves what it has: send pending edits first
     try {
-      await backend.saveFile(tab.path);
-      this.events.message(`Saved ${baseName(tab.path)}`);
+      await backend.saveFile(file.path);
+      this.events.message(`Saved ${baseName(file.path)}`);
     } catch (err) {
-      toast(`Could not save ${tab.path}: ${errorMessage(err)}`, 'error');
+      toast(`Could not save ${file.path}: ${errorMessage(err)}`, 'error');
     }
   }
 
   /** The engine reports remote changes to these files. */
   remoteChanged(paths: readonly string[]): void {
-    for (const path of paths) this.tabs.get(path)?.binding.remoteChanged();
+    for (const path of paths) this.files.get(path)?.binding.remoteChanged();
   }
 
   editRejected(path: string, reason: string): void {
-    this.tabs.get(path)?.binding.resync(`Your edit to ${path} was refused (${reason}); the file was reloaded.`);
+    this.files.get(path)?.binding.resync(`Your edit to ${path} was refused (${reason}); the file was reloaded.`);
   }
 
   /**
@@ -162,40 +139,25 @@ export class EditorArea {
    * any disk) go with them; tabs of files that are gone close.
    */
   async follow(existing: ReadonlySet<string>, moved: ReadonlyMap<string, string>): Promise<void> {
-    for (const [from, to] of moved) {
-      const old = this.tabs.get(from);
-      if (!old || this.tabs.has(to)) continue;
-      const wasActive = this.active === old;
-      const viewState = wasActive ? this.editor.saveViewState() : old.viewState;
-      const tab = await this.load(to);
-      if (!tab) continue;
-      tab.viewState = viewState;
-      // The moved tab takes the old one's place; the keyboard stays where it was.
-      if (wasActive) this.activate(tab, false);
-      await this.close(from);
-    }
-    this.keepOnly(existing);
-  }
-
-  /** Closes tabs of files that no longer exist (deleted, here or by a peer). */
-  private keepOnly(existing: ReadonlySet<string>): void {
-    for (const path of [...this.tabs.keys()]) {
+    for (const [from, to] of moved) await this.move(from, to);
+    for (const path of [...this.files.keys()]) {
       if (!existing.has(path)) {
         toast(`${path} was removed or renamed`);
-        void this.close(path);
+        void this.closeEverywhere(path);
       }
     }
   }
 
-  /** A local rename: open tabs move to the new path. */
+  /** A local rename of a file or folder: open tabs move to the new path. */
   async renamed(from: string, to: string): Promise<void> {
-    const moved = [...this.tabs.keys()].filter((p) => p === from || p.startsWith(`${from}/`));
-    const activeWas = this.active?.path;
-    for (const path of moved) {
-      const target = to + path.slice(from.length);
-      await this.close(path);
-      await this.open(target, path === activeWas);
-    }
+    const moved = [...this.files.keys()].filter((p) => p === from || p.startsWith(`${from}/`));
+    for (const path of moved) await this.move(path, to + path.slice(from.length));
+  }
+
+  /** A read-only role: no editor takes typing. */
+  setLocked(locked: boolean): void {
+    this.locked = locked;
+    for (const group of this.groups) group.setLocked(locked);
   }
 
   setPeers(peers: PeerView[]): void {
@@ -218,16 +180,72 @@ export class EditorArea {
 
   dispose(): void {
     this.presence.dispose();
-    this.cursors.dispose();
     this.disposables.forEach((d) => d.dispose());
-    for (const tab of this.tabs.values()) {
-      void tab.binding.close().finally(() => tab.model.dispose());
+    for (const group of this.groups) group.dispose();
+    this.groups.length = 0;
+    for (const file of this.files.values()) {
+      void file.binding.close().finally(() => file.model.dispose());
     }
-    this.tabs.clear();
-    this.editor.dispose();
+    this.files.clear();
   }
 
-  private load(path: string): Promise<Tab | null> {
+  private addGroup(): EditorGroup {
+    if (this.groups.length) {
+      // The first group keeps the width the handle gives it; the second takes the rest.
+      this.groups[0].element.style.flex = '0 0 50%';
+      this.row.append(splitter(this.groups[0].element, 'x', 1, 200, 4000));
+    }
+    const group = new EditorGroup(this.row, this.groupEvents);
+    group.updateOptions(editorOptions(editorSettings()));
+    group.setLocked(this.locked);
+    this.groups.push(group);
+    return group;
+  }
+
+  private removeGroup(group: EditorGroup): void {
+    const at = this.groups.indexOf(group);
+    if (at < 0 || this.groups.length === 1) return;
+    this.groups.splice(at, 1);
+    group.dispose();
+    this.row.querySelector('.splitter')?.remove();
+    this.groups[0].element.style.flex = '';
+    if (this.current === group) this.setCurrent(this.groups[0]);
+  }
+
+  private setCurrent(group: EditorGroup): void {
+    if (this.current === group) return;
+    this.current.setCurrent(false);
+    this.current = group;
+    group.setCurrent(true);
+    this.shownChanged(group);
+  }
+
+  private shownChanged(group: EditorGroup): void {
+    this.drawCursors();
+    if (group !== this.current) return;
+    const path = group.shown?.path ?? null;
+    this.events.activeChanged(path);
+    const pos = group.editor.getPosition();
+    if (pos) this.events.cursorMoved(pos.lineNumber, pos.column);
+    this.presence.changed();
+  }
+
+  private applySettings(s: EditorSettings): void {
+    monaco.editor.setTheme(s.theme === 'light' ? 'vs' : 'nitro-dark');
+    for (const group of this.groups) group.updateOptions(editorOptions(s));
+    for (const file of this.files.values()) file.model.updateOptions({ tabSize: s.tabSize });
+  }
+
+  /** Tabs of `from` show `to` instead, where they were; `from` closes. */
+  private async move(from: string, to: string): Promise<void> {
+    if (!this.files.has(from) || this.files.has(to)) return;
+    const file = await this.load(to);
+    if (!file) return;
+    for (const group of this.groups) group.replace(from, file);
+    await this.release(from);
+  }
+
+  private load(path: string): Promise<OpenFile | null> {
     const pending = this.opening.get(path);
     if (pending) return pending;
     const loading = (async () => {
@@ -240,13 +258,13 @@ export class EditorArea {
           opened,
           model,
           backend: docBackend,
-          view: this.editor,
-          onChange: () => this.bindingChanged(path),
+          views: () => this.groups.map((g) => g.editor),
+          onChange: () => this.fileChanged(path),
           onProblem: (m) => toast(m, 'error'),
         });
-        const tab: Tab = { path, model, binding, viewState: null };
-        this.tabs.set(path, tab);
-        return tab;
+        const file: OpenFile = { path, model, binding };
+        this.files.set(path, file);
+        return file;
       } catch (err) {
         toast(`Could not open ${path}: ${errorMessage(err)}`, 'error');
         return null;
@@ -258,72 +276,54 @@ export class EditorArea {
     return loading;
   }
 
-  private activate(tab: Tab, focus: boolean): void {
-    if (this.active !== tab) {
-      if (this.active) this.active.viewState = this.editor.saveViewState();
-      this.active = tab;
-      this.editor.setModel(tab.model);
-      if (tab.viewState) this.editor.restoreViewState(tab.viewState);
-      this.events.activeChanged(tab.path);
-      const pos = this.editor.getPosition();
-      if (pos) this.events.cursorMoved(pos.lineNumber, pos.column);
-    }
-    this.editor.updateOptions({ readOnly: tab.binding.readOnlyReason !== null });
-    if (focus) this.editor.focus();
-    this.renderTabs();
-    this.drawCursors();
-    this.presence.changed();
+  /** Closes a tab; a group left empty goes, unless it is the only one. */
+  private async closeIn(group: EditorGroup, path: string): Promise<void> {
+    group.remove(path);
+    if (group.isEmpty) this.removeGroup(group);
+    await this.release(path);
   }
 
-  private async close(path: string): Promise<void> {
-    const tab = this.tabs.get(path);
-    if (!tab) return;
-    this.tabs.delete(path);
-    if (this.active === tab) {
-      const next = [...this.tabs.values()].pop() ?? null;
-      this.active = null;
-      if (next) {
-        this.activate(next, false);
-      } else {
-        this.editor.setModel(null);
-        this.events.activeChanged(null);
-        this.renderTabs();
-        this.drawCursors();
-        this.presence.changed();
+  private async closeEverywhere(path: string): Promise<void> {
+    for (const group of [...this.groups]) {
+      if (group.has(path)) {
+        group.remove(path);
+        if (group.isEmpty) this.removeGroup(group);
       }
-    } else {
-      this.renderTabs();
     }
-    await tab.binding.close(); // pending edits still reach the engine
-    tab.model.dispose();
+    await this.release(path);
   }
 
-  private bindingChanged(path: string): void {
-    const tab = this.tabs.get(path);
-    if (!tab) return;
-    if (tab === this.active) {
-      this.editor.updateOptions({ readOnly: tab.binding.readOnlyReason !== null });
-      this.presence.changed(); // presence waits for a settled version
-    }
-    this.renderTabs();
+  /** Drops a file no group shows any more. */
+  private async release(path: string): Promise<void> {
+    const file = this.files.get(path);
+    if (!file || this.groups.some((g) => g.has(path))) return;
+    this.files.delete(path);
+    await file.binding.close(); // pending edits still reach the engine
+    file.model.dispose();
+  }
+
+  private fileChanged(path: string): void {
+    for (const group of this.groups) group.fileChanged(path);
+    // Presence waits for a settled version.
+    if (this.current.shown?.path === path) this.presence.changed();
   }
 
   private readPresence(): Presence | null {
-    const tab = this.active;
-    if (!tab) return { file: null, selections: [], typing: false, viewportTop: null, base: null };
-    const base = tab.binding.settledVersion;
+    const file = this.current.shown;
+    if (!file) return { file: null, selections: [], typing: false, viewportTop: null, base: null };
+    const base = file.binding.settledVersion;
     if (!base) return null;
     return {
-      file: tab.path,
-      selections: tab.binding.selections(),
-      typing: tab.binding.typing,
-      viewportTop: this.editor.getVisibleRanges()[0]?.startLineNumber ?? null,
+      file: file.path,
+      selections: file.binding.selections(this.current.editor),
+      typing: file.binding.typing,
+      viewportTop: this.current.viewportTop,
       base,
     };
   }
 
   private drawCursors(): void {
-    this.cursors.render(this.peers, this.active?.path ?? null, this.active?.binding ?? null);
+    for (const group of this.groups) group.drawCursors(this.peers);
   }
 
   private async applyFollow(): Promise<void> {
@@ -334,45 +334,20 @@ export class EditorArea {
       return;
     }
     if (!peer.file) return;
-    if (this.active?.path !== peer.file) {
+    if (this.activePath !== peer.file) {
       await this.open(peer.file, false);
       if (this.following !== peer.peer) return; // the user moved meanwhile
     }
-    const tab = this.active;
-    if (!tab || tab.path !== peer.file) return;
+    const file = this.current.shown;
+    if (!file || file.path !== peer.file) return;
     if (peer.viewportTop !== null) {
-      this.editor.setScrollTop(this.editor.getTopForLineNumber(peer.viewportTop));
+      this.current.scrollTo(peer.viewportTop);
     } else if (peer.selections.length) {
-      this.editor.revealPositionInCenterIfOutsideViewport(tab.binding.positionOf(peer.selections[0].head));
+      this.current.reveal(file.binding.positionOf(peer.selections[0].head));
     }
   }
+}
 
-  private renderTabs(): void {
-    const tabs = [...this.tabs.values()].map((tab) => {
-      const close = h('button', { className: 'tab-close', title: 'Close', textContent: '×' });
-      close.onclick = (e) => {
-        e.stopPropagation();
-        void this.close(tab.path);
-      };
-      const el = h(
-        'div',
-        {
-          className: `tab${tab === this.active ? ' active' : ''}${tab.binding.dirty ? ' dirty' : ''}`,
-          title: tab.binding.readOnlyReason ?? tab.path,
-        },
-        h('span', { className: 'tab-name', textContent: baseName(tab.path) }),
-        tab.binding.readOnlyReason ? h('span', { className: 'badge', textContent: 'read-only' }) : null,
-        h('span', { className: 'tab-dirty', title: 'Edits not yet taken by the engine' }),
-        close,
-      );
-      el.setAttribute('role', 'tab');
-      el.onclick = () => void this.open(tab.path, true);
-      el.onauxclick = (e) => {
-        if (e.button === 1) void this.close(tab.path);
-      };
-      return el;
-    });
-    setChildren(this.tabBar, ...tabs);
-    this.placeholder.hidden = this.tabs.size > 0;
-  }
+function editorOptions(s: EditorSettings): monaco.editor.IEditorOptions {
+  return { fontSize: s.fontSize, wordWrap: s.wordWrap ? 'on' : 'off' };
 }

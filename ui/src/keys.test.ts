@@ -31,12 +31,15 @@ test('the VS Code bindings reach their commands; Cmd counts as Ctrl', () => {
   expect(commandFor(press('KeyB', 'b', { ctrl: true, alt: true }))).toBeNull();
   expect(keyFor('search')).toBe('Ctrl+Shift+F');
   expect(commandFor(press('Comma', ',', { ctrl: true }))).toBe('openSettings');
+  expect(commandFor(press('Backslash', '\\', { ctrl: true }))).toBe('splitEditor');
+  expect(commandFor(press('Digit2', '2', { ctrl: true }))).toBe('focusSecondGroup');
 });
 
 test('in a terminal Ctrl with a letter goes to the shell; in a dialog no binding applies', () => {
   expect(commandFor(press('KeyW', 'w', { ctrl: true }), 'terminal')).toBeNull();
   expect(commandFor(press('KeyP', 'p', { ctrl: true }), 'terminal')).toBeNull();
   expect(commandFor(press('KeyB', 'b', { ctrl: true }), 'terminal')).toBeNull();
+  expect(commandFor(press('Backslash', '\\', { ctrl: true }), 'terminal')).toBeNull(); // SIGQUIT
   expect(commandFor(press('KeyP', 'P', { ctrl: true, shift: true }), 'terminal')).toBe('commandPalette');
   expect(commandFor(press('Backquote', '`', { ctrl: true }), 'terminal')).toBe('toggleTerminal');
   expect(commandFor(press('KeyP', 'p', { ctrl: true }), 'dialog')).toBeNull();

@@ -18,6 +18,9 @@ export const BINDINGS: readonly Binding[] = [
   { key: 'Ctrl+W', command: 'closeTab' },
   { key: 'Ctrl+Tab', command: 'nextTab' },
   { key: 'Ctrl+Shift+Tab', command: 'previousTab' },
+  { key: 'Ctrl+\\', command: 'splitEditor' },
+  { key: 'Ctrl+1', command: 'focusFirstGroup' },
+  { key: 'Ctrl+2', command: 'focusSecondGroup' },
   { key: 'Ctrl+,', command: 'openSettings' },
 ];
 
@@ -47,13 +50,14 @@ export type KeyPlace = 'editor' | 'terminal' | 'dialog';
 
 /**
  * The command bound to a key press, if any. In a terminal, Ctrl with a
- * letter alone belongs to the shell (Ctrl+W deletes a word, Ctrl+P recalls,
- * Ctrl+B is tmux's prefix); in a dialog, keys belong to the dialog.
+ * letter or a backslash alone belongs to the shell (Ctrl+W deletes a word,
+ * Ctrl+P recalls, Ctrl+B is tmux's prefix, Ctrl+\ quits); in a dialog, keys
+ * belong to the dialog.
  */
 export function commandFor(e: KeyLike, place: KeyPlace = 'editor'): string | null {
   if (place === 'dialog') return null;
   const chord = chordOf(e);
-  if (place === 'terminal' && /^Ctrl\+[A-Z]$/.test(chord)) return null;
+  if (place === 'terminal' && /^Ctrl\+([A-Z]|\\)$/.test(chord)) return null;
   return BINDINGS.find((b) => b.key === chord)?.command ?? null;
 }
 

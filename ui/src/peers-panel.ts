@@ -1,19 +1,25 @@
-// Who is in the session: color, name, the file they are in, connection and
-// latency, and whether they are typing. Clicking a peer follows them.
-import type { PeerView, SessionInfo } from './backend';
+// Who is in the session: color, name, role, the file they are in, connection
+// and latency, and whether they are typing. Clicking a peer follows them; the
+// host changes a member's role from its menu.
+import { backend, errorMessage, type Access, type PeerView, type SessionInfo } from './backend';
+import { showMenu } from './context-menu';
 import { baseName, h, setChildren } from './dom';
+import { confirmDialog } from './modal';
 import { safeColor } from './peer-style';
+import { toast } from './toast';
 
 export class PeersPanel {
   private readonly list: HTMLElement;
   private peers: PeerView[] = [];
   private following: string | null = null;
+  private access: Access;
 
   constructor(
     container: HTMLElement,
     private readonly me: SessionInfo,
     private readonly onFollow: (peer: string) => void,
   ) {
+    this.access = me.access;
     this.list = h('div', { className: 'peers' });
     container.append(
       h('div', { className: 'panel-header' }, h('span', { className: 'panel-title', textContent: 'Peers' })),
@@ -25,6 +31,12 @@ export class PeersPanel {
   /** The other peers. */
   setPeers(peers: PeerView[]): void {
     this.peers = peers;
+    this.render();
+  }
+
+  /** The host changed this peer's own role. */
+  setAccess(access: Access): void {
+    this.access = access;
     this.render();
   }
 
@@ -45,7 +57,7 @@ export class PeersPanel {
           'div',
           { className: 'peer-name' },
           h('span', { textContent: this.me.name }),
-          h('span', { className: 'peer-role', textContent: `you · ${this.me.role === 'host' ? 'host' : 'editor'}` }),
+          h('span', { className: 'peer-role', textContent: `you · ${this.access}` }),
         ),
       ),
     );
@@ -79,7 +91,14 @@ export class PeersPanel {
         following ? h('span', { className: 'badge follow-badge', textContent: 'following' }) : null,
       );
       row.onclick = () => this.onFollow(p.peer);
-      return row;
+      if (this.access !== 'host' || p.role === 'host') return row;
+      const roles = h('button', { className: 'icon-btn codicon codicon-ellipsis peer-roles', title: `Role of ${p.name}` });
+      roles.onclick = (e) => {
+        const at = roles.getBoundingClientRect();
+        showMenu(at.left, at.bottom, this.roleMenu(p));
+        e.stopPropagation();
+      };
+      return h('div', { className: 'peer-row' }, row, roles);
     });
     const empty = rows.length
       ? null
@@ -89,6 +108,29 @@ export class PeersPanel {
             this.me.role === 'host' ? 'Nobody else yet. Share the invite link to work together.' : 'Nobody else yet.',
         });
     setChildren(this.list, me, ...rows, empty);
+  }
+
+  /** What the host may do with a member. */
+  private roleMenu(p: PeerView): { label: string; action: () => void; danger?: boolean }[] {
+    const set = (role: 'editor' | 'viewer' | 'removed') =>
+      backend.setRole(p.peer, role).catch((err: unknown) => toast(`Could not change ${p.name}'s role: ${errorMessage(err)}`, 'error'));
+    const items = [];
+    if (p.role !== 'editor') items.push({ label: 'Let edit', action: () => void set('editor') });
+    if (p.role !== 'viewer') items.push({ label: 'Make read-only', action: () => void set('viewer') });
+    items.push({
+      label: 'Remove from the session…',
+      danger: true,
+      action: () =>
+        void confirmDialog(
+          `Remove ${p.name}?`,
+          `Every peer closes its connections to ${p.name}. Both invite links are replaced so that nobody can come back with them; members already in stay.`,
+          'Remove',
+          true,
+        ).then((yes) => {
+          if (yes) void set('removed');
+        }),
+    });
+    return items;
   }
 }
 

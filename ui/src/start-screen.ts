@@ -13,6 +13,8 @@ export class StartScreen {
   private readonly name: HTMLInputElement;
   private readonly hostError = h('div', { className: 'error-text' });
   private readonly joinPane = h('div', { className: 'join-pane' });
+  /** Newcomers wait until the host lets them in. */
+  private readonly approve = h('input', { type: 'checkbox', className: 'approve-toggle' });
   private busy = false;
 
   constructor(
@@ -63,6 +65,7 @@ export class StartScreen {
               textContent: 'Share a folder on this computer. You get an invite link to send to the others.',
             }),
             hostButton,
+            h('label', { className: 'check-label', title: 'Members you let in come back without asking' }, this.approve, 'Ask me before letting anyone in'),
             this.hostError,
           ),
           h(
@@ -124,7 +127,7 @@ export class StartScreen {
       said.textContent = what;
     });
     try {
-      const info = await backend.startHost(path, name);
+      const info = await backend.startHost(path, name, this.approve.checked);
       saveName(name);
       remember({ kind: 'host', path });
       this.started(info, true);
@@ -233,6 +236,9 @@ export class StartScreen {
       join.disabled = pick.disabled = back.disabled = true;
       join.textContent = 'Joining… (copying the workspace)';
       error.textContent = '';
+      const waiting = this.hub.on('waiting', (e) => {
+        join.textContent = e.waiting ? 'Waiting for the host to let you in…' : 'Joining… (copying the workspace)';
+      });
       try {
         const info = await backend.joinSession(link, folder, name);
         saveName(name);
@@ -243,6 +249,7 @@ export class StartScreen {
         join.textContent = 'Join';
         join.disabled = pick.disabled = back.disabled = false;
       } finally {
+        waiting.dispose();
         this.busy = false;
       }
     };
@@ -252,6 +259,7 @@ export class StartScreen {
         'div',
         { className: 'invite-summary' },
         h('div', {}, 'Join ', h('strong', { textContent: invite.hostName }), '’s session'),
+        invite.view ? h('div', { className: 'badge', textContent: 'read-only link: you can watch, not change anything' }) : null,
         h('div', { className: 'muted mono', textContent: invite.session, title: link }),
       ),
       h('div', { className: 'field-label' }, 'Mirror the workspace into', h('div', { className: 'row-form' }, folderLabel, pick)),

@@ -1,7 +1,7 @@
 // The bottom line: session role, connection, peer count, whether this copy
 // of the workspace matches the others', invite link (host), current file,
 // cursor position and short messages such as "Saved".
-import type { ConnectionState, SessionInfo } from './backend';
+import type { Access, ConnectionState, SessionInfo } from './backend';
 import { copyText } from './clipboard';
 import { h } from './dom';
 import { toast } from './toast';
@@ -21,24 +21,31 @@ export class StatusBar {
   private readonly file = h('span', { className: 'status-item' });
   private readonly branch = h('span', { className: 'status-item status-branch', title: 'The git branch of your copy' });
   private readonly cursor = h('span', { className: 'status-item' });
+  private readonly readOnly = h('span', {
+    className: 'status-item status-readonly',
+    textContent: 'Read-only',
+    title: 'The host gave you a read-only role: you see everything, and change nothing others see',
+  });
   private messageTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(container: HTMLElement, info: SessionInfo, onLeave: () => void) {
+  /** `invite`: the host's edit link as it is now. */
+  constructor(container: HTMLElement, info: SessionInfo, invite: () => string | null, onLeave: () => void) {
     const role = h('span', {
       className: 'status-item status-role',
       textContent: info.role === 'host' ? 'Hosting' : `Guest of ${info.hostName}`,
       title: info.root,
     });
-    const invite = info.invite ? inviteButton(info.invite) : null;
+    const inviteBtn = info.invite ? inviteButton(invite) : null;
     const leave = h('button', { className: 'status-item status-btn', textContent: 'Leave', title: 'Leave the session' });
     leave.onclick = onLeave;
     container.append(
       role,
+      this.readOnly,
       this.branch,
       this.connection,
       this.peerCount,
       this.sync,
-      ...(invite ? [invite] : []),
+      ...(inviteBtn ? [inviteBtn] : []),
       this.message,
       h('span', { className: 'status-spacer' }),
       this.file,
@@ -47,6 +54,11 @@ export class StatusBar {
     );
     this.setConnection('alone', null);
     this.setPeerCount(0);
+    this.setAccess(info.access);
+  }
+
+  setAccess(access: Access): void {
+    this.readOnly.hidden = access !== 'viewer';
   }
 
   setConnection(state: ConnectionState, message: string | null): void {
@@ -86,11 +98,13 @@ export class StatusBar {
   }
 }
 
-function inviteButton(link: string): HTMLElement {
-  const b = h('button', { className: 'status-item status-btn', textContent: 'Copy invite link', title: link });
+function inviteButton(link: () => string | null): HTMLElement {
+  const b = h('button', { className: 'status-item status-btn', textContent: 'Copy invite link', title: 'The edit link' });
   b.onclick = async () => {
-    if (await copyText(link)) toast('Invite link copied');
-    else toast(`Copy this link: ${link}`);
+    const now = link();
+    if (!now) return;
+    if (await copyText(now)) toast('Invite link copied');
+    else toast(`Copy this link: ${now}`);
   };
   return b;
 }

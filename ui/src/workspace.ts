@@ -1,7 +1,7 @@
 // The IDE window of a running session: explorer, editor, terminals, peers and
 // status bar, wired to the engine's events.
 import { getCurrentWindow } from '@tauri-apps/api/window';
-import { backend, errorMessage, type PeerView, type SessionInfo, type SyncView } from './backend';
+import { backend, errorMessage, type Access, type Invites, type PeerView, type SessionInfo, type SyncView } from './backend';
 import { copyText, selectContents } from './clipboard';
 import { baseName, h, listen, type Disposable } from './dom';
 import { EditorArea } from './editor-area';
@@ -36,6 +36,9 @@ export class Workspace {
   private statusSeen = false;
   /** The workspace folder's name. */
   private readonly name: string;
+  /** For a host: its invite links as they are now. */
+  private links: Invites | null;
+  private access: Access;
 
   constructor(
     container: HTMLElement,
@@ -46,6 +49,8 @@ export class Workspace {
     justHosted: boolean,
   ) {
     this.name = baseName(info.root) || info.root;
+    this.links = info.invite && info.viewInvite ? { edit: info.invite, view: info.viewInvite } : null;
+    this.access = info.access;
     showTitle(this.name);
     const side = h('aside', { className: 'sidebar' });
     this.side = side;
@@ -76,7 +81,7 @@ export class Workspace {
     this.root = h(
       'div',
       { className: 'workspace' },
-      justHosted && info.invite ? inviteBanner(info.invite, info.withheld) : null,
+      justHosted && this.links ? inviteBanner(this.links, info.withheld) : null,
       h(
         'div',
         { className: 'ws-body' },
@@ -90,7 +95,7 @@ export class Workspace {
     );
     container.append(this.root);
 
-    this.status = new StatusBar(statusEl, info, () => void this.leave());
+    this.status = new StatusBar(statusEl, info, () => this.links?.edit ?? null, () => void this.leave());
     this.editor = new EditorArea(editorPane, {
       activeChanged: (path) => {
         this.tree.setActive(path);
@@ -128,12 +133,68 @@ export class Workspace {
       }),
       hub.on('sync', (e) => this.setSync(e)),
       hub.on('error', (e) => toast(e.message, 'error')),
+      hub.on('joinRequest', (e) => void this.askToLetIn(e.peer, e.name, e.link)),
+      hub.on('joinWithdrawn', (e) => toast(`${this.peerName(e.peer)} stopped waiting to be let in`)),
+      hub.on('access', (e) => this.setAccess(e.access)),
+      hub.on('writeUndone', (e) =>
+        toast(
+          `${e.path}: you have a read-only role, so your change is not shared and the file was put back${e.kept ? `; your text is in ${e.kept}` : ''}`,
+          'error',
+        ),
+      ),
       // Taken before Monaco or a terminal sees them.
       listen(window, 'keydown', (e) => this.onKey(e), { capture: true }),
       closeGuard(() => this.confirmLeave()),
       this.watchGit(),
     ];
+    this.editor.setLocked(this.access === 'viewer');
     void this.load();
+  }
+
+  /** The host let this peer edit, or made it read-only. */
+  private setAccess(access: Access): void {
+    if (access === this.access) return;
+    this.access = access;
+    this.editor.setLocked(access === 'viewer');
+    this.status.setAccess(access);
+    this.peers.setAccess(access);
+    if (access === 'viewer') toast('The host made you read-only: you see everything and change nothing');
+    else if (access === 'editor') toast('The host lets you edit');
+    else if (access === 'removed') toast('The host removed you from the session', 'error');
+  }
+
+  /** Someone waits at the door of this host's session. */
+  private async askToLetIn(peer: string, name: string, link: 'edit' | 'view'): Promise<void> {
+    const how = link === 'edit' ? 'the edit link' : 'the read-only link';
+    const yes = await confirmDialog(
+      `Let ${name} in?`,
+      `${name} wants to join with ${how}. Their identity: ${peer.slice(0, 4)} ${peer.slice(4, 8)} ${peer.slice(8, 12)} ${peer.slice(12)} (the same whenever they come back from that computer).`,
+      'Let in',
+    );
+    try {
+      await backend.answerJoin(peer, yes);
+    } catch (err) {
+      toast(`Could not answer ${name}: ${errorMessage(err)}`, 'error');
+    }
+  }
+
+  private peerName(peer: string): string {
+    return this.peerList.find((p) => p.peer === peer)?.name ?? 'A joiner';
+  }
+
+  private async newLinks(): Promise<void> {
+    const yes = await confirmDialog(
+      'Make new invite links?',
+      'The links you sent stop letting anyone new in; members already in stay and can come back.',
+      'New links',
+    );
+    if (!yes) return;
+    try {
+      this.links = await backend.newLinks();
+      await copyInvite(this.links.edit);
+    } catch (err) {
+      toast(`Could not make new links: ${errorMessage(err)}`, 'error');
+    }
   }
 
   /**
@@ -238,13 +299,20 @@ export class Workspace {
       { id: 'closeTab', label: 'File: Close Editor', run: () => this.editor.closeActive() },
       { id: 'nextTab', label: 'View: Next Editor', run: () => this.editor.cycleTabs(1) },
       { id: 'previousTab', label: 'View: Previous Editor', run: () => this.editor.cycleTabs(-1) },
+      { id: 'splitEditor', label: 'View: Split Editor', run: () => this.editor.split() },
+      { id: 'focusFirstGroup', label: 'View: Focus First Editor Group', run: () => this.editor.focusGroup(0) },
+      { id: 'focusSecondGroup', label: 'View: Focus Second Editor Group', run: () => this.editor.focusGroup(1) },
       { id: 'save', label: 'File: Save', run: () => void this.editor.save() },
       { id: 'openSettings', label: 'Preferences: Open Settings', run: () => void openSettings() },
       { id: 'leave', label: 'Session: Leave', run: () => void this.leave() },
     ];
-    if (this.info.invite) {
-      const link = this.info.invite;
-      all.push({ id: 'copyInvite', label: 'Session: Copy Invite Link', run: () => void copyInvite(link) });
+    const links = this.links;
+    if (links) {
+      all.push(
+        { id: 'copyInvite', label: 'Session: Copy Invite Link', run: () => void copyInvite(links.edit) },
+        { id: 'copyViewInvite', label: 'Session: Copy Read-only Invite Link', run: () => void copyInvite(links.view) },
+        { id: 'newLinks', label: 'Session: Make New Invite Links', run: () => void this.newLinks() },
+      );
     }
     for (const p of this.peerList.filter((p) => p.connected)) {
       all.push({ id: `follow:${p.peer}`, label: `Session: Follow ${p.name}`, run: () => this.editor.toggleFollow(p.peer) });
@@ -352,9 +420,11 @@ function showTitle(what: string | null): void {
     .catch(() => undefined);
 }
 
-function inviteBanner(link: string, withheld: readonly string[]): HTMLElement {
-  const text = h('code', { className: 'invite-link', textContent: link });
-  const copy = h('button', { className: 'btn btn-primary', textContent: 'Copy link' });
+function inviteBanner(links: Invites, withheld: readonly string[]): HTMLElement {
+  const text = h('code', { className: 'invite-link', textContent: links.edit });
+  const copy = copyButton('Copy edit link', links.edit, text, true);
+  const copyView = copyButton('Copy read-only link', links.view, text, false);
+  copyView.title = 'For people who should watch, not change anything';
   const close = h('button', { className: 'icon-btn codicon codicon-close', title: 'Hide' });
   const kept = withheld.length
     ? h('span', {
@@ -366,21 +436,29 @@ function inviteBanner(link: string, withheld: readonly string[]): HTMLElement {
   const banner = h(
     'div',
     { className: 'invite-banner' },
-    h('span', { textContent: 'You are hosting. Send this link to the people who should join:' }),
+    h('span', { textContent: 'You are hosting. Send a link to the people who should join:' }),
     text,
     copy,
+    copyView,
     close,
     kept,
   );
-  copy.onclick = async () => {
+  close.onclick = () => banner.remove();
+  return banner;
+}
+
+/** Copies `link`; where the clipboard is out of reach, shows it selected in `shown`. */
+function copyButton(label: string, link: string, shown: HTMLElement, primary: boolean): HTMLButtonElement {
+  const b = h('button', { className: `btn${primary ? ' btn-primary' : ''}`, textContent: label });
+  b.onclick = async () => {
     if (await copyText(link)) {
-      copy.textContent = 'Copied';
-      setTimeout(() => (copy.textContent = 'Copy link'), 1500);
+      b.textContent = 'Copied';
+      setTimeout(() => (b.textContent = label), 1500);
     } else {
-      selectContents(text);
+      shown.textContent = link;
+      selectContents(shown);
       toast('Press Ctrl+C to copy the selected link');
     }
   };
-  close.onclick = () => banner.remove();
-  return banner;
+  return b;
 }

@@ -1,6 +1,7 @@
 //! `nitro`: the headless NitroIDE peer.
 
 mod attach;
+mod console;
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nitro_engine::engine::presence::PeerPresence;
-use nitro_engine::engine::{DEFAULT_MAX_FILE_SIZE, Engine, EngineConfig, EngineEvent, EngineHandle, PeerInfo};
+use nitro_engine::engine::{DEFAULT_MAX_FILE_SIZE, Engine, EngineConfig, EngineEvent, EngineHandle, Invites, PeerInfo};
 use nitro_engine::link::IceServer;
 use nitro_engine::protocol::Invite;
 use nitro_engine::settings::{self, Settings};
@@ -36,8 +37,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Share a folder: prints one invite line (nitroide://...) on standard
-    /// output and runs until Ctrl+C or SIGTERM.
+    /// Share a folder: prints two invite lines on standard output, the edit
+    /// link and then the read-only link (nitroide://...&r=view), and runs
+    /// until Ctrl+C or SIGTERM. Lines typed on standard input change who
+    /// is in (`help` lists them).
     Host {
         /// The folder to share.
         #[arg(default_value = ".")]
@@ -47,6 +50,10 @@ enum Command {
         /// else any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Ask on this terminal before letting anyone new in (members who
+        /// were let in before come back without asking).
+        #[arg(long, conflicts_with = "term")]
+        approve: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -174,10 +181,12 @@ fn main() -> Result<()> {
 async fn run(command: Command) -> Result<()> {
     let (Command::Host { common, .. } | Command::Join { common, .. }) = &command;
     let (show_presence, target, grant) = (common.presence, common.term.clone(), common.grant.clone());
+    let hosting = matches!(command, Command::Host { .. });
     let engine = match command {
-        Command::Host { dir, port, common } => {
+        Command::Host { dir, port, approve, common } => {
             let mut cfg = common.config(dir.clone())?;
             cfg.port = port;
+            cfg.approve = approve;
             let progress = tokio::spawn(show_scan(cfg.scan.clone()));
             let engine = Engine::host(cfg).await;
             progress.abort();
@@ -185,10 +194,13 @@ async fn run(command: Command) -> Result<()> {
                 eprint!("\r\x1b[K");
             }
             let engine = engine.with_context(|| format!("cannot share {}", dir.display()))?;
-            if let Some(invite) = engine.invite() {
-                println!("{}", invite.to_link());
+            if let Some(links) = engine.invites() {
+                print_links(&links);
             }
-            eprintln!("Sharing {}. Send the link above to invite someone; Ctrl+C stops.", dir.display());
+            eprintln!(
+                "Sharing {}. Above: the edit link, then the read-only link (it lets people watch, not change anything). Ctrl+C stops.",
+                dir.display()
+            );
             let withheld = engine.withheld_secrets().await?;
             if !withheld.is_empty() {
                 let names: Vec<String> = withheld.iter().map(ToString::to_string).collect();
@@ -198,14 +210,29 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Join { link, dir, common } => {
             let invite = Invite::parse(&link).context("cannot read the invite link")?;
-            let who = if invite.host_name.is_empty() { "the host".to_owned() } else { invite.host_name.clone() };
-            eprintln!("Joining {who}'s workspace into {} ...", dir.display());
-            let engine = Engine::join(common.config(dir.clone())?, invite).await.with_context(|| format!("cannot join {who}'s workspace"))?;
+            let invite_name = invite.host_name.clone();
+            let who = if invite_name.is_empty() { "the host".to_owned() } else { invite_name.clone() };
+            let how = if invite.view { " (read-only link)" } else { "" };
+            eprintln!("Joining {who}'s workspace into {}{how} ...", dir.display());
+            let cfg = common.config(dir.clone())?;
+            let mut waiting = cfg.waiting.subscribe();
+            let say = tokio::spawn(async move {
+                while waiting.changed().await.is_ok() {
+                    if *waiting.borrow() {
+                        eprintln!("Waiting for {who} to let you in ...");
+                    }
+                }
+            });
+            let joined = Engine::join(cfg, invite).await;
+            say.abort();
+            let who = if invite_name.is_empty() { "the host".to_owned() } else { invite_name };
+            let engine = joined.with_context(|| format!("cannot join {who}'s workspace"))?;
             eprintln!("Joined: {} is in sync. Ctrl+C stops.", dir.display());
             engine
         }
     };
-    serve(engine, Serve { show_presence, attach: target, grant }).await
+    let console = (hosting && target.is_none()).then(console::Console::start);
+    serve(engine, Serve { show_presence, attach: target, grant, console }).await
 }
 
 /// On a terminal, how far reading a large folder got (from a second on).
@@ -231,11 +258,13 @@ struct Serve {
     attach: Option<attach::Target>,
     /// Names of peers that may type into our terminals (`all`: everyone).
     grant: Vec<String>,
+    /// For a host not attached to a terminal: lines typed on standard input.
+    console: Option<console::Console>,
 }
 
 /// Reports peers coming and going (and, with `--presence`, where they are)
 /// until Ctrl+C or SIGTERM (or the attached terminal ends), then shuts down.
-async fn serve(engine: EngineHandle, opts: Serve) -> Result<()> {
+async fn serve(engine: EngineHandle, mut opts: Serve) -> Result<()> {
     let mut events = engine.subscribe();
     let mut shown: HashMap<String, String> = HashMap::new();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -253,6 +282,11 @@ async fn serve(engine: EngineHandle, opts: Serve) -> Result<()> {
                 _ = tokio::signal::ctrl_c() => break Ok(()),
                 _ = term.recv() => break Ok(()),
                 done = &mut attached => break done.map(drop),
+                line = next_line(&mut opts.console) => {
+                    if let Some(c) = opts.console.as_mut() {
+                        c.run(&engine, &line).await;
+                    }
+                }
                 ev = events.recv() => match ev {
                     Ok(EngineEvent::PeerJoined { name, .. }) => {
                         eprintln!("{name} joined");
@@ -260,6 +294,19 @@ async fn serve(engine: EngineHandle, opts: Serve) -> Result<()> {
                     }
                     Ok(EngineEvent::Terminals) => grant_writers(&engine, &opts.grant).await,
                     Ok(EngineEvent::PeerLeft { name, .. }) => eprintln!("{name} left"),
+                    Ok(EngineEvent::JoinRequest(request)) => match opts.console.as_mut() {
+                        Some(c) => c.ask(request),
+                        None => eprintln!("{} waits to be let in, but this terminal is attached to a shell: nobody can answer here", request.name),
+                    },
+                    Ok(EngineEvent::JoinWithdrawn { peer }) => {
+                        if let Some(c) = opts.console.as_mut() {
+                            c.withdrawn(&peer);
+                        }
+                    }
+                    Ok(EngineEvent::WriteUndone { path, kept }) => match kept {
+                        Some(kept) => eprintln!("{path}: this peer has a read-only role, so your change is not shared; the file was put back and your text kept in {}", kept.display()),
+                        None => eprintln!("{path}: this peer has a read-only role, so the file was put back"),
+                    },
                     Ok(EngineEvent::Presence(p)) if show_presence => {
                         let line = describe(&engine, &p).await;
                         if shown.get(p.peer.as_str()) != Some(&line) {
@@ -276,6 +323,26 @@ async fn serve(engine: EngineHandle, opts: Serve) -> Result<()> {
     };
     engine.shutdown().await.context("shutting down")?;
     outcome
+}
+
+/// The edit link, then the read-only link, on standard output in one write:
+/// a reader that takes the first line and closes the pipe (a script, say)
+/// has both already, and never makes the host fail.
+fn print_links(links: &Invites) {
+    use std::io::Write as _;
+    let text = format!("{}\n{}\n", links.edit.to_link(), links.view.to_link());
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        tracing::debug!(error = %e, "standard output is closed");
+    }
+}
+
+/// The next line typed on the host's console, if it has one.
+async fn next_line(console: &mut Option<console::Console>) -> String {
+    match console {
+        Some(c) => c.line().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Gives the peers named in `--grant` write access to our terminals.

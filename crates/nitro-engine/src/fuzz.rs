@@ -7,6 +7,7 @@
 use crate::doc::{DocKey, SyncState, WorkspaceDoc};
 use crate::protocol::frame::Reassembler;
 use crate::protocol::limits::MAX_MESSAGE;
+use crate::protocol::membership::SignedRoles;
 use crate::protocol::presence::PresenceMsg;
 use crate::protocol::{Invite, PeerId, Secret, SessionId, StateMsg};
 use crate::signal::crypto::SignalKey;
@@ -38,6 +39,10 @@ pub fn frames(data: &[u8]) {
 pub fn state_message(data: &[u8]) {
     if let Ok(msg) = StateMsg::decode(data) {
         assert_eq!(StateMsg::decode(&msg.encode()).as_ref(), Ok(&msg), "decodes back to itself");
+        if let StateMsg::Membership(word) = &msg {
+            let host = [3; 32];
+            assert!(SignedRoles::verify(word, &SessionId([9; 16]), &host).is_err(), "no certificate has that fingerprint");
+        }
     }
 }
 
@@ -67,6 +72,7 @@ pub fn signaling(data: &[u8]) {
         let _ = key.open(&env);
         let offer = Envelope { nitro: 1, kind: crate::signal::Kind::Offer, from: env.from.clone(), to: None, sealed: Some("x".into()) };
         assert!(!refusal::is_genuine(&env, &offer, &pinned), "no certificate has that fingerprint");
+        assert!(refusal::verdict_reason(&env, &offer, &pinned).is_none(), "no certificate has that fingerprint");
     }
 }
 
@@ -77,9 +83,11 @@ pub fn document(data: &[u8]) {
     }
 }
 
-/// A Changes or Sync body from a member, applied to a workspace.
+/// A Changes or Sync body from a member (the kind byte's bit 1: one the
+/// host lets only watch, whose changes are filtered), applied to a workspace.
 pub fn changes(data: &[u8]) {
     let Some((&kind, body)) = data.split_first() else { return };
+    let viewer = kind & 2 != 0;
     let mut doc = match WorkspaceDoc::new_workspace("fuzz") {
         Ok(d) => d,
         Err(e) => panic!("a new workspace: {e}"),
@@ -90,14 +98,21 @@ pub fn changes(data: &[u8]) {
             let mut state = SyncState::default();
             for (key, msg) in items {
                 if let Some(key) = DocKey::from_wire(&key) {
-                    let _ = doc.receive_sync(&mut state, &key, &msg);
+                    let _ = doc.receive_sync_from(&mut state, &key, &msg, viewer);
                 }
             }
             let _ = doc.generate_sync(&mut state);
         }
         Ok(StateMsg::Changes(items)) => {
-            let items = items.into_iter().filter_map(|(k, b)| Some((DocKey::from_wire(&k)?, b))).collect();
-            let _ = doc.apply_changes(items);
+            let items: Vec<(DocKey, Vec<u8>)> = items.into_iter().filter_map(|(k, b)| Some((DocKey::from_wire(&k)?, b))).collect();
+            if viewer {
+                if let Ok(mut decoded) = WorkspaceDoc::decode_changes(items) {
+                    decoded.keep_base_only();
+                    let _ = doc.apply_decoded(vec![decoded]);
+                }
+            } else {
+                let _ = doc.apply_changes(items);
+            }
         }
         _ => return,
     }
@@ -198,6 +213,7 @@ mod smoke {
             signal: url::Url::parse("ws://127.0.0.1:4000").expect("url"),
             fingerprint: [3; 32],
             host_name: "ada".into(),
+            view: true,
         };
         run("invite", self::invite, &[invite.to_link().into_bytes()]);
         run(

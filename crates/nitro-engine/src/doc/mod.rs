@@ -333,6 +333,39 @@ impl Version {
 #[derive(Debug, Clone)]
 pub struct Decoded(Vec<(DocKey, automerge::Change)>);
 
+impl Decoded {
+    /// Keeps only base changes (PROTOCOL.md §5.5, 4), which a peer that may
+    /// not edit makes when it opens a file nobody edited, exactly as any
+    /// other peer would: they change no text. Returns how many were left out.
+    pub fn keep_base_only(&mut self) -> usize {
+        let before = self.0.len();
+        self.0.retain(|(key, change)| is_base_change(key, change));
+        before - self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Whether `change` is the base change of `key`'s file: made again from the
+/// text it puts there, it is the same change, byte for byte.
+fn is_base_change(key: &DocKey, change: &automerge::Change) -> bool {
+    let DocKey::File(id) = key else { return false };
+    if change.seq() != 1 || !change.deps().is_empty() {
+        return false;
+    }
+    let mut doc = Automerge::new_with_encoding(TextEncoding::Utf16CodeUnit);
+    if unpanicked(|| doc.apply_changes([change.clone()])).is_err() {
+        return false;
+    }
+    let text = match doc.get(ROOT, "text") {
+        Ok(Some((automerge::Value::Object(ObjType::Text), obj))) => doc.text(&obj).ok(),
+        _ => None,
+    };
+    text.and_then(|t| base_change(id, &t).ok()).is_some_and(|base| base.hash() == change.hash())
+}
+
 /// Per-peer state of the Automerge sync protocol, one per document.
 #[derive(Debug, Default)]
 pub struct SyncState(HashMap<DocKey, sync::State>);
@@ -1478,7 +1511,23 @@ impl WorkspaceDoc {
 
     /// Handles one sync protocol message of one document from a peer.
     pub fn receive_sync(&mut self, state: &mut SyncState, key: &DocKey, msg: &[u8]) -> Result<Touched, DocError> {
-        let msg = sync::Message::decode(msg).map_err(|e| DocError::SyncMessage(e.to_string()))?;
+        self.receive_sync_from(state, key, msg, false)
+    }
+
+    /// [`Self::receive_sync`], from a peer that may not edit when
+    /// `only_base`: of the changes its message brings, only base changes
+    /// ([`Decoded::keep_base_only`]) are kept.
+    pub fn receive_sync_from(&mut self, state: &mut SyncState, key: &DocKey, msg: &[u8], only_base: bool) -> Result<Touched, DocError> {
+        let mut msg = sync::Message::decode(msg).map_err(|e| DocError::SyncMessage(e.to_string()))?;
+        if only_base && !msg.changes.is_empty() {
+            let kept: Vec<Vec<u8>> = msg
+                .changes
+                .iter()
+                .filter(|bytes| automerge::Change::from_bytes(bytes.to_vec()).is_ok_and(|c| is_base_change(key, &c)))
+                .map(<[u8]>::to_vec)
+                .collect();
+            msg.changes = kept.into();
+        }
         self.admit([key])?;
         let mut log = PatchLog::active();
         let sync = state.0.entry(key.clone()).or_default();

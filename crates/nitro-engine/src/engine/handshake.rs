@@ -1,31 +1,29 @@
 //! The offer/answer exchange over signaling, for both sides.
 //!
 //! The joiner publishes a sealed offer to the session's topic (again every
-//! few seconds until answered); the host opens it, answers with a sealed
-//! answer addressed to the joiner, or, when the box does not open, with a
-//! `refused` envelope. The joiner only accepts an answer whose DTLS
-//! fingerprint is the one pinned in the invite.
+//! few seconds until answered); the host's admission decides, and the host
+//! answers with a sealed answer addressed to the joiner, or with a signed
+//! `refused`, `waiting` or `denied`. The joiner only accepts an answer whose
+//! DTLS fingerprint is the one pinned in the invite.
 
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::EngineError;
 use crate::link::{Link, LinkConfig, LinkEvent, LinkId};
-use crate::protocol::limits::{MAX_PENDING_LINKS, REFUSAL_RATE};
 use crate::protocol::{Invite, PeerId};
-use crate::rate::{Rate, Verdict};
 use crate::signal::crypto::{Plain, SignalKey};
-use crate::signal::{Kind, SignalConn, refusal};
+use crate::signal::{Envelope, Kind, SignalConn, refusal};
 
 const REPUBLISH_EVERY: Duration = Duration::from_secs(2);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
-/// Offers remembered as answered; forgotten all at once beyond this.
-const MAX_SEEN_OFFERS: usize = 4096;
+/// A joiner the host said it waits for gives up when the host has been
+/// silent this long (it says so every 2 s).
+const WAITING_GRACE: Duration = Duration::from_secs(10);
 
 /// Hands out link ids; shared by every handshake of one engine.
 #[derive(Debug, Default, Clone)]
@@ -48,26 +46,41 @@ pub struct Local {
 }
 
 /// Joins through `signal`: returns once the link to the host is open.
-pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn) -> Result<Link, EngineError> {
+/// While the host's user decides whether to let this peer in, `waiting`
+/// says so.
+pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn, waiting: &watch::Sender<bool>) -> Result<Link, EngineError> {
     let key = SignalKey::derive(&invite.secret, &invite.session);
     let (link, sdp) = Link::offer(&local.links, local.ids.next(), local.inbox.clone()).await?;
     let offer = key.seal(Kind::Offer, &local.me, None, &Plain { sdp, peer: local.me.clone(), name: local.name.clone() });
     let result = async {
-        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+        let mut deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+        let mut waited = false;
         let mut republish = tokio::time::interval(REPUBLISH_EVERY);
         loop {
+            // A host that said it asks its user and is gone did not let us in.
+            let gone = || if waited { EngineError::HostGone } else { EngineError::HostUnreachable };
             tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return Err(EngineError::HostUnreachable),
+                _ = tokio::time::sleep_until(deadline) => return Err(gone()),
                 _ = republish.tick() => {
-                    signal.tx.send(offer.clone()).map_err(|_| EngineError::HostUnreachable)?;
+                    signal.tx.send(offer.clone()).map_err(|_| gone())?;
                 }
                 env = signal.rx.recv() => {
-                    let Some(env) = env else { return Err(EngineError::HostUnreachable) };
+                    let Some(env) = env else { return Err(gone()) };
                     if env.to.as_ref() != Some(&local.me) {
                         continue;
                     }
                     match env.kind {
                         Kind::Refused if refusal::is_genuine(&env, &offer, &invite.fingerprint) => return Err(EngineError::WrongSecret),
+                        Kind::Waiting | Kind::Denied => match refusal::verdict_reason(&env, &offer, &invite.fingerprint) {
+                            Some(reason) if env.kind == Kind::Denied => return Err(EngineError::Denied(reason)),
+                            Some(_) => {
+                                // The host is there and asks its user: wait as long as it keeps saying so.
+                                deadline = tokio::time::Instant::now() + WAITING_GRACE;
+                                waited = true;
+                                waiting.send_replace(true);
+                            }
+                            None => tracing::warn!("ignoring a word about this join that the host did not sign"),
+                        },
                         Kind::Refused => tracing::warn!("ignoring a refusal that the host did not sign"),
                         Kind::Answer => {
                             let Ok(plain) = key.open(&env) else {
@@ -82,6 +95,7 @@ pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn) -> Res
                 }
             }
         }
+        waiting.send_replace(false);
         link.wait_open(OPEN_TIMEOUT).await?;
         Ok(())
     }
@@ -95,62 +109,23 @@ pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn) -> Res
     }
 }
 
-/// Answers every offer on `signal` for as long as it lives (the host side).
-/// Refusals (each costs a signature) and connections being set up are
-/// limited, whoever floods the topic with offers.
-pub async fn accept(local: Local, key: SignalKey, mut signal: SignalConn) {
-    let mut seen: HashSet<(PeerId, String)> = HashSet::new();
-    let mut refusals = Rate::new(REFUSAL_RATE, std::time::Instant::now());
-    let setting_up = Arc::new(AtomicUsize::new(0));
-    while let Some(env) = signal.rx.recv().await {
-        if env.kind != Kind::Offer || env.from == local.me || env.to.as_ref().is_some_and(|to| to != &local.me) {
+/// Hands the host every offer published on `signal` (its own and those
+/// addressed elsewhere left out); the actor's [`super::admission`] decides.
+/// Offers beyond what the actor has room for are dropped: joiners send
+/// theirs again.
+pub async fn accept(me: PeerId, mut signal: mpsc::UnboundedReceiver<Envelope>, offers: mpsc::Sender<Envelope>) {
+    while let Some(env) = signal.recv().await {
+        if env.kind != Kind::Offer || env.from == me || env.to.as_ref().is_some_and(|to| to != &me) {
             continue;
         }
-        let plain = match key.open(&env) {
-            Ok(p) if p.peer == env.from => p,
-            _ => {
-                if refusals.check(std::time::Instant::now()) != Verdict::Take {
-                    continue;
-                }
-                tracing::warn!(peer = %env.from, "refused a joiner: its invite secret is wrong");
-                match refusal::refuse(&local.links.identity, &local.me, &env) {
-                    Ok(r) => {
-                        let _ = signal.tx.send(r);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "could not sign a refusal"),
-                }
-                continue;
-            }
-        };
-        // Joiners publish their offer again until answered: answer each
-        // once. One ignored while too many connections are being set up is
-        // not remembered, so its next copy is answered.
-        if setting_up.load(Ordering::Relaxed) >= MAX_PENDING_LINKS {
-            tracing::warn!(peer = %plain.peer, "ignored an offer for now: too many connections are still being set up");
-            continue;
+        if let Err(mpsc::error::TrySendError::Closed(_)) = offers.try_send(env) {
+            return;
         }
-        if seen.len() >= MAX_SEEN_OFFERS {
-            seen.clear();
-        }
-        if !seen.insert((plain.peer.clone(), plain.sdp.clone())) {
-            continue;
-        }
-        setting_up.fetch_add(1, Ordering::Relaxed);
-        let local = local.clone();
-        let key = key.clone();
-        let tx = signal.tx.clone();
-        let setting_up = setting_up.clone();
-        tokio::spawn(async move {
-            let peer = plain.peer.clone();
-            if let Err(e) = answer(&local, &key, &tx, plain).await {
-                tracing::warn!(%peer, error = %e, "could not connect to a joiner");
-            }
-            setting_up.fetch_sub(1, Ordering::Relaxed);
-        });
     }
 }
 
-async fn answer(local: &Local, key: &SignalKey, tx: &mpsc::UnboundedSender<crate::signal::Envelope>, offer: Plain) -> Result<(), EngineError> {
+/// Answers an offer the host let in, with the key it came with.
+pub async fn answer(local: &Local, key: &SignalKey, tx: &mpsc::UnboundedSender<Envelope>, offer: Plain) -> Result<(), EngineError> {
     let (link, sdp) = Link::answer(&local.links, local.ids.next(), local.inbox.clone(), offer.sdp).await?;
     let reply = key.seal(Kind::Answer, &local.me, Some(&offer.peer), &Plain { sdp, peer: local.me.clone(), name: local.name.clone() });
     tx.send(reply).map_err(|_| EngineError::Stopped)?;

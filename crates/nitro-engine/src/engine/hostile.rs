@@ -36,7 +36,7 @@ impl Hostile {
         let me = claim.unwrap_or_else(|| PeerId::of_certificate(&identity.fingerprint));
         let (local, events) = local_on_loopback(me.clone(), name, identity);
         let signal = client::connect(&invite.signal, &crypto::topic(&invite.session)).await?;
-        let link = handshake::join(&local, invite, signal).await?;
+        let link = handshake::join(&local, invite, signal, &tokio::sync::watch::channel(false).0).await?;
         let hello = Hello { protocol: PROTOCOL_VERSION, peer: me.clone(), name: name.into(), workspace: invite.session.to_hex() };
         let _ = link.send_state(&StateMsg::Hello(hello));
         let link: Conn = Arc::new(link);
@@ -47,6 +47,8 @@ impl Hostile {
     /// holder of a certificate with this `fingerprint`.
     async fn in_memory(host: &MemoryHost, fingerprint: [u8; 32]) -> Self {
         let me = PeerId::of_certificate(&fingerprint);
+        // Let in as an editor, as the host's door would.
+        host.handle.set_role(me.clone(), crate::protocol::membership::Role::Editor).await.expect("let in");
         let (inbox, events) = mpsc::channel(super::actor::INBOX);
         let n = host.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (ours, theirs) = memory::pair(
@@ -174,9 +176,10 @@ impl MemoryHost {
         ws.rescan().expect("scan");
         let (watcher, changes) = crate::fs::watcher::Watcher::spawn(dir.path()).expect("watcher");
         let identity = Identity::generate().expect("identity");
+        let members = super::membership::Membership::load(ws.sandbox(), session, identity.fingerprint);
         let (local, events) = local_on_loopback(PeerId::of_certificate(&identity.fingerprint), "host", identity);
         let inbox = local.inbox.clone();
-        let mut actor = super::actor::Actor::new(ws, local, session, events);
+        let mut actor = super::actor::Actor::new(ws, local, session, events, members);
         actor.enroll(super::actor::ROLE_HOST).expect("enroll");
         actor.watch(watcher, changes);
         Self { dir, handle: actor.spawn(None), inbox, session, next: 1.into() }
@@ -199,9 +202,9 @@ async fn host(files: &[(&str, &str)]) -> (tempfile::TempDir, EngineHandle, Invit
 async fn a_peer_claiming_another_peers_id_is_refused_and_its_own_is_accepted() {
     let (_dir, host, invite) = host(&[("a.txt", "a")]).await;
     let victim = PeerId::of_certificate(&Identity::generate().expect("identity").fingerprint);
-    let mut impostor = Hostile::join(&invite, Some(victim)).await.expect("connects");
-    let reason = impostor.dropped().await.expect("a refusal");
-    assert!(reason.contains("refusing an impersonation"), "{reason}");
+    // Its offer names its own certificate: the host's door says no.
+    let refused = Hostile::join(&invite, Some(victim)).await.err().expect("denied");
+    assert!(matches!(&refused, EngineError::Denied(r) if r.contains("refusing an impersonation")), "{refused}");
     assert!(host.peers().await.expect("peers").is_empty());
     let mut honest = Hostile::join(&invite, None).await.expect("connects");
     let mut doc = WorkspaceDoc::empty();
@@ -269,7 +272,19 @@ async fn a_joiner_facing_a_host_of_another_version_says_so_at_once() {
     let fingerprint = identity.fingerprint;
     let me = PeerId::of_certificate(&fingerprint);
     let (local, mut events) = local_on_loopback(me.clone(), "old", identity);
-    let accept = tokio::spawn(handshake::accept(local, crypto::SignalKey::derive(&secret, &session), hub.local(&crypto::topic(&session))));
+    let key = crypto::SignalKey::derive(&secret, &session);
+    let conn = hub.local(&crypto::topic(&session));
+    let (offers_tx, mut offers) = mpsc::channel(8);
+    let (publish, me_too) = (conn.tx.clone(), me.clone());
+    let accept = tokio::spawn(async move {
+        let forward = tokio::spawn(handshake::accept(me_too, conn.rx, offers_tx));
+        while let Some(env) = offers.recv().await {
+            if let Ok(plain) = key.open(&env) {
+                let _ = handshake::answer(&local, &key, &publish, plain).await;
+            }
+        }
+        forward.abort();
+    });
     let old = tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             if let LinkEventKind::Added(link) = ev.kind {
@@ -279,7 +294,7 @@ async fn a_joiner_facing_a_host_of_another_version_says_so_at_once() {
         }
     });
     let signal = url::Url::parse(&format!("ws://{addr}")).expect("url");
-    let invite = Invite { session, secret, signal, fingerprint, host_name: "old".into() };
+    let invite = Invite { session, secret, signal, fingerprint, host_name: "old".into(), view: false };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = EngineConfig::new(dir.path().join("ws"), "bob");
     cfg.bind = Some(std::net::Ipv4Addr::LOCALHOST.into());
@@ -333,9 +348,12 @@ async fn a_peer_cannot_appear_under_another_peers_name() {
     let peers = host.peers().await.expect("peers");
     assert_eq!(peers.len(), 1);
     assert_eq!(peers[0].name, format!("host ({})", &mallory.me.as_str()[..4]));
-    // The host's own roster entry is told apart from the newcomer too.
-    let shown: Vec<String> = host.members().await.expect("members").into_iter().map(|m| m.name).collect();
-    assert_eq!(shown, [format!("host ({})", &host.me().as_str()[..4])]);
+    // The host's own entry is told apart from the newcomer too.
+    let mut shown: Vec<String> = host.members().await.expect("members").into_iter().map(|m| m.name).collect();
+    shown.sort();
+    let mut want = [format!("host ({})", &host.me().as_str()[..4]), format!("host ({})", &mallory.me.as_str()[..4])];
+    want.sort();
+    assert_eq!(shown, want);
     host.shutdown().await.expect("shutdown");
 }
 
@@ -378,8 +396,12 @@ async fn a_peer_cannot_write_another_members_roster_entry() {
     let mut roster = super::roster::Roster::new(&session);
     roster.refresh(doc.enrollments());
     assert_eq!(roster.members().into_keys().collect::<Vec<_>>(), vec![me.clone()], "the host's entry is proven, the ghost's is not");
-    let shown: Vec<(PeerId, String)> = host.members().await.expect("members").into_iter().map(|m| (m.peer, m.name)).collect();
-    assert_eq!(shown, [(me, "host".to_owned())]);
+    // Members are the host and mallory, each under its own name; no ghost, no "admin".
+    let mut shown: Vec<(PeerId, String)> = host.members().await.expect("members").into_iter().map(|m| (m.peer, m.name)).collect();
+    shown.sort();
+    let mut want = vec![(me, "host".to_owned()), (mallory.me.clone(), "mallory".to_owned())];
+    want.sort();
+    assert_eq!(shown, want);
     host.shutdown().await.expect("shutdown");
 }
 
@@ -476,4 +498,59 @@ async fn a_peer_that_sends_changes_before_hello_is_dropped_and_the_host_goes_on(
     let peers: Vec<PeerId> = host.handle.peers().await.expect("peers").into_iter().map(|p| p.peer).collect();
     assert_eq!(peers, [honest.me.clone()]);
     host.handle.shutdown().await.expect("shutdown");
+}
+
+/// A viewer whose program ignores its read-only role: what it sends, in a
+/// Changes message or inside a sync round, changes nothing on the host's
+/// disk; a membership it signs itself gets it dropped.
+#[tokio::test]
+async fn a_modified_viewer_changes_nothing_on_the_hosts_disk() {
+    let (dir, host, invite) = host(&[("a.txt", "a")]).await;
+    let view = host.invites().expect("links").view;
+    let mut vic = Hostile::join(&view, None).await.expect("connects");
+    let mut doc = WorkspaceDoc::empty().for_session(&invite.session.to_hex()).expect("session");
+    vic.sync(&mut doc).await;
+    let a = doc.tree().by_path.get(&crate::path::RelPath::new("a.txt").expect("path")).cloned().expect("a.txt is listed");
+    let wire = |items: Vec<(DocKey, Vec<u8>)>| items.into_iter().map(|(k, c)| (k.to_wire().to_owned(), c)).collect::<Vec<_>>();
+
+    doc.create(None, "evil.txt", &Content::Text("evil".into())).expect("create");
+    vic.send(StateMsg::Changes(wire(doc.take_changes().expect("changes"))));
+    doc.rename(&a, None, "renamed.txt").expect("rename");
+    let (key, change) = doc.take_changes().expect("changes").remove(0);
+    let msg = automerge::sync::Message {
+        heads: Vec::new(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: vec![change].into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    };
+    vic.send(StateMsg::Sync(vec![(key.to_wire().to_owned(), msg.encode())]));
+    // The host handles a peer's messages in order: its pong comes after them.
+    vic.send(StateMsg::Ping(77));
+    let pong = async {
+        while let Some(msg) = vic.next().await {
+            if msg == StateMsg::Pong(77) {
+                return;
+            }
+        }
+        panic!("the host dropped a viewer for sending changes");
+    };
+    tokio::time::timeout(KEPT_FOR, pong).await.expect("a pong");
+    assert!(dir.path().join("a.txt").exists() && !dir.path().join("evil.txt").exists() && !dir.path().join("renamed.txt").exists());
+    let files: Vec<String> = host.files().await.expect("files").into_iter().map(|f| f.path.to_string()).collect();
+    assert_eq!(files, ["a.txt"]);
+
+    // Its own word on who may edit: signed by the wrong key.
+    let mine = Identity::generate().expect("identity");
+    let roles = crate::protocol::membership::Roles {
+        session: invite.session.to_hex(),
+        seq: 1_000,
+        members: [(vic.me.clone(), crate::protocol::membership::Role::Editor)].into(),
+    };
+    let forged = crate::protocol::membership::SignedRoles::sign(&mine, roles).expect("signed");
+    vic.send(StateMsg::Membership(forged.as_bytes().to_vec()));
+    vic.dropped().await;
+    assert_eq!(host.access().await.expect("access"), super::membership::Access::Host);
+    host.shutdown().await.expect("shutdown");
 }

@@ -6,9 +6,11 @@
 //! and the watcher feed it through channels, so no lock guards the document.
 
 mod actor;
+pub mod admission;
 mod handshake;
 #[cfg(test)]
 mod hostile;
+pub mod membership;
 mod mesh;
 pub mod presence;
 mod roster;
@@ -19,20 +21,23 @@ pub mod workspace;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use url::Url;
 
 use crate::doc::{DocError, Splice, Version, WorkspaceDoc};
-use crate::fs::watcher::{WatchError, Watcher};
+use crate::fs::watcher::{FsChange, WatchError, Watcher};
 use crate::fs::{FsError, Sandbox};
 use crate::link::{IceConfig, Identity, LinkConfig, LinkError, Traffic};
 use crate::path::RelPath;
+use crate::protocol::membership::Role as MemberRole;
 use crate::protocol::{Invite, PeerId, Secret, SessionId, TermId};
-use crate::signal::crypto::{self, SignalKey};
+use crate::signal::crypto;
 use crate::signal::{SignalError, client, hub::Hub};
 use crate::term::{TermError, TermInfo, TermView};
-use actor::{Actor, Command, Rejoin, TermCommand};
+use actor::{Actor, Command, Door, Rejoin, TermCommand};
+use admission::{Admission, JoinRequest};
 use handshake::{LinkIds, Local};
+use membership::{Access, Membership};
 use presence::{LocalPresence, PeerPresence};
 use state::{Role, SavedSession};
 use std::sync::Arc;
@@ -68,6 +73,18 @@ pub enum EngineError {
     HostUnreachable,
     #[error("the host closed the connection before the workspace arrived")]
     HostLeft,
+    #[error("the host stopped answering before letting this peer in")]
+    HostGone,
+    #[error("not let in: {0}")]
+    Denied(String),
+    #[error("this peer joined with a read-only link: it cannot change files or terminals")]
+    ReadOnly,
+    #[error("only the host can do that")]
+    NotHost,
+    #[error("{0} is not a member of this session, or not waiting to join")]
+    NotAMember(PeerId),
+    #[error("{0} may only watch: the host gave it a read-only role")]
+    Viewer(PeerId),
     #[error("the host refused this peer: {0}")]
     Refused(String),
     #[error("this peer cannot join that host: {0}")]
@@ -106,6 +123,11 @@ pub struct EngineConfig {
     /// A host's first look at its folder counts here, and stops when it is
     /// cancelled ([`EngineError::Cancelled`]).
     pub scan: Arc<ScanProgress>,
+    /// For a host: newcomers wait until its user lets them in
+    /// ([`EngineEvent::JoinRequest`], [`EngineHandle::answer_join`]).
+    pub approve: bool,
+    /// For a joiner: true while the host's user decides whether to let it in.
+    pub waiting: Arc<watch::Sender<bool>>,
 }
 
 impl EngineConfig {
@@ -120,6 +142,8 @@ impl EngineConfig {
             ice: IceConfig::default(),
             share_secrets: false,
             scan: Arc::default(),
+            approve: false,
+            waiting: Arc::new(watch::channel(false).0),
         }
     }
 
@@ -172,6 +196,22 @@ pub enum EngineEvent {
     },
     /// Whether this peer holds the same workspace as each other peer changed.
     Sync(SyncStatus),
+    /// For a host that approves joiners: someone with a valid link waits to
+    /// be let in ([`EngineHandle::answer_join`]).
+    JoinRequest(JoinRequest),
+    /// A joiner that waited gave up before it was answered.
+    JoinWithdrawn {
+        peer: PeerId,
+    },
+    /// The host changed who is in or a role: [`EngineHandle::members`] and
+    /// [`EngineHandle::access`] have the new word.
+    Membership,
+    /// This peer may not change shared files: what its user wrote on disk
+    /// was put back, and the user's text kept at `kept`.
+    WriteUndone {
+        path: RelPath,
+        kept: Option<PathBuf>,
+    },
 }
 
 /// Whether this peer holds the same workspace as the others, from the
@@ -217,7 +257,15 @@ pub struct MemberInfo {
     pub name: String,
     /// `#rrggbb`: the color of this peer's cursors everywhere.
     pub color: String,
-    pub role: String,
+    /// What the host lets it do.
+    pub access: Access,
+}
+
+/// A host's two invite links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invites {
+    pub edit: Invite,
+    pub view: Invite,
 }
 
 /// A change to the file tree asked for by an editor.
@@ -234,7 +282,7 @@ pub enum FileOp {
 /// A running peer.
 pub struct EngineHandle {
     me: PeerId,
-    invite: Option<Invite>,
+    invites: watch::Receiver<Option<Invites>>,
     traffic: Arc<Traffic>,
     cmd: mpsc::Sender<Command>,
     events: broadcast::Sender<EngineEvent>,
@@ -247,9 +295,37 @@ impl EngineHandle {
         &self.me
     }
 
-    /// The invite link, for a host.
-    pub fn invite(&self) -> Option<&Invite> {
-        self.invite.as_ref()
+    /// The edit link, for a host.
+    pub fn invite(&self) -> Option<Invite> {
+        self.invites().map(|i| i.edit)
+    }
+
+    /// Both invite links, for a host (they change with [`Self::new_links`]).
+    pub fn invites(&self) -> Option<Invites> {
+        self.invites.borrow().clone()
+    }
+
+    /// What the host lets this peer do now.
+    pub async fn access(&self) -> Result<Access, EngineError> {
+        self.ask(|reply| Command::Access { reply }).await
+    }
+
+    /// For a host: lets a waiting joiner in, or turns it away.
+    pub async fn answer_join(&self, peer: PeerId, allow: bool) -> Result<(), EngineError> {
+        self.ask(|reply| Command::AnswerJoin { peer, allow, reply }).await?
+    }
+
+    /// For a host: makes a member an editor or a viewer, or removes it
+    /// (every peer closes its connections, and it cannot come back with the
+    /// links it knows: those are replaced).
+    pub async fn set_role(&self, peer: PeerId, role: MemberRole) -> Result<(), EngineError> {
+        self.ask(|reply| Command::SetRole { peer, role, reply }).await?
+    }
+
+    /// For a host: replaces both invite links. Old links no longer let
+    /// anyone new in; members already in keep coming back.
+    pub async fn new_links(&self) -> Result<Invites, EngineError> {
+        self.ask(|reply| Command::NewLinks { reply }).await?
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
@@ -415,31 +491,40 @@ pub struct Engine;
 
 impl Engine {
     /// Shares `cfg.root`. Returns once the workspace is scanned and the
-    /// invite link is ready.
+    /// invite links are ready.
     pub async fn host(cfg: EngineConfig) -> Result<EngineHandle, EngineError> {
         let sb = Sandbox::open(&cfg.root, cfg.max_file_size)?.sharing_secrets(cfg.share_secrets);
-        let saved = state::load_session(&sb)?;
-        let saved_port = saved.as_ref().and_then(|s| s.port);
-        let (session, secret, me, identity, doc, files) = match saved {
+        let (mut saved, identity, doc, files) = match state::load_session(&sb)? {
             Some(s) if s.role == Role::Host => {
                 let identity = state::load_identity(&sb)?.ok_or_else(|| EngineError::State("identity.pem is missing".into()))?;
                 let (doc, files) = match state::load_document(&sb, &s.session)? {
                     Some(saved) => saved,
                     None => (WorkspaceDoc::new_workspace(&s.session)?, Default::default()),
                 };
-                (s.session_id()?, s.secret()?, PeerId::of_certificate(&identity.fingerprint), identity, doc, files)
+                (s, identity, doc, files)
             }
             Some(_) => return Err(EngineError::GuestFolder(sb.root().to_path_buf())),
             None => {
                 let identity = Identity::generate()?;
-                let (session, secret, me) = (SessionId::random(), Secret::random(), PeerId::of_certificate(&identity.fingerprint));
-                let saved =
-                    SavedSession { session: session.to_hex(), role: Role::Host, peer: me.clone(), secret: Some(secret.to_base64()), port: None };
-                state::save_session(&sb, &saved)?;
+                let session = SessionId::random().to_hex();
+                let saved = SavedSession {
+                    session: session.clone(),
+                    role: Role::Host,
+                    peer: PeerId::of_certificate(&identity.fingerprint),
+                    secret: Some(Secret::random().to_base64()),
+                    port: None,
+                    view_secret: None,
+                    retired: Vec::new(),
+                };
                 state::save_identity(&sb, &identity)?;
-                (session, secret, me, identity, WorkspaceDoc::new_workspace(&session.to_hex())?, Default::default())
+                (saved, identity, WorkspaceDoc::new_workspace(&session)?, Default::default())
             }
         };
+        let session = saved.session_id()?;
+        let me = PeerId::of_certificate(&identity.fingerprint);
+        let secrets = saved.secrets()?;
+        saved.set_secrets(&secrets);
+        state::save_session(&sb, &saved)?;
         let mut ws = Workspace::open(sb, doc, &files)?;
         ws.doc().upgrade()?;
         ws.rescan_with(Some(&cfg.scan)).map_err(|e| match e {
@@ -452,15 +537,9 @@ impl Engine {
         let (signal, url, hub) = match &cfg.signal {
             Some(url) => (client::connect(url, &topic).await?, url.clone(), None),
             None => {
-                let (hub, addr) = bind_hub(&cfg, saved_port).await?;
-                if saved_port != Some(addr.port()) {
-                    let saved = SavedSession {
-                        session: session.to_hex(),
-                        role: Role::Host,
-                        peer: me.clone(),
-                        secret: Some(secret.to_base64()),
-                        port: Some(addr.port()),
-                    };
+                let (hub, addr) = bind_hub(&cfg, saved.port).await?;
+                if saved.port != Some(addr.port()) {
+                    saved.port = Some(addr.port());
                     state::save_session(ws.sandbox(), &saved)?;
                 }
                 let url = Url::parse(&format!("ws://{}", SocketAddr::new(advertised_ip(cfg.bind), addr.port())))
@@ -468,23 +547,33 @@ impl Engine {
                 (hub.local(&topic), url, Some(hub))
             }
         };
-        let invite = Invite { session, secret: secret.clone(), signal: url, fingerprint: identity.fingerprint, host_name: cfg.name.clone() };
+        let invite = Invite {
+            session,
+            secret: secrets.edit.clone(),
+            signal: url,
+            fingerprint: identity.fingerprint,
+            host_name: cfg.name.clone(),
+            view: false,
+        };
+        let members = Membership::load(ws.sandbox(), session, identity.fingerprint);
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
         let local = Local {
-            me,
+            me: me.clone(),
             name: cfg.name.clone(),
             links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() },
             ids: LinkIds::default(),
             inbox: inbox_tx,
         };
-        let acceptor = tokio::spawn(handshake::accept(local.clone(), SignalKey::derive(&secret, &session), signal));
+        let (offers_tx, offers_rx) = mpsc::channel(actor::OFFERS);
+        let acceptor = tokio::spawn(handshake::accept(me, signal.rx, offers_tx));
 
-        let mut actor = Actor::new(ws, local, session, inbox_rx);
+        let mut actor = Actor::new(ws, local, session, inbox_rx, members);
         actor.enroll(actor::ROLE_HOST)?;
         actor.save()?;
         actor.watch(watcher, fs_rx);
         actor.keep_alive(acceptor, hub);
-        Ok(actor.spawn(Some(invite)))
+        let door = Door { admission: Admission::new(session, secrets, cfg.approve), signal: signal.tx, offers: offers_rx, invite, saved };
+        Ok(actor.spawn(Some(door)))
     }
 
     /// Joins the session of `invite`, mirroring it into `cfg.root`. Returns
@@ -508,9 +597,18 @@ impl Engine {
         };
         let me = PeerId::of_certificate(&identity.fingerprint);
         let mut ws = Workspace::open(sb, doc, &files)?;
+        let members = Membership::load(ws.sandbox(), invite.session, invite.fingerprint);
         let rejoining = ws.doc().is_initialized();
         if rejoining {
-            ws.rescan()?;
+            // What changed here while away is taken in, or, for a peer that
+            // may not edit, put back.
+            if members.access(&me).may_edit() {
+                ws.rescan()?;
+            } else {
+                for (path, _) in ws.undo_writes(vec![FsChange::Rescan]) {
+                    tracing::warn!(%path, "put back a shared file changed while away: this peer may not edit");
+                }
+            }
         }
         let topic = crypto::topic(&invite.session);
         let url = cfg.signal.clone().unwrap_or_else(|| invite.signal.clone());
@@ -524,9 +622,17 @@ impl Engine {
             inbox: inbox_tx,
         };
 
-        let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx);
+        let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx, members);
         let (joined_tx, joined_rx) = oneshot::channel();
-        let saved = SavedSession { session: invite.session.to_hex(), role: Role::Guest, peer: me, secret: None, port: None };
+        let saved = SavedSession {
+            session: invite.session.to_hex(),
+            role: Role::Guest,
+            peer: me,
+            secret: None,
+            port: None,
+            view_secret: None,
+            retired: Vec::new(),
+        };
         actor.on_first_sync(joined_tx, saved, Rejoin::new(invite.clone(), url));
         if rejoining {
             actor.enroll(actor::ROLE_EDITOR)?;
@@ -537,7 +643,7 @@ impl Engine {
         }
         let handle = actor.spawn(None);
         let joined = async {
-            handshake::join(&local, &invite, signal).await?;
+            handshake::join(&local, &invite, signal, &cfg.waiting).await?;
             tokio::time::timeout(INITIAL_SYNC_TIMEOUT, joined_rx)
                 .await
                 .map_err(|_| EngineError::SyncTimeout(INITIAL_SYNC_TIMEOUT))?

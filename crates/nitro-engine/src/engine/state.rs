@@ -2,7 +2,9 @@
 //! never shared), so it can stop and come back as the same peer:
 //!
 //! - `session.json`: session id, role, this peer's id; for the host also the
-//!   invite secret and signaling port, so its invite link survives restarts.
+//!   secrets of its links (and of links it replaced) and the signaling port,
+//!   so its invite links survive restarts.
+//! - `membership`: the host's newest signed word on members and roles.
 //! - `identity.pem`: the host's DTLS certificate and key (pinned by invites).
 //! - `document.automerge` and `document.changes`: the workspace document, as a
 //!   snapshot and the changes appended since.
@@ -22,6 +24,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::EngineError;
+use super::admission::Secrets;
 use crate::doc::{FileId, WorkspaceDoc};
 use crate::fs::Sandbox;
 use crate::link::Identity;
@@ -52,6 +55,12 @@ pub struct SavedSession {
     /// The host's signaling port, reused at restart so invites keep working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// The host's read-only link's secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_secret: Option<String>,
+    /// Secrets of links the host replaced: members may still come back with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
 }
 
 impl SavedSession {
@@ -64,6 +73,24 @@ impl SavedSession {
             .as_deref()
             .and_then(Secret::from_base64)
             .ok_or_else(|| EngineError::State("the secret in session.json is missing or malformed".into()))
+    }
+
+    /// The host's secrets; a session saved before read-only links existed
+    /// gets its read-only secret now.
+    pub fn secrets(&self) -> Result<Secrets, EngineError> {
+        let view = match self.view_secret.as_deref() {
+            Some(s) => Secret::from_base64(s).ok_or_else(|| EngineError::State("the read-only secret in session.json is malformed".into()))?,
+            None => Secret::random(),
+        };
+        let retired = self.retired.iter().filter_map(|s| Secret::from_base64(s)).collect();
+        Ok(Secrets { edit: self.secret()?, view, retired })
+    }
+
+    /// Keeps `secrets` as the host's.
+    pub fn set_secrets(&mut self, secrets: &Secrets) {
+        self.secret = Some(secrets.edit.to_base64());
+        self.view_secret = Some(secrets.view.to_base64());
+        self.retired = secrets.retired.iter().map(Secret::to_base64).collect();
     }
 }
 

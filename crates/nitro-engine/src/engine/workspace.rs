@@ -11,6 +11,7 @@
 //! watcher batches and remote changes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -490,6 +491,69 @@ impl Workspace {
             self.refresh_tree();
         }
         Ok(())
+    }
+
+    /// For a peer that may not change shared files: puts every shared file
+    /// or folder the batch touched back as the session has it. A text the
+    /// user wrote over a shared file is kept in `.nitro/unshared/`; files
+    /// the session does not list stay as they are (they are not shared).
+    /// Returns the paths put back, with where each user's text went.
+    pub fn undo_writes(&mut self, batch: Vec<FsChange>) -> Vec<(RelPath, Option<PathBuf>)> {
+        let mut paths: Vec<RelPath> = Vec::new();
+        for change in batch {
+            match change {
+                FsChange::Rescan => paths.extend(self.disk.values().map(|d| d.path.clone())),
+                FsChange::Changed(p) => paths.push(p),
+                FsChange::Renamed { from, to } => paths.extend([from, to]),
+            }
+        }
+        // A folder removed with what it held: all of it comes back.
+        let gone_dirs: Vec<RelPath> = paths.iter().filter(|p| matches!(self.sandbox.read(p), Ok(Node::Missing))).cloned().collect();
+        paths.extend(self.disk.values().filter(|d| gone_dirs.iter().any(|g| d.path.starts_with(g) && d.path != *g)).map(|d| d.path.clone()));
+        paths.sort_by(|a, b| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
+        paths.dedup();
+        let mut undone = Vec::new();
+        for path in paths {
+            match self.undo_write(&path) {
+                Ok(Some(kept)) => undone.push((path, kept)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%path, error = %e, "could not put a shared file back"),
+            }
+        }
+        undone
+    }
+
+    /// Puts one path back; `Some` when it differed (with the user's kept text).
+    fn undo_write(&mut self, path: &RelPath) -> Result<Option<Option<PathBuf>>, WorkspaceError> {
+        let Some(id) = self.tree.by_path.get(path).cloned() else { return Ok(None) };
+        let Some(rec) = self.disk.get(&id).cloned() else { return Ok(None) };
+        let shared = match rec.text {
+            None => None,
+            Some(written) => Some(if self.doc.has_content(&id) { self.doc.text(&id)? } else { written }),
+        };
+        let node = self.sandbox.read(path)?;
+        Ok(match (shared, node) {
+            (None, Node::Dir) => None,
+            (None, _) => {
+                self.sandbox.create_dir(path)?;
+                Some(None)
+            }
+            (Some(text), Node::File(FileContent::Text(now))) if now == text => None,
+            (Some(text), Node::File(FileContent::Text(now))) => {
+                let kept = self.sandbox.keep_unshared(path, now.as_bytes())?;
+                self.sandbox.write_text(path, &text)?;
+                Some(Some(kept))
+            }
+            (Some(text), Node::Missing) => {
+                self.sandbox.write_text(path, &text)?;
+                Some(None)
+            }
+            // Now binary, too large or a folder: left as the user made it.
+            (Some(_), _) => {
+                tracing::warn!(%path, "a shared file became something this peer cannot put back; left as it is");
+                None
+            }
+        })
     }
 
     /// Whether `path` is a `.gitignore`; if this peer's own user changed it

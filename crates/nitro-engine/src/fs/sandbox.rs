@@ -367,6 +367,16 @@ impl Sandbox {
         self.dir.set_permissions(STATE_DIR, private(0o700)).map_err(io_err(STATE_DIR))
     }
 
+    /// Keeps a user's text of a shared file at `.nitro/unshared/<rel>`, for a
+    /// peer that may not change shared files (the file itself is put back);
+    /// returns where it went.
+    pub fn keep_unshared(&self, rel: &RelPath, bytes: &[u8]) -> Result<PathBuf, FsError> {
+        self.ensure_state_dir()?;
+        let kept = RelPath::new(&format!("{STATE_DIR}/unshared/{}", rel.as_str()))?;
+        self.write_with(&kept, bytes, Some(private(0o600)))?;
+        Ok(self.root.join(kept.to_path()))
+    }
+
     /// Appends to a file of this peer's state folder, creating it. Runs
     /// before every file write: the folder is set up only when missing.
     pub fn append_state(&self, name: &str, bytes: &[u8]) -> Result<(), FsError> {

@@ -1,7 +1,7 @@
 //! The invite link: everything a joiner needs, on one line.
 //!
 //! ```text
-//! nitroide://join?v=1&s=<session>&k=<secret>&ws=<signaling URL>&fp=<fingerprint>&n=<host name>
+//! nitroide://join?v=1&s=<session>&k=<secret>&ws=<signaling URL>&fp=<fingerprint>&n=<host name>[&r=view]
 //! ```
 //!
 //! - `s`: session id, 32 lowercase hex digits (16 random bytes).
@@ -11,6 +11,8 @@
 //! - `fp`: SHA-256 fingerprint of the host's DTLS certificate, 64 hex digits;
 //!   the joiner refuses an answer whose certificate differs.
 //! - `n`: the host's display name, shown before joining.
+//! - `r`: `view` on a read-only link, shown before joining. The host tells
+//!   the links apart by their secrets, never by this.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -85,6 +87,8 @@ pub struct Invite {
     /// SHA-256 of the host's DTLS certificate, 32 bytes.
     pub fingerprint: [u8; 32],
     pub host_name: String,
+    /// A read-only link (the host decides by the secret; this only says so).
+    pub view: bool,
 }
 
 impl Invite {
@@ -97,6 +101,9 @@ impl Invite {
             .append_pair("ws", self.signal.as_str())
             .append_pair("fp", &hex(&self.fingerprint))
             .append_pair("n", &self.host_name);
+        if self.view {
+            url.query_pairs_mut().append_pair("r", "view");
+        }
         url.into()
     }
 
@@ -122,7 +129,12 @@ impl Invite {
         }
         let fingerprint = unhex::<32>(&get("fp")?).ok_or(InviteError::Malformed("certificate fingerprint"))?;
         let host_name = super::printable::printable(&get("n").unwrap_or_default(), super::limits::MAX_NAME);
-        Ok(Self { session, secret, signal, fingerprint, host_name })
+        let view = match get("r").ok().as_deref() {
+            None | Some("edit") => false,
+            Some("view") => true,
+            Some(_) => return Err(InviteError::Malformed("role")),
+        };
+        Ok(Self { session, secret, signal, fingerprint, host_name, view })
     }
 }
 
@@ -152,6 +164,7 @@ mod tests {
             signal: Url::parse("ws://192.168.1.20:41234").expect("url"),
             fingerprint: rand::random(),
             host_name: "Ada Lovelace & co".into(),
+            view: false,
         }
     }
 
@@ -161,7 +174,10 @@ mod tests {
         let link = inv.to_link();
         assert!(link.starts_with("nitroide://join?"));
         assert!(link.len() < 400, "{link}");
-        assert_eq!(Invite::parse(&link), Ok(inv));
+        assert_eq!(Invite::parse(&link), Ok(inv.clone()));
+        let view = Invite { view: true, ..inv };
+        assert!(view.to_link().ends_with("&r=view"));
+        assert_eq!(Invite::parse(&view.to_link()), Ok(view));
     }
 
     #[test]

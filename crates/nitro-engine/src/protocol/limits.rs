@@ -54,6 +54,13 @@ pub const MAX_TITLE: usize = 128;
 /// The largest terminal a peer may ask for, or list.
 pub const MAX_COLS: u16 = 1000;
 pub const MAX_ROWS: u16 = 500;
+/// Members (removed ones included) the host's word may list.
+pub const MAX_MEMBERS: usize = 4096;
+/// A `Membership` message body: [`MAX_MEMBERS`] members fit with room.
+pub const MAX_MEMBERSHIP: usize = 256 * 1024;
+/// Joiners waiting for the host to let them in at once; more are refused
+/// for now (they try again).
+pub const MAX_WAITING: usize = 16;
 /// Refusals a host signs per second (offers whose box does not open).
 pub const REFUSAL_RATE: Limit = Limit { per_second: 10.0, burst: 20.0 };
 

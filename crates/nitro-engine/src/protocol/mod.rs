@@ -5,6 +5,7 @@
 pub mod frame;
 pub mod invite;
 pub mod limits;
+pub mod membership;
 pub mod presence;
 pub mod printable;
 pub mod wire;

@@ -20,6 +20,7 @@
 //! | 0x0e | Want    | repeated: 32-byte SHA-256 of a text the sender needs |
 //! | 0x0f | Blobs   | repeated: 32-byte SHA-256, u32 length, the UTF-8 text it names |
 //! | 0x10 | Lacks   | repeated: 32-byte SHA-256 of a wanted text the sender does not have |
+//! | 0x11 | Membership | the host's signed word on members and roles ([`super::membership`]) |
 //!
 //! Integers are big-endian. A document key is a length byte and ASCII: empty
 //! for the workspace's tree, else the file id (letters and digits, at most
@@ -27,13 +28,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::limits::{MAX_NAME, MAX_PEERS, MAX_WANT};
+use super::limits::{MAX_MEMBERSHIP, MAX_NAME, MAX_PEERS, MAX_WANT};
 use super::printable::printable;
 use super::{PeerId, TermId};
 
 /// Peers with a different protocol version refuse each other with a clear
 /// message instead of misreading bytes.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {
@@ -125,6 +126,9 @@ pub enum StateMsg {
     Blobs(Vec<(String, String)>),
     /// Texts asked for that the sender does not have.
     Lacks(Vec<String>),
+    /// The host's signed word on who is in and with which role, as sent
+    /// (checked by the receiver, which knows the host's certificate).
+    Membership(Vec<u8>),
 }
 
 /// A compact summary of a workspace's shared state: a hash of the tree
@@ -151,6 +155,7 @@ const DIGEST: u8 = 0x0d;
 const WANT: u8 = 0x0e;
 const BLOBS: u8 = 0x0f;
 const LACKS: u8 = 0x10;
+const MEMBERSHIP: u8 = 0x11;
 /// Document keys are file ids: at most this long.
 const MAX_DOC_KEY: usize = 64;
 
@@ -194,6 +199,10 @@ impl StateMsg {
                 for h in hashes {
                     out.extend(super::invite::unhex::<32>(h).unwrap_or([0; 32]));
                 }
+            }
+            StateMsg::Membership(body) => {
+                out.push(MEMBERSHIP);
+                out.extend_from_slice(body);
             }
             StateMsg::Blobs(blobs) => {
                 out.push(BLOBS);
@@ -289,6 +298,8 @@ impl StateMsg {
                 }
                 Ok(StateMsg::Blobs(blobs))
             }
+            MEMBERSHIP if body.is_empty() || body.len() > MAX_MEMBERSHIP => Err(WireError::Malformed("membership")),
+            MEMBERSHIP => Ok(StateMsg::Membership(body.to_vec())),
             other => Err(WireError::UnknownType(other)),
         }
     }

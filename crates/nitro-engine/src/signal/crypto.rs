@@ -79,6 +79,8 @@ fn aad(kind: Kind, from: &PeerId, to: Option<&PeerId>) -> Vec<u8> {
         Kind::Offer => "offer",
         Kind::Answer => "answer",
         Kind::Refused => "refused",
+        Kind::Waiting => "waiting",
+        Kind::Denied => "denied",
     };
     format!("nitroide|{kind}|{from}|{}", to.map_or("", PeerId::as_str)).into_bytes()
 }

@@ -45,6 +45,11 @@ pub enum Kind {
     /// The host could not open an offer: the joiner's secret is wrong
     /// (signed by the host: see [`refusal`]).
     Refused,
+    /// The host asks its user whether to let the joiner in (signed by the
+    /// host, again every few seconds while it waits).
+    Waiting,
+    /// The host will not let the joiner in, and says why (signed).
+    Denied,
 }
 
 /// The `data` of a y-webrtc `publish` message.

@@ -26,7 +26,15 @@ impl Actor {
                         LinkEventKind::State(StateMsg::Changes(c)) if self.links.said_hello(e.link) => {
                             self.links.heard(e.link);
                             match WorkspaceDoc::decode_changes(from_wire(c)) {
-                                Ok(d) => batches.push((e.link, d)),
+                                Ok(mut d) => {
+                                    // A peer the host does not let edit changes nothing here.
+                                    if !self.link_access(e.link).may_edit() && d.keep_base_only() > 0 {
+                                        tracing::warn!(link = e.link.0, "refused changes from a peer that may not edit");
+                                    }
+                                    if !d.is_empty() {
+                                        batches.push((e.link, d));
+                                    }
+                                }
                                 Err(err) => self.drop_link(e.link, &format!("sent a change that does not decode ({err})")),
                             }
                         }
@@ -128,6 +136,7 @@ impl Actor {
     /// One message of a sync round: what it brings is applied, and the
     /// round goes on.
     pub(super) fn on_sync(&mut self, id: LinkId, items: Keyed) {
+        let only_base = !self.link_access(id).may_edit();
         let result = {
             let Some(sync) = self.links.get_mut(id).map(|s| &mut s.sync) else {
                 return;
@@ -135,7 +144,7 @@ impl Actor {
             let mut touched = Touched::default();
             let mut result = Ok(());
             for (key, m) in from_wire(items) {
-                match self.ws.doc().receive_sync(sync, &key, &m) {
+                match self.ws.doc().receive_sync_from(sync, &key, &m, only_base) {
                     Ok(t) => touched.merge(t),
                     Err(e) => {
                         result = Err(e);

@@ -9,26 +9,31 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::admission::Admission;
 use super::handshake::Local;
+use super::membership::{Access, Membership};
 use super::mesh::Mesh;
 use super::presence::{LocalPresence, Outgoing, PeerPresence, PresenceTable, default_color};
 use super::state;
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, SearchQuery, SearchResults, Workspace};
-use super::{EngineError, EngineEvent, EngineHandle, FileOp, MemberInfo, PeerInfo, SyncStatus};
+use super::{EngineError, EngineEvent, EngineHandle, FileOp, Invites, MemberInfo, PeerInfo, SyncStatus};
 use crate::doc::{Member, Splice, Touched, Version};
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Conn, LinkEvent, LinkEventKind, LinkId};
 use crate::path::RelPath;
 use crate::protocol::limits::{MAX_LINKS, PRESENCE_RATE, WANT_RATE};
+use crate::protocol::membership::Role;
 use crate::protocol::wire::Relay;
 use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, SessionId, StateMsg, TermId};
 use crate::rate::Verdict;
+use crate::signal::Envelope;
 use crate::signal::hub::Hub;
 use crate::term::pty::PtyEvent;
 use crate::term::{TermInfo, TermView};
@@ -42,6 +47,7 @@ mod first_sync;
 mod links;
 mod peers;
 mod presence;
+mod roles;
 mod terminals;
 pub use peers::Rejoin;
 pub use terminals::TermCommand;
@@ -52,6 +58,8 @@ pub const ROLE_EDITOR: &str = "editor";
 
 /// Link events queued for the actor.
 pub const INBOX: usize = 4096;
+/// Offers from signaling queued for the host's admission.
+pub const OFFERS: usize = 256;
 const TICK: Duration = Duration::from_millis(250);
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// How long a refused peer's connection stays open for the refusal to arrive.
@@ -79,7 +87,23 @@ pub enum Command {
     Search { query: SearchQuery, reply: oneshot::Sender<Result<SearchResults, EngineError>> },
     FileOp { op: FileOp, reply: oneshot::Sender<Result<(), EngineError>> },
     TermView { term: TermId, reply: oneshot::Sender<Option<TermView>> },
+    Access { reply: oneshot::Sender<Access> },
+    AnswerJoin { peer: PeerId, allow: bool, reply: oneshot::Sender<Result<(), EngineError>> },
+    SetRole { peer: PeerId, role: Role, reply: oneshot::Sender<Result<(), EngineError>> },
+    NewLinks { reply: oneshot::Sender<Result<Invites, EngineError>> },
     Shutdown,
+}
+
+/// The host's side of signaling: who gets in, and the links.
+pub struct Door {
+    pub admission: Admission,
+    /// Publishes on the session's topic.
+    pub signal: mpsc::UnboundedSender<Envelope>,
+    pub offers: mpsc::Receiver<Envelope>,
+    /// The edit link as made at start: both links are made from it.
+    pub invite: Invite,
+    /// What `session.json` holds, to save the links' secrets in.
+    pub saved: state::SavedSession,
 }
 
 pub struct Actor {
@@ -121,14 +145,22 @@ pub struct Actor {
     last_digest: Instant,
     /// Texts of never-edited files on their way here.
     fetch: blobs::Fetch,
+    /// The host's word on who is in, and this peer's role as last obeyed.
+    members: Membership,
+    access_was: Access,
+    /// For the host: its door, its links as handed out, and answers being set up.
+    door: Option<Door>,
+    invites: watch::Sender<Option<Invites>>,
+    answering: Arc<AtomicUsize>,
 }
 
 impl Actor {
-    pub fn new(ws: Workspace, local: Local, session: SessionId, inbox: mpsc::Receiver<LinkEvent>) -> Self {
+    pub fn new(ws: Workspace, local: Local, session: SessionId, inbox: mpsc::Receiver<LinkEvent>, members: Membership) -> Self {
         let (events, _) = broadcast::channel(256);
         let (relay_tx, relay_rx) = mpsc::unbounded_channel();
         let (terms, term_rx) = Terminals::new(local.me.clone(), ws.sandbox().root().to_path_buf());
         let drained = local.links.drained.clone();
+        let access_was = members.access(&local.me);
         Self {
             ws,
             me: local.me.clone(),
@@ -158,6 +190,11 @@ impl Actor {
             status: SyncStatus::default(),
             last_digest: Instant::now(),
             fetch: blobs::Fetch::default(),
+            access_was,
+            members,
+            door: None,
+            invites: watch::channel(None).0,
+            answering: Arc::default(),
         }
     }
 
@@ -174,8 +211,13 @@ impl Actor {
         self._hub = hub;
     }
 
-    /// Writes this peer into the roster, keeping a color and role it already has.
+    /// Writes this peer into the roster, keeping a color and role it already
+    /// has. A peer that may not edit writes nothing (peers show it by the
+    /// name it says hello with).
     pub fn enroll(&mut self, role: &str) -> Result<(), EngineError> {
+        if !self.access().may_edit() {
+            return Ok(());
+        }
         let existing = self.ws.roster().remove(&self.me);
         let member = Member {
             name: self.name.clone(),
@@ -186,15 +228,21 @@ impl Actor {
         Ok(())
     }
 
-    pub fn spawn(mut self, invite: Option<Invite>) -> EngineHandle {
+    /// Runs the actor; a host hands it its door.
+    pub fn spawn(mut self, door: Option<Door>) -> EngineHandle {
         // Shells listed as ours did not survive the last run.
         self.reconcile_terminals();
+        if let Some(door) = &door {
+            self.invites.send_replace(Some(door.invites()));
+        }
+        self.door = door;
         let (cmd, cmd_rx) = mpsc::channel(1024);
         let events = self.events.clone();
         let traffic = self.local.links.traffic.clone();
         let me = self.me.clone();
+        let invites = self.invites.subscribe();
         let task = tokio::spawn(self.run(cmd_rx));
-        EngineHandle { me, invite, traffic, cmd, events, task }
+        EngineHandle { me, invites, traffic, cmd, events, task }
     }
 
     async fn run(mut self, mut cmd: mpsc::Receiver<Command>) -> Result<(), EngineError> {
@@ -226,11 +274,8 @@ impl Actor {
                         self.send_to_peer(&via, &StateMsg::Relay(relay));
                     }
                 }
-                batch = next_fs_batch(&mut self.fs) => {
-                    if let Err(e) = self.ws.ingest(batch) {
-                        tracing::warn!(error = %e, "could not take in changes on disk");
-                    }
-                }
+                batch = next_fs_batch(&mut self.fs) => self.on_disk(batch),
+                offer = next_offer(&mut self.door) => self.on_offer(offer),
                 _ = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now).into()), if presence_due.is_some() => {
                     self.send_presence_if_due(Instant::now());
                 }
@@ -262,10 +307,10 @@ impl Actor {
     fn handle_command(&mut self, cmd: Command) {
         match cmd {
             Command::Edit { path, base, splices, reply } => {
-                let result = self.ws.edit(&path, base.as_ref(), &splices);
+                let result = self.read_only().and_then(|()| Ok(self.ws.edit(&path, base.as_ref(), &splices)?));
                 match reply {
                     Some(reply) => {
-                        let _ = reply.send(result.map_err(EngineError::from));
+                        let _ = reply.send(result);
                     }
                     None => {
                         if let Err(e) = result {
@@ -305,7 +350,11 @@ impl Actor {
                 let _ = reply.send(self.ws.splices_since(&path, &since).map_err(EngineError::from));
             }
             Command::Term { cmd, reply } => {
-                let _ = reply.send(self.terminal_command(cmd));
+                let result = match cmd {
+                    TermCommand::Open { .. } | TermCommand::Grant { .. } => self.read_only().and_then(|()| self.terminal_command(cmd)),
+                    cmd => self.terminal_command(cmd),
+                };
+                let _ = reply.send(result);
             }
             Command::Terminals { reply } => {
                 let _ = reply.send(self.ws.doc().terminals());
@@ -314,14 +363,19 @@ impl Actor {
                 let _ = reply.send(self.ws.files());
             }
             Command::Members { reply } => {
-                let mut names = self.shown_names();
-                let members = self.ws.roster().into_iter().map(|(peer, m)| MemberInfo {
-                    name: names.remove(&peer).unwrap_or(m.name),
-                    peer,
-                    color: m.color,
-                    role: m.role,
-                });
-                let _ = reply.send(members.collect());
+                let _ = reply.send(self.members());
+            }
+            Command::Access { reply } => {
+                let _ = reply.send(self.access());
+            }
+            Command::AnswerJoin { peer, allow, reply } => {
+                let _ = reply.send(self.answer_join(&peer, allow));
+            }
+            Command::SetRole { peer, role, reply } => {
+                let _ = reply.send(self.set_role(peer, role));
+            }
+            Command::NewLinks { reply } => {
+                let _ = reply.send(self.new_links());
             }
             Command::Search { query, reply } => {
                 let _ = reply.send(self.ws.search(&query).map_err(EngineError::from));
@@ -331,13 +385,17 @@ impl Actor {
             }
             Command::FileOp { op, reply } => {
                 let result = match op {
+                    // Edits are written after every batch of commands: a save
+                    // is answered once those before it are on disk.
+                    FileOp::Save(p) => self.ws.text_id(&p).map(drop),
+                    _ if !self.access().may_edit() => {
+                        let _ = reply.send(Err(EngineError::ReadOnly));
+                        return;
+                    }
                     FileOp::CreateFile(p) => self.ws.create_file(&p),
                     FileOp::CreateDir(p) => self.ws.create_dir(&p),
                     FileOp::Rename(from, to) => self.ws.rename_path(&from, &to),
                     FileOp::Delete(p) => self.ws.delete_path(&p),
-                    // Edits are written after every batch of commands: this
-                    // one is answered once those before it are on disk.
-                    FileOp::Save(p) => self.ws.text_id(&p).map(drop),
                 };
                 self.ws.write_edits();
                 let _ = reply.send(result.map_err(EngineError::from));
@@ -418,6 +476,7 @@ impl Actor {
             },
             (StateMsg::Blobs(blobs), true) => self.on_blobs(id, blobs),
             (StateMsg::Lacks(hashes), true) => self.on_lacks(id, hashes),
+            (StateMsg::Membership(word), true) => self.on_membership(id, &word),
             (StateMsg::Pong(n), true) => {
                 if let Some(slot) = self.links.get_mut(id)
                     && let Some((sent, at)) = slot.ping
@@ -441,7 +500,11 @@ impl Actor {
         } else if self.links.greeted().filter(|(_, p, _)| **p != h.peer).count() >= MAX_LINKS {
             Some(format!("the session is full here ({MAX_LINKS} peers)"))
         } else {
-            self.check_certificate(id, &h.peer)
+            self.check_certificate(id, &h.peer).or_else(|| match self.members.access(&h.peer) {
+                Access::Removed => Some("removed from this session by the host".to_owned()),
+                Access::Stranger => Some("not a member of this session: the host has not let that peer in".to_owned()),
+                Access::Host | Access::Editor | Access::Viewer => None,
+            })
         };
         if let Some(reason) = refusal {
             tracing::warn!(peer = %h.peer, %reason, "refusing a peer");
@@ -468,6 +531,8 @@ impl Actor {
         self.send_hello(id);
         let name = self.shown_names().remove(&h.peer).unwrap_or(h.name);
         let _ = self.events.send(EngineEvent::PeerJoined { peer: h.peer, name });
+        // Who is in comes first: the peer checks the others by it.
+        self.send_membership(id);
         self.send_sync(id);
         self.gossip();
         // It may have texts this peer still needs.
@@ -484,6 +549,42 @@ impl Actor {
             None => Some("that peer's connection has no certificate fingerprint".into()),
             Some(fp) if PeerId::of_certificate(&fp) == *peer => None,
             Some(_) => Some(format!("peer id {peer} is not the id of that peer's certificate: refusing an impersonation")),
+        }
+    }
+
+    /// Everyone the host let in (and the host), with what the roster and
+    /// their hellos say of them; a viewer has no roster entry.
+    fn members(&self) -> Vec<MemberInfo> {
+        let mut names = self.shown_names();
+        let roster = self.ws.roster();
+        let mut peers: std::collections::BTreeSet<PeerId> = roster.keys().cloned().collect();
+        peers.extend(self.members.members().into_iter().filter(|(_, r)| *r != Role::Removed).map(|(p, _)| p));
+        peers.insert(self.members.host().clone());
+        peers.insert(self.me.clone());
+        peers
+            .into_iter()
+            .filter(|p| self.members.access(p) != Access::Removed)
+            .map(|peer| MemberInfo {
+                name: names.remove(&peer).or_else(|| roster.get(&peer).map(|m| m.name.clone())).unwrap_or_else(|| peer.as_str()[..8].to_owned()),
+                color: roster.get(&peer).map_or_else(|| default_color(&peer), |m| m.color.clone()),
+                access: self.members.access(&peer),
+                peer,
+            })
+            .collect()
+    }
+
+    /// What the watcher saw on disk: taken in, or, on a peer that may not
+    /// edit, put back as the session has it.
+    fn on_disk(&mut self, batch: Vec<FsChange>) {
+        if self.access().may_edit() {
+            if let Err(e) = self.ws.ingest(batch) {
+                tracing::warn!(error = %e, "could not take in changes on disk");
+            }
+            return;
+        }
+        for (path, kept) in self.ws.undo_writes(batch) {
+            tracing::warn!(%path, "this peer may not change shared files: put the file back as the session has it");
+            let _ = self.events.send(EngineEvent::WriteUndone { path, kept });
         }
     }
 
@@ -556,6 +657,7 @@ impl Actor {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        self.door_tick();
         self.ws.check_swapped();
         self.send_presence_if_due(now);
         self.expire_presence(now);
@@ -626,6 +728,16 @@ impl Actor {
             link.close().await;
         }
         self.save()
+    }
+}
+
+async fn next_offer(door: &mut Option<Door>) -> Envelope {
+    match door {
+        Some(d) => match d.offers.recv().await {
+            Some(env) => env,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

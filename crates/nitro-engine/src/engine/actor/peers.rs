@@ -182,7 +182,7 @@ impl Actor {
         r.attempt = Some(tokio::spawn(async move {
             let topic = crate::signal::crypto::topic(&invite.session);
             let result = match client::connect(&url, &topic).await {
-                Ok(signal) => handshake::join(&local, &invite, signal).await.map(|_| ()),
+                Ok(signal) => handshake::join(&local, &invite, signal, &tokio::sync::watch::channel(false).0).await.map(|_| ()),
                 Err(e) => Err(e.into()),
             };
             match result {

@@ -61,6 +61,9 @@ impl Actor {
                 Ok(None)
             }
             TermCommand::Grant { term, peer, write } => {
+                if write && !self.members.access(&peer).may_edit() {
+                    return Err(EngineError::Viewer(peer));
+                }
                 let info = self.terms.grant(term, peer, write)?;
                 self.publish_terminal(&info)?;
                 Ok(None)
@@ -105,6 +108,15 @@ impl Actor {
     }
 
     pub(super) fn on_term_msg(&mut self, link: LinkId, from: PeerId, msg: TermMsg) {
+        // Whatever grant it holds, a peer the host does not let edit types into no shell.
+        if let TermMsg::Input { term, .. } | TermMsg::Resize { term, .. } = &msg
+            && !self.members.access(&from).may_edit()
+        {
+            let reason = "that peer has a read-only role in this session".to_owned();
+            tracing::info!(peer = %from, %term, %reason, "refused terminal input");
+            self.send(link, &StateMsg::Term(TermMsg::Refused { term: *term, reason }));
+            return;
+        }
         match msg {
             TermMsg::Output { term, offset, bytes } => self.terms.mirror_output(&from, term, offset, &bytes),
             TermMsg::Input { term, bytes } => {
