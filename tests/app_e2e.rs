@@ -357,3 +357,41 @@ async fn the_app_asks_before_letting_a_joiner_in() -> Result<()> {
     drop(app);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_marks_a_type_error_and_goes_to_a_definition_in_another_file() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(
+        &proj,
+        &[
+            ("lib.ts", b"export function greet(name: string): string {\n  return 'hi ' + name;\n}\n"),
+            ("main.ts", b"import { greet } from './lib';\nconsole.log(greet('ada'));\n"),
+        ],
+    )?;
+    // typescript-language-server, found on PATH as a user's would be.
+    let bin: PathBuf = [env!("CARGO_MANIFEST_DIR"), "node_modules", ".bin"].iter().collect();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let app = tokio::task::block_in_place(|| App::start_with(&app_binary(), &tmp.path().join("driver.log"), &[("PATH", path)]))?;
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
+        let args = serde_json::json!({"path": proj, "name": "ada"});
+        app.eval_async(&format!("return await window.__TAURI_INTERNALS__.invoke('start_host', {args});"))?;
+        app.eval("location.reload(); return true;")?;
+        app.wait_until("the workspace", "[...document.querySelectorAll('.tree-name')].some(e => e.textContent === 'main.ts')", UI)?;
+        app.eval("[...document.querySelectorAll('.tree-name')].find(e => e.textContent === 'main.ts').click(); return true;")?;
+        app.wait_until("main.ts in Monaco", &format!("{EDITOR_TEXT}.includes('console.log')"), UI)?;
+        let lines = app.find(".monaco-editor .view-lines", UI)?;
+        app.click(&lines)?;
+        // A type error: the server's diagnostic shows as a squiggle and in the status bar.
+        app.type_text("\u{E009}\u{E010}\nconst bad: number = 'x';")?;
+        app.wait_until("the error's squiggle", "!!document.querySelector('.monaco-editor .squiggly-error')", UI)?;
+        app.wait_until("the problem count", "document.querySelector('.status-problems')?.textContent.includes('1')", UI)?;
+        // F12 on `greet`: lib.ts opens at the definition.
+        app.type_text("\ngreet")?;
+        app.type_text("\u{E03C}")?;
+        app.wait_until("lib.ts open at greet", "document.querySelector('.tab.active .tab-name')?.textContent === 'lib.ts' && document.querySelector('.statusbar').textContent.includes('Ln 1')", UI)
+    })?;
+    drop(app);
+    Ok(())
+}

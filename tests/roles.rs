@@ -163,6 +163,9 @@ async fn roles_change_live_and_a_removed_member_cannot_come_back() -> Result<()>
     append(&bob, "plan.md", "bob before\n").await?;
     ada.set_role(bob.me().clone(), Role::Viewer).await?;
     access_becomes(&bob, Access::Viewer).await?;
+    // The edit link bob knows is replaced: he cannot come back as someone else.
+    let after_demotion = ada.invites().context("links")?;
+    assert!(after_demotion.edit != links.edit && after_demotion.view == links.view);
     assert!(matches!(append(&bob, "plan.md", "bob while read-only\n").await, Err(EngineError::ReadOnly)));
     let mut bob_events = bob.subscribe();
     bob.terminal_input(term, b"touch demoted-typed-this\n".to_vec()).await?;

@@ -283,6 +283,19 @@ pub async fn open_file(state: State<'_, AppState>, path: String) -> Result<Opene
     Ok(OpenedFile { path, text, version: version.to_strings() })
 }
 
+/// The language server for `path` follows it from now on; false when its
+/// language has none configured.
+#[tauri::command]
+pub async fn lsp_open(state: State<'_, AppState>, path: String) -> Result<bool> {
+    Ok(engine(&state).await?.lsp_open(RelPath::new(&path)?).await?)
+}
+
+/// A Language Server Protocol request about `path` (documents named `nitro:/<path>`).
+#[tauri::command]
+pub async fn lsp_request(state: State<'_, AppState>, path: String, method: String, params: serde_json::Value) -> Result<serde_json::Value> {
+    Ok(engine(&state).await?.lsp_request(RelPath::new(&path)?, method, params).await?)
+}
+
 #[tauri::command]
 pub async fn edit(state: State<'_, AppState>, path: String, base: Vec<String>, splices: Vec<SpliceView>) -> Result<Vec<String>> {
     let made =

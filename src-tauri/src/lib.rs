@@ -86,6 +86,8 @@ pub fn run() {
             commands::search,
             commands::git_status,
             commands::open_file,
+            commands::lsp_open,
+            commands::lsp_request,
             commands::edit,
             commands::pull,
             commands::save_file,

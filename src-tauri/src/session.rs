@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use nitro_engine::engine::admission::LinkKind;
 use nitro_engine::engine::{EngineEvent, EngineHandle};
+use nitro_engine::lsp::ServerState;
 use nitro_engine::protocol::TermId;
 use tauri::async_runtime::JoinHandle;
 use tokio::sync::broadcast::error::RecvError;
@@ -176,6 +177,20 @@ async fn translate(engine: &EngineHandle, ev: EngineEvent) -> Option<UiEvent> {
         },
         EngineEvent::JoinWithdrawn { peer } => UiEvent::JoinWithdrawn { peer: peer.to_string() },
         EngineEvent::Membership => UiEvent::Access { access: engine.access().await.ok()?.label() },
+        EngineEvent::Diagnostics { path, diagnostics } => UiEvent::Diagnostics { path: path.to_string(), diagnostics },
+        EngineEvent::LanguageServer { language, state, message } => UiEvent::LanguageServer {
+            language,
+            state: match state {
+                ServerState::Running => "running",
+                ServerState::Restarting => "restarting",
+                ServerState::Missing => "missing",
+            },
+            message,
+        },
+        EngineEvent::LinksReplaced => {
+            let links = engine.invites()?;
+            UiEvent::Invites { edit: links.edit.to_link(), view: links.view.to_link() }
+        }
         EngineEvent::WriteUndone { path, kept } => UiEvent::WriteUndone { path: path.to_string(), kept: kept.map(|k| k.display().to_string()) },
         EngineEvent::Presence(_) | EngineEvent::PresenceGone { .. } => return None,
     })

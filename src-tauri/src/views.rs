@@ -198,6 +198,23 @@ pub enum UiEvent {
     Access {
         access: &'static str,
     },
+    /// The problems a language server sees in a file now (LSP diagnostics).
+    Diagnostics {
+        path: String,
+        diagnostics: serde_json::Value,
+    },
+    /// A language server started, stopped, or is missing (a quiet note).
+    LanguageServer {
+        language: String,
+        /// `running`, `restarting` or `missing`.
+        state: &'static str,
+        message: String,
+    },
+    /// The host's invite links were replaced.
+    Invites {
+        edit: String,
+        view: String,
+    },
     /// A read-only peer's write to a shared file was put back.
     WriteUndone {
         path: String,

@@ -25,6 +25,11 @@ pub struct App {
 impl App {
     /// Starts the app binary at `app` on a new virtual display.
     pub fn start(app: &Path, log: &Path) -> Result<Self> {
+        Self::start_with(app, log, &[])
+    }
+
+    /// [`Self::start`], the app's process getting these environment variables.
+    pub fn start_with(app: &Path, log: &Path, env: &[(&str, String)]) -> Result<Self> {
         let n = (100..200).find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()).context("no free X display number")?;
         let display = Command::new("Xvfb")
             .args([format!(":{n}").as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
@@ -46,6 +51,7 @@ impl App {
             .process_group(0)
             .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
             .env("DISPLAY", format!(":{n}"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(std::fs::File::create(log)?)
             .stderr(std::fs::File::create(log.with_extension("err"))?)
             .spawn()

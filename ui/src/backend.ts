@@ -190,7 +190,30 @@ export type UiEvent =
   | { type: 'joinRequest'; peer: PeerId; name: string; link: 'edit' | 'view' }
   | { type: 'joinWithdrawn'; peer: PeerId }
   | { type: 'access'; access: Access }
-  | { type: 'writeUndone'; path: string; kept: string | null };
+  | { type: 'writeUndone'; path: string; kept: string | null }
+  | ({ type: 'invites' } & Invites)
+  | { type: 'diagnostics'; path: string; diagnostics: LspDiagnostic[] }
+  | { type: 'languageServer'; language: string; state: 'running' | 'restarting' | 'missing'; message: string };
+
+/** LSP's position: 0-based line and UTF-16 character. */
+export interface LspPosition {
+  line: number;
+  character: number;
+}
+
+export interface LspRange {
+  start: LspPosition;
+  end: LspPosition;
+}
+
+export interface LspDiagnostic {
+  range: LspRange;
+  /** 1 error, 2 warning, 3 information, 4 hint. */
+  severity?: number;
+  message: string;
+  source?: string;
+  code?: string | number;
+}
 
 /** What the editing binding needs from the engine (injected so tests can use a double). */
 export interface DocBackend {
@@ -225,6 +248,9 @@ export const backend = {
   search: (query: SearchRequest) => invoke<SearchResults>('search', { query }),
   gitStatus: () => invoke<GitView>('git_status'),
   openFile: (path: string) => invoke<OpenedFile>('open_file', { path }),
+  lspOpen: (path: string) => invoke<boolean>('lsp_open', { path }),
+  /** LSP JSON in and out; documents are named `nitro:/<path>`. */
+  lspRequest: (path: string, method: string, params: unknown) => invoke<unknown>('lsp_request', { path, method, params }),
   edit: (args: { path: string; base: Version; splices: Splice[] }) => invoke<Version>('edit', { ...args }),
   pull: (args: { path: string; since: Version }) => invoke<Pulled>('pull', { ...args }),
   saveFile: (path: string) => invoke<void>('save_file', { path }),

@@ -16,6 +16,8 @@ export interface EditorAreaEvents {
   cursorMoved(line: number, column: number): void;
   message(text: string): void;
   followChanged(peer: string | null): void;
+  /** A file got its model (language features attach to it). */
+  modelOpened(model: monaco.editor.ITextModel): void;
 }
 
 /** Side by side, as many as a window's width holds with room to read. */
@@ -264,6 +266,9 @@ export class EditorArea {
         });
         const file: OpenFile = { path, model, binding };
         this.files.set(path, file);
+        this.events.modelOpened(model);
+        // Its language server (if there is one) follows it from now on.
+        backend.lspOpen(path).catch(() => undefined);
         return file;
       } catch (err) {
         toast(`Could not open ${path}: ${errorMessage(err)}`, 'error');

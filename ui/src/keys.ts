@@ -22,6 +22,7 @@ export const BINDINGS: readonly Binding[] = [
   { key: 'Ctrl+1', command: 'focusFirstGroup' },
   { key: 'Ctrl+2', command: 'focusSecondGroup' },
   { key: 'Ctrl+,', command: 'openSettings' },
+  { key: 'Ctrl+Shift+M', command: 'problems' },
 ];
 
 export interface KeyLike {

@@ -21,6 +21,7 @@ export class StatusBar {
   private readonly file = h('span', { className: 'status-item' });
   private readonly branch = h('span', { className: 'status-item status-branch', title: 'The git branch of your copy' });
   private readonly cursor = h('span', { className: 'status-item' });
+  private readonly problems = h('span', { className: 'status-item status-problems', title: 'Problems the language servers see (Ctrl+Shift+M)' });
   private readonly readOnly = h('span', {
     className: 'status-item status-readonly',
     textContent: 'Read-only',
@@ -45,6 +46,7 @@ export class StatusBar {
       this.connection,
       this.peerCount,
       this.sync,
+      this.problems,
       ...(inviteBtn ? [inviteBtn] : []),
       this.message,
       h('span', { className: 'status-spacer' }),
@@ -75,6 +77,13 @@ export class StatusBar {
   setSync(text: string, settled: boolean): void {
     this.sync.textContent = text;
     this.sync.dataset.state = settled ? 'in-sync' : 'catching-up';
+  }
+
+  /** How many errors and warnings the language servers report. */
+  setProblems(problems: readonly { diagnostic: { severity?: number } }[]): void {
+    const errors = problems.filter((p) => (p.diagnostic.severity ?? 1) === 1).length;
+    const warnings = problems.filter((p) => p.diagnostic.severity === 2).length;
+    this.problems.textContent = errors || warnings ? `✖ ${errors}  ⚠ ${warnings}` : '';
   }
 
   setBranch(branch: string | null): void {

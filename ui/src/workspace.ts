@@ -9,6 +9,7 @@ import type { EventHub } from './events';
 import { FileTree } from './file-tree';
 import { confirmDialog } from './modal';
 import { fuzzyFilter } from './fuzzy';
+import { Languages } from './language';
 import { commandFor, keyFor } from './keys';
 import { quickPick, type PickItem } from './quick-pick';
 import { SearchPanel } from './search-panel';
@@ -32,6 +33,7 @@ export class Workspace {
   private peerList: PeerView[] = [];
   private readonly terminals: TerminalPanel;
   private readonly status: StatusBar;
+  private readonly languages: Languages;
   private readonly subscriptions: Disposable[];
   private statusSeen = false;
   /** The workspace folder's name. */
@@ -105,7 +107,9 @@ export class Workspace {
       cursorMoved: (line, col) => this.status.setCursor(line, col),
       message: (text) => this.status.flash(text),
       followChanged: (peer) => this.peers.setFollowing(peer),
+      modelOpened: (model) => this.languages.modelOpened(model),
     });
+    this.languages = new Languages({ openAt: (path, line, column) => void this.editor.openAt(path, line, column, 0) });
     this.tree = new FileTree(this.explorerView, this.name, {
       open: (path) => void this.editor.open(path, true),
       renamed: (from, to) => this.editor.renamed(from, to),
@@ -136,6 +140,16 @@ export class Workspace {
       hub.on('joinRequest', (e) => void this.askToLetIn(e.peer, e.name, e.link)),
       hub.on('joinWithdrawn', (e) => toast(`${this.peerName(e.peer)} stopped waiting to be let in`)),
       hub.on('access', (e) => this.setAccess(e.access)),
+      hub.on('diagnostics', (e) => this.languages.setDiagnostics(e.path, e.diagnostics)),
+      hub.on('languageServer', (e) => {
+        if (e.state === 'running') this.status.flash(e.message);
+        else toast(e.message, e.state === 'missing' ? undefined : 'error');
+      }),
+      this.languages.onProblems(() => this.status.setProblems(this.languages.problems())),
+      hub.on('invites', (e) => {
+        this.links = { edit: e.edit, view: e.view };
+        toast('The invite links were replaced: the old ones let nobody new in');
+      }),
       hub.on('writeUndone', (e) =>
         toast(
           `${e.path}: you have a read-only role, so your change is not shared and the file was put back${e.kept ? `; your text is in ${e.kept}` : ''}`,
@@ -190,8 +204,9 @@ export class Workspace {
     );
     if (!yes) return;
     try {
-      this.links = await backend.newLinks();
-      await copyInvite(this.links.edit);
+      const links = await backend.newLinks();
+      this.links = links;
+      await copyInvite(links.edit);
     } catch (err) {
       toast(`Could not make new links: ${errorMessage(err)}`, 'error');
     }
@@ -228,6 +243,7 @@ export class Workspace {
 
   dispose(): void {
     this.subscriptions.forEach((s) => s.dispose());
+    this.languages.dispose();
     this.editor.dispose();
     this.terminals.dispose();
     this.root.remove();
@@ -303,6 +319,7 @@ export class Workspace {
       { id: 'focusFirstGroup', label: 'View: Focus First Editor Group', run: () => this.editor.focusGroup(0) },
       { id: 'focusSecondGroup', label: 'View: Focus Second Editor Group', run: () => this.editor.focusGroup(1) },
       { id: 'save', label: 'File: Save', run: () => void this.editor.save() },
+      { id: 'problems', label: 'View: Problems', run: () => this.showProblems() },
       { id: 'openSettings', label: 'Preferences: Open Settings', run: () => void openSettings() },
       { id: 'leave', label: 'Session: Leave', run: () => void this.leave() },
     ];
@@ -328,6 +345,21 @@ export class Workspace {
           label: item,
           highlight: match.positions,
           run: () => void this.editor.open(item, true),
+        }),
+      ),
+    );
+  }
+
+  /** The language servers' problems, to pick one and go there. */
+  private showProblems(): void {
+    const problems = this.languages.problems();
+    const icon = (s?: number) => (s === 2 ? '⚠' : s === 3 || s === 4 ? 'ℹ' : '✖');
+    quickPick(problems.length ? 'Go to a problem' : 'No problems reported', (query) =>
+      fuzzyFilter(query, problems, (p) => `${p.path} ${p.diagnostic.message}`).map(
+        ({ item }): PickItem => ({
+          label: `${icon(item.diagnostic.severity)} ${item.diagnostic.message}`,
+          detail: `${item.path}:${item.diagnostic.range.start.line + 1}`,
+          run: () => void this.editor.openAt(item.path, item.diagnostic.range.start.line + 1, item.diagnostic.range.start.character + 1, 0),
         }),
       ),
     );

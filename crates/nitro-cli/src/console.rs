@@ -77,8 +77,15 @@ impl Console {
     /// Does what a typed line says.
     pub async fn run(&mut self, engine: &EngineHandle, line: &str) {
         let line = line.trim();
-        if let Some(r) = self.waiting.pop_front() {
-            let allow = matches!(line, "y" | "Y" | "yes");
+        // While someone waits, a yes or a no answers; anything else is a command.
+        let answer = match line.to_ascii_lowercase().as_str() {
+            "y" | "yes" => Some(true),
+            "" | "n" | "no" => Some(false),
+            _ => None,
+        };
+        if let Some(allow) = answer
+            && let Some(r) = self.waiting.pop_front()
+        {
             match engine.answer_join(r.peer.clone(), allow).await {
                 Ok(()) if allow => eprintln!("Let {} in.", r.name),
                 Ok(()) => eprintln!("Turned {} away.", r.name),
@@ -108,6 +115,7 @@ impl Console {
         if let Err(e) = result {
             eprintln!("{e:#}");
         }
+        self.prompt();
     }
 
     async fn change(&self, engine: &EngineHandle, word: &str, who: &str) -> anyhow::Result<()> {
@@ -118,10 +126,16 @@ impl Console {
             "viewer" => Role::Viewer,
             _ => Role::Removed,
         };
+        let before = engine.invites();
         engine.set_role(member.peer.clone(), role).await?;
         match role {
-            Role::Removed => eprintln!("Removed {}; the invite links were replaced (`links` shows them again).", member.name),
+            Role::Removed => eprintln!("Removed {}.", member.name),
             _ => eprintln!("{} is now {word}.", member.name),
+        }
+        // The links it could come back with under another identity were replaced.
+        if let Some(links) = engine.invites().filter(|now| Some(now) != before.as_ref()) {
+            crate::print_links(&links);
+            eprintln!("New links above (edit, then read-only): the old ones let nobody new in.");
         }
         Ok(())
     }

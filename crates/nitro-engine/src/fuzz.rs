@@ -107,7 +107,7 @@ pub fn changes(data: &[u8]) {
             let items: Vec<(DocKey, Vec<u8>)> = items.into_iter().filter_map(|(k, b)| Some((DocKey::from_wire(&k)?, b))).collect();
             if viewer {
                 if let Ok(mut decoded) = WorkspaceDoc::decode_changes(items) {
-                    decoded.keep_base_only();
+                    doc.keep_base_only(&mut decoded);
                     let _ = doc.apply_decoded(vec![decoded]);
                 }
             } else {

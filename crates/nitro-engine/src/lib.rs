@@ -8,6 +8,7 @@
 //! - [`protocol`]: every byte that crosses the network, and the limits each
 //!   peer holds the others to ([`protocol::limits`]).
 //! - [`settings`]: the user's settings file, shared by `nitro` and the app.
+//! - [`lsp`]: language servers, run for every peer's edits.
 
 pub mod doc;
 pub mod engine;
@@ -15,6 +16,7 @@ pub mod fs;
 #[cfg(any(fuzzing, test))]
 pub mod fuzz;
 pub mod link;
+pub mod lsp;
 pub mod path;
 pub mod protocol;
 mod rate;

@@ -10,6 +10,10 @@
 //! urls = ["turn:turn.example.org:3478?transport=udp"]
 //! username = "ada"
 //! credential = "..."
+//! [[language_servers]]                # replaces the default for its language
+//! language = "python"
+//! extensions = ["py"]
+//! command = ["pylsp"]
 //! ```
 
 use std::net::IpAddr;
@@ -29,6 +33,8 @@ pub struct Settings {
     pub signal: Option<Url>,
     #[serde(flatten)]
     pub ice: IceConfig,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub language_servers: Vec<crate::lsp::ServerConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +90,7 @@ impl Settings {
         cfg.bind = self.bind.or(cfg.bind);
         cfg.signal = self.signal.clone().or(cfg.signal.take());
         cfg.ice = self.ice.clone();
+        cfg.language_servers = self.language_servers.clone();
     }
 }
 
@@ -104,6 +111,11 @@ mod tests {
                 servers: vec![IceServer { urls: vec!["turn:t.example.org:3478".into()], username: "ada".into(), credential: "pw".into() }],
                 relay_only: true,
             },
+            language_servers: vec![crate::lsp::ServerConfig {
+                language: "python".into(),
+                extensions: vec!["py".into()],
+                command: vec!["pylsp".into()],
+            }],
         };
         s.save(&path).expect("save");
         assert_eq!(Settings::load(&path).expect("load"), s);

@@ -334,24 +334,15 @@ impl Version {
 pub struct Decoded(Vec<(DocKey, automerge::Change)>);
 
 impl Decoded {
-    /// Keeps only base changes (PROTOCOL.md §5.5, 4), which a peer that may
-    /// not edit makes when it opens a file nobody edited, exactly as any
-    /// other peer would: they change no text. Returns how many were left out.
-    pub fn keep_base_only(&mut self) -> usize {
-        let before = self.0.len();
-        self.0.retain(|(key, change)| is_base_change(key, change));
-        before - self.0.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
 
-/// Whether `change` is the base change of `key`'s file: made again from the
-/// text it puts there, it is the same change, byte for byte.
-fn is_base_change(key: &DocKey, change: &automerge::Change) -> bool {
-    let DocKey::File(id) = key else { return false };
+/// Whether `change` is the base change of file `id` whose entry names the
+/// text `hash`: it puts that very text there, and made again from it, it is
+/// the same change, byte for byte.
+fn is_base_change(id: &FileId, hash: &str, change: &automerge::Change) -> bool {
     if change.seq() != 1 || !change.deps().is_empty() {
         return false;
     }
@@ -363,7 +354,7 @@ fn is_base_change(key: &DocKey, change: &automerge::Change) -> bool {
         Ok(Some((automerge::Value::Object(ObjType::Text), obj))) => doc.text(&obj).ok(),
         _ => None,
     };
-    text.and_then(|t| base_change(id, &t).ok()).is_some_and(|base| base.hash() == change.hash())
+    text.filter(|t| content_hash(t) == hash).and_then(|t| base_change(id, &t).ok()).is_some_and(|base| base.hash() == change.hash())
 }
 
 /// Per-peer state of the Automerge sync protocol, one per document.
@@ -1509,6 +1500,25 @@ impl WorkspaceDoc {
         (*key == DocKey::Tree).then(|| EntryLimit { first: self.first.clone(), max: self.max_entries, before: count_in(&self.tree.doc, &self.roots) })
     }
 
+    /// Keeps only base changes (PROTOCOL.md §5.5, 4) of files the tree
+    /// lists as text, which a peer that may not edit makes when it opens a
+    /// file nobody edited, exactly as any other peer would: they put there
+    /// the text its entry names, and change nothing. Returns how many
+    /// changes were left out.
+    pub fn keep_base_only(&self, decoded: &mut Decoded) -> usize {
+        let before = decoded.0.len();
+        decoded.0.retain(|(key, change)| self.is_base_change(key, change));
+        before - decoded.0.len()
+    }
+
+    fn is_base_change(&self, key: &DocKey, change: &automerge::Change) -> bool {
+        let DocKey::File(id) = key else { return false };
+        let doc = &self.tree.doc;
+        let Some(entry) = self.entries().ok().and_then(|entries| get_obj(doc, &entries, id.as_str())) else { return false };
+        let text_hash = (get_str(doc, &entry, "kind").as_deref() == Some("text")).then(|| get_str(doc, &entry, "hash")).flatten();
+        text_hash.is_some_and(|hash| is_base_change(id, &hash, change))
+    }
+
     /// Handles one sync protocol message of one document from a peer.
     pub fn receive_sync(&mut self, state: &mut SyncState, key: &DocKey, msg: &[u8]) -> Result<Touched, DocError> {
         self.receive_sync_from(state, key, msg, false)
@@ -1523,7 +1533,7 @@ impl WorkspaceDoc {
             let kept: Vec<Vec<u8>> = msg
                 .changes
                 .iter()
-                .filter(|bytes| automerge::Change::from_bytes(bytes.to_vec()).is_ok_and(|c| is_base_change(key, &c)))
+                .filter(|bytes| automerge::Change::from_bytes(bytes.to_vec()).is_ok_and(|c| self.is_base_change(key, &c)))
                 .map(<[u8]>::to_vec)
                 .collect();
             msg.changes = kept.into();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::membership::{Access, Membership};
 use crate::link::Identity;
 use crate::link::identity::sdp_fingerprint;
-use crate::protocol::limits::{MAX_WAITING, REFUSAL_RATE};
+use crate::protocol::limits::{MAX_MEMBERS, MAX_WAITING, NEWCOMER_RATE, REFUSAL_RATE};
 use crate::protocol::membership::Role;
 use crate::protocol::{PeerId, Secret, SessionId};
 use crate::rate::{Rate, Verdict as RateVerdict};
@@ -97,6 +97,7 @@ pub struct Admission {
     pending: HashMap<PeerId, Pending>,
     seen: std::collections::HashSet<(PeerId, String)>,
     refusals: Rate,
+    newcomers: Rate,
 }
 
 impl Admission {
@@ -112,6 +113,7 @@ impl Admission {
             pending: HashMap::new(),
             seen: Default::default(),
             refusals: Rate::new(REFUSAL_RATE, Instant::now()),
+            newcomers: Rate::new(NEWCOMER_RATE, Instant::now()),
         }
     }
 
@@ -119,14 +121,27 @@ impl Admission {
         &self.secrets
     }
 
-    /// New secrets for both links; the old ones still let members back in.
-    pub fn replace_links(&mut self) {
-        let old = std::mem::replace(&mut self.secrets.edit, Secret::random());
-        let old_view = std::mem::replace(&mut self.secrets.view, Secret::random());
-        self.secrets.retired.extend([old, old_view]);
+    /// New secrets for the edit link, the read-only link or both; the old
+    /// ones still let members back in. Returns the joiners that were
+    /// waiting with a replaced link: they are no longer asked about.
+    pub fn replace_links(&mut self, edit: bool, view: bool) -> Vec<PeerId> {
+        if edit {
+            let old = std::mem::replace(&mut self.secrets.edit, Secret::random());
+            self.secrets.retired.push(old);
+        }
+        if view {
+            let old = std::mem::replace(&mut self.secrets.view, Secret::random());
+            self.secrets.retired.push(old);
+        }
         let excess = self.secrets.retired.len().saturating_sub(MAX_RETIRED);
         self.secrets.retired.drain(..excess);
-        *self = Self::new(self.session, self.secrets.clone(), self.approve);
+        let key = |s: &Secret| SignalKey::derive(s, &self.session);
+        (self.edit, self.view) = (key(&self.secrets.edit), key(&self.secrets.view));
+        self.retired = self.secrets.retired.iter().map(key).collect();
+        let replaced = |p: &Pending| (p.link == LinkKind::Edit && edit) || (p.link == LinkKind::View && view);
+        let withdrawn: Vec<PeerId> = self.pending.iter().filter(|(_, p)| replaced(p)).map(|(id, _)| id.clone()).collect();
+        self.pending.retain(|_, p| !replaced(p));
+        withdrawn
     }
 
     /// Decides about an offer published on the session's topic.
@@ -168,6 +183,15 @@ impl Admission {
                 &env,
                 "its link was replaced",
             ),
+            (Access::Stranger, Some(_)) if members.listed() >= MAX_MEMBERS => {
+                self.say(now, || refusal::verdict(host, me, &env, Kind::Denied, "the session is full"), &env, "the session is full")
+            }
+            // Newcomers are let in at a pace: one holding a link cannot make
+            // the host sign a new word for every identity it makes up.
+            (Access::Stranger, Some(_)) if self.newcomers.check(now) != RateVerdict::Take => {
+                self.seen.remove(&(peer, plain.sdp));
+                Door::Ignore
+            }
             (Access::Stranger, Some(link)) if self.approve => {
                 if !self.pending.contains_key(&peer) && self.pending.len() >= MAX_WAITING {
                     tracing::warn!(%peer, "ignored a joiner for now: too many are waiting to be let in");

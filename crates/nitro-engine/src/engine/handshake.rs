@@ -103,6 +103,7 @@ pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn, waitin
     match result {
         Ok(()) => Ok(link),
         Err(e) => {
+            waiting.send_replace(false);
             link.close().await;
             Err(e)
         }

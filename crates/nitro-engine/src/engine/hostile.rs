@@ -515,6 +515,11 @@ async fn a_modified_viewer_changes_nothing_on_the_hosts_disk() {
 
     doc.create(None, "evil.txt", &Content::Text("evil".into())).expect("create");
     vic.send(StateMsg::Changes(wire(doc.take_changes().expect("changes"))));
+    // A "base change" made from a text other than the one a.txt's entry
+    // names: built like a real one, it would replace the file for everyone.
+    let mut other = WorkspaceDoc::empty().for_session(&invite.session.to_hex()).expect("session");
+    other.ensure_content(&a, "replaced by a viewer").expect("a base change of another text");
+    vic.send(StateMsg::Changes(wire(other.take_changes().expect("changes"))));
     doc.rename(&a, None, "renamed.txt").expect("rename");
     let (key, change) = doc.take_changes().expect("changes").remove(0);
     let msg = automerge::sync::Message {
@@ -538,6 +543,8 @@ async fn a_modified_viewer_changes_nothing_on_the_hosts_disk() {
     };
     tokio::time::timeout(KEPT_FOR, pong).await.expect("a pong");
     assert!(dir.path().join("a.txt").exists() && !dir.path().join("evil.txt").exists() && !dir.path().join("renamed.txt").exists());
+    assert_eq!(host.text(crate::path::RelPath::new("a.txt").expect("path")).await.expect("text").0, "a");
+    assert_eq!(std::fs::read_to_string(dir.path().join("a.txt")).expect("a.txt"), "a");
     let files: Vec<String> = host.files().await.expect("files").into_iter().map(|f| f.path.to_string()).collect();
     assert_eq!(files, ["a.txt"]);
 

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use super::EngineError;
 use crate::fs::Sandbox;
 use crate::link::Identity;
+use crate::protocol::limits::MAX_MEMBERS;
 use crate::protocol::membership::{MembershipError, Role, Roles, SignedRoles};
 use crate::protocol::{PeerId, SessionId};
 
@@ -91,6 +92,11 @@ impl Membership {
         self.word.as_ref().map(SignedRoles::as_bytes)
     }
 
+    /// How many peers the word lists (removed ones too).
+    pub fn listed(&self) -> usize {
+        self.word.as_ref().map_or(0, |w| w.roles.members.len())
+    }
+
     /// Members the host let in (removed ones too), with their roles.
     pub fn members(&self) -> BTreeMap<PeerId, Role> {
         self.word.as_ref().map(|w| w.roles.members.clone()).unwrap_or_default()
@@ -115,6 +121,9 @@ impl Membership {
     pub fn set(&mut self, sb: &Sandbox, host: &Identity, peer: PeerId, role: Role) -> Result<(), EngineError> {
         let mut roles =
             self.word.as_ref().map_or_else(|| Roles { session: self.session.to_hex(), seq: 0, members: BTreeMap::new() }, |w| w.roles.clone());
+        if !roles.members.contains_key(&peer) && roles.members.len() >= MAX_MEMBERS {
+            return Err(EngineError::SessionFull(MAX_MEMBERS));
+        }
         roles.seq += 1;
         roles.members.insert(peer, role);
         let word = SignedRoles::sign(host, roles)?;

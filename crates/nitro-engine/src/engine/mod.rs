@@ -65,6 +65,8 @@ pub enum EngineError {
     Watch(#[from] WatchError),
     #[error(transparent)]
     Term(#[from] TermError),
+    #[error(transparent)]
+    Lsp(#[from] crate::lsp::LspError),
     #[error("state folder: {0}")]
     State(String),
     #[error("the host refused this peer: the invite link's secret is wrong")]
@@ -85,6 +87,8 @@ pub enum EngineError {
     NotAMember(PeerId),
     #[error("{0} may only watch: the host gave it a read-only role")]
     Viewer(PeerId),
+    #[error("the session lists {0} members, as many as it can hold")]
+    SessionFull(usize),
     #[error("the host refused this peer: {0}")]
     Refused(String),
     #[error("this peer cannot join that host: {0}")]
@@ -128,6 +132,8 @@ pub struct EngineConfig {
     pub approve: bool,
     /// For a joiner: true while the host's user decides whether to let it in.
     pub waiting: Arc<watch::Sender<bool>>,
+    /// Language servers to use besides (or instead of) the defaults found on PATH.
+    pub language_servers: Vec<crate::lsp::ServerConfig>,
 }
 
 impl EngineConfig {
@@ -144,6 +150,7 @@ impl EngineConfig {
             scan: Arc::default(),
             approve: false,
             waiting: Arc::new(watch::channel(false).0),
+            language_servers: Vec::new(),
         }
     }
 
@@ -158,7 +165,7 @@ impl EngineConfig {
 }
 
 /// What the engine tells its user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
     PeerJoined {
         peer: PeerId,
@@ -206,6 +213,20 @@ pub enum EngineEvent {
     /// The host changed who is in or a role: [`EngineHandle::members`] and
     /// [`EngineHandle::access`] have the new word.
     Membership,
+    /// The host's invite links were replaced ([`EngineHandle::invites`] has them).
+    LinksReplaced,
+    /// The problems a language server sees in a file now (LSP `Diagnostic`s),
+    /// after every edit of anyone's.
+    Diagnostics {
+        path: RelPath,
+        diagnostics: serde_json::Value,
+    },
+    /// A language server started, stopped or is missing: worth a quiet note.
+    LanguageServer {
+        language: String,
+        state: crate::lsp::ServerState,
+        message: String,
+    },
     /// This peer may not change shared files: what its user wrote on disk
     /// was put back, and the user's text kept at `kept`.
     WriteUndone {
@@ -320,6 +341,20 @@ impl EngineHandle {
     /// links it knows: those are replaced).
     pub async fn set_role(&self, peer: PeerId, role: MemberRole) -> Result<(), EngineError> {
         self.ask(|reply| Command::SetRole { peer, role, reply }).await?
+    }
+
+    /// An editor opened `path`: the language server for it (started if
+    /// needed) follows its text from now on. False when no server is
+    /// configured for its language.
+    pub async fn lsp_open(&self, path: RelPath) -> Result<bool, EngineError> {
+        self.ask(|reply| Command::LspOpen { path, reply }).await?
+    }
+
+    /// A Language Server Protocol request about `path` (hover, completion,
+    /// definition, ...). Documents are named `nitro:/<path>` in `params` and
+    /// in the result; places outside the workspace are left out of results.
+    pub async fn lsp_request(&self, path: RelPath, method: String, params: serde_json::Value) -> Result<serde_json::Value, EngineError> {
+        self.ask(|reply| Command::LspRequest { path, method, params, reply }).await?
     }
 
     /// For a host: replaces both invite links. Old links no longer let
@@ -572,6 +607,7 @@ impl Engine {
         actor.save()?;
         actor.watch(watcher, fs_rx);
         actor.keep_alive(acceptor, hub);
+        actor.serve_languages(&cfg.language_servers)?;
         let door = Door { admission: Admission::new(session, secrets, cfg.approve), signal: signal.tx, offers: offers_rx, invite, saved };
         Ok(actor.spawn(Some(door)))
     }
@@ -602,7 +638,7 @@ impl Engine {
         if rejoining {
             // What changed here while away is taken in, or, for a peer that
             // may not edit, put back.
-            if members.access(&me).may_edit() {
+            if members.word().is_none() || members.access(&me).may_edit() {
                 ws.rescan()?;
             } else {
                 for (path, _) in ws.undo_writes(vec![FsChange::Rescan]) {
@@ -623,6 +659,7 @@ impl Engine {
         };
 
         let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx, members);
+        actor.serve_languages(&cfg.language_servers)?;
         let (joined_tx, joined_rx) = oneshot::channel();
         let saved = SavedSession {
             session: invite.session.to_hex(),

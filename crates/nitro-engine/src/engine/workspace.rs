@@ -122,6 +122,9 @@ pub struct Workspace {
     roster: Roster,
     /// When we last wrote our roster entry again.
     roster_rewritten: Option<Instant>,
+    /// The host's word lets this peer change nothing: what its user writes
+    /// on disk is never taken into the document.
+    read_only: bool,
     /// Our own user changed a `.gitignore`: the folder is scanned again
     /// once the change is seen on disk.
     ignores_owned: bool,
@@ -232,6 +235,7 @@ impl Workspace {
             private,
             roster,
             roster_rewritten: None,
+            read_only: false,
             ignores_owned: false,
         };
         ws.roster.refresh(ws.doc.enrollments());
@@ -493,6 +497,11 @@ impl Workspace {
         Ok(())
     }
 
+    /// Whether what this peer's user writes on disk is taken in (see [`Self::undo_writes`]).
+    pub fn set_read_only(&mut self, read_only: bool) {
+        self.read_only = read_only;
+    }
+
     /// For a peer that may not change shared files: puts every shared file
     /// or folder the batch touched back as the session has it. A text the
     /// user wrote over a shared file is kept in `.nitro/unshared/`; files
@@ -610,8 +619,11 @@ impl Workspace {
         }
     }
 
-    /// Takes in whatever is now at `path`.
+    /// Takes in whatever is now at `path` (nothing, on a read-only peer).
     fn ingest_path(&mut self, path: &RelPath) -> Result<(), WorkspaceError> {
+        if self.read_only {
+            return Ok(());
+        }
         let node = self.sandbox.read(path)?;
         if self.rules.withholds(path, node == Node::Dir) {
             return Ok(());
@@ -869,8 +881,17 @@ impl Workspace {
     }
 
     /// Applies the edit that turned `base` (the text of `version`) into
-    /// `edited`; returns the version whose text is `edited`.
+    /// `edited`; returns the version whose text is `edited`. A read-only
+    /// peer takes nothing in: the user's text is kept aside, and the file
+    /// is written over as the session has it.
     fn take_in(&mut self, id: &FileId, base: &str, version: &Version, edited: &str) -> Result<Version, WorkspaceError> {
+        if self.read_only {
+            if let Some(path) = self.disk.get(id).map(|d| d.path.clone()) {
+                let kept = self.sandbox.keep_unshared(&path, edited.as_bytes())?;
+                tracing::warn!(%path, kept = %kept.display(), "this peer may not change shared files: kept the user's text aside");
+            }
+            return Ok(version.clone());
+        }
         let splices = splice::diff(base, edited);
         if self.doc.text(id)? == base {
             self.doc.splice(id, &splices)?;

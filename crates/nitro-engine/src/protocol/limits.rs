@@ -61,6 +61,9 @@ pub const MAX_MEMBERSHIP: usize = 256 * 1024;
 /// Joiners waiting for the host to let them in at once; more are refused
 /// for now (they try again).
 pub const MAX_WAITING: usize = 16;
+/// Newcomers a host lets in (or asks about) per second; others wait for
+/// their offer's next copy.
+pub const NEWCOMER_RATE: Limit = Limit { per_second: 1.0, burst: 16.0 };
 /// Refusals a host signs per second (offers whose box does not open).
 pub const REFUSAL_RATE: Limit = Limit { per_second: 10.0, burst: 20.0 };
 

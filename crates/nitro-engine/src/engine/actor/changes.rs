@@ -21,14 +21,22 @@ impl Actor {
                 let mut batches: Vec<(LinkId, Decoded)> = Vec::new();
                 let mut rest = VecDeque::new();
                 let mut early = Vec::new();
+                // Changes behind a new word of the host are judged by it: the
+                // batch ends there.
+                let mut ended = false;
                 for e in std::iter::once(ev).chain(queue.drain(..)) {
+                    ended |= matches!(e.kind, LinkEventKind::State(StateMsg::Membership(_)));
+                    if ended {
+                        rest.push_back(e);
+                        continue;
+                    }
                     match e.kind {
                         LinkEventKind::State(StateMsg::Changes(c)) if self.links.said_hello(e.link) => {
                             self.links.heard(e.link);
                             match WorkspaceDoc::decode_changes(from_wire(c)) {
                                 Ok(mut d) => {
                                     // A peer the host does not let edit changes nothing here.
-                                    if !self.link_access(e.link).may_edit() && d.keep_base_only() > 0 {
+                                    if !self.link_access(e.link).may_edit() && self.ws.doc().keep_base_only(&mut d) > 0 {
                                         tracing::warn!(link = e.link.0, "refused changes from a peer that may not edit");
                                     }
                                     if !d.is_empty() {

@@ -44,6 +44,7 @@ mod blobs;
 mod changes;
 mod digest;
 mod first_sync;
+mod languages;
 mod links;
 mod peers;
 mod presence;
@@ -91,6 +92,8 @@ pub enum Command {
     AnswerJoin { peer: PeerId, allow: bool, reply: oneshot::Sender<Result<(), EngineError>> },
     SetRole { peer: PeerId, role: Role, reply: oneshot::Sender<Result<(), EngineError>> },
     NewLinks { reply: oneshot::Sender<Result<Invites, EngineError>> },
+    LspOpen { path: RelPath, reply: oneshot::Sender<Result<bool, EngineError>> },
+    LspRequest { path: RelPath, method: String, params: serde_json::Value, reply: oneshot::Sender<Result<serde_json::Value, EngineError>> },
     Shutdown,
 }
 
@@ -152,15 +155,22 @@ pub struct Actor {
     door: Option<Door>,
     invites: watch::Sender<Option<Invites>>,
     answering: Arc<AtomicUsize>,
+    /// The language servers, the configured ones, the documents open in
+    /// them, and whether texts changed since they were last told.
+    lsp: Option<crate::lsp::Languages>,
+    lsp_servers: Vec<crate::lsp::ServerConfig>,
+    lsp_opened: languages::Opened,
+    lsp_stale: bool,
 }
 
 impl Actor {
-    pub fn new(ws: Workspace, local: Local, session: SessionId, inbox: mpsc::Receiver<LinkEvent>, members: Membership) -> Self {
+    pub fn new(mut ws: Workspace, local: Local, session: SessionId, inbox: mpsc::Receiver<LinkEvent>, members: Membership) -> Self {
         let (events, _) = broadcast::channel(256);
         let (relay_tx, relay_rx) = mpsc::unbounded_channel();
         let (terms, term_rx) = Terminals::new(local.me.clone(), ws.sandbox().root().to_path_buf());
         let drained = local.links.drained.clone();
         let access_was = members.access(&local.me);
+        ws.set_read_only(members.word().is_some() && !access_was.may_edit());
         Self {
             ws,
             me: local.me.clone(),
@@ -195,6 +205,10 @@ impl Actor {
             door: None,
             invites: watch::channel(None).0,
             answering: Arc::default(),
+            lsp: None,
+            lsp_servers: Vec::new(),
+            lsp_opened: Default::default(),
+            lsp_stale: false,
         }
     }
 
@@ -215,7 +229,7 @@ impl Actor {
     /// has. A peer that may not edit writes nothing (peers show it by the
     /// name it says hello with).
     pub fn enroll(&mut self, role: &str) -> Result<(), EngineError> {
-        if !self.access().may_edit() {
+        if !self.may_edit_here() {
             return Ok(());
         }
         let existing = self.ws.roster().remove(&self.me);
@@ -274,7 +288,10 @@ impl Actor {
                         self.send_to_peer(&via, &StateMsg::Relay(relay));
                     }
                 }
-                batch = next_fs_batch(&mut self.fs) => self.on_disk(batch),
+                batch = next_fs_batch(&mut self.fs) => {
+                    self.on_disk(batch);
+                    self.lsp_stale = true;
+                }
                 offer = next_offer(&mut self.door) => self.on_offer(offer),
                 _ = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now).into()), if presence_due.is_some() => {
                     self.send_presence_if_due(Instant::now());
@@ -284,6 +301,9 @@ impl Actor {
                 _ = tick.tick() => self.on_tick(),
             }
             self.flush();
+            if std::mem::take(&mut self.lsp_stale) {
+                self.lsp_sync(None);
+            }
         }
         self.stop().await
     }
@@ -307,6 +327,7 @@ impl Actor {
     fn handle_command(&mut self, cmd: Command) {
         match cmd {
             Command::Edit { path, base, splices, reply } => {
+                self.lsp_stale = true;
                 let result = self.read_only().and_then(|()| Ok(self.ws.edit(&path, base.as_ref(), &splices)?));
                 match reply {
                     Some(reply) => {
@@ -357,7 +378,11 @@ impl Actor {
                 let _ = reply.send(result);
             }
             Command::Terminals { reply } => {
-                let _ = reply.send(self.ws.doc().terminals());
+                // A terminal of a peer the host no longer lets edit is over:
+                // it ended its shells, and cannot say so in the document.
+                let listed =
+                    self.ws.doc().terminals().into_iter().filter(|t| self.members.word().is_none() || self.members.access(&t.owner).may_edit());
+                let _ = reply.send(listed.collect());
             }
             Command::Files { reply } => {
                 let _ = reply.send(self.ws.files());
@@ -377,6 +402,10 @@ impl Actor {
             Command::NewLinks { reply } => {
                 let _ = reply.send(self.new_links());
             }
+            Command::LspOpen { path, reply } => {
+                let _ = reply.send(self.lsp_open(path));
+            }
+            Command::LspRequest { path, method, params, reply } => self.lsp_request(path, method, params, reply),
             Command::Search { query, reply } => {
                 let _ = reply.send(self.ws.search(&query).map_err(EngineError::from));
             }
@@ -384,11 +413,12 @@ impl Actor {
                 let _ = reply.send(self.ws.withheld_secrets());
             }
             Command::FileOp { op, reply } => {
+                self.lsp_stale = true;
                 let result = match op {
                     // Edits are written after every batch of commands: a save
                     // is answered once those before it are on disk.
                     FileOp::Save(p) => self.ws.text_id(&p).map(drop),
-                    _ if !self.access().may_edit() => {
+                    _ if !self.may_edit_here() => {
                         let _ = reply.send(Err(EngineError::ReadOnly));
                         return;
                     }
@@ -576,7 +606,7 @@ impl Actor {
     /// What the watcher saw on disk: taken in, or, on a peer that may not
     /// edit, put back as the session has it.
     fn on_disk(&mut self, batch: Vec<FsChange>) {
-        if self.access().may_edit() {
+        if self.may_edit_here() {
             if let Err(e) = self.ws.ingest(batch) {
                 tracing::warn!(error = %e, "could not take in changes on disk");
             }
@@ -618,6 +648,7 @@ impl Actor {
             self.refresh_wanted();
         }
         let paths = self.ws.paths_of(&changed);
+        self.lsp_sync(Some(&paths));
         if touched.tree || !paths.is_empty() {
             let _ = self.events.send(EngineEvent::RemoteChange { paths, tree: touched.tree });
         }

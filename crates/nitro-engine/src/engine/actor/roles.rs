@@ -10,7 +10,7 @@ use crate::engine::membership::Access;
 use crate::engine::{EngineError, EngineEvent, Invites, handshake, state};
 use crate::link::LinkId;
 use crate::protocol::limits::MAX_PENDING_LINKS;
-use crate::protocol::membership::Role;
+use crate::protocol::membership::{MembershipError, Role};
 use crate::protocol::{Invite, PeerId, StateMsg};
 use crate::signal::Envelope;
 
@@ -25,13 +25,24 @@ impl Actor {
         self.links.peer(id).map_or(Access::Stranger, |p| self.members.access(p))
     }
 
-    /// Changes this peer makes reach nobody when it may not edit.
-    pub(super) fn read_only(&self) -> Result<(), EngineError> {
-        if self.access().may_edit() { Ok(()) } else { Err(EngineError::ReadOnly) }
+    /// Whether this peer's own changes count: by the host's word, or, before
+    /// any word reached it (a session from before roles), as they always did.
+    pub(super) fn may_edit_here(&self) -> bool {
+        self.members.word().is_none() || self.access().may_edit()
     }
 
-    /// An offer published on the host's topic.
+    /// Changes this peer makes reach nobody when it may not edit.
+    pub(super) fn read_only(&self) -> Result<(), EngineError> {
+        if self.may_edit_here() { Ok(()) } else { Err(EngineError::ReadOnly) }
+    }
+
+    /// An offer published on the host's topic. While too many connections
+    /// are being set up it is left for its next copy, undecided.
     pub(super) fn on_offer(&mut self, env: Envelope) {
+        if self.answering.load(Ordering::Relaxed) >= MAX_PENDING_LINKS {
+            tracing::warn!(peer = %env.from, "ignored an offer for now: too many connections are still being set up");
+            return;
+        }
         let Some(door) = self.door.as_mut() else { return };
         let decided = door.admission.offer(env, &self.members, &self.local.links.identity, &self.me);
         self.open_door(decided);
@@ -52,10 +63,6 @@ impl Actor {
                     && let Err(e) = self.give_role(plain.peer.clone(), role)
                 {
                     tracing::warn!(peer = %plain.peer, error = %e, "could not let a joiner in");
-                    return;
-                }
-                if self.answering.load(Ordering::Relaxed) >= MAX_PENDING_LINKS {
-                    tracing::warn!(peer = %plain.peer, "ignored an offer for now: too many connections are still being set up");
                     return;
                 }
                 let Some(tx) = self.door.as_ref().map(|d| d.signal.clone()) else { return };
@@ -99,10 +106,10 @@ impl Actor {
         Ok(())
     }
 
-    /// The host gives a member another role, or removes it. A removed
-    /// member could come back with a new identity and the links it knows:
-    /// those are replaced.
-    /// A peer not yet in is let in ahead of its first offer (or kept out).
+    /// The host gives a member another role, or removes it; a peer not yet
+    /// in is let in ahead of its first offer (or kept out). A member put
+    /// out, or made read-only, could come back under a new identity with
+    /// the links it knows: those it could use are replaced.
     pub(super) fn set_role(&mut self, peer: PeerId, role: Role) -> Result<(), EngineError> {
         if *self.members.host() != self.me {
             return Err(EngineError::NotHost);
@@ -110,9 +117,14 @@ impl Actor {
         if peer == self.me {
             return Err(EngineError::NotAMember(peer));
         }
+        let was = self.members.access(&peer);
         self.give_role(peer, role)?;
-        if role == Role::Removed && self.door.is_some() {
-            self.new_links()?;
+        if self.door.is_some() {
+            match role {
+                Role::Removed => drop(self.replace_links(true, true)?),
+                Role::Viewer if was == Access::Editor => drop(self.replace_links(true, false)?),
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -127,12 +139,21 @@ impl Actor {
 
     /// Replaces both invite links; old ones still let members back in.
     pub(super) fn new_links(&mut self) -> Result<Invites, EngineError> {
+        self.replace_links(true, true)
+    }
+
+    fn replace_links(&mut self, edit: bool, view: bool) -> Result<Invites, EngineError> {
         let door = self.door.as_mut().ok_or(EngineError::NotHost)?;
-        door.admission.replace_links();
+        let withdrawn = door.admission.replace_links(edit, view);
         door.saved.set_secrets(door.admission.secrets());
         state::save_session(self.ws.sandbox(), &door.saved)?;
         let invites = door.invites();
         self.invites.send_replace(Some(invites.clone()));
+        let _ = self.events.send(EngineEvent::LinksReplaced);
+        // Joiners waiting with a replaced link are asked no more.
+        for peer in withdrawn {
+            let _ = self.events.send(EngineEvent::JoinWithdrawn { peer });
+        }
         Ok(invites)
     }
 
@@ -158,6 +179,8 @@ impl Actor {
                 self.membership_changed();
             }
             Ok(false) => {}
+            // The host's own word, too long to take: not the sender's fault.
+            Err(e @ MembershipError::TooMany) => tracing::warn!(error = %e, "ignored the host's word"),
             Err(e) => self.drop_link(id, &format!("passed on a membership the host did not sign ({e})")),
         }
     }
@@ -171,6 +194,7 @@ impl Actor {
             self.drop_link_after(id, "was removed by the host", super::BYE_GRACE);
         }
         let now = self.access();
+        self.ws.set_read_only(!self.may_edit_here());
         if now != self.access_was {
             tracing::info!(role = now.label(), "the host changed this peer's role");
             if now.may_edit() && self.fs.is_some() {

@@ -144,6 +144,11 @@ impl Actor {
     pub(super) fn reconcile_terminals(&mut self) {
         let listed = self.ws.doc().terminals();
         let (fix, stale) = self.terms.reconcile(&listed);
+        if !self.may_edit_here() {
+            // Its changes count nowhere: the document stays as the others have it.
+            let _ = self.events.send(EngineEvent::Terminals);
+            return;
+        }
         let result = (|| -> Result<(), EngineError> {
             for info in &fix {
                 self.ws.doc().set_terminal(info)?;
