@@ -38,7 +38,11 @@ fn position(text: &str, needle: &str) -> Result<Value> {
 }
 
 /// The diagnostics the engine reports for `path` once `pred` holds for them.
-async fn diagnostics_where(events: &mut tokio::sync::broadcast::Receiver<EngineEvent>, path: &str, pred: impl Fn(&[Value]) -> bool) -> Result<Vec<Value>> {
+async fn diagnostics_where(
+    events: &mut tokio::sync::broadcast::Receiver<EngineEvent>,
+    path: &str,
+    pred: impl Fn(&[Value]) -> bool,
+) -> Result<Vec<Value>> {
     next_event(events, |ev| match ev {
         EngineEvent::Diagnostics { path: p, diagnostics } if p.as_str() == path => {
             let list = diagnostics.as_array().cloned().unwrap_or_default();
@@ -81,11 +85,15 @@ async fn the_hosts_language_server_sees_every_peers_edits_and_answers_in_workspa
 
     let doc = json!({"uri": "nitro:/main.ts"});
     let (text, _) = ada.text(main.clone()).await?;
-    let hover = ada.lsp_request(main.clone(), "textDocument/hover".into(), json!({"textDocument": doc, "position": position(&text, "greet('ada')")?})).await?;
+    let hover = ada
+        .lsp_request(main.clone(), "textDocument/hover".into(), json!({"textDocument": doc, "position": position(&text, "greet('ada')")?}))
+        .await?;
     ensure!(hover.to_string().contains("greet(name: string): string"), "hover: {hover}");
 
     // Go to definition: the other file, by its workspace path.
-    let def = ada.lsp_request(main.clone(), "textDocument/definition".into(), json!({"textDocument": doc, "position": position(&text, "greet('ada')")?})).await?;
+    let def = ada
+        .lsp_request(main.clone(), "textDocument/definition".into(), json!({"textDocument": doc, "position": position(&text, "greet('ada')")?}))
+        .await?;
     let def = def.as_array().and_then(|a| a.first()).cloned().unwrap_or(def);
     assert_eq!(def["uri"], "nitro:/lib.ts", "{def}");
     ensure!(!def.to_string().contains(&ada_dir.display().to_string()), "an absolute path left the engine: {def}");
@@ -106,7 +114,9 @@ async fn the_hosts_language_server_sees_every_peers_edits_and_answers_in_workspa
     assert!(ada.lsp_open(lib.clone()).await?);
     let (text, _) = ada.text(lib.clone()).await?;
     let at = position(&text, "greet(name")?;
-    let edit = ada.lsp_request(lib, "textDocument/rename".into(), json!({"textDocument": {"uri": "nitro:/lib.ts"}, "position": at, "newName": "welcome"})).await?;
+    let edit = ada
+        .lsp_request(lib, "textDocument/rename".into(), json!({"textDocument": {"uri": "nitro:/lib.ts"}, "position": at, "newName": "welcome"}))
+        .await?;
     let changes = edit["changes"].as_object().context("a workspace edit")?.clone();
     assert_eq!(changes.keys().cloned().collect::<Vec<_>>(), ["nitro:/lib.ts", "nitro:/main.ts"]);
     for (uri, edits) in changes {
@@ -118,9 +128,17 @@ async fn the_hosts_language_server_sees_every_peers_edits_and_answers_in_workspa
     }
 
     // Nothing outside the workspace can be named.
-    let outside = ada.lsp_request(main.clone(), "textDocument/hover".into(), json!({"textDocument": {"uri": "file:///etc/passwd"}, "position": {"line": 0, "character": 0}})).await;
+    let outside = ada
+        .lsp_request(
+            main.clone(),
+            "textDocument/hover".into(),
+            json!({"textDocument": {"uri": "file:///etc/passwd"}, "position": {"line": 0, "character": 0}}),
+        )
+        .await;
     assert!(matches!(outside, Err(EngineError::Lsp(LspError::Outside(_)))), "{outside:?}");
-    let climbing = ada.lsp_request(main, "textDocument/hover".into(), json!({"textDocument": {"uri": "nitro:/../x.ts"}, "position": {"line": 0, "character": 0}})).await;
+    let climbing = ada
+        .lsp_request(main, "textDocument/hover".into(), json!({"textDocument": {"uri": "nitro:/../x.ts"}, "position": {"line": 0, "character": 0}}))
+        .await;
     assert!(matches!(climbing, Err(EngineError::Lsp(LspError::Outside(_)))), "{climbing:?}");
     bob.shutdown().await?;
     ada.shutdown().await?;
