@@ -162,7 +162,66 @@ async fn apply(engine: &EngineHandle, path: &str, edits: &[Value]) -> Result<()>
             Splice { index: from, delete: to - from, insert: e["newText"].as_str().unwrap_or_default().into() }
         })
         .collect();
-    splices.sort_by(|a, b| b.index.cmp(&a.index));
+    splices.sort_by_key(|s| std::cmp::Reverse(s.index));
     engine.edit_versioned(path, Some(version), splices).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_a_server_uses_the_one_a_peer_shares_with_it() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    write_files(
+        &tmp.path().join("ada"),
+        &[
+            ("lib.ts", b"export function greet(name: string): string {\n  return 'hi ' + name;\n}\n"),
+            ("main.ts", b"import { greet } from './lib';\nconst n: number = 1;\nconsole.log(greet('ada'), n);\n"),
+        ],
+    )?;
+    let mut cfg = loopback_config(&tmp.path().join("ada"), "ada");
+    cfg.language_servers = vec![typescript_server()?];
+    let ada = Engine::host(cfg).await?;
+    // Bob and Cyd have no TypeScript server of their own.
+    let none = ServerConfig {
+        language: "typescript".into(),
+        extensions: vec!["ts".into()],
+        command: vec!["/nonexistent/typescript-language-server".into()],
+    };
+    let joiner = |name: &str| {
+        let mut cfg = loopback_config(&tmp.path().join(name), name);
+        cfg.language_servers = vec![none.clone()];
+        cfg
+    };
+    let invite = ada.invite().context("invite")?;
+    let bob = Engine::join(joiner("bob"), invite.clone()).await?;
+    let cyd = Engine::join(joiner("cyd"), invite).await?;
+    let main = RelPath::new("main.ts")?;
+
+    // Not shared with anyone yet: nobody serves them.
+    assert!(!cyd.lsp_open(main.clone()).await?);
+    let hover = json!({"textDocument": {"uri": "nitro:/main.ts"}, "position": {"line": 0, "character": 10}});
+    assert!(matches!(cyd.lsp_request(main.clone(), "textDocument/hover".into(), hover.clone()).await, Err(EngineError::Lsp(LspError::NoServer(_)))));
+
+    // Ada shares hers with Bob: his editor's file is served, with diagnostics.
+    let mut bob_events = bob.subscribe();
+    assert!(!bob.lsp_open(main.clone()).await?, "no offer has arrived yet");
+    ada.share_languages(bob.me().clone(), true).await?;
+    diagnostics_where(&mut bob_events, "main.ts", |_| true).await.context("the served file's diagnostics reach bob")?;
+    replace(&bob, "main.ts", "const n: number = 1;", "const n: number = 'one';").await?;
+    let errors = diagnostics_where(&mut bob_events, "main.ts", |d| !d.is_empty()).await.context("bob's type error, seen by ada's server")?;
+    ensure!(errors[0]["message"].as_str().is_some_and(|m| m.contains("not assignable")), "{errors:?}");
+    let (text, _) = bob.text(main.clone()).await?;
+    let at = position(&text, "greet('ada')")?;
+    let answer =
+        bob.lsp_request(main.clone(), "textDocument/hover".into(), json!({"textDocument": {"uri": "nitro:/main.ts"}, "position": at})).await?;
+    ensure!(answer.to_string().contains("greet(name: string): string"), "{answer}");
+    let def =
+        bob.lsp_request(main.clone(), "textDocument/definition".into(), json!({"textDocument": {"uri": "nitro:/main.ts"}, "position": at})).await?;
+    ensure!(def.to_string().contains("nitro:/lib.ts") && !def.to_string().contains(&tmp.path().display().to_string()), "{def}");
+
+    // Still not Cyd's.
+    assert!(matches!(cyd.lsp_request(main, "textDocument/hover".into(), hover).await, Err(EngineError::Lsp(LspError::NoServer(_)))));
+    for e in [cyd, bob, ada] {
+        e.shutdown().await?;
+    }
     Ok(())
 }

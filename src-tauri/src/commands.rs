@@ -296,6 +296,12 @@ pub async fn lsp_request(state: State<'_, AppState>, path: String, method: Strin
     Ok(engine(&state).await?.lsp_request(RelPath::new(&path)?, method, params).await?)
 }
 
+/// Lets a peer use this peer's language servers, or stops it.
+#[tauri::command]
+pub async fn share_languages(state: State<'_, AppState>, peer: String, allow: bool) -> Result<()> {
+    Ok(engine(&state).await?.share_languages(peer_id(&peer)?, allow).await?)
+}
+
 #[tauri::command]
 pub async fn edit(state: State<'_, AppState>, path: String, base: Vec<String>, splices: Vec<SpliceView>) -> Result<Vec<String>> {
     let made =

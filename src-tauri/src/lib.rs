@@ -88,6 +88,7 @@ pub fn run() {
             commands::open_file,
             commands::lsp_open,
             commands::lsp_request,
+            commands::share_languages,
             commands::edit,
             commands::pull,
             commands::save_file,

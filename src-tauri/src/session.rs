@@ -75,6 +75,7 @@ pub async fn peer_views(engine: &EngineHandle) -> Vec<PeerView> {
                 selections: here.map_or_else(Vec::new, |p| p.selections.iter().map(|s| SelectionView { anchor: s.anchor, head: s.head }).collect()),
                 typing: here.is_some_and(|p| p.typing),
                 viewport_top: here.and_then(|p| p.viewport_top),
+                shares_languages: link.is_some_and(|l| l.shares_languages),
             }
         })
         .collect();

@@ -102,6 +102,8 @@ pub struct PeerView {
     pub selections: Vec<SelectionView>,
     pub typing: bool,
     pub viewport_top: Option<u32>,
+    /// This peer lets it use its language servers.
+    pub shares_languages: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -82,6 +82,8 @@ export interface PeerView {
   selections: Selection[];
   typing: boolean;
   viewportTop: number | null;
+  /** This peer lets it use its language servers. */
+  sharesLanguages: boolean;
 }
 
 export interface TermInfo {
@@ -251,6 +253,7 @@ export const backend = {
   lspOpen: (path: string) => invoke<boolean>('lsp_open', { path }),
   /** LSP JSON in and out; documents are named `nitro:/<path>`. */
   lspRequest: (path: string, method: string, params: unknown) => invoke<unknown>('lsp_request', { path, method, params }),
+  shareLanguages: (peer: PeerId, allow: boolean) => invoke<void>('share_languages', { peer, allow }),
   edit: (args: { path: string; base: Version; splices: Splice[] }) => invoke<Version>('edit', { ...args }),
   pull: (args: { path: string; since: Version }) => invoke<Pulled>('pull', { ...args }),
   saveFile: (path: string) => invoke<void>('save_file', { path }),

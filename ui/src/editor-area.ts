@@ -5,6 +5,7 @@ import { backend, docBackend, errorMessage, type EditorSettings, type PeerView, 
 import { FileBinding, TYPING_MS } from './binding';
 import { baseName, h, type Disposable } from './dom';
 import { EditorGroup, type GroupEvents, type OpenFile } from './editor-group';
+import { SERVED_LANGUAGES } from './language';
 import { languageForPath, monaco } from './monaco-setup';
 import { PresenceOut } from './presence-out';
 import { editorSettings, watchEditorSettings } from './settings';
@@ -268,7 +269,14 @@ export class EditorArea {
         this.files.set(path, file);
         this.events.modelOpened(model);
         // Its language server (if there is one) follows it from now on.
-        backend.lspOpen(path).catch(() => undefined);
+        backend
+          .lspOpen(path)
+          .then((served) => {
+            if (!served && SERVED_LANGUAGES.includes(model.getLanguageId())) {
+              this.events.message(`No ${model.getLanguageId()} language server here or shared by a peer`);
+            }
+          })
+          .catch(() => undefined);
         return file;
       } catch (err) {
         toast(`Could not open ${path}: ${errorMessage(err)}`, 'error');

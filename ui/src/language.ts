@@ -7,7 +7,7 @@ import type { Disposable } from './dom';
 import { monaco } from './monaco-setup';
 
 /** Monaco languages whose files a default server may serve. */
-const LANGUAGES = ['typescript', 'javascript', 'rust', 'python', 'go', 'cpp', 'c'];
+export const SERVED_LANGUAGES = ['typescript', 'javascript', 'rust', 'python', 'go', 'cpp', 'c'];
 
 export interface LanguageHost {
   /** Shows `path` with the caret at a 1-based line and column. */
@@ -105,7 +105,7 @@ export class Languages {
   private readonly changed = new Set<() => void>();
 
   constructor(private readonly host: LanguageHost) {
-    for (const language of LANGUAGES) this.register(language);
+    for (const language of SERVED_LANGUAGES) this.register(language);
     this.disposables.push(
       monaco.editor.registerEditorOpener({
         openCodeEditor: (_source, resource, at) => {

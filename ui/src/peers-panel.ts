@@ -91,14 +91,18 @@ export class PeersPanel {
         following ? h('span', { className: 'badge follow-badge', textContent: 'following' }) : null,
       );
       row.onclick = () => this.onFollow(p.peer);
-      if (this.access !== 'host' || p.role === 'host') return row;
-      const roles = h('button', { className: 'icon-btn codicon codicon-ellipsis peer-roles', title: `Role of ${p.name}` });
-      roles.onclick = (e) => {
-        const at = roles.getBoundingClientRect();
-        showMenu(at.left, at.bottom, this.roleMenu(p));
+      if (!p.connected) return row;
+      const menu = h('button', { className: 'icon-btn codicon codicon-ellipsis peer-roles', title: `More for ${p.name}` });
+      menu.onclick = (e) => {
+        const at = menu.getBoundingClientRect();
+        const share = {
+          label: p.sharesLanguages ? 'Stop sharing my language servers' : 'Share my language servers',
+          action: () => void backend.shareLanguages(p.peer, !p.sharesLanguages).catch((err: unknown) => toast(errorMessage(err), 'error')),
+        };
+        showMenu(at.left, at.bottom, [share, ...(this.access === 'host' && p.role !== 'host' ? this.roleMenu(p) : [])]);
         e.stopPropagation();
       };
-      return h('div', { className: 'peer-row' }, row, roles);
+      return h('div', { className: 'peer-row' }, row, menu);
     });
     const empty = rows.length
       ? null

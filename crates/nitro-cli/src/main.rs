@@ -117,6 +117,10 @@ struct Common {
     /// stay on this machine.
     #[arg(long)]
     share_secrets: bool,
+    /// Let every peer use this peer's language servers (diagnostics,
+    /// completion, go to definition, ...) when it has none of its own.
+    #[arg(long)]
+    serve_lsp: bool,
     /// Settings file shared with the app (TOML: `bind`, `signal`,
     /// `relay_only` and `[[ice_servers]]` tables with `urls`, `username`,
     /// `credential`); flags win over it. Default:
@@ -144,6 +148,7 @@ impl Common {
         cfg.max_file_size = self.max_file_size;
         cfg.ice = ice;
         cfg.share_secrets = self.share_secrets;
+        cfg.serve_lsp = self.serve_lsp;
         Ok(cfg)
     }
 }

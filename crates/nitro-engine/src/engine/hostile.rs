@@ -561,3 +561,25 @@ async fn a_modified_viewer_changes_nothing_on_the_hosts_disk() {
     assert_eq!(host.access().await.expect("access"), super::membership::Access::Host);
     host.shutdown().await.expect("shutdown");
 }
+
+/// A member the host does not share its language servers with asks one
+/// anyway: a clear refusal, and nothing runs.
+#[tokio::test]
+async fn a_peer_not_allowed_gets_no_language_server_answer() {
+    let (_dir, host, invite) = host(&[("a.ts", "let a = 1;\n")]).await;
+    let mut mallory = Hostile::join(&invite, None).await.expect("connects");
+    let path = crate::path::RelPath::new("a.ts").expect("path");
+    let request = crate::protocol::lsp::LspMsg::Request { id: 5, path, method: "textDocument/hover".into(), params: serde_json::json!({}) };
+    mallory.send(StateMsg::Lsp(request));
+    let answer = async {
+        while let Some(msg) = mallory.next().await {
+            if let StateMsg::Lsp(crate::protocol::lsp::LspMsg::Response { id: 5, result }) = msg {
+                return result;
+            }
+        }
+        panic!("the host dropped the link instead of answering");
+    };
+    let result = tokio::time::timeout(KEPT_FOR, answer).await.expect("an answer");
+    assert!(result.is_err_and(|e| e.contains("does not share")));
+    host.shutdown().await.expect("shutdown");
+}

@@ -134,6 +134,9 @@ pub struct EngineConfig {
     pub waiting: Arc<watch::Sender<bool>>,
     /// Language servers to use besides (or instead of) the defaults found on PATH.
     pub language_servers: Vec<crate::lsp::ServerConfig>,
+    /// Let every peer use this peer's language servers (otherwise only
+    /// those it allows, [`EngineHandle::share_languages`]).
+    pub serve_lsp: bool,
 }
 
 impl EngineConfig {
@@ -151,6 +154,7 @@ impl EngineConfig {
             approve: false,
             waiting: Arc::new(watch::channel(false).0),
             language_servers: Vec::new(),
+            serve_lsp: false,
         }
     }
 
@@ -269,6 +273,8 @@ pub struct PeerInfo {
     pub name: String,
     /// The last measured round trip on the state channel.
     pub rtt: Option<std::time::Duration>,
+    /// Whether this peer lets it use its language servers.
+    pub shares_languages: bool,
 }
 
 /// A member of the session, from the roster (connected now or not).
@@ -355,6 +361,12 @@ impl EngineHandle {
     /// in the result; places outside the workspace are left out of results.
     pub async fn lsp_request(&self, path: RelPath, method: String, params: serde_json::Value) -> Result<serde_json::Value, EngineError> {
         self.ask(|reply| Command::LspRequest { path, method, params, reply }).await?
+    }
+
+    /// Lets `peer` use this peer's language servers (requests and
+    /// diagnostics travel over the connection), or stops it.
+    pub async fn share_languages(&self, peer: PeerId, allow: bool) -> Result<(), EngineError> {
+        self.cmd.send(Command::ShareLanguages { peer, allow }).await.map_err(|_| EngineError::Stopped)
     }
 
     /// For a host: replaces both invite links. Old links no longer let
@@ -607,7 +619,7 @@ impl Engine {
         actor.save()?;
         actor.watch(watcher, fs_rx);
         actor.keep_alive(acceptor, hub);
-        actor.serve_languages(&cfg.language_servers)?;
+        actor.serve_languages(&cfg.language_servers, cfg.serve_lsp)?;
         let door = Door { admission: Admission::new(session, secrets, cfg.approve), signal: signal.tx, offers: offers_rx, invite, saved };
         Ok(actor.spawn(Some(door)))
     }
@@ -659,7 +671,7 @@ impl Engine {
         };
 
         let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx, members);
-        actor.serve_languages(&cfg.language_servers)?;
+        actor.serve_languages(&cfg.language_servers, cfg.serve_lsp)?;
         let (joined_tx, joined_rx) = oneshot::channel();
         let saved = SavedSession {
             session: invite.session.to_hex(),

@@ -64,6 +64,17 @@ pub const MAX_WAITING: usize = 16;
 /// Newcomers a host lets in (or asks about) per second; others wait for
 /// their offer's next copy.
 pub const NEWCOMER_RATE: Limit = Limit { per_second: 1.0, burst: 16.0 };
+/// A shared language server's message (a completion list can be long).
+pub const MAX_LSP_MESSAGE: usize = 8 * 1024 * 1024;
+/// Languages one peer offers to serve.
+pub const MAX_LSP_LANGUAGES: usize = 32;
+/// Requests one peer may have waiting at a serving peer; more are answered
+/// with an error at once.
+pub const MAX_LSP_IN_FLIGHT: usize = 64;
+/// Documents one peer may have open on a serving peer's servers.
+pub const MAX_LSP_OPEN: usize = 256;
+/// How long a peer waits for a shared server's answer before it cancels.
+pub const LSP_ANSWER: std::time::Duration = std::time::Duration::from_secs(30);
 /// Refusals a host signs per second (offers whose box does not open).
 pub const REFUSAL_RATE: Limit = Limit { per_second: 10.0, burst: 20.0 };
 

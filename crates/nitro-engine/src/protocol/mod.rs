@@ -5,6 +5,7 @@
 pub mod frame;
 pub mod invite;
 pub mod limits;
+pub mod lsp;
 pub mod membership;
 pub mod presence;
 pub mod printable;

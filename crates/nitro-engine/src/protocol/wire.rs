@@ -21,6 +21,7 @@
 //! | 0x0f | Blobs   | repeated: 32-byte SHA-256, u32 length, the UTF-8 text it names |
 //! | 0x10 | Lacks   | repeated: 32-byte SHA-256 of a wanted text the sender does not have |
 //! | 0x11 | Membership | the host's signed word on members and roles ([`super::membership`]) |
+//! | 0x12–0x17 | shared language servers | UTF-8 JSON ([`super::lsp`]) |
 //!
 //! Integers are big-endian. A document key is a length byte and ASCII: empty
 //! for the workspace's tree, else the file id (letters and digits, at most
@@ -106,7 +107,7 @@ pub enum TermMsg {
 /// Payloads each tagged with the key of the document they belong to.
 pub type Keyed = Vec<(String, Vec<u8>)>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StateMsg {
     Hello(Hello),
     Sync(Keyed),
@@ -129,6 +130,8 @@ pub enum StateMsg {
     /// The host's signed word on who is in and with which role, as sent
     /// (checked by the receiver, which knows the host's certificate).
     Membership(Vec<u8>),
+    /// Shared language servers.
+    Lsp(super::lsp::LspMsg),
 }
 
 /// A compact summary of a workspace's shared state: a hash of the tree
@@ -204,6 +207,7 @@ impl StateMsg {
                 out.push(MEMBERSHIP);
                 out.extend_from_slice(body);
             }
+            StateMsg::Lsp(msg) => msg.encode(&mut out),
             StateMsg::Blobs(blobs) => {
                 out.push(BLOBS);
                 for (hash, text) in blobs {
@@ -300,6 +304,7 @@ impl StateMsg {
             }
             MEMBERSHIP if body.is_empty() || body.len() > MAX_MEMBERSHIP => Err(WireError::Malformed("membership")),
             MEMBERSHIP => Ok(StateMsg::Membership(body.to_vec())),
+            super::lsp::OFFER..=super::lsp::DIAGNOSTICS => Ok(StateMsg::Lsp(super::lsp::LspMsg::decode(kind, body)?)),
             other => Err(WireError::UnknownType(other)),
         }
     }

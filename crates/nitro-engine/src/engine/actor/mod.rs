@@ -94,6 +94,7 @@ pub enum Command {
     NewLinks { reply: oneshot::Sender<Result<Invites, EngineError>> },
     LspOpen { path: RelPath, reply: oneshot::Sender<Result<bool, EngineError>> },
     LspRequest { path: RelPath, method: String, params: serde_json::Value, reply: oneshot::Sender<Result<serde_json::Value, EngineError>> },
+    ShareLanguages { peer: PeerId, allow: bool },
     Shutdown,
 }
 
@@ -155,12 +156,8 @@ pub struct Actor {
     door: Option<Door>,
     invites: watch::Sender<Option<Invites>>,
     answering: Arc<AtomicUsize>,
-    /// The language servers, the configured ones, the documents open in
-    /// them, and whether texts changed since they were last told.
-    lsp: Option<crate::lsp::Languages>,
-    lsp_servers: Vec<crate::lsp::ServerConfig>,
-    lsp_opened: languages::Opened,
-    lsp_stale: bool,
+    /// The language servers, here and at peers.
+    lsp: languages::LspState,
 }
 
 impl Actor {
@@ -205,10 +202,7 @@ impl Actor {
             door: None,
             invites: watch::channel(None).0,
             answering: Arc::default(),
-            lsp: None,
-            lsp_servers: Vec::new(),
-            lsp_opened: Default::default(),
-            lsp_stale: false,
+            lsp: Default::default(),
         }
     }
 
@@ -290,8 +284,9 @@ impl Actor {
                 }
                 batch = next_fs_batch(&mut self.fs) => {
                     self.on_disk(batch);
-                    self.lsp_stale = true;
+                    self.lsp.stale = true;
                 }
+                Some(ev) = next_lsp_event(&mut self.lsp.events) => self.on_lsp_event(ev),
                 offer = next_offer(&mut self.door) => self.on_offer(offer),
                 _ = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now).into()), if presence_due.is_some() => {
                     self.send_presence_if_due(Instant::now());
@@ -301,7 +296,7 @@ impl Actor {
                 _ = tick.tick() => self.on_tick(),
             }
             self.flush();
-            if std::mem::take(&mut self.lsp_stale) {
+            if std::mem::take(&mut self.lsp.stale) {
                 self.lsp_sync(None);
             }
         }
@@ -327,7 +322,7 @@ impl Actor {
     fn handle_command(&mut self, cmd: Command) {
         match cmd {
             Command::Edit { path, base, splices, reply } => {
-                self.lsp_stale = true;
+                self.lsp.stale = true;
                 let result = self.read_only().and_then(|()| Ok(self.ws.edit(&path, base.as_ref(), &splices)?));
                 match reply {
                     Some(reply) => {
@@ -351,10 +346,18 @@ impl Actor {
             }
             Command::Peers { reply } => {
                 let names = self.shown_names();
+                let guests = self.language_guests();
                 let mut peers: Vec<PeerInfo> = self
                     .links
                     .slots()
-                    .filter_map(|s| s.peer.clone().map(|(peer, name)| PeerInfo { name: names.get(&peer).cloned().unwrap_or(name), peer, rtt: s.rtt }))
+                    .filter_map(|s| {
+                        s.peer.clone().map(|(peer, name)| PeerInfo {
+                            name: names.get(&peer).cloned().unwrap_or(name),
+                            shares_languages: guests.contains(&peer),
+                            peer,
+                            rtt: s.rtt,
+                        })
+                    })
                     .collect();
                 peers.sort_by(|a, b| a.peer.cmp(&b.peer));
                 let _ = reply.send(peers);
@@ -406,6 +409,7 @@ impl Actor {
                 let _ = reply.send(self.lsp_open(path));
             }
             Command::LspRequest { path, method, params, reply } => self.lsp_request(path, method, params, reply),
+            Command::ShareLanguages { peer, allow } => self.share_languages(peer, allow),
             Command::Search { query, reply } => {
                 let _ = reply.send(self.ws.search(&query).map_err(EngineError::from));
             }
@@ -413,7 +417,7 @@ impl Actor {
                 let _ = reply.send(self.ws.withheld_secrets());
             }
             Command::FileOp { op, reply } => {
-                self.lsp_stale = true;
+                self.lsp.stale = true;
                 let result = match op {
                     // Edits are written after every batch of commands: a save
                     // is answered once those before it are on disk.
@@ -507,6 +511,11 @@ impl Actor {
             (StateMsg::Blobs(blobs), true) => self.on_blobs(id, blobs),
             (StateMsg::Lacks(hashes), true) => self.on_lacks(id, hashes),
             (StateMsg::Membership(word), true) => self.on_membership(id, &word),
+            (StateMsg::Lsp(msg), true) => {
+                if let Some((from, _)) = slot.peer.clone() {
+                    self.on_lsp_msg(id, from, msg);
+                }
+            }
             (StateMsg::Pong(n), true) => {
                 if let Some(slot) = self.links.get_mut(id)
                     && let Some((sent, at)) = slot.ping
@@ -563,6 +572,7 @@ impl Actor {
         let _ = self.events.send(EngineEvent::PeerJoined { peer: h.peer, name });
         // Who is in comes first: the peer checks the others by it.
         self.send_membership(id);
+        self.offer_languages(id);
         self.send_sync(id);
         self.gossip();
         // It may have texts this peer still needs.
@@ -676,6 +686,7 @@ impl Actor {
         });
         self.terms.link_dropped(id);
         if let Some((peer, name)) = slot.peer {
+            self.lsp_peer_left(id, &peer);
             tracing::info!(%peer, %name, "peer {why}");
             self.mesh.forget(&peer);
             self.forget_presence(&peer);
@@ -689,6 +700,7 @@ impl Actor {
     fn on_tick(&mut self) {
         let now = Instant::now();
         self.door_tick();
+        self.lsp_tick();
         self.ws.check_swapped();
         self.send_presence_if_due(now);
         self.expire_presence(now);
@@ -759,6 +771,13 @@ impl Actor {
             link.close().await;
         }
         self.save()
+    }
+}
+
+async fn next_lsp_event(events: &mut Option<mpsc::UnboundedReceiver<crate::lsp::LspEvent>>) -> Option<crate::lsp::LspEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
