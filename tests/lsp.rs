@@ -142,7 +142,19 @@ async fn the_hosts_language_server_sees_every_peers_edits_and_answers_in_workspa
     assert!(matches!(climbing, Err(EngineError::Lsp(LspError::Outside(_)))), "{climbing:?}");
     bob.shutdown().await?;
     ada.shutdown().await?;
+    // The server and its helpers stop with the session.
+    wait_for(CONVERGE, || Ok(processes_in(&ada_dir).is_empty())).with_context(|| format!("still running: {:?}", processes_in(&ada_dir)))?;
     Ok(())
+}
+
+/// Processes running in `dir`, with their command lines.
+fn processes_in(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir))
+        .map(|e| std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default().replace('\0', " "))
+        .collect()
 }
 
 /// Applies LSP text edits to a file through the engine (last first, so
@@ -223,5 +235,40 @@ async fn a_peer_without_a_server_uses_the_one_a_peer_shares_with_it() -> Result<
     for e in [cyd, bob, ada] {
         e.shutdown().await?;
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_language_server_that_dies_is_started_again_and_says_so() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("ada");
+    write_files(&dir, &[("main.ts", b"const n: number = 1;\n")])?;
+    let mut cfg = loopback_config(&dir, "ada");
+    cfg.language_servers = vec![typescript_server()?];
+    let ada = Engine::host(cfg).await?;
+    let mut events = ada.subscribe();
+    assert!(ada.lsp_open(RelPath::new("main.ts")?).await?);
+    diagnostics_where(&mut events, "main.ts", |_| true).await?;
+
+    // The server is killed, as a crash would end it.
+    let server = std::fs::read_dir("/proc")?
+        .flatten()
+        .find(|e| {
+            std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir)
+                && std::fs::read_to_string(e.path().join("cmdline")).is_ok_and(|c| c.contains("typescript-language-server"))
+        })
+        .context("the server's process")?;
+    let status = std::process::Command::new("kill").arg("-KILL").arg(server.file_name()).status()?;
+    ensure!(status.success(), "kill failed");
+    let notice = next_event(&mut events, |ev| match ev {
+        EngineEvent::LanguageServer { state: nitro_engine::lsp::ServerState::Restarting, message, .. } => Some(message),
+        _ => None,
+    })
+    .await?;
+    assert!(notice.contains("starting it again"), "{notice}");
+    // The new server has the document: a new error is diagnosed.
+    replace(&ada, "main.ts", "1;", "'one';").await?;
+    diagnostics_where(&mut events, "main.ts", |d| !d.is_empty()).await.context("the restarted server diagnoses")?;
+    ada.shutdown().await?;
     Ok(())
 }

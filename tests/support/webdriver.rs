@@ -30,7 +30,7 @@ impl App {
 
     /// [`Self::start`], the app's process getting these environment variables.
     pub fn start_with(app: &Path, log: &Path, env: &[(&str, String)]) -> Result<Self> {
-        let n = (100..200).find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()).context("no free X display number")?;
+        let n = (100..200).find(|n| display_free(*n)).context("no free X display number")?;
         let display = Command::new("Xvfb")
             .args([format!(":{n}").as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
             .stdout(Stdio::null())
@@ -168,10 +168,24 @@ impl Drop for App {
     fn drop(&mut self) {
         let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
         let _ = Command::new("kill").arg("--").arg(format!("-{}", self.driver.id())).status();
-        for c in [&mut self.driver, &mut self.display] {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        // Asked to stop, Xvfb removes its socket and lock; killed, it would leave them.
+        let _ = Command::new("kill").arg("-TERM").arg(self.display.id().to_string()).status();
+        let _ = self.display.wait();
+    }
+}
+
+/// Whether X display `n` is free: no server holds it. A lock whose process
+/// is gone (an Xvfb that was killed) is stale: it and its socket are removed.
+fn display_free(n: u32) -> bool {
+    let (lock, socket) = (format!("/tmp/.X{n}-lock"), format!("/tmp/.X11-unix/X{n}"));
+    let holder = std::fs::read_to_string(&lock).ok().and_then(|pid| pid.trim().parse::<u32>().ok());
+    match holder {
+        Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => false,
+        Some(_) => std::fs::remove_file(&lock).is_ok() && (std::fs::remove_file(&socket).is_ok() || !Path::new(&socket).exists()),
+        // No lock: free unless a socket without one is in the way.
+        None => !Path::new(&socket).exists() || std::fs::remove_file(&socket).is_ok(),
     }
 }
 

@@ -71,6 +71,7 @@ enum Cmd {
     Request { path: RelPath, method: String, params: Value, reply: oneshot::Sender<Result<Value, LspError>> },
     Notice { language: String, method: String, params: Value },
     Exited { language: String },
+    Shutdown(oneshot::Sender<()>),
 }
 
 /// The engine's handle on the language servers' task.
@@ -113,6 +114,14 @@ impl Languages {
         let _ = self.tx.send(Cmd::Change { path, text });
     }
 
+    /// Stops every server (the engine stops); returns once they exited.
+    pub async fn shutdown(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.tx.send(Cmd::Shutdown(done)).is_ok() {
+            let _ = stopped.await;
+        }
+    }
+
     /// An LSP request about `path`, in `nitro:/` names; answers in them too.
     pub async fn request(&self, path: RelPath, method: String, params: Value) -> Result<Value, LspError> {
         let (reply, rx) = oneshot::channel();
@@ -123,7 +132,7 @@ impl Languages {
 
 struct Running {
     rpc: Rpc,
-    _child: Child,
+    child: Child,
 }
 
 struct Doc {
@@ -147,6 +156,7 @@ struct Task {
 
 impl Task {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+        let mut stopped = None;
         while let Some(cmd) = rx.recv().await {
             match cmd {
                 Cmd::Open { path, text } => self.open(path, text).await,
@@ -154,12 +164,21 @@ impl Task {
                 Cmd::Request { path, method, params, reply } => self.request(path, method, params, reply).await,
                 Cmd::Notice { language, method, params } => self.notice(&language, &method, params),
                 Cmd::Exited { language } => self.exited(language).await,
+                Cmd::Shutdown(done) => {
+                    stopped = Some(done);
+                    break;
+                }
             }
         }
         // The engine stopped: its servers stop with it (killed on drop if they linger).
-        for (_, server) in self.running.drain() {
+        // A server that exits on its own takes its helpers (TypeScript's tsserver, say) with it.
+        for (_, mut server) in self.running.drain() {
             let _ = tokio::time::timeout(Duration::from_secs(2), server.rpc.request("shutdown", Value::Null)).await;
             let _ = server.rpc.notify("exit", Value::Null);
+            let _ = tokio::time::timeout(Duration::from_secs(2), server.child.wait()).await;
+        }
+        if let Some(done) = stopped {
+            let _ = done.send(());
         }
     }
 
@@ -329,7 +348,7 @@ impl Task {
             .await
             .map_err(|_| LspError::Io("it did not start in time".into()))??;
         rpc.notify("initialized", json!({}))?;
-        Ok(Running { rpc, _child: child })
+        Ok(Running { rpc, child })
     }
 
     fn status(&self, language: &str, state: ServerState, message: String) {

@@ -759,6 +759,9 @@ impl Actor {
             a.abort();
         }
         self.close_terminals();
+        if let Some(lsp) = self.lsp.handle.clone() {
+            lsp.shutdown().await;
+        }
         self.flush();
         let bye = StateMsg::Bye("shutting down".into());
         let links: Vec<Conn> = self.links.slots().map(|s| s.link.clone()).collect();
