@@ -583,3 +583,49 @@ async fn a_peer_not_allowed_gets_no_language_server_answer() {
     assert!(result.is_err_and(|e| e.contains("does not share")));
     host.shutdown().await.expect("shutdown");
 }
+
+/// A member a host serves its language servers to asks them to run a
+/// command, or names files outside what the host shares: refused, each.
+#[tokio::test]
+async fn a_served_peer_can_only_ask_about_shared_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("a.ts"), "let a = 1;\n").expect("write");
+    std::fs::write(dir.path().join(".env"), "TOKEN=secret\n").expect("write");
+    let mut cfg = EngineConfig::new(dir.path(), "host");
+    cfg.bind = Some(std::net::Ipv4Addr::LOCALHOST.into());
+    cfg.serve_lsp = true;
+    let host = Engine::host(cfg).await.expect("host");
+    let invite = host.invite().expect("invite");
+    let mut mallory = Hostile::join(&invite, None).await.expect("connects");
+    let a = crate::path::RelPath::new("a.ts").expect("path");
+    let position = serde_json::json!({"line": 0, "character": 0});
+    let asks = [
+        ("workspace/executeCommand", serde_json::json!({"command": "gopls.generate", "arguments": []})),
+        ("textDocument/hover", serde_json::json!({"textDocument": {"uri": "nitro:/..%5C..%5Cetc%5Cpasswd"}, "position": position})),
+        ("textDocument/hover", serde_json::json!({"textDocument": {"uri": "File:///etc/passwd"}, "position": position})),
+        ("textDocument/hover", serde_json::json!({"textDocument": {"uri": "nitro:/.env"}, "position": position})),
+    ];
+    for (n, (method, params)) in asks.iter().enumerate() {
+        let request = crate::protocol::lsp::LspMsg::Request { id: n as u64, path: a.clone(), method: (*method).into(), params: params.clone() };
+        mallory.send(StateMsg::Lsp(request));
+    }
+    let answers = async {
+        let mut refused = Vec::new();
+        while let Some(msg) = mallory.next().await {
+            if let StateMsg::Lsp(crate::protocol::lsp::LspMsg::Response { id, result: Err(e) }) = msg {
+                refused.push((id, e));
+                if refused.len() == asks.len() {
+                    return refused;
+                }
+            }
+        }
+        panic!("the host dropped the link instead of answering");
+    };
+    let mut refused = tokio::time::timeout(KEPT_FOR, answers).await.expect("answers");
+    refused.sort();
+    assert!(refused[0].1.contains("not a request NitroIDE passes on"), "{refused:?}");
+    for (_, why) in &refused[1..] {
+        assert!(why.contains("not a document of this workspace"), "{refused:?}");
+    }
+    host.shutdown().await.expect("shutdown");
+}

@@ -230,10 +230,14 @@ impl Task {
         let uris = self.uris.clone();
         // Answers come while the task goes on with other documents.
         tokio::spawn(async move {
-            let result = rpc.request(&method, params).await.map(|mut v| {
-                uris.to_user(&mut v);
-                v
-            });
+            let result = match rpc.request(&method, params).await {
+                Ok(mut v) => {
+                    uris.to_user(&mut v);
+                    Ok(v)
+                }
+                Err(LspError::Server(e)) => Err(LspError::Server(uris.user_text(&e))),
+                Err(e) => Err(e),
+            };
             let _ = reply.send(result);
         });
     }
@@ -321,7 +325,10 @@ impl Task {
         let (tx, language) = (self.tx.clone(), config.language.clone());
         tokio::spawn(async move {
             while let Some((method, params)) = notices.recv().await {
-                let _ = tx.send(Cmd::Notice { language: language.clone(), method, params });
+                // Diagnostics are all the task reads; log floods go no further.
+                if method == "textDocument/publishDiagnostics" {
+                    let _ = tx.send(Cmd::Notice { language: language.clone(), method, params });
+                }
             }
             let _ = tx.send(Cmd::Exited { language });
         });

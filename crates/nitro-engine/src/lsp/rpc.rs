@@ -5,17 +5,20 @@
 //! answered with an empty result) goes to `incoming`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::LspError;
 
 /// A server's message larger than this ends the connection.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// A request the server has not answered by then is cancelled.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 
 type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Result<Value, LspError>>>>>;
 
@@ -73,7 +76,8 @@ impl Rpc {
                     }
                     (None, Some(id)) => {
                         let Some(id) = id.as_i64() else { continue };
-                        if let Some(reply) = pending.lock().await.remove(&id) {
+                        let waiting = pending.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+                        if let Some(reply) = waiting {
                             let result = match msg.get("error") {
                                 Some(e) => Err(LspError::Server(e.get("message").and_then(Value::as_str).unwrap_or("error").to_owned())),
                                 None => Ok(msg.get("result").cloned().unwrap_or(Value::Null)),
@@ -85,22 +89,44 @@ impl Rpc {
                 }
             }
             // Whoever still waits learns the server is gone.
-            pending.lock().await.clear();
+            pending.lock().unwrap_or_else(PoisonError::into_inner).clear();
         });
         (rpc, notices)
     }
 
-    /// Sends a request and waits for its result.
+    /// Sends a request and waits for its result, at most [`ANSWER_WITHIN`].
+    /// A request given up (timed out, or its caller gone) is cancelled at
+    /// the server (`$/cancelRequest`) and forgotten here.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, LspError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().await.insert(id, tx);
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).insert(id, tx);
+        let _cancel = Cancel { rpc: self, id };
         self.out.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).map_err(|_| LspError::Gone)?;
-        rx.await.map_err(|_| LspError::Gone)?
+        match tokio::time::timeout(ANSWER_WITHIN, rx).await {
+            Ok(answer) => answer.map_err(|_| LspError::Gone)?,
+            Err(_) => Err(LspError::Server("no answer in time".into())),
+        }
     }
 
     pub fn notify(&self, method: &str, params: Value) -> Result<(), LspError> {
         self.out.send(json!({"jsonrpc": "2.0", "method": method, "params": params})).map_err(|_| LspError::Gone)
+    }
+}
+
+/// Forgets a request on every way out of [`Rpc::request`]; one still
+/// waiting for its answer is cancelled at the server.
+struct Cancel<'a> {
+    rpc: &'a Rpc,
+    id: i64,
+}
+
+impl Drop for Cancel<'_> {
+    fn drop(&mut self) {
+        let waiting = self.rpc.pending.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
+        if waiting.is_some() {
+            let _ = self.rpc.notify("$/cancelRequest", json!({"id": self.id}));
+        }
     }
 }
 

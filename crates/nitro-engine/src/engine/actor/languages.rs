@@ -17,6 +17,7 @@ use super::Actor;
 use crate::doc::content_hash;
 use crate::engine::{EngineError, EngineEvent};
 use crate::link::LinkId;
+use crate::lsp::uris::Uris;
 use crate::lsp::{Languages, LspError, LspEvent, ServerConfig, ServerState, servers};
 use crate::path::RelPath;
 use crate::protocol::limits::{LSP_ANSWER, MAX_LSP_IN_FLIGHT, MAX_LSP_OPEN};
@@ -24,6 +25,19 @@ use crate::protocol::lsp::LspMsg;
 use crate::protocol::{PeerId, StateMsg};
 
 type Reply = oneshot::Sender<Result<Value, EngineError>>;
+
+/// The requests a user (the window, or a peer served) may make: questions
+/// about documents, never commands the server would run or files it would
+/// write. Their answers name only workspace files.
+const METHODS: [&str; 7] = [
+    "textDocument/hover",
+    "textDocument/completion",
+    "textDocument/signatureHelp",
+    "textDocument/definition",
+    "textDocument/references",
+    "textDocument/rename",
+    "textDocument/formatting",
+];
 
 /// What the actor keeps of the language servers, its own and its peers'.
 #[derive(Default)]
@@ -71,6 +85,20 @@ impl Actor {
         servers::for_path(&self.lsp.configs, path).map(|c| c.language.clone()).filter(|l| self.lsp.available.contains(l))
     }
 
+    /// Whether a request may go to a server: an allowed method, naming only
+    /// shared text files of the workspace (not ignored, not secret, not binary).
+    fn admissible(&self, path: &RelPath, method: &str, params: &Value) -> Result<(), EngineError> {
+        if !METHODS.contains(&method) {
+            return Err(LspError::Server(format!("{method} is not a request NitroIDE passes on")).into());
+        }
+        self.ws.text_id(path)?;
+        for name in Uris::names_in(params)? {
+            let named = Uris::path_of(&name)?;
+            self.ws.text_id(&named).map_err(|_| LspError::Outside(name))?;
+        }
+        Ok(())
+    }
+
     /// A connected peer that offers the server of `path`'s language, the host first.
     fn offerer(&self, path: &RelPath) -> Option<PeerId> {
         let language = servers::for_path(&self.lsp.configs, path)?.language.clone();
@@ -95,6 +123,8 @@ impl Actor {
         }
         match self.offerer(&path) {
             Some(peer) => {
+                // The peer's server follows its copy: ours goes first.
+                self.flush();
                 self.send_to_peer(&peer, &StateMsg::Lsp(LspMsg::Open { path: path.clone() }));
                 self.lsp.remote.insert(path, peer);
                 Ok(true)
@@ -130,6 +160,10 @@ impl Actor {
     /// A request about `path`, to the server here (which has its current
     /// text first) or to the peer that serves it.
     pub(super) fn lsp_request(&mut self, path: RelPath, method: String, params: Value, reply: Reply) {
+        if let Err(e) = self.admissible(&path, &method, &params) {
+            let _ = reply.send(Err(e));
+            return;
+        }
         if self.local_language(&path).is_some()
             && let Some(lsp) = self.lsp.handle.clone()
         {
@@ -152,6 +186,8 @@ impl Actor {
         self.lsp.next_id += 1;
         let id = self.lsp.next_id;
         self.lsp.pending.insert(id, (reply, peer.clone(), Instant::now()));
+        // The edits the answer must know of leave first.
+        self.flush();
         self.send_to_peer(&peer, &StateMsg::Lsp(LspMsg::Request { id, path, method, params }));
     }
 
@@ -168,10 +204,16 @@ impl Actor {
                 let _ = self.events.send(EngineEvent::Diagnostics { path, diagnostics });
             }
             LspEvent::Status { language, state, message } => {
-                match state {
+                let changed = match state {
                     ServerState::Missing => self.lsp.available.remove(&language),
                     ServerState::Running | ServerState::Restarting => self.lsp.available.insert(language.clone()),
                 };
+                // Peers served hear what is served now.
+                if changed {
+                    for link in self.links.greeted_ids() {
+                        self.offer_languages(link);
+                    }
+                }
                 let _ = self.events.send(EngineEvent::LanguageServer { language, state, message });
             }
         }
@@ -218,14 +260,18 @@ impl Actor {
     pub(super) fn on_lsp_msg(&mut self, link: LinkId, from: PeerId, msg: LspMsg) {
         match msg {
             LspMsg::Offer { languages } => {
-                self.lsp.offers.insert(from, languages);
-                // Documents opened with no server find one now.
-                let wanted: Vec<RelPath> = self.lsp.wanted.drain().collect();
-                for path in wanted {
-                    if let Err(e) = self.lsp_open(path) {
-                        tracing::debug!(error = %e, "could not open a document on a peer's server");
-                    }
+                // Only a peer that may edit serves: a viewer's server could
+                // answer a rename with edits this peer's user would make.
+                if !self.members.access(&from).may_edit() && self.members.word().is_some() {
+                    return;
                 }
+                if languages.is_empty() {
+                    self.lsp.offers.remove(&from);
+                    self.orphan_documents_of(&from);
+                } else {
+                    self.lsp.offers.insert(from, languages);
+                }
+                self.open_wanted();
             }
             LspMsg::Open { path } => {
                 if !self.serves(&from) || self.local_language(&path).is_none() {
@@ -249,12 +295,10 @@ impl Actor {
             }
             LspMsg::Request { id, path, method, params } => self.serve_request(link, from, id, path, method, params),
             LspMsg::Response { id, result } => {
-                if let Some((reply, peer, _)) = self.lsp.pending.remove(&id) {
-                    if peer != from {
-                        // Not the peer asked: the answer is not believed.
-                        self.lsp.pending.insert(id, (reply, peer, Instant::now()));
-                        return;
-                    }
+                // Only the peer asked is believed.
+                if self.lsp.pending.get(&id).is_some_and(|(_, peer, _)| *peer == from)
+                    && let Some((reply, _, _)) = self.lsp.pending.remove(&id)
+                {
                     let _ = reply.send(result.map_err(|e| LspError::Server(e).into()));
                 }
             }
@@ -276,10 +320,16 @@ impl Actor {
         if !self.serves(&from) {
             return answer(self, Err("this peer does not share its language servers with you".into()));
         }
+        if let Err(e) = self.admissible(&path, &method, &params) {
+            return answer(self, Err(e.to_string()));
+        }
         let Some(lsp) = self.lsp.handle.clone().filter(|_| self.local_language(&path).is_some()) else {
             return answer(self, Err(format!("no language server for {path} here")));
         };
         self.lsp.serving.retain(|_, task| !task.is_finished());
+        if self.lsp.serving.contains_key(&(link, id)) {
+            return answer(self, Err("a request with that id is still running".into()));
+        }
         if self.lsp.serving.keys().filter(|(l, _)| *l == link).count() >= MAX_LSP_IN_FLIGHT {
             return answer(self, Err("too many requests at once".into()));
         }
@@ -326,10 +376,26 @@ impl Actor {
                 let _ = reply.send(Err(LspError::Gone.into()));
             }
         }
+        self.orphan_documents_of(peer);
+        self.open_wanted();
+    }
+
+    /// Documents served by `peer` look for another server.
+    fn orphan_documents_of(&mut self, peer: &PeerId) {
         let orphans: Vec<RelPath> = self.lsp.remote.iter().filter(|(_, p)| *p == peer).map(|(path, _)| path.clone()).collect();
         for path in orphans {
             self.lsp.remote.remove(&path);
             self.lsp.wanted.insert(path);
+        }
+    }
+
+    /// Documents opened with no server open on one now offered.
+    fn open_wanted(&mut self) {
+        let wanted: Vec<RelPath> = self.lsp.wanted.drain().collect();
+        for path in wanted {
+            if let Err(e) = self.lsp_open(path) {
+                tracing::debug!(error = %e, "could not open a document on a peer's server");
+            }
         }
     }
 }
