@@ -99,11 +99,6 @@ impl Languages {
         Ok(Self { tx })
     }
 
-    /// Whether a server is configured for `path` (installed or not).
-    pub fn serves(servers: &[ServerConfig], path: &RelPath) -> bool {
-        servers::for_path(servers, path).is_some()
-    }
-
     /// An editor opened `path`: its server (started if needed) gets its text.
     pub fn open(&self, path: RelPath, text: String) {
         let _ = self.tx.send(Cmd::Open { path, text });

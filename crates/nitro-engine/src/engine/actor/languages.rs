@@ -49,8 +49,10 @@ pub(super) struct LspState {
     available: HashSet<String>,
     /// Documents open in a server here, with the hash of the text it has.
     opened: HashMap<RelPath, String>,
-    /// Texts changed since the servers were last told.
+    /// Texts changed since the servers were last told: any (after file
+    /// operations and disk changes), or those of files edited in an editor.
     pub stale: bool,
+    pub edited: HashSet<RelPath>,
     // Serving others.
     pub serve_all: bool,
     guests: HashSet<PeerId>,
@@ -64,6 +66,13 @@ pub(super) struct LspState {
     wanted: HashSet<RelPath>,
     pending: HashMap<u64, (Reply, PeerId, Instant)>,
     next_id: u64,
+}
+
+impl LspState {
+    /// Whether a server here follows `path`.
+    pub fn opened_here(&self, path: &RelPath) -> bool {
+        self.opened.contains_key(path)
+    }
 }
 
 impl Actor {
@@ -133,6 +142,18 @@ impl Actor {
                 self.lsp.wanted.insert(path);
                 Ok(false)
             }
+        }
+    }
+
+    /// Tells the servers what changed since the last batch: the files
+    /// edited in an editor, or every open one after other changes. Nothing
+    /// is read when no document is open.
+    pub(super) fn lsp_catch_up(&mut self) {
+        let edited: Vec<RelPath> = self.lsp.edited.drain().collect();
+        if std::mem::take(&mut self.lsp.stale) {
+            self.lsp_sync(None);
+        } else if !edited.is_empty() {
+            self.lsp_sync(Some(&edited));
         }
     }
 

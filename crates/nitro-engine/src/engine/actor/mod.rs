@@ -296,9 +296,7 @@ impl Actor {
                 _ = tick.tick() => self.on_tick(),
             }
             self.flush();
-            if std::mem::take(&mut self.lsp.stale) {
-                self.lsp_sync(None);
-            }
+            self.lsp_catch_up();
         }
         self.stop().await
     }
@@ -322,7 +320,10 @@ impl Actor {
     fn handle_command(&mut self, cmd: Command) {
         match cmd {
             Command::Edit { path, base, splices, reply } => {
-                self.lsp.stale = true;
+                // Only this file's text is read again for its server (if it has one open).
+                if self.lsp.opened_here(&path) {
+                    self.lsp.edited.insert(path.clone());
+                }
                 let result = self.read_only().and_then(|()| Ok(self.ws.edit(&path, base.as_ref(), &splices)?));
                 match reply {
                     Some(reply) => {
