@@ -147,13 +147,15 @@ async fn the_hosts_language_server_sees_every_peers_edits_and_answers_in_workspa
     Ok(())
 }
 
-/// Processes running in `dir`, with their command lines.
-fn processes_in(dir: &std::path::Path) -> Vec<String> {
+/// Processes running in `dir`: their pids and command lines.
+fn processes_in(dir: &std::path::Path) -> Vec<(String, String)> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .flatten()
         .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir))
-        .map(|e| std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default().replace('\0', " "))
+        .map(|e| {
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default().replace('\0', " "))
+        })
         .collect()
 }
 
@@ -251,14 +253,9 @@ async fn a_language_server_that_dies_is_started_again_and_says_so() -> Result<()
     diagnostics_where(&mut events, "main.ts", |_| true).await?;
 
     // The server is killed, as a crash would end it.
-    let server = std::fs::read_dir("/proc")?
-        .flatten()
-        .find(|e| {
-            std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir)
-                && std::fs::read_to_string(e.path().join("cmdline")).is_ok_and(|c| c.contains("typescript-language-server"))
-        })
-        .context("the server's process")?;
-    let status = std::process::Command::new("kill").arg("-KILL").arg(server.file_name()).status()?;
+    let (server, _) =
+        processes_in(&dir).into_iter().find(|(_, command)| command.contains("typescript-language-server")).context("the server's process")?;
+    let status = std::process::Command::new("kill").arg("-KILL").arg(server).status()?;
     ensure!(status.success(), "kill failed");
     let notice = next_event(&mut events, |ev| match ev {
         EngineEvent::LanguageServer { state: nitro_engine::lsp::ServerState::Restarting, message, .. } => Some(message),
