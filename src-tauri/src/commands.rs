@@ -211,6 +211,12 @@ pub async fn answer_join(state: State<'_, AppState>, peer: String, allow: bool) 
     Ok(engine(&state).await?.answer_join(peer_id(&peer)?, allow).await?)
 }
 
+/// Turns away everyone waiting to join; returns how many there were.
+#[tauri::command]
+pub async fn deny_waiting(state: State<'_, AppState>) -> Result<usize> {
+    Ok(engine(&state).await?.deny_waiting().await?.len())
+}
+
 /// For a host: `editor`, `viewer` or `removed`.
 #[tauri::command]
 pub async fn set_role(state: State<'_, AppState>, peer: String, role: String) -> Result<()> {

@@ -80,6 +80,7 @@ pub fn run() {
             commands::join_session,
             commands::leave_session,
             commands::answer_join,
+            commands::deny_waiting,
             commands::set_role,
             commands::new_links,
             commands::list_files,

@@ -243,6 +243,8 @@ export const backend = {
   session: () => invoke<SessionInfo | null>('session'),
   leaveSession: () => invoke<void>('leave_session'),
   answerJoin: (peer: PeerId, allow: boolean) => invoke<void>('answer_join', { peer, allow }),
+  /** Turns away everyone waiting to join; resolves to how many there were. */
+  denyWaiting: () => invoke<number>('deny_waiting'),
   setRole: (peer: PeerId, role: 'editor' | 'viewer' | 'removed') => invoke<void>('set_role', { peer, role }),
   newLinks: () => invoke<Invites>('new_links'),
   subscribe: (events: Channel<UiEvent>) => invoke<void>('subscribe', { events }),

@@ -8,6 +8,10 @@ interface DialogOptions {
   danger?: boolean;
   /** Shows a text field with this initial value; the promise then yields its text. */
   input?: string;
+  /** The label of the button that dismisses (default "Cancel"). */
+  cancel?: string;
+  /** A further button; the promise then yields its `value`. */
+  extra?: { label: string; value: string };
 }
 
 function dialog(options: DialogOptions): Promise<string | null> {
@@ -17,14 +21,15 @@ function dialog(options: DialogOptions): Promise<string | null> {
       className: options.danger ? 'btn btn-danger' : 'btn btn-primary',
       textContent: options.confirm,
     });
-    const cancel = h('button', { className: 'btn', textContent: 'Cancel' });
+    const cancel = h('button', { className: 'btn', textContent: options.cancel ?? 'Cancel' });
+    const extra = options.extra ? h('button', { className: 'btn', textContent: options.extra.label }) : null;
     const box = h(
       'form',
       { className: 'modal' },
       h('h2', { textContent: options.title }),
       options.message ? h('p', { textContent: options.message }) : null,
       field,
-      h('div', { className: 'modal-buttons' }, cancel, ok),
+      h('div', { className: 'modal-buttons' }, extra, cancel, ok),
     );
     const backdrop = h('div', { className: 'modal-backdrop' }, box);
     const finish = (value: string | null) => {
@@ -38,6 +43,11 @@ function dialog(options: DialogOptions): Promise<string | null> {
     ok.type = 'submit';
     cancel.type = 'button';
     cancel.onclick = () => finish(null);
+    if (extra && options.extra) {
+      const value = options.extra.value;
+      extra.type = 'button';
+      extra.onclick = () => finish(value);
+    }
     backdrop.onkeydown = (e) => {
       if (e.key === 'Escape') finish(null);
     };
@@ -55,6 +65,19 @@ function dialog(options: DialogOptions): Promise<string | null> {
 
 export async function confirmDialog(title: string, message: string, confirm: string, danger = false): Promise<boolean> {
   return (await dialog({ title, message, confirm, danger })) !== null;
+}
+
+/**
+ * Asks a question with a yes, a no and one more answer: resolves to
+ * `'yes'`, `'no'` or `extra.value`.
+ */
+export async function choiceDialog(
+  title: string,
+  message: string,
+  buttons: { yes: string; no: string; extra?: { label: string; value: string } },
+): Promise<string> {
+  const value = await dialog({ title, message, confirm: buttons.yes, cancel: buttons.no, extra: buttons.extra });
+  return value === null ? 'no' : value === '' ? 'yes' : value;
 }
 
 /** Asks for a line of text; `message` says what was wrong with the last answer. */

@@ -7,7 +7,7 @@ import { baseName, h, listen, type Disposable } from './dom';
 import { EditorArea } from './editor-area';
 import type { EventHub } from './events';
 import { FileTree } from './file-tree';
-import { confirmDialog } from './modal';
+import { choiceDialog, confirmDialog } from './modal';
 import { fuzzyFilter } from './fuzzy';
 import { Languages } from './language';
 import { commandFor, keyFor } from './keys';
@@ -31,6 +31,10 @@ export class Workspace {
   private readonly searchView: HTMLElement;
   private readonly termPane: HTMLElement;
   private peerList: PeerView[] = [];
+  /** Joiners waiting for this host's user, in the order they came. */
+  private waiting: { peer: string; name: string; link: 'edit' | 'view' }[] = [];
+  /** Whether a dialog is asking about `waiting[0]`. */
+  private asking = false;
   private readonly terminals: TerminalPanel;
   private readonly status: StatusBar;
   private readonly languages: Languages;
@@ -137,8 +141,15 @@ export class Workspace {
       }),
       hub.on('sync', (e) => this.setSync(e)),
       hub.on('error', (e) => toast(e.message, 'error')),
-      hub.on('joinRequest', (e) => void this.askToLetIn(e.peer, e.name, e.link)),
-      hub.on('joinWithdrawn', (e) => toast(`${this.peerName(e.peer)} stopped waiting to be let in`)),
+      hub.on('joinRequest', (e) => {
+        this.waiting.push({ peer: e.peer, name: e.name, link: e.link });
+        void this.askToLetIn();
+      }),
+      hub.on('joinWithdrawn', (e) => {
+        const who = this.waiting.find((w) => w.peer === e.peer)?.name ?? this.peerName(e.peer);
+        this.waiting = this.waiting.filter((w) => w.peer !== e.peer);
+        toast(`${who} stopped waiting to be let in`);
+      }),
       hub.on('access', (e) => this.setAccess(e.access)),
       hub.on('diagnostics', (e) => this.languages.setDiagnostics(e.path, e.diagnostics)),
       hub.on('languageServer', (e) => {
@@ -177,18 +188,40 @@ export class Workspace {
     else if (access === 'removed') toast('The host removed you from the session', 'error');
   }
 
-  /** Someone waits at the door of this host's session. */
-  private async askToLetIn(peer: string, name: string, link: 'edit' | 'view'): Promise<void> {
-    const how = link === 'edit' ? 'the edit link' : 'the read-only link';
-    const yes = await confirmDialog(
-      `Let ${name} in?`,
-      `${name} wants to join with ${how}. Their identity: ${peer.slice(0, 4)} ${peer.slice(4, 8)} ${peer.slice(8, 12)} ${peer.slice(12)} (the same whenever they come back from that computer).`,
-      'Let in',
-    );
+  /**
+   * Asks about those waiting at the door of this host's session, one at a
+   * time, saying how many more wait; many at once (someone making up
+   * identities with a link) can be turned away together.
+   */
+  private async askToLetIn(): Promise<void> {
+    if (this.asking) return;
+    this.asking = true;
     try {
-      await backend.answerJoin(peer, yes);
-    } catch (err) {
-      toast(`Could not answer ${name}: ${errorMessage(err)}`, 'error');
+      for (let next = this.waiting[0]; next; next = this.waiting[0]) {
+        const { peer, name, link } = next;
+        const how = link === 'edit' ? 'the edit link' : 'the read-only link';
+        const more = this.waiting.length - 1;
+        const answer = await choiceDialog(
+          `Let ${name} in?`,
+          `${name} wants to join with ${how}. Their identity: ${peer.slice(0, 4)} ${peer.slice(4, 8)} ${peer.slice(8, 12)} ${peer.slice(12)} (the same whenever they come back from that computer).` +
+            (more > 0 ? ` ${more} more waiting after them.` : ''),
+          { yes: 'Let in', no: 'Deny', extra: more > 0 ? { label: `Deny all ${more + 1}`, value: 'all' } : undefined },
+        );
+        try {
+          if (answer === 'all') {
+            this.waiting = [];
+            const denied = await backend.denyWaiting();
+            toast(`Turned away ${denied} waiting to join; if you did not invite them, replace the links`);
+          } else {
+            this.waiting = this.waiting.filter((w) => w.peer !== peer);
+            await backend.answerJoin(peer, answer === 'yes');
+          }
+        } catch (err) {
+          toast(`Could not answer ${name}: ${errorMessage(err)}`, 'error');
+        }
+      }
+    } finally {
+      this.asking = false;
     }
   }
 

@@ -10,7 +10,8 @@ use nitro_engine::protocol::PeerId;
 use nitro_engine::protocol::membership::Role;
 use tokio::sync::mpsc;
 
-pub const HELP: &str = "Commands: editor NAME, viewer NAME, remove NAME (a name or peer id), members, links (new invite links), help.";
+pub const HELP: &str =
+    "Commands: editor NAME, viewer NAME, remove NAME (a name or peer id), members, deny all (everyone waiting), links (new invite links), help.";
 
 pub struct Console {
     lines: mpsc::Receiver<String>,
@@ -71,6 +72,12 @@ impl Console {
                 LinkKind::View => "the read-only link",
             };
             eprintln!("{} (id {}) wants to join with {link}. Let them in? [y/N]", r.name, r.peer);
+            let others = self.waiting.len() - 1;
+            if others > 0 {
+                eprintln!(
+                    "({others} more waiting after them: `deny all` turns everyone waiting away; `links` makes new links if they are not people you invited)"
+                );
+            }
         }
     }
 
@@ -99,6 +106,14 @@ impl Console {
             "" => Ok(()),
             "editor" | "viewer" | "remove" => self.change(engine, word, arg).await,
             "members" => members(engine).await,
+            "deny" if arg == "all" => match engine.deny_waiting().await {
+                Ok(peers) => {
+                    eprintln!("Turned away {} waiting to join.", peers.len());
+                    self.waiting.clear();
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            },
             "links" => match engine.new_links().await {
                 Ok(links) => {
                     crate::print_links(&links);

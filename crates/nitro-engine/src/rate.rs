@@ -43,6 +43,21 @@ impl Rate {
             Verdict::Skip
         }
     }
+
+    /// Takes a token if there is one. Unlike [`Rate::check`], what comes
+    /// while the bucket is empty leaves no debt behind: a gate that a flood
+    /// hits opens again as soon as the flood stops.
+    pub fn admit(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.last).as_secs_f64() * self.limit.per_second;
+        self.last = now;
+        self.tokens = (self.tokens.max(0.0) + refill).min(self.limit.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -76,5 +91,16 @@ mod tests {
         let verdicts: Vec<Verdict> = (1..=200).map(|i| r.check(t0 + Duration::from_millis(5 * i))).collect();
         assert!(!verdicts.contains(&Verdict::Flood));
         assert!(verdicts.contains(&Verdict::Skip));
+    }
+
+    #[test]
+    fn a_gate_opens_again_as_soon_as_a_flood_stops() {
+        let t0 = Instant::now();
+        let mut r = Rate::new(LIMIT, t0);
+        let passed = (0..100_000).filter(|_| r.admit(t0)).count();
+        assert_eq!(passed, 10, "a burst, then nothing");
+        // One rate's worth of time later, the next one passes.
+        assert!(r.admit(t0 + Duration::from_millis(10)));
+        assert!(!r.admit(t0 + Duration::from_millis(10)));
     }
 }

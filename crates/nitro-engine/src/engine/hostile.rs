@@ -15,6 +15,8 @@ use crate::protocol::limits::MAX_LOOSE_DOCS;
 use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, Secret, SessionId, StateMsg};
 use crate::signal::{client, crypto, hub::Hub};
 
+mod door;
+
 /// Far longer than a host takes to drop a link (it pings every 2 s).
 const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -187,12 +189,18 @@ impl MemoryHost {
 }
 
 async fn host(files: &[(&str, &str)]) -> (tempfile::TempDir, EngineHandle, Invite) {
+    host_approving(files, false).await
+}
+
+/// A host on loopback whose user is asked about newcomers when `approve`.
+async fn host_approving(files: &[(&str, &str)], approve: bool) -> (tempfile::TempDir, EngineHandle, Invite) {
     let dir = tempfile::tempdir().expect("tempdir");
     for (p, text) in files {
         std::fs::write(dir.path().join(p), text).expect("write");
     }
     let mut cfg = EngineConfig::new(dir.path(), "host");
     cfg.bind = Some(std::net::Ipv4Addr::LOCALHOST.into());
+    cfg.approve = approve;
     let handle = Engine::host(cfg).await.expect("host");
     let invite = handle.invite().expect("invite").clone();
     (dir, handle, invite)
@@ -628,4 +636,56 @@ async fn a_served_peer_can_only_ask_about_shared_files() {
         assert!(why.contains("not a document of this workspace"), "{refused:?}");
     }
     host.shutdown().await.expect("shutdown");
+}
+
+/// Everything `view` has shown once it shows `needle`.
+async fn shown_until(view: &mut crate::term::TermView, needle: &str) -> String {
+    let wait = async {
+        loop {
+            let text = String::from_utf8_lossy(&view.read(0, usize::MAX).bytes).into_owned();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(view.changed().await, "the terminal closed before showing {needle:?}");
+        }
+    };
+    tokio::time::timeout(KEPT_FOR, wait).await.expect("the shell's output")
+}
+
+/// A member the owner granted its shell asks for a 65535×65535 terminal:
+/// refused, and the real PTY keeps its size (`stty size` says so).
+#[tokio::test]
+async fn a_granted_peer_cannot_resize_the_owners_shell_beyond_the_bounds() {
+    use crate::protocol::wire::TermMsg;
+    let host = MemoryHost::start(&[("a.txt", "a")]).await;
+    let mut mallory = Hostile::in_memory(&host, [3; 32]).await;
+    mallory.sync(&mut WorkspaceDoc::empty()).await;
+    let term = host.handle.open_terminal(80, 24).await.expect("a shell starts");
+    host.handle.grant_terminal(term, mallory.me.clone(), true).await.expect("grant");
+
+    mallory.send(StateMsg::Term(TermMsg::Resize { term, cols: u16::MAX, rows: u16::MAX }));
+    let refused = async {
+        loop {
+            match mallory.next().await {
+                Some(StateMsg::Term(TermMsg::Refused { term: t, reason })) if t == term => return reason,
+                Some(_) => {}
+                None => panic!("the host dropped the link instead of refusing"),
+            }
+        }
+    };
+    let reason = tokio::time::timeout(KEPT_FOR, refused).await.expect("the owner refuses the size");
+    assert!(reason.contains("1000 columns"), "{reason}");
+    let listed = host.handle.terminals().await.expect("terminals");
+    let info = listed.iter().find(|t| t.id == term).expect("listed");
+    assert_eq!((info.cols, info.rows), (80, 24));
+
+    // In bounds, a granted peer's size applies; the PTY itself says which it has.
+    mallory.send(StateMsg::Term(TermMsg::Resize { term, cols: 100, rows: 30 }));
+    mallory.send(StateMsg::Term(TermMsg::Resize { term, cols: 0, rows: 40 }));
+    mallory.send(StateMsg::Term(TermMsg::Input { term, bytes: b"stty size; echo si$((6*7))ze\n".to_vec() }));
+    let mut view = host.handle.terminal_view(term).await.expect("view").expect("our terminal");
+    let shown = shown_until(&mut view, "si42ze").await;
+    assert!(shown.contains("30 100"), "the shell's size: {shown}");
+    assert!(!shown.contains("65535"), "{shown}");
+    host.handle.shutdown().await.expect("shutdown");
 }

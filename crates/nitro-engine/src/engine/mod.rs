@@ -32,7 +32,8 @@ use crate::path::RelPath;
 use crate::protocol::membership::Role as MemberRole;
 use crate::protocol::{Invite, PeerId, Secret, SessionId, TermId};
 use crate::signal::crypto;
-use crate::signal::{SignalError, client, hub::Hub};
+use crate::signal::hub::{Hub, Vouch};
+use crate::signal::{SignalError, client};
 use crate::term::{TermError, TermInfo, TermView};
 use actor::{Actor, Command, Door, Rejoin, TermCommand};
 use admission::{Admission, JoinRequest};
@@ -342,6 +343,12 @@ impl EngineHandle {
         self.ask(|reply| Command::AnswerJoin { peer, allow, reply }).await?
     }
 
+    /// For a host: turns away every joiner waiting to be let in, and
+    /// returns who they were.
+    pub async fn deny_waiting(&self) -> Result<Vec<PeerId>, EngineError> {
+        self.ask(|reply| Command::DenyWaiting { reply }).await?
+    }
+
     /// For a host: makes a member an editor or a viewer, or removes it
     /// (every peer closes its connections, and it cannot come back with the
     /// links it knows: those are replaced).
@@ -580,11 +587,12 @@ impl Engine {
         })?;
         let (watcher, fs_rx) = Watcher::spawn(ws.sandbox().root())?;
 
+        let admission = Admission::new(session, secrets, cfg.approve);
         let topic = crypto::topic(&session);
         let (signal, url, hub) = match &cfg.signal {
             Some(url) => (client::connect(url, &topic).await?, url.clone(), None),
             None => {
-                let (hub, addr) = bind_hub(&cfg, saved.port).await?;
+                let (hub, addr) = bind_hub(&cfg, saved.port, admission.vouch()).await?;
                 if saved.port != Some(addr.port()) {
                     saved.port = Some(addr.port());
                     state::save_session(ws.sandbox(), &saved)?;
@@ -596,7 +604,7 @@ impl Engine {
         };
         let invite = Invite {
             session,
-            secret: secrets.edit.clone(),
+            secret: admission.secrets().edit.clone(),
             signal: url,
             fingerprint: identity.fingerprint,
             host_name: cfg.name.clone(),
@@ -620,7 +628,7 @@ impl Engine {
         actor.watch(watcher, fs_rx);
         actor.keep_alive(acceptor, hub);
         actor.serve_languages(&cfg.language_servers, cfg.serve_lsp)?;
-        let door = Door { admission: Admission::new(session, secrets, cfg.approve), signal: signal.tx, offers: offers_rx, invite, saved };
+        let door = Door { admission, signal: signal.tx, offers: offers_rx, invite, saved };
         Ok(actor.spawn(Some(door)))
     }
 
@@ -711,19 +719,19 @@ impl Engine {
 
 /// Serves signaling on the configured port, else on the port this host used
 /// before (so its invite link keeps working), else on any free port.
-async fn bind_hub(cfg: &EngineConfig, saved: Option<u16>) -> Result<(Hub, SocketAddr), EngineError> {
+async fn bind_hub(cfg: &EngineConfig, saved: Option<u16>, vouch: Vouch) -> Result<(Hub, SocketAddr), EngineError> {
     let ip = cfg.bind.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
     if cfg.port == 0
         && let Some(port) = saved
     {
-        match Hub::bind(SocketAddr::new(ip, port)).await {
+        match Hub::bind_vouching(SocketAddr::new(ip, port), vouch.clone()).await {
             Ok(bound) => return Ok(bound),
             Err(e) => {
                 tracing::warn!(error = %e, "the previous signaling port is taken; the invite link changes")
             }
         }
     }
-    Ok(Hub::bind(SocketAddr::new(ip, cfg.port)).await?)
+    Ok(Hub::bind_vouching(SocketAddr::new(ip, cfg.port), vouch).await?)
 }
 
 /// The address joiners should use to reach this host's signaling: the bound

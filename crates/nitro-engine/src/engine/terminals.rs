@@ -74,9 +74,7 @@ impl Terminals {
 
     /// Starts a shell; every peer connected now starts receiving its output.
     pub fn open<'a>(&mut self, cols: u16, rows: u16, peers: impl Iterator<Item = Peer<'a>>) -> Result<TermInfo, TermError> {
-        if cols == 0 || rows == 0 || cols > MAX_COLS || rows > MAX_ROWS {
-            return Err(TermError::BadSize);
-        }
+        check_size(cols, rows)?;
         let id = TermId::random();
         let stream = Stream::default();
         let pending = Arc::new(AtomicBool::new(false));
@@ -206,9 +204,7 @@ impl Terminals {
     /// Resizes one of our terminals, for us (`by: None`) or for a peer
     /// with write access.
     pub fn resize(&mut self, id: TermId, by: Option<&PeerId>, cols: u16, rows: u16) -> Result<TermInfo, TermError> {
-        if cols == 0 || rows == 0 {
-            return Err(TermError::BadSize);
-        }
+        check_size(cols, rows)?;
         let o = self.owned_mut(id)?;
         if by.is_some_and(|p| !o.info.writers.contains(p)) {
             return Err(TermError::NoWriteAccess(id));
@@ -305,6 +301,11 @@ impl Terminals {
         }
         self.owned.get_mut(&id).ok_or(TermError::Unknown(id))
     }
+}
+
+/// Every size a terminal takes, whoever asks: PROTOCOL.md §5.7's bounds.
+fn check_size(cols: u16, rows: u16) -> Result<(), TermError> {
+    if (1..=MAX_COLS).contains(&cols) && (1..=MAX_ROWS).contains(&rows) { Ok(()) } else { Err(TermError::BadSize) }
 }
 
 /// The newest window title (`ESC ] 0 ;` or `ESC ] 2 ;` … `BEL` or `ESC \`)

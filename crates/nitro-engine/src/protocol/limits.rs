@@ -58,9 +58,13 @@ pub const MAX_ROWS: u16 = 500;
 pub const MAX_MEMBERS: usize = 4096;
 /// A `Membership` message body: [`MAX_MEMBERS`] members fit with room.
 pub const MAX_MEMBERSHIP: usize = 256 * 1024;
-/// Joiners waiting for the host to let them in at once; more are refused
-/// for now (they try again).
-pub const MAX_WAITING: usize = 16;
+/// Joiners waiting for the host's user at once, per link (edit, read-only):
+/// made-up identities on one link leave the other's places free. More are
+/// ignored for now (they publish their offer again).
+pub const MAX_WAITING: usize = 64;
+/// A joiner the host's user has not answered in this long is turned away,
+/// so that identities nobody answers do not hold a place for ever.
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(180);
 /// Newcomers a host lets in (or asks about) per second; others wait for
 /// their offer's next copy.
 pub const NEWCOMER_RATE: Limit = Limit { per_second: 1.0, burst: 16.0 };
@@ -75,13 +79,21 @@ pub const MAX_LSP_IN_FLIGHT: usize = 64;
 pub const MAX_LSP_OPEN: usize = 256;
 /// How long a peer waits for a shared server's answer before it cancels.
 pub const LSP_ANSWER: std::time::Duration = std::time::Duration::from_secs(30);
-/// Refusals a host signs per second (offers whose box does not open).
+/// Refusals and denials a host signs per second, in all; a flood that
+/// exceeds it leaves no debt, so the next offer after it is answered.
 pub const REFUSAL_RATE: Limit = Limit { per_second: 10.0, burst: 20.0 };
+/// One sender is refused or denied at most once in this long (it
+/// publishes its offer every 2 s): a few senders cannot use up the rest's
+/// share of [`REFUSAL_RATE`].
+pub const REFUSAL_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The host's signaling server, for anyone who reaches its port: clients
 /// served at once, and from one address.
 pub const SIGNAL_CLIENTS: usize = 256;
 pub const SIGNAL_CLIENTS_PER_ADDRESS: usize = 16;
+/// A client that has not published an envelope sealed with the session's
+/// key by then gives its place to a newcomer when the server is full.
+pub const SIGNAL_VOUCH_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// A WebSocket handshake not done by then is closed.
 pub const SIGNAL_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 /// A client silent this long is closed (clients ping every 30 s at most).

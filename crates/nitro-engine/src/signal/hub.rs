@@ -10,6 +10,12 @@
 //! size, publishes per second, and the messages queued for a client (one
 //! that does not read them is closed). Browsers are let in only from pages
 //! of this machine or of the server's own host (the `Origin` header).
+//!
+//! A client earns its place by publishing an envelope the host vouches for
+//! (one sealed with the session's key): when the server or an address is
+//! full, the oldest client that has not done so within
+//! [`SIGNAL_VOUCH_GRACE`] gives its place to the newcomer, so sockets held
+//! open by someone without the secret never keep a joiner out.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,7 +24,7 @@ use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -28,7 +34,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use super::{Envelope, SignalConn, SignalError, YMessage};
 use crate::protocol::limits::{
     SIGNAL_CLIENTS, SIGNAL_CLIENTS_PER_ADDRESS, SIGNAL_HANDSHAKE, SIGNAL_IDLE, SIGNAL_MESSAGE, SIGNAL_PUBLISH_RATE, SIGNAL_QUEUE,
-    SIGNAL_TOPICS_PER_CLIENT,
+    SIGNAL_TOPICS_PER_CLIENT, SIGNAL_VOUCH_GRACE,
 };
 use crate::rate::{Rate, Verdict};
 
@@ -48,6 +54,56 @@ struct Topics {
     next_id: u64,
 }
 
+/// Whether a published envelope shows that its sender holds the session's
+/// secret (the host opens it with one of its keys).
+pub type Vouch = Arc<dyn Fn(&Envelope) -> bool + Send + Sync>;
+
+/// One connected client, as the server's places see it.
+struct Client {
+    ip: IpAddr,
+    since: Instant,
+    vouched: bool,
+    evict: Arc<Notify>,
+}
+
+/// The server's places: who holds one, and who gives theirs up.
+#[derive(Default)]
+struct Places {
+    clients: HashMap<u64, Client>,
+    next: u64,
+}
+
+impl Places {
+    /// A place for a client from `ip`, making room if a full scope (the
+    /// server, or that address) holds a client past its grace that no
+    /// envelope vouched for. `None`: no room.
+    fn take(&mut self, ip: IpAddr, now: Instant) -> Option<(u64, Arc<Notify>)> {
+        if self.clients.values().filter(|c| c.ip == ip).count() >= SIGNAL_CLIENTS_PER_ADDRESS {
+            self.evict_one(now, |c| c.ip == ip)?;
+        }
+        if self.clients.len() >= SIGNAL_CLIENTS {
+            self.evict_one(now, |_| true)?;
+        }
+        self.next += 1;
+        let evict = Arc::new(Notify::new());
+        self.clients.insert(self.next, Client { ip, since: now, vouched: false, evict: evict.clone() });
+        Some((self.next, evict))
+    }
+
+    /// Closes the oldest client in scope that has had its grace and earned nothing.
+    fn evict_one(&mut self, now: Instant, in_scope: impl Fn(&Client) -> bool) -> Option<()> {
+        let (&id, _) = self
+            .clients
+            .iter()
+            .filter(|(_, c)| in_scope(c) && !c.vouched && now.duration_since(c.since) >= SIGNAL_VOUCH_GRACE)
+            .min_by_key(|(_, c)| c.since)?;
+        let gone = self.clients.remove(&id)?;
+        tracing::debug!(ip = %gone.ip, "closed a signaling client that showed no session's secret, to make room");
+        gone.evict.notify_one();
+        Some(())
+    }
+}
+
 /// The running server; dropping it stops accepting clients.
 #[derive(Clone)]
 pub struct Hub {
@@ -64,13 +120,20 @@ impl Drop for AbortOnDrop {
 }
 
 impl Hub {
-    /// Listens on `addr` (port 0: any free port) and returns the bound address.
+    /// Listens on `addr` (port 0: any free port) and returns the bound
+    /// address. Any envelope earns a client its place.
     pub async fn bind(addr: SocketAddr) -> Result<(Self, SocketAddr), SignalError> {
+        Self::bind_vouching(addr, Arc::new(|_: &Envelope| true)).await
+    }
+
+    /// As [`Hub::bind`], with places kept for clients that publish an
+    /// envelope `vouch` accepts.
+    pub async fn bind_vouching(addr: SocketAddr, vouch: Vouch) -> Result<(Self, SocketAddr), SignalError> {
         let err = |source| SignalError::Listen { addr: addr.to_string(), source };
         let listener = TcpListener::bind(addr).await.map_err(err)?;
         let local = listener.local_addr().map_err(err)?;
         let topics = Arc::new(Mutex::new(Topics::default()));
-        let task = tokio::spawn(accept_loop(listener, topics.clone()));
+        let task = tokio::spawn(accept_loop(listener, topics.clone(), vouch));
         Ok((Self { topics, _accept: Arc::new(AbortOnDrop(task.abort_handle())) }, local))
     }
 
@@ -151,43 +214,56 @@ fn unsubscribe(topics: &Mutex<Topics>, id: u64, names: &[String]) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, topics: Arc<Mutex<Topics>>) {
-    let places = Arc::new(Semaphore::new(SIGNAL_CLIENTS));
-    let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+async fn accept_loop(listener: TcpListener, topics: Arc<Mutex<Topics>>, vouch: Vouch) {
+    let places: Arc<Mutex<Places>> = Arc::default();
     loop {
-        let Ok(permit) = places.clone().acquire_owned().await else {
-            return;
-        };
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let ip = peer.ip();
-                {
-                    let mut counts = lock(&per_address);
-                    let n = counts.entry(ip).or_default();
-                    if *n >= SIGNAL_CLIENTS_PER_ADDRESS {
-                        tracing::debug!(%peer, "refused a signaling client: too many from its address");
-                        continue;
-                    }
-                    *n += 1;
-                }
-                let (topics, per_address) = (topics.clone(), per_address.clone());
+                let Some((id, evict)) = lock(&places).take(peer.ip(), Instant::now()) else {
+                    tracing::debug!(%peer, "refused a signaling client: no room, and none to make");
+                    continue;
+                };
+                let client = Served { topics: topics.clone(), places: places.clone(), vouch: vouch.clone(), id };
                 tokio::spawn(async move {
-                    if let Err(e) = serve_client(stream, topics).await {
+                    let ended = tokio::select! {
+                        ended = serve_client(stream, &client) => ended,
+                        () = evict.notified() => Err(Ended::Evicted),
+                    };
+                    if let Err(e) = ended {
                         tracing::debug!(%peer, error = %e, "signaling client ended");
                     }
-                    let mut counts = lock(&per_address);
-                    if let Some(n) = counts.get_mut(&ip) {
-                        *n -= 1;
-                        if *n == 0 {
-                            counts.remove(&ip);
-                        }
-                    }
-                    drop(permit);
+                    lock(&client.places).clients.remove(&id);
                 });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "signaling accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// What serving one client needs of the server.
+struct Served {
+    topics: Arc<Mutex<Topics>>,
+    places: Arc<Mutex<Places>>,
+    vouch: Vouch,
+    id: u64,
+}
+
+impl Served {
+    /// A publish of this client's: once one carries an envelope the host
+    /// vouches for, its place is kept.
+    fn vouch_for(&self, data: &serde_json::Value, vouched: &mut bool) {
+        if *vouched {
+            return;
+        }
+        if let Ok(env) = serde_json::from_value::<Envelope>(data.clone())
+            && (self.vouch)(&env)
+        {
+            *vouched = true;
+            if let Some(c) = lock(&self.places).clients.get_mut(&self.id) {
+                c.vouched = true;
             }
         }
     }
@@ -206,9 +282,12 @@ enum Ended {
     Slow,
     #[error("published too fast")]
     Flood,
+    #[error("gave its place to a newcomer: it showed no session's secret")]
+    Evicted,
 }
 
-async fn serve_client(stream: TcpStream, topics: Arc<Mutex<Topics>>) -> Result<(), Ended> {
+async fn serve_client(stream: TcpStream, client: &Served) -> Result<(), Ended> {
+    let topics = &client.topics;
     let config = WebSocketConfig::default().max_message_size(Some(SIGNAL_MESSAGE)).max_frame_size(Some(SIGNAL_MESSAGE));
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, check_origin, Some(config));
     let ws = tokio::time::timeout(SIGNAL_HANDSHAKE, handshake).await.map_err(|_| Ended::Handshake(SIGNAL_HANDSHAKE))??;
@@ -216,10 +295,11 @@ async fn serve_client(stream: TcpStream, topics: Arc<Mutex<Topics>>) -> Result<(
     let (tx, mut rx) = mpsc::channel::<String>(SIGNAL_QUEUE);
     let kick = Arc::new(Notify::new());
     let id = {
-        let mut t = lock(&topics);
+        let mut t = lock(topics);
         t.next_id += 1;
         t.next_id
     };
+    let mut vouched = false;
     let mut mine: Vec<String> = Vec::new();
     let mut publishes = Rate::new(SIGNAL_PUBLISH_RATE, Instant::now());
     let result = loop {
@@ -249,7 +329,7 @@ async fn serve_client(stream: TcpStream, topics: Arc<Mutex<Topics>>) -> Result<(
                 };
                 match serde_json::from_str::<YMessage>(&text) {
                     Ok(YMessage::Subscribe { topics: names }) => {
-                        let mut t = lock(&topics);
+                        let mut t = lock(topics);
                         for name in names {
                             if mine.len() >= SIGNAL_TOPICS_PER_CLIENT || mine.contains(&name) {
                                 continue;
@@ -259,11 +339,14 @@ async fn serve_client(stream: TcpStream, topics: Arc<Mutex<Topics>>) -> Result<(
                         }
                     }
                     Ok(YMessage::Unsubscribe { topics: names }) => {
-                        unsubscribe(&topics, id, &names);
+                        unsubscribe(topics, id, &names);
                         mine.retain(|m| !names.contains(m));
                     }
                     Ok(YMessage::Publish { topic, data, .. }) => match publishes.check(Instant::now()) {
-                        Verdict::Take => publish(&topics, &topic, data),
+                        Verdict::Take => {
+                            client.vouch_for(&data, &mut vouched);
+                            publish(topics, &topic, data);
+                        }
                         Verdict::Skip => {}
                         Verdict::Flood => break Err(Ended::Flood),
                     },
@@ -277,7 +360,7 @@ async fn serve_client(stream: TcpStream, topics: Arc<Mutex<Topics>>) -> Result<(
             }
         }
     };
-    unsubscribe(&topics, id, &mine);
+    unsubscribe(topics, id, &mine);
     result
 }
 
@@ -327,6 +410,30 @@ mod tests {
                 Ok(_) => {}
             }
         }
+    }
+
+    #[test]
+    fn a_full_server_makes_room_only_from_clients_that_showed_no_secret_in_time() {
+        let t0 = Instant::now();
+        let ip = |i: u8| IpAddr::from([127, 0, 0, i]);
+        let mut places = Places::default();
+        let held = (2..=18).flat_map(|a| (0..SIGNAL_CLIENTS_PER_ADDRESS).map(move |_| a)).filter(|a| places.take(ip(*a), t0).is_some()).count();
+        assert_eq!(held, SIGNAL_CLIENTS, "17 addresses, 16 each, fill the server");
+        assert!(places.take(ip(1), t0 + SIGNAL_VOUCH_GRACE / 2).is_none(), "nobody gives way within their grace");
+
+        let later = t0 + SIGNAL_VOUCH_GRACE;
+        let (joiner, _) = places.take(ip(1), later).expect("an idle client gives way to a newcomer");
+        assert_eq!(places.clients.len(), SIGNAL_CLIENTS);
+        // A full address makes room from its own clients, not another's.
+        let before: usize = places.clients.values().filter(|c| c.ip == ip(2)).count();
+        assert!(places.take(ip(2), later).is_some());
+        assert_eq!(places.clients.values().filter(|c| c.ip == ip(2)).count(), before);
+        // Clients that showed the secret keep their places, the newest too.
+        for c in places.clients.values_mut() {
+            c.vouched = true;
+        }
+        assert!(places.take(ip(1), later + SIGNAL_VOUCH_GRACE).is_none());
+        assert!(places.clients.contains_key(&joiner));
     }
 
     #[tokio::test]

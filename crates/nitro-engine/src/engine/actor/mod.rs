@@ -90,6 +90,7 @@ pub enum Command {
     TermView { term: TermId, reply: oneshot::Sender<Option<TermView>> },
     Access { reply: oneshot::Sender<Access> },
     AnswerJoin { peer: PeerId, allow: bool, reply: oneshot::Sender<Result<(), EngineError>> },
+    DenyWaiting { reply: oneshot::Sender<Result<Vec<PeerId>, EngineError>> },
     SetRole { peer: PeerId, role: Role, reply: oneshot::Sender<Result<(), EngineError>> },
     NewLinks { reply: oneshot::Sender<Result<Invites, EngineError>> },
     LspOpen { path: RelPath, reply: oneshot::Sender<Result<bool, EngineError>> },
@@ -399,6 +400,9 @@ impl Actor {
             }
             Command::AnswerJoin { peer, allow, reply } => {
                 let _ = reply.send(self.answer_join(&peer, allow));
+            }
+            Command::DenyWaiting { reply } => {
+                let _ = reply.send(self.deny_waiting());
             }
             Command::SetRole { peer, role, reply } => {
                 let _ = reply.send(self.set_role(peer, role));

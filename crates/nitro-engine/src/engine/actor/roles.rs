@@ -3,6 +3,7 @@
 //! host's word in, passing it on, and closing the links it puts out.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use super::{Actor, Door};
 use crate::engine::admission;
@@ -44,7 +45,7 @@ impl Actor {
             return;
         }
         let Some(door) = self.door.as_mut() else { return };
-        let decided = door.admission.offer(env, &self.members, &self.local.links.identity, &self.me);
+        let decided = door.admission.offer(env, &self.members, &self.local.links.identity, &self.me, Instant::now());
         self.open_door(decided);
     }
 
@@ -89,7 +90,7 @@ impl Actor {
     /// those that gave up are withdrawn.
     pub(super) fn door_tick(&mut self) {
         let Some(door) = self.door.as_mut() else { return };
-        let (say, gone) = door.admission.tick(&self.local.links.identity, &self.me, std::time::Instant::now());
+        let (say, gone) = door.admission.tick(&self.local.links.identity, &self.me, Instant::now());
         for env in say {
             self.publish(env);
         }
@@ -100,10 +101,21 @@ impl Actor {
 
     pub(super) fn answer_join(&mut self, peer: &PeerId, allow: bool) -> Result<(), EngineError> {
         let door = self.door.as_mut().ok_or(EngineError::NotHost)?;
-        let decided =
-            door.admission.decide(peer, allow, &self.local.links.identity, &self.me).ok_or_else(|| EngineError::NotAMember(peer.clone()))?;
+        let decided = door
+            .admission
+            .decide(peer, allow, &self.local.links.identity, &self.me, Instant::now())
+            .ok_or_else(|| EngineError::NotAMember(peer.clone()))?;
         self.open_door(decided);
         Ok(())
+    }
+
+    pub(super) fn deny_waiting(&mut self) -> Result<Vec<PeerId>, EngineError> {
+        let door = self.door.as_mut().ok_or(EngineError::NotHost)?;
+        let (peers, denials) = door.admission.deny_all(&self.local.links.identity, &self.me, Instant::now());
+        for decided in denials {
+            self.open_door(decided);
+        }
+        Ok(peers)
     }
 
     /// The host gives a member another role, or removes it; a peer not yet
