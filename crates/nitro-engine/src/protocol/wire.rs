@@ -402,7 +402,9 @@ mod tests {
         assert!(StateMsg::decode(&[]).is_err());
         assert_eq!(StateMsg::decode(&[0x7f]), Err(WireError::UnknownType(0x7f)));
         assert!(StateMsg::decode(&[HELLO, b'{']).is_err());
-        assert!(StateMsg::decode(br#"{"protocol":1,"peer":"../../etc","name":"x","workspace":"w"}"#).is_err());
+        let hello = |peer: &str| [&[HELLO][..], format!(r#"{{"protocol":1,"peer":"{peer}","name":"x","workspace":"w"}}"#).as_bytes()].concat();
+        assert!(StateMsg::decode(&hello("0123456789abcdef")).is_ok());
+        assert!(StateMsg::decode(&hello("../../etc")).is_err(), "a peer id that is not 16 hex digits");
         assert!(StateMsg::decode(&[CHANGES, 0, 0, 0, 0, 9, 1]).is_err());
         assert!(StateMsg::decode(&[CHANGES, 0, 0, 0]).is_err());
         assert_eq!(StateMsg::decode(&[SYNC, 2, b'.', b'.', 0, 0, 0, 0]), Err(WireError::Malformed("bad document key")));
