@@ -781,25 +781,37 @@ impl WorkspaceDoc {
     }
 
     /// Checks, before any is applied, that the documents a peer's message
-    /// would create stay within [`MAX_LOOSE_DOCS`].
+    /// would create stay within [`MAX_LOOSE_DOCS`], and counts them.
     fn admit<'a>(&mut self, keys: impl IntoIterator<Item = &'a DocKey>) -> Result<(), DocError> {
-        let new: BTreeSet<&FileId> = keys
-            .into_iter()
-            .filter_map(|k| match k {
-                DocKey::File(id) if !self.files.contains_key(id) && !self.names_text(id) => Some(id),
-                _ => None,
-            })
-            .collect();
+        let new = self.check_room(keys)?;
         if new.is_empty() {
             return Ok(());
         }
         let loose: BTreeSet<FileId> = std::mem::take(&mut self.loose).into_iter().filter(|id| !self.names_text(id)).collect();
         self.loose = loose;
-        if self.loose.len() + new.len() > MAX_LOOSE_DOCS {
+        self.loose.extend(new);
+        Ok(())
+    }
+
+    /// The documents for files the tree does not list as text that `keys`
+    /// would add, if they stay within [`MAX_LOOSE_DOCS`]: a whole message is
+    /// judged before any of its parts costs work.
+    pub fn check_room<'a>(&self, keys: impl IntoIterator<Item = &'a DocKey>) -> Result<BTreeSet<FileId>, DocError> {
+        let new: BTreeSet<FileId> = keys
+            .into_iter()
+            .filter_map(|k| match k {
+                DocKey::File(id) if !self.files.contains_key(id) && !self.names_text(id) && !self.loose.contains(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        if new.is_empty() {
+            return Ok(new);
+        }
+        let loose = self.loose.iter().filter(|id| !self.names_text(id)).count();
+        if loose + new.len() > MAX_LOOSE_DOCS {
             return Err(DocError::TooManyDocs);
         }
-        self.loose.extend(new.into_iter().cloned());
-        Ok(())
+        Ok(new)
     }
 
     /// True once a text file's content document exists here (someone

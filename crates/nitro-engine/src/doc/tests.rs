@@ -564,3 +564,12 @@ fn a_peer_cannot_grow_the_tree_past_its_limit() {
     host.apply_changes(other.take_changes().expect("changes")).expect("a rename applies");
     assert!(host.tree().by_path.contains_key(&p("renamed")));
 }
+
+#[test]
+fn a_message_naming_too_many_unknown_documents_is_judged_whole_before_any_work() {
+    let doc = WorkspaceDoc::new_workspace("w").expect("doc");
+    let keys: Vec<DocKey> = (0..=MAX_LOOSE_DOCS as u64).filter_map(|i| DocKey::from_wire(&format!("{i:016x}"))).collect();
+    assert_eq!(keys.len(), MAX_LOOSE_DOCS + 1);
+    assert!(matches!(doc.check_room(&keys), Err(DocError::TooManyDocs)));
+    assert_eq!(doc.check_room(&keys[..MAX_LOOSE_DOCS]).expect("room").len(), MAX_LOOSE_DOCS);
+}

@@ -689,3 +689,35 @@ async fn a_granted_peer_cannot_resize_the_owners_shell_beyond_the_bounds() {
     assert!(!shown.contains("65535"), "{shown}");
     host.handle.shutdown().await.expect("shutdown");
 }
+
+/// One Sync message naming 40,000 documents no entry names: refused as a
+/// whole before any of it costs work, while another member's edits keep
+/// arriving.
+#[tokio::test]
+async fn a_sync_naming_thousands_of_unknown_documents_is_refused_at_once() {
+    let host = MemoryHost::start(&[("a.txt", "a")]).await;
+    let mut events = host.handle.subscribe();
+    let mut honest = Hostile::in_memory(&host, [4; 32]).await;
+    let mut mallory = Hostile::in_memory(&host, [5; 32]).await;
+    let mut doc = WorkspaceDoc::empty();
+    honest.sync(&mut doc).await;
+    mallory.sync(&mut WorkspaceDoc::empty()).await;
+    use automerge::sync::SyncDoc as _;
+    let round = automerge::Automerge::new().generate_sync_message(&mut automerge::sync::State::new()).expect("a first message").encode();
+    let named: Vec<(String, Vec<u8>)> = (0..40_000u64).map(|i| (format!("{i:016x}"), round.clone())).collect();
+    mallory.send(StateMsg::Sync(named));
+    doc.create(None, "still-here", &Content::Dir).expect("entry");
+    honest.send(StateMsg::Changes(doc.take_changes().expect("change").into_iter().map(|(k, c)| (k.to_wire().to_owned(), c)).collect()));
+    left(&mut events, &mallory.me).await;
+    let on_disk = async {
+        while !host.dir.path().join("still-here").is_dir() {
+            match events.recv().await {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("the host stopped: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(KEPT_FOR, on_disk).await.expect("the honest member's edit reached the host's disk");
+    assert_eq!(host.handle.peers().await.expect("peers").into_iter().map(|p| p.peer).collect::<Vec<_>>(), [honest.me.clone()]);
+    host.handle.shutdown().await.expect("shutdown");
+}

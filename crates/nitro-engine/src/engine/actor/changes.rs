@@ -145,13 +145,18 @@ impl Actor {
     /// round goes on.
     pub(super) fn on_sync(&mut self, id: LinkId, items: Keyed) {
         let only_base = !self.link_access(id).may_edit();
+        let items = from_wire(items);
+        if let Err(e) = self.ws.doc().check_room(items.iter().map(|(key, _)| key)) {
+            self.drop_link(id, &format!("sent a sync message that was refused ({e})"));
+            return;
+        }
         let result = {
             let Some(sync) = self.links.get_mut(id).map(|s| &mut s.sync) else {
                 return;
             };
             let mut touched = Touched::default();
             let mut result = Ok(());
-            for (key, m) in from_wire(items) {
+            for (key, m) in items {
                 match self.ws.doc().receive_sync_from(sync, &key, &m, only_base) {
                     Ok(t) => touched.merge(t),
                     Err(e) => {
