@@ -32,7 +32,7 @@ async fn an_editor_edit_reaches_the_other_engine_and_its_disk() -> Result<()> {
     let (text, version) = host.text(path.clone()).await?;
     let end = text.encode_utf16().count();
     host.edit(path.clone(), Some(version), vec![Splice { index: end - 1, delete: 0, insert: " ✓".into() }]).await?;
-    next_event(&mut guest_events, |ev| matches!(ev, EngineEvent::RemoteChange { paths, .. } if paths.contains(&path)).then_some(()))
+    next_event(&mut guest_events, |ev| matches!(ev, EngineEvent::FilesChanged { paths, .. } if paths.contains(&path)).then_some(()))
         .await
         .context("the guest reports the remote change")?;
     let want = "fn main() {}\n// ünïcode 😀 ✓\n";
@@ -147,7 +147,7 @@ async fn an_editor_catches_up_with_remote_edits_by_pulling_splices() -> Result<(
         vec![Splice { index: 6, delete: 5, insert: "world".into() }, Splice { index: 15, delete: 0, insert: "bye\n".into() }],
     )
     .await?;
-    next_event(&mut events, |ev| matches!(ev, EngineEvent::RemoteChange { .. }).then_some(())).await?;
+    next_event(&mut events, |ev| matches!(ev, EngineEvent::FilesChanged { .. }).then_some(())).await?;
 
     // The splices from bob's version lead to exactly the merged text.
     let (splices, now) = guest.pull(path.clone(), mine).await?;

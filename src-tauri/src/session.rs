@@ -163,7 +163,8 @@ async fn translate(engine: &EngineHandle, ev: EngineEvent) -> Option<UiEvent> {
     Some(match ev {
         EngineEvent::PeerJoined { peer, name } => UiEvent::PeerJoined { peer: peer.to_string(), name },
         EngineEvent::PeerLeft { peer, name } => UiEvent::PeerLeft { peer: peer.to_string(), name },
-        EngineEvent::RemoteChange { paths, tree } => UiEvent::RemoteChange { paths: paths.iter().map(ToString::to_string).collect(), tree },
+        EngineEvent::FilesChanged { paths, tree } => UiEvent::FilesChanged { paths: paths.iter().map(ToString::to_string).collect(), tree },
+        EngineEvent::Intake { left } => UiEvent::Intake { left },
         EngineEvent::EditRejected { path, reason } => UiEvent::EditRejected { path: path.to_string(), reason },
         EngineEvent::Terminals => UiEvent::Terminals { terminals: term_views(engine).await },
         EngineEvent::TerminalRefused { term, reason } => UiEvent::TerminalRefused { id: term.to_string(), reason },

@@ -154,9 +154,13 @@ pub enum UiEvent {
         peer: String,
         name: String,
     },
-    RemoteChange {
+    FilesChanged {
         paths: Vec<String>,
         tree: bool,
+    },
+    /// Changes on this disk still to take in (0: done).
+    Intake {
+        left: usize,
     },
     EditRejected {
         path: String,

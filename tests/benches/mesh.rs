@@ -81,7 +81,7 @@ async fn keystrokes(peers: &[EngineHandle]) -> Result<Vec<Duration>> {
         peers[0].edit(path.clone(), None, vec![Splice { index: i, delete: 0, insert: "x".into() }]).await?;
         for sub in &mut subs {
             loop {
-                if let EngineEvent::RemoteChange { paths, .. } = sub.recv().await?
+                if let EngineEvent::FilesChanged { paths, .. } = sub.recv().await?
                     && paths.contains(&path)
                 {
                     break;

@@ -86,7 +86,7 @@ fn baseline_keystrokes(doc: &mut AutoCommit, n: usize) -> Result<Vec<Duration>> 
 async fn wait_text(guest: &EngineHandle, events: &mut broadcast::Receiver<EngineEvent>, path: &RelPath, want: &str) -> Result<()> {
     loop {
         match events.recv().await {
-            Ok(EngineEvent::RemoteChange { paths, .. }) if paths.contains(path) && guest.text(path.clone()).await?.0 == want => {
+            Ok(EngineEvent::FilesChanged { paths, .. }) if paths.contains(path) && guest.text(path.clone()).await?.0 == want => {
                 return Ok(());
             }
             Err(broadcast::error::RecvError::Closed) => bail!("guest stopped"),
@@ -133,7 +133,7 @@ fn main() -> Result<()> {
     println!("trace:   {} ({} edits, {} chars at the end)", path.display(), trace.edits.len(), trace.end.len());
     println!("method:  peers in one process, WebRTC on 127.0.0.1; edits through EngineHandle::edit at the host as fast as accepted;");
     println!(
-        "         converged = the guest's text equals endContent; keystrokes: {KEYSTROKES} one-char edits {KEYSTROKE_GAP:?} apart, each timed to the guest's RemoteChange event.\n"
+        "         converged = the guest's text equals endContent; keystrokes: {KEYSTROKES} one-char edits {KEYSTROKE_GAP:?} apart, each timed to the guest's FilesChanged event.\n"
     );
 
     let (replay, mut doc) = baseline_replay(&trace)?;

@@ -179,7 +179,8 @@ export type UiEvent =
   | { type: 'peers'; peers: PeerView[] }
   | { type: 'peerJoined'; peer: PeerId; name: string }
   | { type: 'peerLeft'; peer: PeerId; name: string }
-  | { type: 'remoteChange'; paths: string[]; tree: boolean }
+  | { type: 'filesChanged'; paths: string[]; tree: boolean }
+  | { type: 'intake'; left: number }
   | { type: 'editRejected'; path: string; reason: string }
   | { type: 'terminals'; terminals: TermInfo[] }
   | { type: 'terminalRefused'; id: string; reason: string }

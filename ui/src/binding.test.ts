@@ -85,7 +85,7 @@ async function setup(text: string) {
     /** Another peer edits; the engine tells the binding. */
     async remote(splices: Splice[]) {
       backend.remoteEdit(splices);
-      binding.remoteChanged();
+      binding.changed();
       await binding.whenIdle();
     },
     sentSplices(): Splice[] {
@@ -193,7 +193,7 @@ describe('local edits become UTF-16 splices', () => {
     await t.remote([{ index: 1, delete: 0, insert: '\r\n' }]);
     expect(t.binding.readOnlyReason).toMatch(/line endings/);
     t.backend.remoteEdit([{ index: 0, delete: 4, insert: 'x\ny' }]); // fixed again by someone
-    t.binding.remoteChanged();
+    t.binding.changed();
     await t.binding.whenIdle();
     expect(t.model.getValue()).toBe('x\nyb');
     expect(t.binding.readOnlyReason).toBeNull();
@@ -308,7 +308,7 @@ describe('concurrency', () => {
     t.type('A'); // in flight
     await Promise.resolve();
     t.backend.remoteEdit([{ index: 0, delete: 0, insert: 'start ' }]);
-    t.binding.remoteChanged();
+    t.binding.changed();
     t.type('B'); // queued behind the held edit
     t.backend.release();
     await t.binding.whenIdle();
@@ -322,7 +322,7 @@ describe('concurrency', () => {
     t.caret(10);
     t.backend.remoteEdit([{ index: 0, delete: 2, insert: 'é' }]);
     t.backend.hold();
-    t.binding.remoteChanged(); // the pull is now in flight
+    t.binding.changed(); // the pull is now in flight
     await Promise.resolve();
     t.type('Z'); // the user types before it returns
     t.backend.release();
@@ -341,7 +341,7 @@ describe('concurrency', () => {
       if (i % 3 === 0) t.backend.hold();
       t.type(`l${i}ü`);
       t.backend.remoteEdit([{ index: 0, delete: 0, insert: `r${i}😀` }]);
-      t.binding.remoteChanged();
+      t.binding.changed();
       t.type('.');
       t.backend.release();
       if (i % 2 === 0) await t.binding.whenIdle();

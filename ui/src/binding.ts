@@ -109,7 +109,7 @@ export class FileBinding {
   }
 
   /** The engine reported changes to this file. */
-  remoteChanged(): void {
+  changed(): void {
     this.needsPull = true;
     this.maybePull();
   }

@@ -128,9 +128,9 @@ export class EditorArea {
     }
   }
 
-  /** The engine reports remote changes to these files. */
-  remoteChanged(paths: readonly string[]): void {
-    for (const path of paths) this.files.get(path)?.binding.remoteChanged();
+  /** The engine reports changes to these files (a peer's, or this disk's). */
+  filesChanged(paths: readonly string[]): void {
+    for (const path of paths) this.files.get(path)?.binding.changed();
   }
 
   editRejected(path: string, reason: string): void {

@@ -18,6 +18,7 @@ export class StatusBar {
   private readonly peerCount = h('span', { className: 'status-item' });
   private readonly sync = h('span', { className: 'status-item status-sync' });
   private readonly message = h('span', { className: 'status-item status-message' });
+  private readonly intake = h('span', { className: 'status-item', title: 'A change of many files on your disk (a branch switch, a formatter) on its way to the others' });
   private readonly file = h('span', { className: 'status-item' });
   private readonly branch = h('span', { className: 'status-item status-branch', title: 'The git branch of your copy' });
   private readonly cursor = h('span', { className: 'status-item' });
@@ -47,6 +48,7 @@ export class StatusBar {
       this.peerCount,
       this.sync,
       this.problems,
+      this.intake,
       ...(inviteBtn ? [inviteBtn] : []),
       this.message,
       h('span', { className: 'status-spacer' }),
@@ -98,6 +100,11 @@ export class StatusBar {
 
   setCursor(line: number, column: number): void {
     this.cursor.textContent = `Ln ${line}, Col ${column}`;
+  }
+
+  /** Changes on this disk still to take in; 0 once done. */
+  setIntake(left: number): void {
+    this.intake.textContent = left > 0 ? `Taking in ${left} changed files…` : '';
   }
 
   flash(text: string): void {

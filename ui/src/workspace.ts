@@ -127,10 +127,11 @@ export class Workspace {
       hub.on('peers', (e) => this.setPeers(e.peers)),
       hub.on('peerJoined', (e) => toast(`${e.name} joined`)),
       hub.on('peerLeft', (e) => toast(`${e.name} left`)),
-      hub.on('remoteChange', (e) => {
-        this.editor.remoteChanged(e.paths);
+      hub.on('filesChanged', (e) => {
+        this.editor.filesChanged(e.paths);
         if (e.tree) void this.tree.refresh();
       }),
+      hub.on('intake', (e) => this.status.setIntake(e.left)),
       hub.on('editRejected', (e) => this.editor.editRejected(e.path, e.reason)),
       hub.on('terminals', (e) => this.terminals.setTerminals(e.terminals)),
       hub.on('terminalRefused', (e) => this.terminals.refused(e.id, e.reason)),

@@ -1440,6 +1440,19 @@ impl WorkspaceDoc {
 
     /// Local changes made since the last call, encoded for the wire, each
     /// with its document.
+    /// The text files and whether the tree that changes waiting to go out touch.
+    pub fn outgoing(&self) -> (BTreeSet<FileId>, bool) {
+        let mut files = BTreeSet::new();
+        let mut tree = false;
+        for (key, _) in &self.outbox {
+            match key {
+                DocKey::Tree => tree = true,
+                DocKey::File(id) => drop(files.insert(id.clone())),
+            }
+        }
+        (files, tree)
+    }
+
     pub fn take_changes(&mut self) -> Option<Vec<(DocKey, Vec<u8>)>> {
         (!self.outbox.is_empty()).then(|| std::mem::take(&mut self.outbox))
     }

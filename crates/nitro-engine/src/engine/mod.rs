@@ -180,11 +180,17 @@ pub enum EngineEvent {
         peer: PeerId,
         name: String,
     },
-    /// Other peers changed these text files (`tree`: and added, removed or
-    /// moved entries). The files on disk already hold the change.
-    RemoteChange {
+    /// These text files changed (`tree`: entries were added, removed or
+    /// moved), by another peer or on this peer's own disk. The files on
+    /// disk and the engine's texts already hold the change.
+    FilesChanged {
         paths: Vec<RelPath>,
         tree: bool,
+    },
+    /// A mass change on disk (a branch switch, a formatter) is being taken
+    /// in: `left` changes to go, 0 once done.
+    Intake {
+        left: usize,
     },
     /// An [`EngineHandle::edit`] could not be applied; the editor should
     /// reload the file's text.

@@ -10,7 +10,7 @@
 //! This module is synchronous and does no networking; the engine feeds it
 //! watcher batches and remote changes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -128,6 +128,8 @@ pub struct Workspace {
     /// Our own user changed a `.gitignore`: the folder is scanned again
     /// once the change is seen on disk.
     ignores_owned: bool,
+    /// Changes seen on disk and not yet taken in (see [`Self::take_in_for`]).
+    intake: VecDeque<FsChange>,
 }
 
 const IGNORE_FILE: &str = ".gitignore";
@@ -237,6 +239,7 @@ impl Workspace {
             roster_rewritten: None,
             read_only: false,
             ignores_owned: false,
+            intake: VecDeque::new(),
         };
         ws.roster.refresh(ws.doc.enrollments());
         Ok(ws)
@@ -467,12 +470,43 @@ impl Workspace {
         Ok(())
     }
 
-    /// Takes in one batch of changes seen by the watcher.
+    /// Takes in one batch of changes seen by the watcher, all of it.
     pub fn ingest(&mut self, batch: Vec<FsChange>) -> Result<(), WorkspaceError> {
+        self.queue_intake(batch);
+        while !self.intake.is_empty() {
+            self.take_in_for(Duration::MAX)?;
+        }
+        Ok(())
+    }
+
+    /// Queues changes seen on disk, to be taken in a slice at a time.
+    pub fn queue_intake(&mut self, batch: Vec<FsChange>) {
+        if batch.contains(&FsChange::Rescan) {
+            // A rescan covers whatever else waited.
+            self.intake.clear();
+            self.intake.push_back(FsChange::Rescan);
+            return;
+        }
+        self.intake.extend(batch);
+    }
+
+    /// Changes seen on disk still to take in.
+    pub fn intake_left(&self) -> usize {
+        self.intake.len()
+    }
+
+    /// Takes in queued changes for about `budget` (at least one), so that
+    /// a branch switch of hundreds of files never holds up the peer's
+    /// links for long: the caller serves them between slices.
+    pub fn take_in_for(&mut self, budget: Duration) -> Result<(), WorkspaceError> {
+        let start = Instant::now();
         let mut gitignore_changed = false;
-        for change in batch {
+        while let Some(change) = self.intake.pop_front() {
             match change {
-                FsChange::Rescan => return self.rescan(),
+                FsChange::Rescan => {
+                    self.intake.clear();
+                    return self.rescan();
+                }
                 FsChange::Changed(path) => {
                     gitignore_changed |= self.note_ignore_file(&path);
                     self.ingest_logged(&path);
@@ -484,10 +518,14 @@ impl Workspace {
                     }
                 }
             }
+            if start.elapsed() >= budget {
+                break;
+            }
         }
         if gitignore_changed && std::mem::take(&mut self.ignores_owned) {
             // Our own user's rules may share files they ignored before.
             self.rules.save(&self.sandbox)?;
+            self.intake.clear();
             return self.rescan();
         }
         if gitignore_changed {

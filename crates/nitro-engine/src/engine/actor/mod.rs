@@ -68,6 +68,10 @@ const BYE_GRACE: Duration = Duration::from_millis(500);
 /// Events taken from the inbox at once, so changes that arrived together are
 /// applied together.
 const BATCH: usize = 256;
+/// How long one turn of the loop takes in changes from disk.
+const INTAKE_SLICE: Duration = Duration::from_millis(20);
+/// A change of this many files on disk is worth a line in the log.
+const INTAKE_NOTICE: usize = 64;
 /// How often changes that build on missing ones may start a sync round.
 const CATCH_UP_EVERY: Duration = Duration::from_secs(1);
 
@@ -287,6 +291,9 @@ impl Actor {
                     self.on_disk(batch);
                     self.lsp.stale = true;
                 }
+                // The rest of a mass change, a slice per turn: links and
+                // commands are served between slices.
+                () = std::future::ready(()), if self.ws.intake_left() > 0 => self.take_in_slice(false),
                 Some(ev) = next_lsp_event(&mut self.lsp.events) => self.on_lsp_event(ev),
                 offer = next_offer(&mut self.door) => self.on_offer(offer),
                 _ = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now).into()), if presence_due.is_some() => {
@@ -622,14 +629,35 @@ impl Actor {
     /// edit, put back as the session has it.
     fn on_disk(&mut self, batch: Vec<FsChange>) {
         if self.may_edit_here() {
-            if let Err(e) = self.ws.ingest(batch) {
-                tracing::warn!(error = %e, "could not take in changes on disk");
+            self.ws.queue_intake(batch);
+            let left = self.ws.intake_left();
+            if left >= INTAKE_NOTICE {
+                tracing::info!("taking in {left} changed files");
             }
+            self.take_in_slice(true);
             return;
         }
         for (path, kept) in self.ws.undo_writes(batch) {
             tracing::warn!(%path, "this peer may not change shared files: put the file back as the session has it");
             let _ = self.events.send(EngineEvent::WriteUndone { path, kept });
+        }
+    }
+
+    /// Takes in what changed on disk for one slice of time; the window
+    /// hears which files and whether the tree changed, and, for a mass
+    /// change, how much is left.
+    fn take_in_slice(&mut self, first: bool) {
+        if let Err(e) = self.ws.take_in_for(INTAKE_SLICE) {
+            tracing::warn!(error = %e, "could not take in changes on disk");
+        }
+        let (ids, tree) = self.ws.doc().outgoing();
+        let paths = self.ws.paths_of(&ids);
+        if tree || !paths.is_empty() {
+            let _ = self.events.send(EngineEvent::FilesChanged { paths, tree });
+        }
+        let left = self.ws.intake_left();
+        if left > 0 || !first {
+            let _ = self.events.send(EngineEvent::Intake { left });
         }
     }
 
@@ -665,7 +693,7 @@ impl Actor {
         let paths = self.ws.paths_of(&changed);
         self.lsp_sync(Some(&paths));
         if touched.tree || !paths.is_empty() {
-            let _ = self.events.send(EngineEvent::RemoteChange { paths, tree: touched.tree });
+            let _ = self.events.send(EngineEvent::FilesChanged { paths, tree: touched.tree });
         }
     }
 
