@@ -342,7 +342,7 @@ async fn the_app_asks_before_letting_a_joiner_in() -> Result<()> {
         info["invite"].as_str().map(str::to_owned).context("the edit link")
     })?;
     let invite = nitro_engine::protocol::Invite::parse(&link)?;
-    let bob = tokio::spawn(Engine::join(loopback_config(&tmp.path().join("bob"), "bob"), invite));
+    let bob = tokio::spawn(Engine::join(loopback_config(&tmp.path().join("bob"), "bob"), invite.clone()));
     tokio::task::block_in_place(|| -> Result<()> {
         app.wait_until("the approval dialog", "document.querySelector('.modal h2')?.textContent === 'Let bob in?'", UI)?;
         app.eval("document.querySelector('.modal .btn-primary').click(); return true;")?;
@@ -353,7 +353,47 @@ async fn the_app_asks_before_letting_a_joiner_in() -> Result<()> {
     tokio::task::block_in_place(|| {
         app.wait_until("bob in the peers panel", "[...document.querySelectorAll('.peer-name')].some(e => e.textContent.includes('bob'))", UI)
     })?;
+
+    // Two wait at once: the dialog says so, and turns both away together.
+    let (eve, fay) = (
+        tokio::spawn(Engine::join(loopback_config(&tmp.path().join("eve"), "eve"), invite.clone())),
+        tokio::spawn(Engine::join(loopback_config(&tmp.path().join("fay"), "fay"), invite)),
+    );
+    tokio::task::block_in_place(|| -> Result<()> {
+        let deny_all = "[...document.querySelectorAll('.modal .btn')].find(b => b.textContent === 'Deny all 2')";
+        app.wait_until("a dialog offering to turn both away", deny_all, UI)?;
+        app.eval(&format!("{deny_all}.click(); return true;"))?;
+        Ok(())
+    })?;
+    for joiner in [eve, fay] {
+        let denied = tokio::time::timeout(CONVERGE, joiner).await.context("turned away in time")??.err().context("turned away")?;
+        assert!(denied.to_string().contains("did not let you in"), "{denied}");
+    }
     bob.shutdown().await?;
+    drop(app);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_shows_what_its_own_disk_changes_in_the_open_editor_and_the_tree() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(&proj, &[("util.ts", b"export const a = 1;\n")])?;
+    let app = tokio::task::block_in_place(|| App::start(&app_binary(), &tmp.path().join("driver.log")))?;
+    tokio::task::block_in_place(|| -> Result<()> {
+        app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
+        let args = serde_json::json!({"path": proj, "name": "ada"});
+        app.eval_async(&format!("return await window.__TAURI_INTERNALS__.invoke('start_host', {args});"))?;
+        app.eval("location.reload(); return true;")?;
+        app.wait_until("the workspace", "[...document.querySelectorAll('.tree-name')].some(e => e.textContent === 'util.ts')", UI)?;
+        app.eval("[...document.querySelectorAll('.tree-name')].find(e => e.textContent === 'util.ts').click(); return true;")?;
+        app.wait_until("util.ts in Monaco", &format!("{EDITOR_TEXT}.includes('const a')"), UI)?;
+        // A shell, a formatter or git writes on this peer's own disk.
+        nitro_tests::sh(&proj, "echo 'export const b = 2;' >> util.ts && echo 'new' > fresh.ts")?;
+        app.wait_until("the appended line in the open editor", &format!("{EDITOR_TEXT}.includes('const b')"), UI)?;
+        app.wait_until("the new file in the tree", "[...document.querySelectorAll('.tree-name')].some(e => e.textContent === 'fresh.ts')", UI)?;
+        Ok(())
+    })?;
     drop(app);
     Ok(())
 }

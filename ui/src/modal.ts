@@ -12,6 +12,8 @@ interface DialogOptions {
   cancel?: string;
   /** A further button; the promise then yields its `value`. */
   extra?: { label: string; value: string };
+  /** Closes the dialog; the promise then yields `'aborted'`. */
+  signal?: AbortSignal;
 }
 
 function dialog(options: DialogOptions): Promise<string | null> {
@@ -51,6 +53,7 @@ function dialog(options: DialogOptions): Promise<string | null> {
     backdrop.onkeydown = (e) => {
       if (e.key === 'Escape') finish(null);
     };
+    options.signal?.addEventListener('abort', () => finish('aborted'), { once: true });
     document.body.append(backdrop);
     if (field) {
       field.focus();
@@ -69,14 +72,15 @@ export async function confirmDialog(title: string, message: string, confirm: str
 
 /**
  * Asks a question with a yes, a no and one more answer: resolves to
- * `'yes'`, `'no'` or `extra.value`.
+ * `'yes'`, `'no'`, `extra.value`, or `'aborted'` when `signal` closed it.
  */
 export async function choiceDialog(
   title: string,
   message: string,
   buttons: { yes: string; no: string; extra?: { label: string; value: string } },
+  signal?: AbortSignal,
 ): Promise<string> {
-  const value = await dialog({ title, message, confirm: buttons.yes, cancel: buttons.no, extra: buttons.extra });
+  const value = await dialog({ title, message, confirm: buttons.yes, cancel: buttons.no, extra: buttons.extra, signal });
   return value === null ? 'no' : value === '' ? 'yes' : value;
 }
 

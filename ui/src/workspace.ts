@@ -35,6 +35,8 @@ export class Workspace {
   private waiting: { peer: string; name: string; link: 'edit' | 'view' }[] = [];
   /** Whether a dialog is asking about `waiting[0]`. */
   private asking = false;
+  /** Closes that dialog, to ask again with the new count of those waiting. */
+  private reask: AbortController | null = null;
   private readonly terminals: TerminalPanel;
   private readonly status: StatusBar;
   private readonly languages: Languages;
@@ -144,11 +146,13 @@ export class Workspace {
       hub.on('error', (e) => toast(e.message, 'error')),
       hub.on('joinRequest', (e) => {
         this.waiting.push({ peer: e.peer, name: e.name, link: e.link });
+        this.reask?.abort();
         void this.askToLetIn();
       }),
       hub.on('joinWithdrawn', (e) => {
         const who = this.waiting.find((w) => w.peer === e.peer)?.name ?? this.peerName(e.peer);
         this.waiting = this.waiting.filter((w) => w.peer !== e.peer);
+        this.reask?.abort();
         toast(`${who} stopped waiting to be let in`);
       }),
       hub.on('access', (e) => this.setAccess(e.access)),
@@ -202,12 +206,16 @@ export class Workspace {
         const { peer, name, link } = next;
         const how = link === 'edit' ? 'the edit link' : 'the read-only link';
         const more = this.waiting.length - 1;
+        this.reask = new AbortController();
         const answer = await choiceDialog(
           `Let ${name} in?`,
           `${name} wants to join with ${how}. Their identity: ${peer.slice(0, 4)} ${peer.slice(4, 8)} ${peer.slice(8, 12)} ${peer.slice(12)} (the same whenever they come back from that computer).` +
             (more > 0 ? ` ${more} more waiting after them.` : ''),
           { yes: 'Let in', no: 'Deny', extra: more > 0 ? { label: `Deny all ${more + 1}`, value: 'all' } : undefined },
+          this.reask.signal,
         );
+        this.reask = null;
+        if (answer === 'aborted') continue;
         try {
           if (answer === 'all') {
             this.waiting = [];
