@@ -38,6 +38,19 @@ fn app_binary() -> PathBuf {
     nitro_bin().with_file_name("nitroide")
 }
 
+/// From the start screen: hosts `proj` as ada and opens `file` in Monaco,
+/// waiting until it shows `shows`.
+fn host_and_open(app: &App, proj: &std::path::Path, file: &str, shows: &str) -> Result<()> {
+    app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
+    let args = serde_json::json!({"path": proj, "name": "ada"});
+    app.eval_async(&format!("return await window.__TAURI_INTERNALS__.invoke('start_host', {args});"))?;
+    app.eval("location.reload(); return true;")?;
+    let entry = format!("[...document.querySelectorAll('.tree-name')].find(e => e.textContent === '{file}')");
+    app.wait_until("the workspace", &entry, UI)?;
+    app.eval(&format!("{entry}.click(); return true;"))?;
+    app.wait_until(&format!("{file} in Monaco"), &format!("{EDITOR_TEXT}.includes('{shows}')"), UI)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_edits_with_a_headless_peer_and_shows_its_cursor_and_terminal() -> Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -381,13 +394,7 @@ async fn the_app_shows_what_its_own_disk_changes_in_the_open_editor_and_the_tree
     write_files(&proj, &[("util.ts", b"export const a = 1;\n")])?;
     let app = tokio::task::block_in_place(|| App::start(&app_binary(), &tmp.path().join("driver.log")))?;
     tokio::task::block_in_place(|| -> Result<()> {
-        app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
-        let args = serde_json::json!({"path": proj, "name": "ada"});
-        app.eval_async(&format!("return await window.__TAURI_INTERNALS__.invoke('start_host', {args});"))?;
-        app.eval("location.reload(); return true;")?;
-        app.wait_until("the workspace", "[...document.querySelectorAll('.tree-name')].some(e => e.textContent === 'util.ts')", UI)?;
-        app.eval("[...document.querySelectorAll('.tree-name')].find(e => e.textContent === 'util.ts').click(); return true;")?;
-        app.wait_until("util.ts in Monaco", &format!("{EDITOR_TEXT}.includes('const a')"), UI)?;
+        host_and_open(&app, &proj, "util.ts", "const a")?;
         // A shell, a formatter or git writes on this peer's own disk.
         nitro_tests::sh(&proj, "echo 'export const b = 2;' >> util.ts && echo 'new' > fresh.ts")?;
         app.wait_until("the appended line in the open editor", &format!("{EDITOR_TEXT}.includes('const b')"), UI)?;
@@ -414,13 +421,7 @@ async fn the_app_marks_a_type_error_and_goes_to_a_definition_in_another_file() -
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let app = tokio::task::block_in_place(|| App::start_with(&app_binary(), &tmp.path().join("driver.log"), &[("PATH", path)]))?;
     tokio::task::block_in_place(|| -> Result<()> {
-        app.wait_until("the start screen", "document.querySelector('.start')", UI)?;
-        let args = serde_json::json!({"path": proj, "name": "ada"});
-        app.eval_async(&format!("return await window.__TAURI_INTERNALS__.invoke('start_host', {args});"))?;
-        app.eval("location.reload(); return true;")?;
-        app.wait_until("the workspace", "[...document.querySelectorAll('.tree-name')].some(e => e.textContent === 'main.ts')", UI)?;
-        app.eval("[...document.querySelectorAll('.tree-name')].find(e => e.textContent === 'main.ts').click(); return true;")?;
-        app.wait_until("main.ts in Monaco", &format!("{EDITOR_TEXT}.includes('console.log')"), UI)?;
+        host_and_open(&app, &proj, "main.ts", "console.log")?;
         let lines = app.find(".monaco-editor .view-lines", UI)?;
         app.click(&lines)?;
         // A type error: the server's diagnostic shows as a squiggle and in the status bar.

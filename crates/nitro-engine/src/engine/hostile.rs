@@ -638,20 +638,6 @@ async fn a_served_peer_can_only_ask_about_shared_files() {
     host.shutdown().await.expect("shutdown");
 }
 
-/// Everything `view` has shown once it shows `needle`.
-async fn shown_until(view: &mut crate::term::TermView, needle: &str) -> String {
-    let wait = async {
-        loop {
-            let text = String::from_utf8_lossy(&view.read(0, usize::MAX).bytes).into_owned();
-            if text.contains(needle) {
-                return text;
-            }
-            assert!(view.changed().await, "the terminal closed before showing {needle:?}");
-        }
-    };
-    tokio::time::timeout(KEPT_FOR, wait).await.expect("the shell's output")
-}
-
 /// A member the owner granted its shell asks for a 65535×65535 terminal:
 /// refused, and the real PTY keeps its size (`stty size` says so).
 #[tokio::test]
@@ -684,7 +670,7 @@ async fn a_granted_peer_cannot_resize_the_owners_shell_beyond_the_bounds() {
     mallory.send(StateMsg::Term(TermMsg::Resize { term, cols: 0, rows: 40 }));
     mallory.send(StateMsg::Term(TermMsg::Input { term, bytes: b"stty size; echo si$((6*7))ze\n".to_vec() }));
     let mut view = host.handle.terminal_view(term).await.expect("view").expect("our terminal");
-    let shown = shown_until(&mut view, "si42ze").await;
+    let shown = view.shown_until("si42ze").await;
     assert!(shown.contains("30 100"), "the shell's size: {shown}");
     assert!(!shown.contains("65535"), "{shown}");
     host.handle.shutdown().await.expect("shutdown");

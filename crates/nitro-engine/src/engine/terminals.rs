@@ -331,20 +331,6 @@ fn scan_title(o: &mut Owned) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// Everything the terminal has shown so far, as text.
-    async fn shown_until(view: &mut TermView, needle: &str) -> String {
-        let wait = async {
-            loop {
-                let text = String::from_utf8_lossy(&view.read(0, usize::MAX).bytes).into_owned();
-                if text.contains(needle) {
-                    return text;
-                }
-                assert!(view.changed().await, "the terminal closed before showing {needle:?}");
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the shell's output")
-    }
-
     /// A real shell: a peer types into it only while its owner grants it,
     /// and resizes it only then too.
     #[tokio::test]
@@ -360,7 +346,7 @@ mod tests {
         terms.input_from(&bob, info.id, b"echo gran$((1+1))ted\n".to_vec()).expect("a granted peer types");
         assert_eq!(terms.resize(info.id, Some(&bob), 100, 30).expect("resize").cols, 100);
         let mut view = terms.view(info.id).expect("view");
-        let shown = shown_until(&mut view, "gran2ted").await;
+        let shown = view.shown_until("gran2ted").await;
         assert!(!shown.contains("pwn2ed"), "ungranted keystrokes ran: {shown}");
 
         terms.grant(info.id, bob.clone(), false).expect("revoke");

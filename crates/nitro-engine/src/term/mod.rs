@@ -136,4 +136,19 @@ impl TermView {
     pub async fn changed(&mut self) -> bool {
         self.changed.changed().await.is_ok()
     }
+
+    /// Everything shown so far, once it shows `needle` (tests of real shells).
+    #[cfg(test)]
+    pub async fn shown_until(&mut self, needle: &str) -> String {
+        let wait = async {
+            loop {
+                let text = String::from_utf8_lossy(&self.read(0, usize::MAX).bytes).into_owned();
+                if text.contains(needle) {
+                    return text;
+                }
+                assert!(self.changed().await, "the terminal closed before showing {needle:?}");
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), wait).await.expect("the shell's output")
+    }
 }
