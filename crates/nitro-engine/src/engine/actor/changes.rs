@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::{Actor, CATCH_UP_EVERY};
+use super::{Actor, CATCH_UP_EVERY, EVENTS_SLICE};
 use crate::doc::{Decoded, DocKey, Touched, WorkspaceDoc};
 use crate::link::{LinkEvent, LinkEventKind, LinkId};
 use crate::protocol::StateMsg;
@@ -14,8 +14,14 @@ use crate::protocol::wire::Keyed;
 use crate::rate::Verdict;
 
 impl Actor {
+    /// Handles queued link events for about one slice of time; what is
+    /// left waits for the next turn of the loop, so that a flood of
+    /// changes from one peer never keeps the others unanswered for long.
     pub(super) fn handle_events(&mut self, queue: &mut VecDeque<LinkEvent>) {
-        while let Some(ev) = queue.pop_front() {
+        let start = Instant::now();
+        while start.elapsed() < EVENTS_SLICE
+            && let Some(ev) = queue.pop_front()
+        {
             if let LinkEventKind::State(StateMsg::Changes(_)) = ev.kind {
                 // Gather every change message queued behind this one.
                 let mut batches: Vec<(LinkId, Decoded)> = Vec::new();

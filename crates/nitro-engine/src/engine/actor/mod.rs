@@ -68,8 +68,10 @@ const BYE_GRACE: Duration = Duration::from_millis(500);
 /// Events taken from the inbox at once, so changes that arrived together are
 /// applied together.
 const BATCH: usize = 256;
-/// How long one turn of the loop takes in changes from disk.
+/// How long one turn of the loop takes in changes from disk, or handles
+/// messages from peers.
 const INTAKE_SLICE: Duration = Duration::from_millis(20);
+const EVENTS_SLICE: Duration = INTAKE_SLICE;
 /// A change of this many files on disk is worth a line in the log.
 const INTAKE_NOTICE: usize = 64;
 /// How often changes that build on missing ones may start a sync round.
@@ -271,7 +273,7 @@ impl Actor {
                     }
                     self.ws.write_edits();
                 }
-                ev = self.inbox.recv() => {
+                ev = self.inbox.recv(), if queue.len() < BATCH => {
                     let Some(ev) = ev else { break };
                     queue.push_back(ev);
                     while queue.len() < BATCH {
@@ -282,6 +284,8 @@ impl Actor {
                     }
                     self.handle_events(&mut queue);
                 }
+                // What the last slice left, when nothing new came.
+                () = std::future::ready(()), if !queue.is_empty() => self.handle_events(&mut queue),
                 relay = self.relay_rx.recv() => {
                     if let Some((via, relay)) = relay {
                         self.send_to_peer(&via, &StateMsg::Relay(relay));
