@@ -98,6 +98,8 @@ pub struct Workspace {
     /// Whether records go to the state folder's logs (not before a joiner
     /// has the workspace).
     journal: bool,
+    /// Bytes appended to the change log since the last snapshot.
+    logged: usize,
     /// Files this peer replaced lately, still open, per entry.
     swapped: HashMap<FileId, Vec<SwappedOut>>,
     /// Some entry could not be written for a reason other than its content
@@ -133,6 +135,8 @@ pub struct Workspace {
 }
 
 const IGNORE_FILE: &str = ".gitignore";
+/// The change log's size beyond which a checkpoint asks for a full snapshot.
+const COMPACT_AFTER: usize = 16 * 1024 * 1024;
 /// How often our roster entry is written again when peers write over it.
 const ROSTER_REWRITE_EVERY: Duration = Duration::from_secs(5);
 
@@ -227,6 +231,7 @@ impl Workspace {
             disk,
             unwritten: Default::default(),
             journal: false,
+            logged: 0,
             swapped: HashMap::new(),
             pending: false,
             moves_pending: false,
@@ -249,6 +254,24 @@ impl Workspace {
     /// before the file it describes is written (call after a full save).
     pub fn enable_journal(&mut self) {
         self.journal = true;
+        self.logged = 0;
+    }
+
+    /// Appends what the document gained since the last snapshot or
+    /// checkpoint to the change log (file records are journaled as they are
+    /// written): the cost is that of the new changes, not of the whole
+    /// workspace. True when a full snapshot is due instead (none was taken
+    /// yet, or the log has grown past [`COMPACT_AFTER`]).
+    pub fn checkpoint(&mut self) -> Result<bool, WorkspaceError> {
+        if !self.journal {
+            return Ok(true);
+        }
+        let changes = self.doc.save_incremental();
+        if !changes.is_empty() {
+            state::append_changes(&self.sandbox, &changes)?;
+            self.logged += changes.len();
+        }
+        Ok(self.logged > COMPACT_AFTER)
     }
 
     /// Each file's record, for a snapshot.
@@ -273,6 +296,7 @@ impl Workspace {
         }
         if self.journal {
             let changes = self.doc.save_incremental();
+            self.logged += changes.len();
             let result =
                 state::append_changes(&self.sandbox, &changes).and_then(|()| state::append_record(&self.sandbox, &id, Some(&on_disk.record())));
             if let Err(e) = result {

@@ -767,10 +767,25 @@ impl Actor {
         }
         if self.dirty
             && now.duration_since(self.last_save) >= SAVE_EVERY
-            && let Err(e) = self.save()
+            && let Err(e) = self.checkpoint()
         {
             tracing::error!(error = %e, "could not save the document");
         }
+    }
+
+    /// Appends what changed to the state logs; a full snapshot only when
+    /// the logs have grown large (or none was taken yet).
+    fn checkpoint(&mut self) -> Result<(), EngineError> {
+        if !self.persist {
+            self.last_save = Instant::now();
+            return Ok(());
+        }
+        if self.ws.checkpoint()? {
+            return self.save();
+        }
+        self.last_save = Instant::now();
+        self.dirty = false;
+        Ok(())
     }
 
     /// A full snapshot of the document and the file records; the logs start

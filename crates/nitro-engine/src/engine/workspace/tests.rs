@@ -568,3 +568,30 @@ fn a_peers_new_gitignore_cannot_whitelist_what_this_peer_ignores() {
     let rules = IgnoreRules::load(host.ws.sandbox()).expect("rules");
     assert!(rules.withholds(&RelPath::new("sub/app.log").expect("path"), false));
 }
+
+#[test]
+fn a_checkpoint_appends_only_what_changed_and_loads_back_whole() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"one\n"), ("b.txt", b"other\n")]);
+    assert!(guest.ws.checkpoint().expect("checkpoint"), "before any snapshot, a full one is due");
+    let records = guest.ws.records();
+    let (sb, doc) = guest.ws.parts();
+    state::save_document(sb, doc, &records).expect("save");
+    guest.ws.enable_journal();
+    let snapshot = std::fs::read(guest.root.join(".nitro/document.automerge")).expect("snapshot");
+
+    host.write("a.txt", "one\ntwo\n");
+    host.changed("a.txt");
+    host.send_to(&mut guest);
+    guest.write("b.txt", "other\nmine\n");
+    guest.changed("b.txt");
+    assert!(!guest.ws.checkpoint().expect("checkpoint"), "a small change needs no full snapshot");
+    assert_eq!(std::fs::read(guest.root.join(".nitro/document.automerge")).expect("snapshot"), snapshot, "the snapshot is not written again");
+
+    let sb = Sandbox::open(&guest.root, MAX).expect("sandbox");
+    let (doc, records) = state::load_document(&sb, "w").expect("load").expect("saved");
+    let mut back = Workspace::open(sb, doc, &records).expect("open");
+    for (path, want) in [("a.txt", "one\ntwo\n"), ("b.txt", "other\nmine\n")] {
+        let id = back.tree().by_path[&RelPath::new(path).expect("p")].clone();
+        assert_eq!(back.doc().text(&id).expect("text"), want);
+    }
+}
