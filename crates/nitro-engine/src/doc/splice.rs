@@ -19,6 +19,10 @@ pub struct Splice {
 /// Above this many changed characters the diff stops refining and may return
 /// coarser (still correct) splices.
 const DIFF_DEADLINE: Duration = Duration::from_millis(200);
+/// Changed lines are compared character by character only up to this many
+/// bytes, old and new together: a typed word within a line stays a small
+/// splice, and a rewritten block costs no search.
+const CHAR_DIFF_BYTES: usize = 2048;
 
 fn utf16_len(chars: &[char]) -> usize {
     chars.iter().map(|c| c.len_utf16()).sum()
@@ -54,8 +58,16 @@ pub fn diff(old: &str, new: &str) -> Vec<Splice> {
             }
             DiffOp::Replace { old_index, old_len, new_index, new_len } => {
                 let (o, n) = (old_lines[old_index..old_index + old_len].concat(), new_lines[new_index..new_index + new_len].concat());
-                char_diff(&o, &n, cursor, &mut out);
-                cursor += n.encode_utf16().count();
+                let len = n.encode_utf16().count();
+                if o.len() + n.len() <= CHAR_DIFF_BYTES {
+                    char_diff(&o, &n, cursor, &mut out);
+                } else {
+                    // A block rewritten (a branch switch, a formatter): its
+                    // lines are replaced whole, at the cost of their length
+                    // rather than of a search for common characters.
+                    out.push(Splice { index: cursor, delete: o.encode_utf16().count(), insert: n });
+                }
+                cursor += len;
             }
         }
     }
@@ -178,6 +190,15 @@ mod tests {
         roundtrip("", "new file\n");
         roundtrip("gone\n", "");
         roundtrip("abc", "xyz");
+    }
+
+    #[test]
+    fn a_rewritten_block_is_replaced_whole_and_a_word_in_a_line_is_small() {
+        let old: String = (0..200).map(|i| format!("let a{i} = {i};\n")).collect();
+        let new: String = (0..200).map(|i| format!("let b{i} = {};\n", i * 2)).collect();
+        assert_eq!(roundtrip(&old, &new).len(), 1);
+        let typed = old.replacen("let a7 = 7;", "let a7 = 7 + x;", 1);
+        assert_eq!(roundtrip(&old, &typed), vec![Splice { index: old.find("7;").expect("at") + 1, delete: 0, insert: " + x".into() }]);
     }
 
     #[test]
