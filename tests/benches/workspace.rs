@@ -173,7 +173,7 @@ fn write_latency() -> Result<()> {
         v.sort();
     }
     println!(
-        "| a write on one disk until all 3 other disks hold it ({ROUNDS} each), p50 / p99 | new file {} / {}; edit {} / {} | the write read back from the same disk {} / {} | includes the watcher's {}-ms quiet period |",
+        "| a write on one disk until all 3 other disks hold it ({ROUNDS} each), p50 / p99 | new file {} / {}; edit {} / {} | the write read back from the same disk {} / {} | a new file waits for the watcher's {}-ms quiet period, a closed write to an existing file does not |",
         ms(pct(&new, 0.5)),
         ms(pct(&new, 0.99)),
         ms(pct(&edit, 0.5)),
