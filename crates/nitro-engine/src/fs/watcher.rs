@@ -7,10 +7,10 @@
 //!
 //! What is known to be finished is reported at once: a write to an existing
 //! file that was closed (Linux's close-after-write), and a rename whose two
-//! ends are known. Everything else (new files, removals, writes not yet
-//! closed, half a rename) waits until its path has been quiet for
-//! [`DEBOUNCE`]: editors and shells create, write, delete and rename in
-//! several steps, and one change should come of them.
+//! ends are known. Everything else (new files and folders and what is in
+//! them, removals, writes not yet closed, half a rename) waits until its
+//! path has been quiet for [`DEBOUNCE`]: editors and shells create, write,
+//! delete and rename in several steps, and one change should come of them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -100,7 +100,9 @@ async fn settle(root: PathBuf, mut raw: mpsc::UnboundedReceiver<notify::Result<n
             }
             () = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
                 let now = Instant::now();
-                let due: Vec<RelPath> = quiet.iter().filter(|(_, w)| w.until <= now).map(|(p, _)| p.clone()).collect();
+                let mut due: Vec<RelPath> = quiet.iter().filter(|(_, w)| w.until <= now).map(|(p, _)| p.clone()).collect();
+                // Folders before what is in them, as a scan finds them.
+                due.sort_by(|a, b| a.depth().cmp(&b.depth()).then_with(|| a.cmp(b)));
                 for path in due {
                     quiet.remove(&path);
                     ready.push(FsChange::Changed(path));
@@ -131,9 +133,22 @@ fn sort(root: &Path, ev: notify::Result<notify::Event>, quiet: &mut HashMap<RelP
     match (&event.kind, event.paths.as_slice()) {
         (EventKind::Access(AccessKind::Close(AccessMode::Write)), [path]) => {
             let Some(path) = rel(path) else { return };
-            if !quiet.get(&path).is_some_and(|w| w.created) {
+            // A file in a folder that is itself new waits with it: the
+            // folder is taken in whole, and its own events may have come
+            // before the watch on it.
+            let mut parent = path.parent();
+            let mut in_new_folder = false;
+            while let Some(p) = parent {
+                in_new_folder |= quiet.contains_key(&p);
+                parent = p.parent();
+            }
+            if !in_new_folder && !quiet.get(&path).is_some_and(|w| w.created) {
                 quiet.remove(&path);
                 ready.push(FsChange::Changed(path));
+            } else if let Some(w) = quiet.get_mut(&path) {
+                w.until = until;
+            } else {
+                quiet.insert(path, Waiting { until, created: true });
             }
         }
         (EventKind::Access(_), _) => {}

@@ -6,6 +6,10 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::{Actor, CATCH_UP_EVERY, EVENTS_SLICE};
+
+/// Change messages applied together at most: enough to make one apply of
+/// a burst of keystrokes, few enough that one apply stays short.
+const GATHER: usize = 32;
 use crate::doc::{Decoded, DocKey, Touched, WorkspaceDoc};
 use crate::link::{LinkEvent, LinkEventKind, LinkId};
 use crate::protocol::StateMsg;
@@ -31,7 +35,8 @@ impl Actor {
                 // batch ends there.
                 let mut ended = false;
                 for e in std::iter::once(ev).chain(queue.drain(..)) {
-                    ended |= matches!(e.kind, LinkEventKind::State(StateMsg::Membership(_)));
+                    // A batch is bounded too: the rest is the next slice's.
+                    ended |= matches!(e.kind, LinkEventKind::State(StateMsg::Membership(_))) || batches.len() >= GATHER;
                     if ended {
                         rest.push_back(e);
                         continue;
