@@ -595,3 +595,29 @@ fn a_checkpoint_appends_only_what_changed_and_loads_back_whole() {
         assert_eq!(back.doc().text(&id).expect("text"), want);
     }
 }
+
+/// A new folder with a file in it, reported file first (its folder's own
+/// events can come before the watch on it), while another peer makes a
+/// folder of the same name: every file reaches both disks.
+#[test]
+fn a_file_reported_before_its_new_folder_reaches_every_disk() {
+    let (mut host, mut guest) = pair(&[("README.md", b"shared\n")]);
+    host.write("deep/h/r0/notes.md", "# h\n");
+    guest.write("deep/g/r0/notes.md", "# g\n");
+    let order = |me: &str| -> Vec<FsChange> {
+        [format!("deep/{me}/r0/notes.md"), format!("deep/{me}/r0"), format!("deep/{me}"), "deep".to_owned()]
+            .into_iter()
+            .map(|p| FsChange::Changed(RelPath::new(&p).expect("path")))
+            .collect()
+    };
+    host.ws.ingest(order("h")).expect("ingest");
+    guest.ws.ingest(order("g")).expect("ingest");
+    host.send_to(&mut guest);
+    guest.send_to(&mut host);
+    host.send_to(&mut guest);
+    for peer in [&host, &guest] {
+        assert_eq!(peer.read("deep/h/r0/notes.md").as_deref(), Some("# h\n"));
+        assert_eq!(peer.read("deep/g/r0/notes.md").as_deref(), Some("# g\n"));
+    }
+    assert_eq!(listing(&host.root), listing(&guest.root));
+}
