@@ -145,7 +145,7 @@ export class Workspace {
       hub.on('sync', (e) => this.setSync(e)),
       hub.on('error', (e) => toast(e.message, 'error')),
       hub.on('joinRequest', (e) => {
-        this.waiting.push({ peer: e.peer, name: e.name, link: e.link });
+        this.waiting = [...this.waiting.filter((w) => w.peer !== e.peer), { peer: e.peer, name: e.name, link: e.link }];
         this.reask?.abort();
         void this.askToLetIn();
       }),

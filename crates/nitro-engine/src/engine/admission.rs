@@ -32,6 +32,8 @@ const MAX_RETIRED: usize = 32;
 /// Offers remembered as handled, and senders remembered as refused or
 /// turned away; the oldest are forgotten beyond this.
 const MAX_REMEMBERED: usize = 4096;
+/// What a joiner the host's user turned away is told.
+const NOT_LET_IN: &str = "the host did not let you in";
 /// A joiner the host's user turned away is not asked about again for this long.
 const TURNED_AWAY_FOR: Duration = Duration::from_secs(600);
 
@@ -218,12 +220,21 @@ impl Admission {
                 self.say(now, || refusal::verdict(host, me, &env, Kind::Denied, "the session is full"), &env, "the session is full")
             }
             (Access::Stranger, Some(_)) if self.turned_away.get(&peer).is_some_and(|at| now.duration_since(*at) < TURNED_AWAY_FOR) => {
-                self.say(now, || refusal::verdict(host, me, &env, Kind::Denied, "the host did not let you in"), &env, "it was turned away")
+                self.say(now, || refusal::verdict(host, me, &env, Kind::Denied, NOT_LET_IN), &env, "it was turned away")
             }
             // Asking costs the host's user a look, not a connection: every
             // newcomer is asked about at once while its link has places, so
             // identities made up on one link keep nobody else waiting unasked.
             (Access::Stranger, Some(link)) if self.approve => {
+                if let Some(p) = self.pending.get_mut(&peer) {
+                    // A new offer of one already asked about (it started
+                    // again): answered with this one, not asked about again,
+                    // and its time to wait is not renewed.
+                    let asked = p.asked;
+                    *p = Pending { offer: env, plain, key, link, seen: now, asked, waiting: None };
+                    remember(&mut self.seen, decided, now);
+                    return Door::Ignore;
+                }
                 if self.waiting(link) >= MAX_WAITING {
                     tracing::warn!(%peer, "ignored a joiner for now: too many are waiting to be let in with its link");
                     return Door::Ignore;
@@ -259,7 +270,7 @@ impl Admission {
         if allow {
             return Some(Door::Answer { plain: p.plain, key: p.key, role: Some(p.link.role()) });
         }
-        Some(self.turn_away(p, "the host did not let you in", host, me, now))
+        Some(self.turn_away(p, NOT_LET_IN, host, me, now))
     }
 
     /// The host's user turns away everyone waiting; returns who they were
@@ -267,7 +278,7 @@ impl Admission {
     pub fn deny_all(&mut self, host: &Identity, me: &PeerId, now: Instant) -> (Vec<PeerId>, Vec<Door>) {
         let waiting: Vec<(PeerId, Pending)> = self.pending.drain().collect();
         let peers = waiting.iter().map(|(peer, _)| peer.clone()).collect();
-        let doors = waiting.into_iter().map(|(_, p)| self.turn_away(p, "the host did not let you in", host, me, now)).collect();
+        let doors = waiting.into_iter().map(|(_, p)| self.turn_away(p, NOT_LET_IN, host, me, now)).collect();
         (peers, doors)
     }
 
@@ -441,8 +452,13 @@ mod tests {
     fn a_joiner_nobody_answers_is_turned_away_in_the_end() {
         let mut d = door(true);
         let t0 = Instant::now();
-        let env = d.offer_of(LinkKind::Edit, &identity(), "ada");
+        let ada = identity();
+        let env = d.offer_of(LinkKind::Edit, &ada, "ada");
         assert!(matches!(d.offer(env.clone(), t0), Door::Ask(_)));
+        // Started again with a new offer: not asked about twice, and its
+        // wait is not renewed.
+        assert!(matches!(d.offer(d.offer_of(LinkKind::Edit, &ada, "ada"), t0 + WAITING_EVERY), Door::Ignore));
+        assert_eq!(d.admission.waiting(LinkKind::Edit), 1);
         // It keeps publishing its offer: it is waiting, not gone.
         let mut t = t0;
         while t < t0 + MAX_WAIT - WAITING_EVERY {
