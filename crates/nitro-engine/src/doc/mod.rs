@@ -804,7 +804,9 @@ impl WorkspaceDoc {
                 _ => None,
             })
             .collect();
-        if new.is_empty() {
+        // Counting only the loose documents still loose costs a lookup each:
+        // needed only when all of them together would be too many.
+        if new.is_empty() || self.loose.len() + new.len() <= MAX_LOOSE_DOCS {
             return Ok(new);
         }
         let loose = self.loose.iter().filter(|id| !self.names_text(id)).count();

@@ -497,10 +497,7 @@ impl Workspace {
     /// Takes in one batch of changes seen by the watcher, all of it.
     pub fn ingest(&mut self, batch: Vec<FsChange>) -> Result<(), WorkspaceError> {
         self.queue_intake(batch);
-        while !self.intake.is_empty() {
-            self.take_in_for(Duration::MAX)?;
-        }
-        Ok(())
+        self.take_in_for(Duration::MAX)
     }
 
     /// Queues changes seen on disk, to be taken in a slice at a time.

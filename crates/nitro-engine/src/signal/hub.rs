@@ -254,17 +254,15 @@ struct Served {
 impl Served {
     /// A publish of this client's: once one carries an envelope the host
     /// vouches for, its place is kept.
-    fn vouch_for(&self, data: &serde_json::Value, vouched: &mut bool) {
-        if *vouched {
+    fn vouch_for(&self, data: &serde_json::Value) {
+        if lock(&self.places).clients.get(&self.id).is_none_or(|c| c.vouched) {
             return;
         }
         if let Ok(env) = serde_json::from_value::<Envelope>(data.clone())
             && (self.vouch)(&env)
+            && let Some(c) = lock(&self.places).clients.get_mut(&self.id)
         {
-            *vouched = true;
-            if let Some(c) = lock(&self.places).clients.get_mut(&self.id) {
-                c.vouched = true;
-            }
+            c.vouched = true;
         }
     }
 }
@@ -299,7 +297,6 @@ async fn serve_client(stream: TcpStream, client: &Served) -> Result<(), Ended> {
         t.next_id += 1;
         t.next_id
     };
-    let mut vouched = false;
     let mut mine: Vec<String> = Vec::new();
     let mut publishes = Rate::new(SIGNAL_PUBLISH_RATE, Instant::now());
     let result = loop {
@@ -344,7 +341,7 @@ async fn serve_client(stream: TcpStream, client: &Served) -> Result<(), Ended> {
                     }
                     Ok(YMessage::Publish { topic, data, .. }) => match publishes.check(Instant::now()) {
                         Verdict::Take => {
-                            client.vouch_for(&data, &mut vouched);
+                            client.vouch_for(&data);
                             publish(topics, &topic, data);
                         }
                         Verdict::Skip => {}
