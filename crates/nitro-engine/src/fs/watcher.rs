@@ -136,19 +136,12 @@ fn sort(root: &Path, ev: notify::Result<notify::Event>, quiet: &mut HashMap<RelP
             // A file in a folder that is itself new waits with it: the
             // folder is taken in whole, and its own events may have come
             // before the watch on it.
-            let mut parent = path.parent();
-            let mut in_new_folder = false;
-            while let Some(p) = parent {
-                in_new_folder |= quiet.contains_key(&p);
-                parent = p.parent();
-            }
+            let in_new_folder = std::iter::successors(path.parent(), RelPath::parent).any(|p| quiet.contains_key(&p));
             if !in_new_folder && !quiet.get(&path).is_some_and(|w| w.created) {
                 quiet.remove(&path);
                 ready.push(FsChange::Changed(path));
-            } else if let Some(w) = quiet.get_mut(&path) {
-                w.until = until;
             } else {
-                quiet.insert(path, Waiting { until, created: true });
+                quiet.entry(path).or_insert(Waiting { until, created: true }).until = until;
             }
         }
         (EventKind::Access(_), _) => {}
