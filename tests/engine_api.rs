@@ -274,3 +274,28 @@ async fn hosting_counts_the_files_it_reads_and_can_be_cancelled() -> Result<()> 
     }
     Ok(())
 }
+
+/// Stopping an engine ends every task it started (links, signaling,
+/// handshakes) and says goodbye first: the other peer hears it leave, and
+/// `shutdown` reports any task still running after its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_says_goodbye_and_leaves_no_task_running() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let proj = tmp.path().join("project");
+    write_files(&proj, &[("a.txt", b"a\n")])?;
+    let host = Engine::host(loopback_config(&proj, "ada")).await?;
+    let invite = host.invite().context("host has an invite")?.clone();
+    let mut host_events = host.subscribe();
+    let guest = Engine::join(loopback_config(&tmp.path().join("pair"), "bob"), invite).await?;
+    next_event(&mut host_events, |ev| matches!(ev, EngineEvent::PeerJoined { .. }).then_some(())).await?;
+
+    guest.shutdown().await.context("the guest's tasks all ended")?;
+    let left = next_event(&mut host_events, |ev| match ev {
+        EngineEvent::PeerLeft { name, .. } => Some(name),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(left, "bob");
+    host.shutdown().await.context("the host's tasks all ended")?;
+    Ok(())
+}

@@ -86,7 +86,7 @@ async fn rounds(typist: &EngineHandle, seer: &EngineHandle) -> Result<Vec<Durati
 /// The same edits straight to the server, without the engine.
 async fn baseline(root: &std::path::Path) -> Result<Vec<Duration>> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let lsp = Languages::start(root, vec![server()?], tx)?;
+    let lsp = Languages::start(root, vec![server()?], tx, &nitro_engine::tasks::Tasks::new())?;
     let path = RelPath::new("main.ts")?;
     lsp.open(path.clone(), MAIN.into());
     let mut wait = async |errors: bool| -> Result<()> {

@@ -9,6 +9,7 @@
 //!   peer holds the others to ([`protocol::limits`]).
 //! - [`settings`]: the user's settings file, shared by `nitro` and the app.
 //! - [`lsp`]: language servers, run for every peer's edits.
+//! - [`tasks`]: the tracker every task of an engine belongs to.
 
 pub mod doc;
 pub mod engine;
@@ -22,4 +23,5 @@ pub mod protocol;
 mod rate;
 pub mod settings;
 pub mod signal;
+pub mod tasks;
 pub mod term;

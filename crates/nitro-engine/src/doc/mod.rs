@@ -408,9 +408,14 @@ pub struct WorkspaceDoc {
     files: BTreeMap<FileId, Part>,
     /// Local changes not yet handed to the network, each encoded.
     outbox: Vec<(DocKey, Vec<u8>)>,
-    /// Documents changed since the last save: only they are looked at by
-    /// [`Self::save_incremental`], which runs before every file write.
+    /// Documents changed since the last save in ways only Automerge can
+    /// encode again (a sync message, a load): [`Self::save_incremental`]
+    /// asks it for their changes since.
     changed: BTreeSet<DocKey>,
+    /// The encoded changes every other document gained since the last save,
+    /// as made or received: journaled as they are, without encoding them
+    /// again (the journal runs before every file write).
+    unsaved: BTreeMap<DocKey, Vec<u8>>,
     /// Documents taken from the network for files the tree did not list as
     /// text (see [`MAX_LOOSE_DOCS`]).
     loose: BTreeSet<FileId>,
@@ -518,6 +523,11 @@ pub fn content_hash(text: &str) -> String {
 /// the file id and the hash, time 0), so two peers that start editing an
 /// untouched file at once share one base text instead of doubling it.
 fn base_change(id: &FileId, text: &str) -> Result<automerge::Change, DocError> {
+    Ok(base_doc(id, text)?.1)
+}
+
+/// [`base_change`], with the document that holds only it.
+fn base_doc(id: &FileId, text: &str) -> Result<(Automerge, automerge::Change), DocError> {
     use sha2::Digest as _;
     let seed = sha2::Sha256::new()
         .chain_update(b"nitro base\0")
@@ -531,7 +541,8 @@ fn base_change(id: &FileId, text: &str) -> Result<automerge::Change, DocError> {
     let t = tx.put_object(ROOT, "text", ObjType::Text)?;
     tx.splice_text(&t, 0, 0, text)?;
     tx.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
-    doc.get_last_local_change().ok_or_else(|| DocError::Change("no base change".into()))
+    let change = doc.get_last_local_change().ok_or_else(|| DocError::Change("no base change".into()))?;
+    Ok((doc, change))
 }
 
 /// Runs `f` on `doc` with input from a peer or from disk. Automerge panics
@@ -579,6 +590,12 @@ fn count_in(doc: &Automerge, roots: &Roots) -> usize {
     [&roots.entries, &roots.peers, &roots.terminals].into_iter().flatten().map(|o| doc.length(o)).sum()
 }
 
+/// Whether `doc` holds the change `hash`, looked up in its change graph
+/// (`get_change_by_hash` would rebuild the change from its operations).
+fn has_change(doc: &Automerge, hash: &ChangeHash) -> bool {
+    !doc.get_missing_deps(std::slice::from_ref(hash)).contains(hash)
+}
+
 /// `f`, with a panic inside Automerge turned into [`DocError::Rejected`].
 fn unpanicked<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Result<T, DocError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
@@ -595,7 +612,7 @@ fn unpanicked<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Re
 /// out. Automerge would keep the others queued, without bound, until their
 /// dependencies came.
 fn complete(doc: Option<&Automerge>, batch: Vec<automerge::Change>) -> (Vec<automerge::Change>, bool) {
-    let held = |h: &ChangeHash| doc.is_some_and(|d| d.get_change_by_hash(h).is_some());
+    let held = |h: &ChangeHash| doc.is_some_and(|d| has_change(d, h));
     let index: HashMap<ChangeHash, usize> = batch.iter().enumerate().map(|(i, c)| (c.hash(), i)).collect();
     let mut waiting_on = vec![0usize; batch.len()];
     let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
@@ -634,6 +651,16 @@ fn complete(doc: Option<&Automerge>, batch: Vec<automerge::Change>) -> (Vec<auto
     }
     let left_out = keep.iter().any(|k| !k);
     (batch.into_iter().zip(keep).filter_map(|(c, k)| k.then_some(c)).collect(), left_out)
+}
+
+/// The patches worth asking Automerge for: the tree's say which entries
+/// changed; a text's are never read (its heads say whether it changed), and
+/// making them costs as much as applying.
+fn patch_log(key: &DocKey) -> PatchLog {
+    match key {
+        DocKey::Tree => PatchLog::active(),
+        DocKey::File(_) => PatchLog::inactive(),
+    }
 }
 
 /// Documents saved together: repeated key length (u8), key (see
@@ -703,6 +730,7 @@ impl WorkspaceDoc {
             files: BTreeMap::new(),
             outbox: Vec::new(),
             changed: BTreeSet::new(),
+            unsaved: BTreeMap::new(),
             loose: BTreeSet::new(),
             first: None,
             session: None,
@@ -831,11 +859,21 @@ impl WorkspaceDoc {
         if self.has_content(id) {
             return Ok(());
         }
-        let change = base_change(id, base)?;
+        let (mut doc, change) = base_doc(id, base)?;
         let bytes = change.raw_bytes().to_vec();
         let key = DocKey::File(id.clone());
-        self.part_mut(&key).doc.apply_changes([change])?;
-        self.changed.insert(key.clone());
+        match self.files.get_mut(id) {
+            Some(part) if !part.doc.is_empty() => {
+                part.doc.apply_changes([change])?;
+            }
+            _ => {
+                // The document the change was made in is the file's: no
+                // second pass over its text.
+                doc.set_actor(automerge::ActorId::random());
+                self.files.insert(id.clone(), Part { doc, saved: Vec::new() });
+            }
+        }
+        self.unsaved.entry(key.clone()).or_default().extend_from_slice(&bytes);
         self.outbox.push((key, bytes));
         Ok(())
     }
@@ -900,6 +938,7 @@ impl WorkspaceDoc {
             put_part(&mut out, &key, &bytes);
         }
         self.changed.clear();
+        self.unsaved.clear();
         out
     }
 
@@ -907,14 +946,19 @@ impl WorkspaceDoc {
     /// call), for an append-only log on disk; empty when there are none.
     pub fn save_incremental(&mut self) -> Vec<u8> {
         let mut out = SAVED_MAGIC.to_vec();
-        for key in std::mem::take(&mut self.changed) {
+        let changed = std::mem::take(&mut self.changed);
+        let mut unsaved = std::mem::take(&mut self.unsaved);
+        let keys: BTreeSet<DocKey> = changed.iter().chain(unsaved.keys()).cloned().collect();
+        for key in keys {
             let part = self.part_mut(&key);
             let heads = part.doc.get_heads();
-            if heads != part.saved {
-                let bytes = part.doc.save_after(&part.saved);
-                part.saved = heads;
-                put_part(&mut out, &key, &bytes);
-            }
+            let bytes = match unsaved.remove(&key) {
+                Some(bytes) if !changed.contains(&key) => bytes,
+                _ if heads != part.saved => part.doc.save_after(&part.saved),
+                _ => continue,
+            };
+            part.saved = heads;
+            put_part(&mut out, &key, &bytes);
         }
         if out.len() == SAVED_MAGIC.len() {
             out.clear();
@@ -1003,7 +1047,7 @@ impl WorkspaceDoc {
     /// True when this peer holds every change of `version`.
     pub fn holds(&self, version: &Version) -> bool {
         match self.part(&version.doc) {
-            Some(p) => version.heads.iter().all(|h| p.doc.get_change_by_hash(h).is_some()),
+            Some(p) => version.heads.iter().all(|h| has_change(&p.doc, h)),
             None => version.heads.is_empty(),
         }
     }
@@ -1432,10 +1476,15 @@ impl WorkspaceDoc {
     /// Queues a just-committed local change for the peers.
     fn queue(&mut self, key: &DocKey, hash: Option<ChangeHash>) -> Option<ChangeHash> {
         let hash = hash?;
-        self.changed.insert(key.clone());
         let bytes = self.part(key).and_then(|p| p.doc.get_change_by_hash(&hash)).map(|c| c.raw_bytes().to_vec());
-        if let Some(bytes) = bytes {
-            self.outbox.push((key.clone(), bytes));
+        match bytes {
+            Some(bytes) => {
+                self.unsaved.entry(key.clone()).or_default().extend_from_slice(&bytes);
+                self.outbox.push((key.clone(), bytes));
+            }
+            None => {
+                self.changed.insert(key.clone());
+            }
         }
         Some(hash)
     }
@@ -1494,17 +1543,24 @@ impl WorkspaceDoc {
             if changes.is_empty() {
                 continue;
             }
-            let mut log = PatchLog::active();
+            let mut log = patch_log(&key);
             let keep = self.entries_kept(&key);
             let before = self.hashes_if_diverted(&key);
+            let heads = self.heads(&key);
+            let raw: Vec<u8> = changes.iter().flat_map(|c| c.raw_bytes().iter().copied()).collect();
             guarded(&mut self.part_mut(&key).doc, |doc| doc.apply_changes_log_patches(changes, &mut log), keep)?;
-            self.changed.insert(key.clone());
+            self.unsaved.entry(key.clone()).or_default().extend_from_slice(&raw);
             if key == DocKey::Tree {
                 self.resolve_roots();
             }
-            touched.merge(self.touched(&key, &mut log, before.as_ref()));
+            touched.merge(self.touched(&key, &heads, &mut log, before.as_ref()));
         }
         Ok(touched)
+    }
+
+    /// A document's heads (none for one not held).
+    fn heads(&self, key: &DocKey) -> Vec<ChangeHash> {
+        self.part(key).map(|p| p.doc.get_heads()).unwrap_or_default()
     }
 
     /// Each entry's text hash, for the tree while a member's change has
@@ -1566,7 +1622,8 @@ impl WorkspaceDoc {
             msg.changes = kept.into();
         }
         self.admit([key])?;
-        let mut log = PatchLog::active();
+        let mut log = patch_log(key);
+        let heads = self.heads(key);
         let sync = state.0.entry(key.clone()).or_default();
         let before = sync.clone();
         let keep = self.entries_kept(key);
@@ -1579,7 +1636,7 @@ impl WorkspaceDoc {
         if *key == DocKey::Tree {
             self.resolve_roots();
         }
-        let mut touched = self.touched(key, &mut log, hashes.as_ref());
+        let mut touched = self.touched(key, &heads, &mut log, hashes.as_ref());
         if self.drop_queued(key)? {
             touched.incomplete.insert(key.clone());
         }
@@ -1603,7 +1660,7 @@ impl WorkspaceDoc {
     /// them and those of every content document it told us of.
     pub fn caught_up(&self, state: &SyncState) -> bool {
         let held = |key: &DocKey| match (state.0.get(key).and_then(|s| s.their_heads.as_ref()), self.part(key)) {
-            (Some(heads), Some(part)) => heads.iter().all(|h| part.doc.get_change_by_hash(h).is_some()),
+            (Some(heads), Some(part)) => heads.iter().all(|h| has_change(&part.doc, h)),
             _ => false,
         };
         held(&DocKey::Tree) && state.0.iter().filter(|(_, s)| s.their_heads.is_some()).all(|(key, _)| held(key))
@@ -1628,7 +1685,7 @@ impl WorkspaceDoc {
     ///
     /// `before` holds each entry's text hash before the changes, when the
     /// root was already replaced (see [`Self::hashes_if_diverted`]).
-    fn touched(&self, key: &DocKey, log: &mut PatchLog, before: Option<&HashMap<String, Option<String>>>) -> Touched {
+    fn touched(&self, key: &DocKey, heads: &[ChangeHash], log: &mut PatchLog, before: Option<&HashMap<String, Option<String>>>) -> Touched {
         let mut touched = Touched::default();
         let id = match key {
             DocKey::Tree => None,
@@ -1637,13 +1694,13 @@ impl WorkspaceDoc {
         let Some(part) = self.part(key) else {
             return touched;
         };
-        let patches = part.doc.make_patches(log);
         if let Some(id) = id {
-            if !patches.is_empty() {
+            if part.doc.get_heads() != heads {
                 touched.texts.insert(id.clone());
             }
             return touched;
         }
+        let patches = part.doc.make_patches(log);
         if self.roots.diverted {
             // Patches describe the objects now at the root, not the ones
             // read here: the tree is taken as changed, and the texts whose

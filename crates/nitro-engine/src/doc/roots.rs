@@ -48,7 +48,7 @@ impl Roots {
     /// without one), as it is now.
     pub fn resolve(doc: &Automerge, first: Option<&(ChangeHash, ActorId)>) -> Self {
         let current = |key: &str| get_obj(doc, &ROOT, key);
-        let Some((hash, actor)) = first.filter(|(h, _)| doc.get_change_by_hash(h).is_some()) else {
+        let Some((hash, actor)) = first.filter(|(h, _)| super::has_change(doc, h)) else {
             return Self {
                 entries: current("entries"),
                 peers: current("peers"),

@@ -310,6 +310,38 @@ fn two_peers_that_start_editing_an_untouched_file_at_once_share_its_base_text() 
     assert_eq!(guest.text(&f).expect("t"), host.text(&f).expect("t"));
 }
 
+/// The journal holds changes as they were made or received, and what a
+/// sync message brought as Automerge encodes it: loaded back, it is the
+/// same workspace.
+#[test]
+fn a_journal_of_made_received_and_synced_changes_loads_back_whole() {
+    let (mut host, mut guest) = joined_pair();
+    let saved = guest.save();
+    let f = host.create(None, "a.txt", &Content::Text("one\n".into())).expect("file");
+    guest.apply_changes(host.take_changes().expect("tree")).expect("apply");
+    guest.ensure_content(&f, "one\n").expect("base");
+    guest.splice(&f, &[Splice { index: 0, delete: 0, insert: "guest ".into() }]).expect("edit");
+    host.ensure_content(&f, "one\n").expect("base");
+    host.splice(&f, &[Splice { index: 4, delete: 0, insert: "host ".into() }]).expect("edit");
+    // A change before the one it depends on, as a batch may bring them.
+    let mut edit = host.take_changes().expect("edit");
+    edit.reverse();
+    guest.apply_changes(edit).expect("apply");
+    let g = host.create(None, "b.txt", &Content::Text("two\n".into())).expect("file");
+    host.take_changes().expect("tree");
+    sync_pair(&mut host, &mut guest);
+    let mut log = guest.save_incremental();
+    guest.splice(&f, &[Splice { index: 0, delete: 0, insert: "> ".into() }]).expect("edit");
+    log.extend(guest.save_incremental());
+
+    let mut back = WorkspaceDoc::load(&saved, None).expect("load");
+    back.load_incremental(&log).expect("log");
+    assert_eq!(back.text(&f).expect("a"), "> guest one\nhost ");
+    assert_eq!(back.text(&f).expect("a"), guest.text(&f).expect("a"));
+    assert_eq!(back.tree(), guest.tree());
+    assert!(back.tree().entries.contains_key(&g));
+}
+
 #[test]
 fn a_peer_whose_change_does_not_decode_is_found_before_any_change_is_applied() {
     let (mut host, mut guest) = joined_pair();

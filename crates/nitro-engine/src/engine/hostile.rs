@@ -37,7 +37,7 @@ impl Hostile {
         let identity = Identity::generate()?;
         let me = claim.unwrap_or_else(|| PeerId::of_certificate(&identity.fingerprint));
         let (local, events) = local_on_loopback(me.clone(), name, identity);
-        let signal = client::connect(&invite.signal, &crypto::topic(&invite.session)).await?;
+        let signal = client::connect(&invite.signal, &crypto::topic(&invite.session), &Default::default()).await?;
         let link = handshake::join(&local, invite, signal, &tokio::sync::watch::channel(false).0).await?;
         let hello = Hello { protocol: PROTOCOL_VERSION, peer: me.clone(), name: name.into(), workspace: invite.session.to_hex() };
         let _ = link.send_state(&StateMsg::Hello(hello));
@@ -131,6 +131,7 @@ fn local_on_loopback(me: PeerId, name: &str, identity: Identity) -> (Local, mpsc
         ice: IceConfig::default(),
         traffic: Default::default(),
         drained: Default::default(),
+        tasks: Default::default(),
     };
     (Local { me, name: name.into(), links, ids: LinkIds::default(), inbox }, events)
 }
@@ -418,7 +419,7 @@ async fn a_peer_cannot_write_another_members_roster_entry() {
 #[tokio::test]
 async fn a_forged_refusal_does_not_end_a_join() {
     let (_dir, host, invite) = host(&[("a.txt", "a")]).await;
-    let mut spy = client::connect(&invite.signal, &crypto::topic(&invite.session)).await.expect("subscribes");
+    let mut spy = client::connect(&invite.signal, &crypto::topic(&invite.session), &Default::default()).await.expect("subscribes");
     let eve = Identity::generate().expect("identity");
     let host_id = host.me().clone();
     let forger = tokio::spawn(async move {

@@ -34,6 +34,7 @@ use crate::protocol::{Invite, PeerId, Secret, SessionId, TermId};
 use crate::signal::crypto;
 use crate::signal::hub::{Hub, Vouch};
 use crate::signal::{SignalError, client};
+use crate::tasks::Tasks;
 use crate::term::{TermError, TermInfo, TermView};
 use actor::{Actor, Command, Door, Rejoin, TermCommand};
 use admission::{Admission, JoinRequest};
@@ -54,6 +55,8 @@ const INITIAL_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 pub enum EngineError {
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error("{0} of the engine's tasks did not end within the shutdown deadline")]
+    Lingering(usize),
     #[error(transparent)]
     Doc(#[from] DocError),
     #[error(transparent)]
@@ -593,10 +596,11 @@ impl Engine {
         })?;
         let (watcher, fs_rx) = Watcher::spawn(ws.sandbox().root())?;
 
+        let tasks = Tasks::new();
         let admission = Admission::new(session, secrets, cfg.approve);
         let topic = crypto::topic(&session);
         let (signal, url, hub) = match &cfg.signal {
-            Some(url) => (client::connect(url, &topic).await?, url.clone(), None),
+            Some(url) => (client::connect(url, &topic, &tasks).await?, url.clone(), None),
             None => {
                 let (hub, addr) = bind_hub(&cfg, saved.port, admission.vouch()).await?;
                 if saved.port != Some(addr.port()) {
@@ -621,18 +625,18 @@ impl Engine {
         let local = Local {
             me: me.clone(),
             name: cfg.name.clone(),
-            links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() },
+            links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default(), tasks },
             ids: LinkIds::default(),
             inbox: inbox_tx,
         };
         let (offers_tx, offers_rx) = mpsc::channel(actor::OFFERS);
-        let acceptor = tokio::spawn(handshake::accept(me, signal.rx, offers_tx));
+        local.links.tasks.spawn(handshake::accept(me, signal.rx, offers_tx));
 
         let mut actor = Actor::new(ws, local, session, inbox_rx, members);
         actor.enroll(actor::ROLE_HOST)?;
         actor.save()?;
         actor.watch(watcher, fs_rx);
-        actor.keep_alive(acceptor, hub);
+        actor.keep_alive(hub);
         actor.serve_languages(&cfg.language_servers, cfg.serve_lsp)?;
         let door = Door { admission, signal: signal.tx, offers: offers_rx, invite, saved };
         Ok(actor.spawn(Some(door)))
@@ -674,12 +678,13 @@ impl Engine {
         }
         let topic = crypto::topic(&invite.session);
         let url = cfg.signal.clone().unwrap_or_else(|| invite.signal.clone());
-        let signal = client::connect(&url, &topic).await?;
+        let tasks = Tasks::new();
+        let signal = client::connect(&url, &topic, &tasks).await?;
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
         let local = Local {
             me: me.clone(),
             name: cfg.name.clone(),
-            links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default() },
+            links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default(), tasks },
             ids: LinkIds::default(),
             inbox: inbox_tx,
         };

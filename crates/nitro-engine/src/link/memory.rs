@@ -85,6 +85,11 @@ impl Transport for MemLink {
         Box::pin(async { Ok(()) })
     }
 
+    /// Messages are delivered as they are sent.
+    fn flush<'a>(&'a self, _drained: &'a tokio::sync::Notify, _deadline: tokio::time::Instant) -> BoxFuture<'a, bool> {
+        Box::pin(async { true })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         if !self.closed.swap(true, Ordering::AcqRel) {
             let _ = self.to.try_send(LinkEvent { link: self.their_id, kind: LinkEventKind::Closed });

@@ -31,6 +31,7 @@ pub use transport::{Conn, Transport};
 
 use crate::protocol::frame::{self, Reassembler};
 use crate::protocol::{StateMsg, WireError};
+use crate::tasks::Tasks;
 
 /// Bytes a channel may buffer before `send` waits: the back-pressure that
 /// keeps a slow peer from growing our memory.
@@ -131,6 +132,8 @@ pub struct LinkConfig {
     /// Woken whenever a link has handed a queued state message to its
     /// channel: there may be room for more.
     pub drained: Arc<Notify>,
+    /// The engine's tasks, which each link's own belong to.
+    pub tasks: Tasks,
 }
 
 /// The engine's handle on a link.
@@ -138,6 +141,8 @@ pub struct LinkConfig {
 pub struct Link {
     pub id: LinkId,
     pc: Arc<dyn PeerConnection>,
+    /// The state channel, asked at shutdown whether the peer has all of it.
+    state: Arc<dyn DataChannel>,
     state_out: mpsc::Sender<Vec<u8>>,
     /// Bytes queued in `state_out`.
     queued: Arc<AtomicUsize>,
@@ -219,15 +224,15 @@ impl Link {
             .await?;
         let (open_tx, open_rx) = watch::channel(0u8);
         let open_tx = Arc::new(open_tx);
-        tokio::spawn(poll_channel(id, Channel::State, state.clone(), events.clone(), open_tx.clone(), cfg.traffic.clone()));
-        tokio::spawn(poll_channel(id, Channel::Presence, presence.clone(), events.clone(), open_tx, cfg.traffic.clone()));
+        cfg.tasks.spawn(poll_channel(id, Channel::State, state.clone(), events.clone(), open_tx.clone(), cfg.traffic.clone()));
+        cfg.tasks.spawn(poll_channel(id, Channel::Presence, presence.clone(), events.clone(), open_tx, cfg.traffic.clone()));
         let (state_out, out_rx) = mpsc::channel(OUTBOX);
         let queued = Arc::new(AtomicUsize::new(0));
         let out = Outbox { rx: out_rx, queued: queued.clone(), drained: cfg.drained.clone() };
-        tokio::spawn(write_state(id, state, out, open_rx.clone(), cfg.traffic.clone()));
+        cfg.tasks.spawn(write_state(id, state.clone(), out, open_rx.clone(), cfg.traffic.clone()));
         let (presence_out, presence_rx) = watch::channel(Vec::new());
-        tokio::spawn(write_presence(presence, presence_rx, open_rx.clone()));
-        let link = Self { id, pc, state_out, queued, presence_out: Arc::new(presence_out), open: open_rx, remote_fp: Arc::default() };
+        cfg.tasks.spawn(write_presence(presence, presence_rx, open_rx.clone()));
+        let link = Self { id, pc, state, state_out, queued, presence_out: Arc::new(presence_out), open: open_rx, remote_fp: Arc::default() };
         // Announced before any description is set: once the remote side has
         // ours, data can arrive, and the engine must know the link by then.
         events.send(LinkEvent { link: id, kind: LinkEventKind::Added(Arc::new(link.clone())) }).await.map_err(|_| LinkError::EngineGone)?;
@@ -326,6 +331,25 @@ impl Link {
     /// one replaces it: only the newest presence matters.
     pub fn send_presence(&self, bytes: Vec<u8>) {
         self.presence_out.send_replace(bytes);
+    }
+
+    /// Waits until every state message queued so far has reached the peer
+    /// (SCTP holds no byte of them unacknowledged), at most until
+    /// `deadline`: a goodbye then arrives before the connection closes.
+    /// `drained` is the config's: woken as queued messages go out.
+    pub async fn flush(&self, drained: &Notify, deadline: tokio::time::Instant) -> bool {
+        let all_out = async {
+            while self.backlog() > 0 {
+                drained.notified().await;
+            }
+            // SCTP says nothing when the peer acknowledges: its count is
+            // looked at once per millisecond until it reaches zero.
+            let mut look = tokio::time::interval(Duration::from_millis(1));
+            while self.state.outstanding_bytes().await.unwrap_or(0) > 0 {
+                look.tick().await;
+            }
+        };
+        tokio::time::timeout_at(deadline, all_out).await.is_ok()
     }
 
     pub async fn close(&self) {
@@ -430,6 +454,7 @@ mod tests {
             ice: IceConfig::default(),
             traffic: Arc::default(),
             drained: Arc::default(),
+            tasks: Tasks::new(),
         }
     }
 

@@ -32,6 +32,10 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     /// Takes the peer's answer to an offer this side made through the mesh.
     fn accept_answer(&self, sdp: String) -> BoxFuture<'_, Result<(), LinkError>>;
 
+    /// Resolves once the peer has every state message queued so far, or at
+    /// `deadline` (false). `drained` wakes as queued messages go out.
+    fn flush<'a>(&'a self, drained: &'a tokio::sync::Notify, deadline: tokio::time::Instant) -> BoxFuture<'a, bool>;
+
     fn close(&self) -> BoxFuture<'_, ()>;
 }
 
@@ -65,6 +69,10 @@ impl Transport for super::Link {
 
     fn accept_answer(&self, sdp: String) -> BoxFuture<'_, Result<(), LinkError>> {
         Box::pin(self.accept_remote(sdp))
+    }
+
+    fn flush<'a>(&'a self, drained: &'a tokio::sync::Notify, deadline: tokio::time::Instant) -> BoxFuture<'a, bool> {
+        Box::pin(super::Link::flush(self, drained, deadline))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

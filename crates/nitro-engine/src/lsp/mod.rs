@@ -20,6 +20,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::path::RelPath;
+use crate::tasks::Tasks;
 use rpc::Rpc;
 pub use servers::ServerConfig;
 use uris::Uris;
@@ -82,7 +83,7 @@ pub struct Languages {
 
 impl Languages {
     /// Serves the workspace at `root` with `servers`; events go to `events`.
-    pub fn start(root: &Path, servers: Vec<ServerConfig>, events: mpsc::UnboundedSender<LspEvent>) -> Result<Self, LspError> {
+    pub fn start(root: &Path, servers: Vec<ServerConfig>, events: mpsc::UnboundedSender<LspEvent>, tasks: &Tasks) -> Result<Self, LspError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = Task {
             root: root.to_path_buf(),
@@ -94,8 +95,9 @@ impl Languages {
             docs: HashMap::new(),
             events,
             tx: tx.clone(),
+            tasks: tasks.clone(),
         };
-        tokio::spawn(task.run(rx));
+        tasks.spawn(task.run(rx));
         Ok(Self { tx })
     }
 
@@ -147,6 +149,7 @@ struct Task {
     docs: HashMap<RelPath, Doc>,
     events: mpsc::UnboundedSender<LspEvent>,
     tx: mpsc::UnboundedSender<Cmd>,
+    tasks: Tasks,
 }
 
 impl Task {
@@ -224,7 +227,7 @@ impl Task {
         let Some(rpc) = self.running.get(&language).map(|s| s.rpc.clone()) else { return };
         let uris = self.uris.clone();
         // Answers come while the task goes on with other documents.
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let result = match rpc.request(&method, params).await {
                 Ok(mut v) => {
                     uris.to_user(&mut v);
@@ -316,9 +319,9 @@ impl Task {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(LspError::Io("no pipes to the server".into()));
         };
-        let (rpc, mut notices) = Rpc::start(stdout, stdin);
+        let (rpc, mut notices) = Rpc::start(stdout, stdin, &self.tasks);
         let (tx, language) = (self.tx.clone(), config.language.clone());
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             while let Some((method, params)) = notices.recv().await {
                 // Diagnostics are all the task reads; log floods go no further.
                 if method == "textDocument/publishDiagnostics" {

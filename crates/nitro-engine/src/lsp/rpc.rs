@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::tasks::Tasks;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
@@ -38,11 +39,12 @@ impl Rpc {
     pub fn start(
         reader: impl AsyncRead + Unpin + Send + 'static,
         writer: impl AsyncWrite + Unpin + Send + 'static,
+        tasks: &Tasks,
     ) -> (Self, mpsc::UnboundedReceiver<Notice>) {
         let (out, mut to_send) = mpsc::unbounded_channel::<Value>();
         let (incoming, notices) = mpsc::unbounded_channel();
         let pending: Pending = Arc::default();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut writer = writer;
             while let Some(msg) = to_send.recv().await {
                 let body = msg.to_string();
@@ -54,7 +56,7 @@ impl Rpc {
         });
         let rpc = Self { out, pending: pending.clone(), next: Arc::default() };
         let replies = rpc.out.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut reader = BufReader::new(reader);
             loop {
                 let msg = match read_message(&mut reader).await {
@@ -167,7 +169,7 @@ mod tests {
     async fn requests_get_their_answers_and_notices_arrive() {
         let (client_side, server_side) = tokio::io::duplex(1 << 16);
         let (read, write) = tokio::io::split(client_side);
-        let (rpc, mut notices) = Rpc::start(read, write);
+        let (rpc, mut notices) = Rpc::start(read, write, &Tasks::new());
         let (server_read, mut server_write) = tokio::io::split(server_side);
         let server = tokio::spawn(async move {
             let mut reader = BufReader::new(server_read);

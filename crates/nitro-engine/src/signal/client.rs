@@ -8,6 +8,7 @@ use tokio_tungstenite::tungstenite::Message;
 use url::Url;
 
 use super::{Envelope, SignalConn, SignalError, YMessage};
+use crate::tasks::Tasks;
 
 /// y-webrtc's clients ping every 30 s or less; servers drop silent clients.
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -16,7 +17,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connects to the server at `url` and subscribes to `topic`. The connection
 /// lives until both ends of the returned [`SignalConn`] are dropped or the
 /// server goes away (then `rx` ends).
-pub async fn connect(url: &Url, topic: &str) -> Result<SignalConn, SignalError> {
+pub async fn connect(url: &Url, topic: &str, tasks: &Tasks) -> Result<SignalConn, SignalError> {
     let err = |e| SignalError::Connect { url: url.to_string(), source: Box::new(e) };
     let (ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url.as_str()))
         .await
@@ -30,7 +31,7 @@ pub async fn connect(url: &Url, topic: &str) -> Result<SignalConn, SignalError> 
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Envelope>();
     let topic = topic.to_owned();
     let shown = url.to_string();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
         loop {
             tokio::select! {
@@ -80,8 +81,9 @@ mod tests {
         let (hub, addr) = Hub::bind("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
         let url = Url::parse(&format!("ws://{addr}")).expect("url");
         let mut host = hub.local("t1");
-        let mut a = connect(&url, "t1").await.expect("connect");
-        let mut other = connect(&url, "t2").await.expect("connect");
+        let tasks = Tasks::new();
+        let mut a = connect(&url, "t1", &tasks).await.expect("connect");
+        let mut other = connect(&url, "t2", &tasks).await.expect("connect");
         // `a` subscribed on the connection it publishes on: the server takes
         // the subscription first.
         let env = Envelope { nitro: 1, kind: Kind::Offer, from: PeerId::random(), to: None, sealed: Some("x".into()) };

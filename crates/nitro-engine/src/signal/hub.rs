@@ -468,7 +468,8 @@ mod tests {
         let (hub, addr) = hub().await;
         let (mut slow, _) = tokio_tungstenite::connect_async(format!("ws://{addr}")).await.expect("connect");
         slow.send(Message::text(r#"{"type":"subscribe","topics":["t"]}"#)).await.expect("subscribe");
-        let mut quick = crate::signal::client::connect(&url::Url::parse(&format!("ws://{addr}")).expect("url"), "t").await.expect("connect");
+        let mut quick =
+            crate::signal::client::connect(&url::Url::parse(&format!("ws://{addr}")).expect("url"), "t", &Default::default()).await.expect("connect");
         let host = hub.local("t");
         // A ping answered proves both subscriptions are in.
         slow.send(Message::text(r#"{"type":"ping"}"#)).await.expect("ping");

@@ -82,7 +82,7 @@ impl Actor {
         let (tx, rx) = mpsc::unbounded_channel();
         let configs = servers::merged(configured);
         self.lsp.available = configs.iter().filter(|c| c.program().is_some()).map(|c| c.language.clone()).collect();
-        self.lsp.handle = Some(Languages::start(self.ws.sandbox().root(), configs.clone(), tx)?);
+        self.lsp.handle = Some(Languages::start(self.ws.sandbox().root(), configs.clone(), tx, self.tasks())?);
         self.lsp.configs = configs;
         self.lsp.events = Some(rx);
         self.lsp.serve_all = serve_all;
@@ -195,7 +195,7 @@ impl Actor {
                 return;
             }
             self.lsp_sync(Some(std::slice::from_ref(&path)));
-            tokio::spawn(async move {
+            self.tasks().spawn(async move {
                 let _ = reply.send(lsp.request(path, method, params).await.map_err(EngineError::from));
             });
             return;
@@ -361,7 +361,7 @@ impl Actor {
         }
         self.lsp_sync(Some(std::slice::from_ref(&path)));
         let Some(conn) = self.links.get(link).map(|s| s.link.clone()) else { return };
-        let task = tokio::spawn(async move {
+        let task = self.tasks().spawn(async move {
             let result = lsp.request(path, method, params).await.map_err(|e| e.to_string());
             let _ = conn.send_state(&StateMsg::Lsp(LspMsg::Response { id, result }));
         });

@@ -13,7 +13,6 @@ use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 
 use super::admission::Admission;
 use super::handshake::Local;
@@ -35,6 +34,7 @@ use crate::protocol::{Hello, Invite, PROTOCOL_VERSION, PeerId, SessionId, StateM
 use crate::rate::Verdict;
 use crate::signal::Envelope;
 use crate::signal::hub::Hub;
+use crate::tasks::Tasks;
 use crate::term::pty::PtyEvent;
 use crate::term::{TermInfo, TermView};
 use first_sync::FirstSync;
@@ -68,6 +68,8 @@ const BYE_GRACE: Duration = Duration::from_millis(500);
 /// Events taken from the inbox at once, so changes that arrived together are
 /// applied together.
 const BATCH: usize = 256;
+/// How long a stopping engine waits for goodbyes to arrive and its tasks to end.
+const STOP_WITHIN: Duration = Duration::from_secs(3);
 /// How long one turn of the loop takes in changes from disk, or handles
 /// messages from peers.
 const INTAKE_SLICE: Duration = Duration::from_millis(20);
@@ -136,8 +138,7 @@ pub struct Actor {
     events: broadcast::Sender<EngineEvent>,
     fs: Option<(Watcher, mpsc::UnboundedReceiver<Vec<FsChange>>)>,
     first_sync: Option<FirstSync>,
-    /// Tasks and servers that live as long as the actor.
-    acceptor: Option<JoinHandle<()>>,
+    /// The signaling server a host runs, as long as the actor lives.
     _hub: Option<Hub>,
     /// False until a fresh joiner has the workspace: nothing is saved before.
     persist: bool,
@@ -191,7 +192,6 @@ impl Actor {
             events,
             fs: None,
             first_sync: None,
-            acceptor: None,
             _hub: None,
             persist: true,
             dirty: false,
@@ -221,8 +221,7 @@ impl Actor {
         self.fs = Some((watcher, rx));
     }
 
-    pub fn keep_alive(&mut self, acceptor: JoinHandle<()>, hub: Option<Hub>) {
-        self.acceptor = Some(acceptor);
+    pub fn keep_alive(&mut self, hub: Option<Hub>) {
         self._hub = hub;
     }
 
@@ -717,7 +716,7 @@ impl Actor {
         };
         tracing::debug!(link = id.0, why, "dropping link");
         let link = slot.link.clone();
-        tokio::spawn(async move {
+        self.tasks().spawn(async move {
             tokio::time::sleep(grace).await;
             link.close().await;
         });
@@ -803,13 +802,15 @@ impl Actor {
         Ok(())
     }
 
+    fn tasks(&self) -> &Tasks {
+        &self.local.links.tasks
+    }
+
+    /// Says goodbye on every link, waits (within [`STOP_WITHIN`]) until the
+    /// peers have what was queued for them, closes the links, ends every
+    /// task the engine started, and saves.
     async fn stop(mut self) -> Result<(), EngineError> {
-        if let Some(a) = self.acceptor.take() {
-            a.abort();
-        }
-        if let Some(a) = self.rejoin.as_mut().and_then(|r| r.attempt.take()) {
-            a.abort();
-        }
+        let deadline = tokio::time::Instant::now() + STOP_WITHIN;
         self.close_terminals();
         if let Some(lsp) = self.lsp.handle.clone() {
             lsp.shutdown().await;
@@ -820,12 +821,15 @@ impl Actor {
         for link in &links {
             let _ = link.send_state(&bye);
         }
-        // Give the goodbyes a moment to leave before the connections close.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        for link in links {
-            link.close().await;
+        let drained = self.local.links.drained.clone();
+        futures_util::future::join_all(links.iter().map(|l| l.flush(&drained, deadline))).await;
+        let _ = tokio::time::timeout_at(deadline, futures_util::future::join_all(links.iter().map(|l| l.close()))).await;
+        let left = self.tasks().stop(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
+        self.save()?;
+        if left > 0 {
+            return Err(EngineError::Lingering(left));
         }
-        self.save()
+        Ok(())
     }
 }
 

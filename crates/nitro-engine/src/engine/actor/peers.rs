@@ -104,7 +104,7 @@ impl Actor {
             let id = self.local.ids.next();
             self.mesh.dialing(peer.clone(), id, now);
             let (local, relay_tx) = (self.local.clone(), self.relay_tx.clone());
-            tokio::spawn(async move {
+            self.tasks().spawn(async move {
                 match Link::offer(&local.links, id, local.inbox.clone()).await {
                     Ok((_, sdp)) => {
                         let _ = relay_tx.send((via, Relay { from: local.me.clone(), to: peer, kind: RelayKind::Offer, sdp }));
@@ -136,7 +136,7 @@ impl Actor {
                 let id = self.local.ids.next();
                 self.mesh.answering(id, now);
                 let (local, relay_tx) = (self.local.clone(), self.relay_tx.clone());
-                tokio::spawn(async move {
+                self.tasks().spawn(async move {
                     let peer = relay.from;
                     match Link::answer(&local.links, id, local.inbox.clone(), relay.sdp).await {
                         Ok((_, sdp)) => {
@@ -150,7 +150,7 @@ impl Actor {
                 let Some(link) = self.mesh.answer_for(&relay.from).and_then(|id| self.links.get(id)).map(|s| s.link.clone()) else {
                     return;
                 };
-                tokio::spawn(async move {
+                self.tasks().spawn(async move {
                     // The session's members are trusted to carry answers; DTLS
                     // then holds the peer to the certificate in this one.
                     if let Err(e) = link.accept_answer(relay.sdp).await {
@@ -179,9 +179,9 @@ impl Actor {
         }
         r.last = Some(Instant::now());
         let (local, invite, url) = (self.local.clone(), r.invite.clone(), r.signal.clone());
-        r.attempt = Some(tokio::spawn(async move {
+        r.attempt = Some(local.links.tasks.clone().spawn(async move {
             let topic = crate::signal::crypto::topic(&invite.session);
-            let result = match client::connect(&url, &topic).await {
+            let result = match client::connect(&url, &topic, &local.links.tasks).await {
                 Ok(signal) => handshake::join(&local, &invite, signal, &tokio::sync::watch::channel(false).0).await.map(|_| ()),
                 Err(e) => Err(e.into()),
             };

@@ -69,7 +69,7 @@ impl Actor {
                 let Some(tx) = self.door.as_ref().map(|d| d.signal.clone()) else { return };
                 self.answering.fetch_add(1, Ordering::Relaxed);
                 let (local, answering) = (self.local.clone(), self.answering.clone());
-                tokio::spawn(async move {
+                self.tasks().spawn(async move {
                     let peer = plain.peer.clone();
                     if let Err(e) = handshake::answer(&local, &key, &tx, plain).await {
                         tracing::warn!(%peer, error = %e, "could not connect to a joiner");

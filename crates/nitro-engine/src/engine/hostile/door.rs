@@ -34,7 +34,7 @@ fn made_up_offer(key: &SignalKey, name: &str) -> Envelope {
 }
 
 async fn subscribe(invite: &Invite) -> SignalConn {
-    client::connect(&invite.signal, &topic(&invite.session)).await.expect("subscribes")
+    client::connect(&invite.signal, &topic(&invite.session), &Default::default()).await.expect("subscribes")
 }
 
 /// Publishes `offers` again every 2 s, as joiners do, from as many
