@@ -276,10 +276,10 @@ async fn hosting_counts_the_files_it_reads_and_can_be_cancelled() -> Result<()> 
 }
 
 /// Stopping an engine ends every task it started (links, signaling,
-/// handshakes) and says goodbye first: the other peer hears it leave, and
-/// `shutdown` reports any task still running after its deadline.
+/// handshakes): `shutdown` reports any task still running after its
+/// deadline, and the other peer sees the stopped one leave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_says_goodbye_and_leaves_no_task_running() -> Result<()> {
+async fn shutdown_leaves_no_task_running_and_the_other_peer_sees_it_leave() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let proj = tmp.path().join("project");
     write_files(&proj, &[("a.txt", b"a\n")])?;
