@@ -86,8 +86,8 @@ impl Transport for MemLink {
     }
 
     /// Messages are delivered as they are sent.
-    fn flush<'a>(&'a self, _drained: &'a tokio::sync::Notify, _deadline: tokio::time::Instant) -> BoxFuture<'a, bool> {
-        Box::pin(async { true })
+    fn delivered(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -333,23 +333,15 @@ impl Link {
         self.presence_out.send_replace(bytes);
     }
 
-    /// Waits until every state message queued so far has reached the peer
-    /// (SCTP holds no byte of them unacknowledged), at most until
-    /// `deadline`: a goodbye then arrives before the connection closes.
-    /// `drained` is the config's: woken as queued messages go out.
-    pub async fn flush(&self, drained: &Notify, deadline: tokio::time::Instant) -> bool {
-        let all_out = async {
-            while self.backlog() > 0 {
-                drained.notified().await;
-            }
-            // SCTP says nothing when the peer acknowledges: its count is
-            // looked at once per millisecond until it reaches zero.
-            let mut look = tokio::time::interval(Duration::from_millis(1));
-            while self.state.outstanding_bytes().await.unwrap_or(0) > 0 {
-                look.tick().await;
-            }
-        };
-        tokio::time::timeout_at(deadline, all_out).await.is_ok()
+    /// Resolves once the peer has acknowledged every state byte handed to
+    /// the channel (wait for [`Self::backlog`] to empty first): a goodbye
+    /// then arrives before the connection closes. SCTP says nothing when
+    /// the peer acknowledges, so its count is looked at once per millisecond.
+    pub async fn delivered(&self) {
+        let mut look = tokio::time::interval(Duration::from_millis(1));
+        while self.state.outstanding_bytes().await.unwrap_or(0) > 0 {
+            look.tick().await;
+        }
     }
 
     pub async fn close(&self) {

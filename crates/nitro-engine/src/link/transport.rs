@@ -32,9 +32,9 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     /// Takes the peer's answer to an offer this side made through the mesh.
     fn accept_answer(&self, sdp: String) -> BoxFuture<'_, Result<(), LinkError>>;
 
-    /// Resolves once the peer has every state message queued so far, or at
-    /// `deadline` (false). `drained` wakes as queued messages go out.
-    fn flush<'a>(&'a self, drained: &'a tokio::sync::Notify, deadline: tokio::time::Instant) -> BoxFuture<'a, bool>;
+    /// Resolves once the peer has acknowledged every state message handed
+    /// to the connection (those still in the backlog are not counted).
+    fn delivered(&self) -> BoxFuture<'_, ()>;
 
     fn close(&self) -> BoxFuture<'_, ()>;
 }
@@ -71,8 +71,8 @@ impl Transport for super::Link {
         Box::pin(self.accept_remote(sdp))
     }
 
-    fn flush<'a>(&'a self, drained: &'a tokio::sync::Notify, deadline: tokio::time::Instant) -> BoxFuture<'a, bool> {
-        Box::pin(super::Link::flush(self, drained, deadline))
+    fn delivered(&self) -> BoxFuture<'_, ()> {
+        Box::pin(super::Link::delivered(self))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

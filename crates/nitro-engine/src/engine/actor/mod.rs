@@ -821,8 +821,16 @@ impl Actor {
         for link in &links {
             let _ = link.send_state(&bye);
         }
-        let drained = self.local.links.drained.clone();
-        futures_util::future::join_all(links.iter().map(|l| l.flush(&drained, deadline))).await;
+        // One waiter on `drained` for all links: it wakes one waiter per
+        // message handed on, whichever link it was for.
+        let drained = self.drained.clone();
+        let delivered = async {
+            while links.iter().any(|l| l.backlog() > 0) {
+                drained.notified().await;
+            }
+            futures_util::future::join_all(links.iter().map(|l| l.delivered())).await;
+        };
+        let _ = tokio::time::timeout_at(deadline, delivered).await;
         let _ = tokio::time::timeout_at(deadline, futures_util::future::join_all(links.iter().map(|l| l.close()))).await;
         let left = self.tasks().stop(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
         self.save()?;
