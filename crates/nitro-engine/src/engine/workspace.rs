@@ -768,6 +768,11 @@ impl Workspace {
             // The first edit of this file: its document starts from the text
             // on disk before it (which its entry names).
             self.ensure_content(id)?;
+        } else if on_disk == base && self.doc.version_of(id) == rec.version {
+            // The disk holds what was last written or read, and the document
+            // has not moved since (the watcher reporting this peer's own
+            // write, say): nothing to take in, write or journal.
+            return Ok(());
         }
         // A text recorded before the file had a document is that
         // document's base.

@@ -146,6 +146,21 @@ fn own_writes_do_not_come_back_as_edits() {
     // The watcher reports the guest's own write; nothing new must be produced.
     guest.changed("a.txt");
     assert!(guest.ws.doc().take_changes().is_none());
+
+    // Nor written to the state folder: every peer's write of every remote
+    // edit comes back this way.
+    let records = guest.ws.records();
+    let (sb, doc) = guest.ws.parts();
+    state::save_document(sb, doc, &records).expect("save");
+    guest.ws.enable_journal();
+    host.write("a.txt", "one!\ntwo\n");
+    host.changed("a.txt");
+    host.send_to(&mut guest);
+    let path = guest.root.join(".nitro/files.log");
+    let log = || std::fs::read(&path).unwrap_or_default();
+    let after_write = log();
+    guest.changed("a.txt");
+    assert_eq!(log(), after_write, "the echo of a write is not journaled");
 }
 
 #[test]
