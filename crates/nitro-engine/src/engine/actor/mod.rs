@@ -290,7 +290,13 @@ impl Actor {
                         self.send_to_peer(&via, &StateMsg::Relay(relay));
                     }
                 }
-                batch = next_fs_batch(&mut self.fs) => {
+                mut batch = next_fs_batch(&mut self.fs) => {
+                    // Every batch the watcher has sent joins the intake at
+                    // once: one per turn would leave a user's save behind
+                    // the reports of hundreds of this peer's own writes.
+                    while let Some(more) = self.fs.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
+                        batch.extend(more);
+                    }
                     self.on_disk(batch);
                     self.lsp.stale = true;
                 }
