@@ -10,6 +10,12 @@ use super::{Actor, CATCH_UP_EVERY, EVENTS_SLICE};
 /// Change messages applied together at most: enough to make one apply of
 /// a burst of keystrokes, few enough that one apply stays short.
 const GATHER: usize = 32;
+/// Bytes of changes applied together at most (past the first message),
+/// and sent in one Changes message at most (past the first change):
+/// applying costs with the bytes, and a mass change on a peer's disk makes
+/// changes of hundreds of files at once, which would otherwise hold the
+/// receiver's loop in one apply for a large part of it.
+const GATHER_BYTES: usize = 64 * 1024;
 use crate::doc::{Decoded, DocKey, Touched, WorkspaceDoc};
 use crate::link::{LinkEvent, LinkEventKind, LinkId};
 use crate::protocol::StateMsg;
@@ -34,9 +40,10 @@ impl Actor {
                 // Changes behind a new word of the host are judged by it: the
                 // batch ends there.
                 let mut ended = false;
+                let mut bytes = 0;
                 for e in std::iter::once(ev).chain(queue.drain(..)) {
                     // A batch is bounded too: the rest is the next slice's.
-                    ended |= matches!(e.kind, LinkEventKind::State(StateMsg::Membership(_))) || batches.len() >= GATHER;
+                    ended |= matches!(e.kind, LinkEventKind::State(StateMsg::Membership(_))) || batches.len() >= GATHER || bytes >= GATHER_BYTES;
                     if ended {
                         rest.push_back(e);
                         continue;
@@ -44,6 +51,7 @@ impl Actor {
                     match e.kind {
                         LinkEventKind::State(StateMsg::Changes(c)) if self.links.said_hello(e.link) => {
                             self.links.heard(e.link);
+                            bytes += c.iter().map(|(_, b)| b.len()).sum::<usize>();
                             match WorkspaceDoc::decode_changes(from_wire(c)) {
                                 Ok(mut d) => {
                                     // A peer the host does not let edit changes nothing here.
@@ -207,7 +215,7 @@ impl Actor {
             let sync = &mut slot.sync;
             self.ws.doc().generate_sync(sync)
         };
-        for part in split_sync(to_wire(msg)) {
+        for part in split(to_wire(msg), SYNC_MESSAGE) {
             self.send(id, &StateMsg::Sync(part));
         }
     }
@@ -218,7 +226,9 @@ impl Actor {
             return;
         };
         self.dirty = true;
-        self.links.broadcast(&StateMsg::Changes(to_wire(changes)));
+        for part in split(to_wire(changes), GATHER_BYTES) {
+            self.links.broadcast(&StateMsg::Changes(part));
+        }
     }
 }
 
@@ -227,16 +237,16 @@ fn to_wire(items: Vec<(DocKey, Vec<u8>)>) -> Keyed {
     items.into_iter().map(|(k, b)| (k.to_wire().to_owned(), b)).collect()
 }
 
-/// A sync round as messages of at most [`SYNC_MESSAGE`] bytes each (one
-/// document's part alone may be larger), so no message nears the
-/// receiver's [`crate::protocol::limits::MAX_MESSAGE`].
-fn split_sync(items: Keyed) -> Vec<Keyed> {
+/// Items as messages of at most `limit` bytes each (one item alone may be
+/// larger), in order. A sync round is split at [`SYNC_MESSAGE`], so no
+/// message nears the receiver's [`crate::protocol::limits::MAX_MESSAGE`].
+fn split(items: Keyed, limit: usize) -> Vec<Keyed> {
     let mut out: Vec<Keyed> = Vec::new();
     let mut size = 0;
     for item in items {
         let len = item.0.len() + item.1.len() + 5;
         match out.last_mut() {
-            Some(last) if size + len <= SYNC_MESSAGE => last.push(item),
+            Some(last) if size + len <= limit => last.push(item),
             _ => {
                 out.push(vec![item]);
                 size = 0;
@@ -259,10 +269,21 @@ mod tests {
     #[test]
     fn a_large_sync_round_is_split_under_the_message_limit() {
         let items: Keyed = (0..40).map(|i| (format!("f{i}"), vec![0; 512 * 1024])).collect();
-        let parts = split_sync(items.clone());
+        let parts = split(items.clone(), SYNC_MESSAGE);
         assert!(parts.len() > 1);
         assert!(parts.iter().all(|p| StateMsg::Sync(p.clone()).encode().len() <= SYNC_MESSAGE + 16));
         assert_eq!(parts.concat(), items);
-        assert!(split_sync(Vec::new()).is_empty());
+        assert!(split(Vec::new(), SYNC_MESSAGE).is_empty());
+    }
+
+    /// A mass change's changes leave as several messages, in order, each
+    /// small enough that a receiver applies it without holding its loop.
+    #[test]
+    fn many_changes_leave_in_pieces_a_receiver_applies_one_by_one() {
+        let items: Keyed = (0..300).map(|i| (format!("f{i}"), vec![1; 900])).collect();
+        let parts = split(items.clone(), GATHER_BYTES);
+        assert!(parts.len() >= 4, "{} parts", parts.len());
+        assert!(parts.iter().all(|p| p.iter().map(|(k, b)| k.len() + b.len() + 5).sum::<usize>() <= GATHER_BYTES));
+        assert_eq!(parts.concat(), items);
     }
 }
