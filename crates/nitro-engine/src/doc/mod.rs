@@ -607,12 +607,15 @@ fn unpanicked<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Re
     }
 }
 
-/// The changes of `batch` whose dependencies `doc` holds or the batch
-/// brings (in one pass, whatever their order), and whether any were left
-/// out. Automerge would keep the others queued, without bound, until their
-/// dependencies came.
-fn complete(doc: Option<&Automerge>, batch: Vec<automerge::Change>) -> (Vec<automerge::Change>, bool) {
+/// The changes of `batch` that `doc` does not hold yet and whose
+/// dependencies it holds or the batch brings (in one pass, whatever their
+/// order), and whether any were left out. Automerge would keep the others
+/// queued, without bound, until their dependencies came. Changes already
+/// held (every peer relays what it receives, so most arrive more than
+/// once) cost nothing further: no apply, no journal entry.
+fn complete(doc: Option<&Automerge>, mut batch: Vec<automerge::Change>) -> (Vec<automerge::Change>, bool) {
     let held = |h: &ChangeHash| doc.is_some_and(|d| has_change(d, h));
+    batch.retain(|c| !held(&c.hash()));
     let index: HashMap<ChangeHash, usize> = batch.iter().enumerate().map(|(i, c)| (c.hash(), i)).collect();
     let mut waiting_on = vec![0usize; batch.len()];
     let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
