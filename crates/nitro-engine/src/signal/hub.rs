@@ -96,7 +96,8 @@ impl Places {
             .clients
             .iter()
             .filter(|(_, c)| in_scope(c) && !c.vouched && now.duration_since(c.since) >= SIGNAL_VOUCH_GRACE)
-            .min_by_key(|(_, c)| c.since)?;
+            // The oldest, and of those that came at once the first.
+            .min_by_key(|(id, c)| (c.since, **id))?;
         let gone = self.clients.remove(&id)?;
         tracing::debug!(ip = %gone.ip, "closed a signaling client that showed no session's secret, to make room");
         gone.evict.notify_one();
@@ -421,10 +422,14 @@ mod tests {
         let later = t0 + SIGNAL_VOUCH_GRACE;
         let (joiner, _) = places.take(ip(1), later).expect("an idle client gives way to a newcomer");
         assert_eq!(places.clients.len(), SIGNAL_CLIENTS);
-        // A full address makes room from its own clients, not another's.
-        let before: usize = places.clients.values().filter(|c| c.ip == ip(2)).count();
-        assert!(places.take(ip(2), later).is_some());
-        assert_eq!(places.clients.values().filter(|c| c.ip == ip(2)).count(), before);
+        // A full address makes room from its own clients, not another's
+        // (the joiner's place came from the first client of 127.0.0.2, so
+        // 127.0.0.3 is the full one).
+        let at = |places: &Places, a: u8| places.clients.values().filter(|c| c.ip == ip(a)).count();
+        assert_eq!((at(&places, 2), at(&places, 3)), (SIGNAL_CLIENTS_PER_ADDRESS - 1, SIGNAL_CLIENTS_PER_ADDRESS));
+        assert!(places.take(ip(3), later).is_some());
+        assert_eq!(at(&places, 3), SIGNAL_CLIENTS_PER_ADDRESS);
+        assert_eq!(at(&places, 2), SIGNAL_CLIENTS_PER_ADDRESS - 1);
         // Clients that showed the secret keep their places, the newest too.
         for c in places.clients.values_mut() {
             c.vouched = true;
