@@ -609,7 +609,8 @@ fn unpanicked<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Re
 
 /// The changes of `batch` that `doc` does not hold yet and whose
 /// dependencies it holds or the batch brings (in one pass, whatever their
-/// order), and whether any were left out. Automerge would keep the others
+/// order; returned each after the ones it depends on), and whether any
+/// were left out. Automerge would keep the others
 /// queued, without bound, until their dependencies came. Changes already
 /// held (every peer relays what it receives, so most arrive more than
 /// once) cost nothing further: no apply, no journal entry.
@@ -641,8 +642,12 @@ fn complete(doc: Option<&Automerge>, mut batch: Vec<automerge::Change>) -> (Vec<
         }
     }
     let mut keep = vec![false; batch.len()];
+    // The order they became ready in: each after what it depends on, as
+    // the journal must hold them to load them back.
+    let mut order = Vec::new();
     while let Some(i) = ready.pop() {
         keep[i] = true;
+        order.push(i);
         for &d in dependents.get(&i).map_or(&[][..], Vec::as_slice) {
             if waiting_on[d] != usize::MAX {
                 waiting_on[d] -= 1;
@@ -653,7 +658,8 @@ fn complete(doc: Option<&Automerge>, mut batch: Vec<automerge::Change>) -> (Vec<
         }
     }
     let left_out = keep.iter().any(|k| !k);
-    (batch.into_iter().zip(keep).filter_map(|(c, k)| k.then_some(c)).collect(), left_out)
+    let mut slots: Vec<Option<automerge::Change>> = batch.into_iter().map(Some).collect();
+    (order.into_iter().filter_map(|i| slots[i].take()).collect(), left_out)
 }
 
 /// The patches worth asking Automerge for: the tree's say which entries
