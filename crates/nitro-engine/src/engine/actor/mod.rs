@@ -68,8 +68,11 @@ const BYE_GRACE: Duration = Duration::from_millis(500);
 /// Events taken from the inbox at once, so changes that arrived together are
 /// applied together.
 const BATCH: usize = 256;
-/// How long a stopping engine waits for goodbyes to arrive and its tasks to end.
+/// How long a stopping engine waits for goodbyes to arrive.
 const STOP_WITHIN: Duration = Duration::from_secs(3);
+/// How long its tasks then have to end once told to (they end at their
+/// next await; the goodbyes' wait may have used all of [`STOP_WITHIN`]).
+const TASKS_END_WITHIN: Duration = Duration::from_secs(2);
 /// How long one turn of the loop takes in changes from disk, or handles
 /// messages from peers.
 const INTAKE_SLICE: Duration = Duration::from_millis(20);
@@ -838,7 +841,7 @@ impl Actor {
         };
         let _ = tokio::time::timeout_at(deadline, delivered).await;
         let _ = tokio::time::timeout_at(deadline, futures_util::future::join_all(links.iter().map(|l| l.close()))).await;
-        let left = self.tasks().stop(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
+        let left = self.tasks().stop(TASKS_END_WITHIN).await;
         self.save()?;
         if left > 0 {
             return Err(EngineError::Lingering(left));
