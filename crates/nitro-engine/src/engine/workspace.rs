@@ -102,6 +102,8 @@ pub struct Workspace {
     logged: usize,
     /// Files this peer replaced lately, still open, per entry.
     swapped: HashMap<FileId, Vec<SwappedOut>>,
+    /// Writes found in swaps as they were retired, for [`Self::check_swapped`].
+    late: Vec<LateWrite>,
     /// Some entry could not be written for a reason other than its content
     /// not having arrived: [`Self::retry_unwritten`] tries again.
     pending: bool,
@@ -143,6 +145,15 @@ const ROSTER_REWRITE_EVERY: Duration = Duration::from_secs(5);
 /// How long a replaced file is watched for late writes, and how many per file.
 const SWAP_WATCH: Duration = Duration::from_secs(2);
 const MAX_SWAPS: usize = 8;
+
+/// What a program wrote to a file this peer had replaced: `theirs` is
+/// the old file's text, `base` what it held at the swap, at `version`.
+struct LateWrite {
+    id: FileId,
+    base: String,
+    version: Version,
+    theirs: String,
+}
 
 /// A file replaced by this peer, and the version of the text it held.
 struct SwappedOut {
@@ -233,6 +244,7 @@ impl Workspace {
             journal: false,
             logged: 0,
             swapped: HashMap::new(),
+            late: Vec::new(),
             pending: false,
             moves_pending: false,
             blobs: HashMap::new(),
@@ -791,11 +803,13 @@ impl Workspace {
             Some(old) => {
                 let watch = Instant::now() + SWAP_WATCH;
                 let pending = self.swapped.entry(id.clone()).or_default();
-                pending.retain(|s| s.until > Instant::now());
-                // The oldest goes first: a late write lands in a file
-                // replaced a moment ago, not in one replaced seconds ago.
+                // The oldest goes first, after a last look: a write it got
+                // is taken in at the next check, never dropped.
                 if pending.len() >= MAX_SWAPS {
-                    pending.remove(0);
+                    let mut oldest = pending.remove(0);
+                    if let Some(theirs) = oldest.old.edited() {
+                        self.late.push(LateWrite { id: id.clone(), base: oldest.old.expected().to_owned(), version: oldest.version, theirs });
+                    }
                 }
                 pending.push(SwappedOut { old, version: disk_version, until: watch });
             }
@@ -924,18 +938,18 @@ impl Workspace {
     /// (see [`Sandbox::replace_text`]), and forgets swaps that are old enough.
     pub fn check_swapped(&mut self) {
         let now = Instant::now();
-        let mut edited = Vec::new();
+        let mut edited = std::mem::take(&mut self.late);
         for (id, pending) in &mut self.swapped {
             for s in pending.iter_mut() {
                 if let Some(theirs) = s.old.edited() {
-                    edited.push((id.clone(), s.old.expected().to_owned(), s.version.clone(), theirs));
+                    edited.push(LateWrite { id: id.clone(), base: s.old.expected().to_owned(), version: s.version.clone(), theirs });
                     s.until = now;
                 }
             }
             pending.retain(|s| s.until > now);
         }
         self.swapped.retain(|_, p| !p.is_empty());
-        for (id, base, version, theirs) in edited {
+        for LateWrite { id, base, version, theirs } in edited {
             tracing::debug!(%id, "taking in a write to a file as it was replaced");
             let result = self.take_in(&id, &base, &version, &theirs).and_then(|_| self.sync_text(&id, None));
             if let Err(e) = result {

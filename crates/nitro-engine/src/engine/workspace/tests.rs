@@ -179,6 +179,35 @@ fn an_unsynced_disk_edit_merges_with_an_arriving_remote_edit() {
 }
 
 #[test]
+fn a_write_to_a_file_as_it_was_replaced_is_kept_however_many_replacements_follow() {
+    use std::io::Write as _;
+    let (mut host, mut guest) = pair(&[("log.txt", b"")]);
+    let mut log = String::new();
+    let mut remote_line = |host: &mut Peer, guest: &mut Peer, line: String| {
+        log.push_str(&line);
+        host.write("log.txt", &log);
+        host.changed("log.txt");
+        host.send_to(guest);
+    };
+    remote_line(&mut host, &mut guest, "host 0\n".into());
+    // A shell's `>>` opens the file just before the guest replaces it with
+    // the host's next line, and writes to it after; many more replacements
+    // follow before the guest looks (a busy moment).
+    let mut shell = std::fs::OpenOptions::new().append(true).open(guest.root.join("log.txt")).expect("open");
+    remote_line(&mut host, &mut guest, "host 1\n".into());
+    shell.write_all(b"guest\n").expect("write");
+    drop(shell);
+    for i in 2..=2 * MAX_SWAPS {
+        remote_line(&mut host, &mut guest, format!("host {i}\n"));
+    }
+    guest.ws.check_swapped();
+    guest.send_to(&mut host);
+    let text = host.read("log.txt").unwrap_or_default();
+    assert!(text.contains("guest\n"), "the guest's line reached the host: {text:?}");
+    assert_eq!(guest.read("log.txt"), host.read("log.txt"));
+}
+
+#[test]
 fn renames_and_deletes_propagate() {
     let (mut host, mut guest) = pair(&[("d/x.txt", b"x"), ("gone.txt", b"bye")]);
     std::fs::rename(host.root.join("d"), host.root.join("e")).expect("mv");
