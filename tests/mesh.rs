@@ -4,23 +4,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use nitro_engine::doc::Splice;
+use anyhow::{Context, Result};
 use nitro_engine::engine::{Engine, EngineHandle};
 use nitro_engine::path::RelPath;
+use nitro_tests::session::{full_mesh, random_edits, same_text, tokens};
 use nitro_tests::{CONVERGE, Peer, loopback_config, read, sh, snapshot, wait_for, write_files};
-use rand::{Rng, SeedableRng};
-
-async fn until(limit: Duration, mut cond: impl AsyncFnMut() -> Result<bool>) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !cond().await? {
-        if tokio::time::Instant::now() > deadline {
-            bail!("condition not met within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
+use rand::SeedableRng;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_peers_converge_under_random_concurrent_edits() -> Result<()> {
@@ -34,63 +23,14 @@ async fn five_peers_converge_under_random_concurrent_edits() -> Result<()> {
         peers.push(Engine::join(loopback_config(&tmp.path().join(format!("p{i}")), &format!("p{i}")), invite.clone()).await?);
     }
     // Everyone connects to everyone, not only to the host.
-    until(CONVERGE, async || {
-        for p in &peers {
-            if p.peers().await?.len() != 4 {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    })
-    .await
-    .context("full mesh")?;
-
+    full_mesh(&peers).await?;
     let path = RelPath::new("shared.txt")?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let mut kept = BTreeSet::new();
-    for round in 0..30 {
-        for (i, p) in peers.iter().enumerate() {
-            // Offsets refer to this text, whatever arrives before the edit does.
-            let (text, version) = p.text(path.clone()).await?;
-            // Now and then a peer deletes one of its own earlier tokens.
-            let mine: Vec<String> =
-                kept.iter().filter(|t: &&String| t.starts_with(&format!("<p{i}r")) && text.contains(t.as_str())).cloned().collect();
-            if !mine.is_empty() && rng.random_bool(0.2) {
-                let gone = &mine[rng.random_range(0..mine.len())];
-                let at = text.find(gone.as_str()).context("token")?;
-                let index = text[..at].encode_utf16().count();
-                p.edit(path.clone(), Some(version), vec![Splice { index, delete: gone.len(), insert: String::new() }]).await?;
-                kept.remove(gone);
-                continue;
-            }
-            // Insert between tokens, never inside one.
-            let bounds: Vec<usize> = std::iter::once(0)
-                .chain(text.char_indices().filter(|(_, c)| *c == '>').map(|(at, _)| at + 1))
-                .chain(std::iter::once(text.len()))
-                .collect();
-            let at = bounds[rng.random_range(0..bounds.len())];
-            let token = format!("<p{i}r{round}>");
-            p.edit(path.clone(), Some(version), vec![Splice { index: text[..at].encode_utf16().count(), delete: 0, insert: token.clone() }]).await?;
-            kept.insert(token);
-        }
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..30))).await;
-    }
-
-    let mut texts = Vec::new();
-    until(CONVERGE, async || {
-        texts.clear();
-        for p in &peers {
-            texts.push(p.text(path.clone()).await?.0);
-        }
-        Ok(texts.windows(2).all(|w| w[0] == w[1]))
-    })
-    .await
-    .with_context(|| format!("texts differ: {texts:#?}"))?;
-    let found: BTreeSet<String> = texts[0].split_inclusive('>').filter_map(|t| t.find('<').map(|at| t[at..].to_owned())).collect();
-    assert_eq!(found, kept, "every edit is kept, every deletion done, on every peer");
+    let kept = random_edits(&peers, &path, "", 30, &mut rand::rngs::StdRng::seed_from_u64(7)).await?;
+    let text = same_text(&peers, &path, CONVERGE).await?;
+    assert_eq!(tokens(&text), kept, "every edit is kept, every deletion done, on every peer");
     for i in 0..5 {
         let dir = tmp.path().join(format!("p{i}"));
-        wait_for(CONVERGE, || Ok(read(&dir.join("shared.txt")).as_deref() == Some(texts[0].as_str()))).with_context(|| format!("p{i}'s file"))?;
+        wait_for(CONVERGE, || Ok(read(&dir.join("shared.txt")).as_deref() == Some(text.as_str()))).with_context(|| format!("p{i}'s file"))?;
     }
     for p in peers {
         p.shutdown().await?;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod session;
 pub mod webdriver;
 
 /// How long peers get to converge before a test gives up. A deadline for a
@@ -378,6 +379,14 @@ fn dropped(n: u64, per_mille: u32) -> bool {
 pub fn loopback_config(dir: &Path, name: &str) -> nitro_engine::engine::EngineConfig {
     let mut cfg = nitro_engine::engine::EngineConfig::new(dir, name);
     cfg.bind = Some(std::net::Ipv4Addr::LOCALHOST.into());
+    cfg
+}
+
+/// An engine whose signaling is on loopback and whose links are made on
+/// `net`, in this process.
+pub fn memory_config(dir: &Path, name: &str, net: &nitro_engine::link::memory::MemNet) -> nitro_engine::engine::EngineConfig {
+    let mut cfg = loopback_config(dir, name);
+    cfg.net = Some(net.clone());
     cfg
 }
 

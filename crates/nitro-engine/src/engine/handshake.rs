@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::EngineError;
-use crate::link::{Link, LinkConfig, LinkEvent, LinkId};
+use crate::link::{self, Conn, LinkConfig, LinkEvent, LinkId};
 use crate::protocol::{Invite, PeerId};
 use crate::signal::crypto::{Plain, SignalKey};
 use crate::signal::{Envelope, Kind, SignalConn, refusal};
@@ -48,9 +48,9 @@ pub struct Local {
 /// Joins through `signal`: returns once the link to the host is open.
 /// While the host's user decides whether to let this peer in, `waiting`
 /// says so.
-pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn, waiting: &watch::Sender<bool>) -> Result<Link, EngineError> {
+pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn, waiting: &watch::Sender<bool>) -> Result<Conn, EngineError> {
     let key = SignalKey::derive(&invite.secret, &invite.session);
-    let (link, sdp) = Link::offer(&local.links, local.ids.next(), local.inbox.clone()).await?;
+    let (link, sdp) = link::offer(&local.links, local.ids.next(), local.inbox.clone()).await?;
     let offer = key.seal(Kind::Offer, &local.me, None, &Plain { sdp, peer: local.me.clone(), name: local.name.clone() });
     let result = async {
         let mut deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
@@ -87,7 +87,7 @@ pub async fn join(local: &Local, invite: &Invite, mut signal: SignalConn, waitin
                                 tracing::warn!("ignoring an answer that does not open with this invite's key");
                                 continue;
                             };
-                            link.accept_answer(plain.sdp, &invite.fingerprint).await?;
+                            link::accept_pinned(&link, plain.sdp, &invite.fingerprint).await?;
                             break;
                         }
                         Kind::Offer => {}
@@ -127,7 +127,7 @@ pub async fn accept(me: PeerId, mut signal: mpsc::UnboundedReceiver<Envelope>, o
 
 /// Answers an offer the host let in, with the key it came with.
 pub async fn answer(local: &Local, key: &SignalKey, tx: &mpsc::UnboundedSender<Envelope>, offer: Plain) -> Result<(), EngineError> {
-    let (link, sdp) = Link::answer(&local.links, local.ids.next(), local.inbox.clone(), offer.sdp).await?;
+    let (link, sdp) = link::answer(&local.links, local.ids.next(), local.inbox.clone(), offer.sdp).await?;
     let reply = key.seal(Kind::Answer, &local.me, Some(&offer.peer), &Plain { sdp, peer: local.me.clone(), name: local.name.clone() });
     tx.send(reply).map_err(|_| EngineError::Stopped)?;
     if let Err(e) = link.wait_open(OPEN_TIMEOUT).await {

@@ -41,7 +41,6 @@ impl Hostile {
         let link = handshake::join(&local, invite, signal, &tokio::sync::watch::channel(false).0).await?;
         let hello = Hello { protocol: PROTOCOL_VERSION, peer: me.clone(), name: name.into(), workspace: invite.session.to_hex() };
         let _ = link.send_state(&StateMsg::Hello(hello));
-        let link: Conn = Arc::new(link);
         Ok(Self { states: answer_pings(link.clone(), events), link, me })
     }
 
@@ -132,6 +131,7 @@ fn local_on_loopback(me: PeerId, name: &str, identity: Identity) -> (Local, mpsc
         traffic: Default::default(),
         drained: Default::default(),
         tasks: Default::default(),
+        net: None,
     };
     (Local { me, name: name.into(), links, ids: LinkIds::default(), inbox }, events)
 }

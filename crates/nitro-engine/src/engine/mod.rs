@@ -27,6 +27,7 @@ use url::Url;
 use crate::doc::{DocError, Splice, Version, WorkspaceDoc};
 use crate::fs::watcher::{FsChange, WatchError, Watcher};
 use crate::fs::{FsError, Sandbox};
+use crate::link::memory::MemNet;
 use crate::link::{IceConfig, Identity, LinkConfig, LinkError, Traffic};
 use crate::path::RelPath;
 use crate::protocol::membership::Role as MemberRole;
@@ -141,6 +142,9 @@ pub struct EngineConfig {
     /// Let every peer use this peer's language servers (otherwise only
     /// those it allows, [`EngineHandle::share_languages`]).
     pub serve_lsp: bool,
+    /// Connect to peers on this network in memory instead of over WebRTC
+    /// (signaling stays real): whole sessions in one process, for tests.
+    pub net: Option<MemNet>,
 }
 
 impl EngineConfig {
@@ -159,6 +163,19 @@ impl EngineConfig {
             waiting: Arc::new(watch::channel(false).0),
             language_servers: Vec::new(),
             serve_lsp: false,
+            net: None,
+        }
+    }
+
+    fn link_config(&self, identity: Identity, tasks: Tasks) -> LinkConfig {
+        LinkConfig {
+            udp_addrs: self.udp_addrs(),
+            identity,
+            ice: self.ice.clone(),
+            traffic: Arc::default(),
+            drained: Arc::default(),
+            tasks,
+            net: self.net.clone(),
         }
     }
 
@@ -622,13 +639,8 @@ impl Engine {
         };
         let members = Membership::load(ws.sandbox(), session, identity.fingerprint);
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local {
-            me: me.clone(),
-            name: cfg.name.clone(),
-            links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default(), tasks },
-            ids: LinkIds::default(),
-            inbox: inbox_tx,
-        };
+        let local =
+            Local { me: me.clone(), name: cfg.name.clone(), links: cfg.link_config(identity, tasks), ids: LinkIds::default(), inbox: inbox_tx };
         let (offers_tx, offers_rx) = mpsc::channel(actor::OFFERS);
         local.links.tasks.spawn(handshake::accept(me, signal.rx, offers_tx));
 
@@ -681,13 +693,8 @@ impl Engine {
         let tasks = Tasks::new();
         let signal = client::connect(&url, &topic, &tasks).await?;
         let (inbox_tx, inbox_rx) = mpsc::channel(actor::INBOX);
-        let local = Local {
-            me: me.clone(),
-            name: cfg.name.clone(),
-            links: LinkConfig { udp_addrs: cfg.udp_addrs(), identity, ice: cfg.ice.clone(), traffic: Arc::default(), drained: Arc::default(), tasks },
-            ids: LinkIds::default(),
-            inbox: inbox_tx,
-        };
+        let local =
+            Local { me: me.clone(), name: cfg.name.clone(), links: cfg.link_config(identity, tasks), ids: LinkIds::default(), inbox: inbox_tx };
 
         let mut actor = Actor::new(ws, local.clone(), invite.session, inbox_rx, members);
         actor.serve_languages(&cfg.language_servers, cfg.serve_lsp)?;

@@ -10,7 +10,6 @@
 //! is behind a link from that peer's `Hello`.
 
 pub mod identity;
-#[cfg(test)]
 pub mod memory;
 pub mod transport;
 
@@ -60,6 +59,8 @@ pub enum LinkError {
     EngineGone,
     #[error("the connection did not open within {0:?}")]
     OpenTimeout(Duration),
+    #[error("the peer could not be reached")]
+    Unreachable,
 }
 
 /// Identifies one peer connection for the lifetime of the process.
@@ -134,6 +135,33 @@ pub struct LinkConfig {
     pub drained: Arc<Notify>,
     /// The engine's tasks, which each link's own belong to.
     pub tasks: Tasks,
+    /// Links are made on this network in memory instead of over WebRTC.
+    pub net: Option<memory::MemNet>,
+}
+
+/// The offering side of a new link: the link, and the offer to send.
+pub async fn offer(cfg: &LinkConfig, id: LinkId, events: mpsc::Sender<LinkEvent>) -> Result<(Conn, String), LinkError> {
+    Ok(match &cfg.net {
+        Some(net) => memory::offer(net, cfg, id, events).await.map(|(l, sdp)| (Arc::new(l) as Conn, sdp))?,
+        None => Link::offer(cfg, id, events).await.map(|(l, sdp)| (Arc::new(l) as Conn, sdp))?,
+    })
+}
+
+/// The answering side of a new link, for `offer`: the link, and the answer.
+pub async fn answer(cfg: &LinkConfig, id: LinkId, events: mpsc::Sender<LinkEvent>, offer: String) -> Result<(Conn, String), LinkError> {
+    Ok(match &cfg.net {
+        Some(net) => memory::answer(net, cfg, id, events, offer).await.map(|(l, sdp)| (Arc::new(l) as Conn, sdp))?,
+        None => Link::answer(cfg, id, events, offer).await.map(|(l, sdp)| (Arc::new(l) as Conn, sdp))?,
+    })
+}
+
+/// Completes an offer with the answer, after checking that the answering
+/// peer's certificate is the pinned one.
+pub async fn accept_pinned(link: &Conn, sdp: String, pinned: &[u8; 32]) -> Result<(), LinkError> {
+    if identity::sdp_fingerprint(&sdp).as_ref() != Some(pinned) {
+        return Err(LinkError::FingerprintMismatch);
+    }
+    link.accept_answer(sdp).await
 }
 
 /// The engine's handle on a link.
@@ -246,15 +274,6 @@ impl Link {
         link.pc.set_local_description(offer).await?;
         let sdp = link.local_sdp(gathered).await?;
         Ok((link, sdp))
-    }
-
-    /// Completes an offer with the answer, after checking that the answering
-    /// peer's certificate is the pinned one.
-    pub async fn accept_answer(&self, sdp: String, pinned: &[u8; 32]) -> Result<(), LinkError> {
-        if identity::sdp_fingerprint(&sdp).as_ref() != Some(pinned) {
-            return Err(LinkError::FingerprintMismatch);
-        }
-        self.accept_remote(sdp).await
     }
 
     /// Completes an offer with an answer that came through a trusted peer.
@@ -447,6 +466,7 @@ mod tests {
             traffic: Arc::default(),
             drained: Arc::default(),
             tasks: Tasks::new(),
+            net: None,
         }
     }
 
@@ -466,10 +486,10 @@ mod tests {
         let (a_cfg, b_cfg) = (cfg(), cfg());
         let (a_tx, mut a_rx) = mpsc::channel(1024);
         let (b_tx, mut b_rx) = mpsc::channel(1024);
-        let (a, offer) = Link::offer(&a_cfg, LinkId(1), a_tx).await.expect("offer");
-        let (b, answer) = Link::answer(&b_cfg, LinkId(2), b_tx, offer).await.expect("answer");
-        assert!(matches!(a.accept_answer(answer.clone(), &a_cfg.identity.fingerprint).await, Err(LinkError::FingerprintMismatch)));
-        a.accept_answer(answer, &b_cfg.identity.fingerprint).await.expect("accept");
+        let (a, offer) = super::offer(&a_cfg, LinkId(1), a_tx).await.expect("offer");
+        let (b, answer) = super::answer(&b_cfg, LinkId(2), b_tx, offer).await.expect("answer");
+        assert!(matches!(accept_pinned(&a, answer.clone(), &a_cfg.identity.fingerprint).await, Err(LinkError::FingerprintMismatch)));
+        accept_pinned(&a, answer, &b_cfg.identity.fingerprint).await.expect("accept");
         a.wait_open(Duration::from_secs(10)).await.expect("a open");
         b.wait_open(Duration::from_secs(10)).await.expect("b open");
 

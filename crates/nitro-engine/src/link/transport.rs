@@ -1,8 +1,9 @@
-//! What the engine needs of a connection to one peer. The real one is a
-//! WebRTC peer connection ([`super::Link`]); [`super::memory`] pairs two in
-//! one process, so that tests can play a peer without a network.
+//! What the engine needs of a connection to one peer: a WebRTC peer
+//! connection ([`super::Link`]), or one end of a connection in memory
+//! ([`super::memory`]), for engines that run in one process.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
@@ -29,8 +30,11 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     /// (proven by the connection), once known.
     fn remote_fingerprint(&self) -> Option<[u8; 32]>;
 
-    /// Takes the peer's answer to an offer this side made through the mesh.
+    /// Takes the peer's answer to an offer this side made.
     fn accept_answer(&self, sdp: String) -> BoxFuture<'_, Result<(), LinkError>>;
+
+    /// Resolves once both channels are open.
+    fn wait_open(&self, timeout: Duration) -> BoxFuture<'_, Result<(), LinkError>>;
 
     /// Resolves once the peer has acknowledged every state message handed
     /// to the connection (those still in the backlog are not counted).
@@ -69,6 +73,10 @@ impl Transport for super::Link {
 
     fn accept_answer(&self, sdp: String) -> BoxFuture<'_, Result<(), LinkError>> {
         Box::pin(self.accept_remote(sdp))
+    }
+
+    fn wait_open(&self, timeout: Duration) -> BoxFuture<'_, Result<(), LinkError>> {
+        Box::pin(super::Link::wait_open(self, timeout))
     }
 
     fn delivered(&self) -> BoxFuture<'_, ()> {

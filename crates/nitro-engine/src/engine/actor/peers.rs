@@ -9,7 +9,7 @@ use url::Url;
 
 use super::Actor;
 use crate::engine::handshake;
-use crate::link::Link;
+use crate::link;
 use crate::protocol::limits::MAX_PENDING_LINKS;
 use crate::protocol::wire::{PeerEntry, PeersMsg, Relay, RelayKind};
 use crate::protocol::{Invite, PeerId, StateMsg};
@@ -105,7 +105,7 @@ impl Actor {
             self.mesh.dialing(peer.clone(), id, now);
             let (local, relay_tx) = (self.local.clone(), self.relay_tx.clone());
             self.tasks().spawn(async move {
-                match Link::offer(&local.links, id, local.inbox.clone()).await {
+                match link::offer(&local.links, id, local.inbox.clone()).await {
                     Ok((_, sdp)) => {
                         let _ = relay_tx.send((via, Relay { from: local.me.clone(), to: peer, kind: RelayKind::Offer, sdp }));
                     }
@@ -138,7 +138,7 @@ impl Actor {
                 let (local, relay_tx) = (self.local.clone(), self.relay_tx.clone());
                 self.tasks().spawn(async move {
                     let peer = relay.from;
-                    match Link::answer(&local.links, id, local.inbox.clone(), relay.sdp).await {
+                    match link::answer(&local.links, id, local.inbox.clone(), relay.sdp).await {
                         Ok((_, sdp)) => {
                             let _ = relay_tx.send((neighbor, Relay { from: local.me.clone(), to: peer, kind: RelayKind::Answer, sdp }));
                         }
