@@ -25,7 +25,7 @@ async fn five_peers_converge_under_random_concurrent_edits() -> Result<()> {
     // Everyone connects to everyone, not only to the host.
     full_mesh(&peers).await?;
     let path = RelPath::new("shared.txt")?;
-    let kept = random_edits(&peers, &path, "", 30, &mut rand::rngs::StdRng::seed_from_u64(7)).await?;
+    let kept = random_edits(&peers, &path, "", 12, &mut rand::rngs::StdRng::seed_from_u64(7)).await?;
     let text = same_text(&peers, &path, CONVERGE).await?;
     assert_eq!(tokens(&text), kept, "every edit is kept, every deletion done, on every peer");
     for i in 0..5 {
