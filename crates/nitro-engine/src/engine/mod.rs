@@ -619,7 +619,7 @@ impl Engine {
         let (signal, url, hub) = match &cfg.signal {
             Some(url) => (client::connect(url, &topic, &tasks).await?, url.clone(), None),
             None => {
-                let (hub, addr) = bind_hub(&cfg, saved.port, admission.vouch()).await?;
+                let (hub, addr) = bind_hub(&cfg, saved.port, admission.vouch(), &tasks).await?;
                 if saved.port != Some(addr.port()) {
                     saved.port = Some(addr.port());
                     state::save_session(ws.sandbox(), &saved)?;
@@ -737,19 +737,19 @@ impl Engine {
 
 /// Serves signaling on the configured port, else on the port this host used
 /// before (so its invite link keeps working), else on any free port.
-async fn bind_hub(cfg: &EngineConfig, saved: Option<u16>, vouch: Vouch) -> Result<(Hub, SocketAddr), EngineError> {
+async fn bind_hub(cfg: &EngineConfig, saved: Option<u16>, vouch: Vouch, tasks: &Tasks) -> Result<(Hub, SocketAddr), EngineError> {
     let ip = cfg.bind.unwrap_or(Ipv4Addr::UNSPECIFIED.into());
     if cfg.port == 0
         && let Some(port) = saved
     {
-        match Hub::bind_vouching(SocketAddr::new(ip, port), vouch.clone()).await {
+        match Hub::bind_vouching(SocketAddr::new(ip, port), vouch.clone(), tasks).await {
             Ok(bound) => return Ok(bound),
             Err(e) => {
                 tracing::warn!(error = %e, "the previous signaling port is taken; the invite link changes")
             }
         }
     }
-    Ok(Hub::bind_vouching(SocketAddr::new(ip, cfg.port), vouch).await?)
+    Ok(Hub::bind_vouching(SocketAddr::new(ip, cfg.port), vouch, tasks).await?)
 }
 
 /// The address joiners should use to reach this host's signaling: the bound

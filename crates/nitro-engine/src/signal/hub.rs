@@ -25,7 +25,6 @@ use std::time::Instant;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc};
-use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
@@ -37,6 +36,7 @@ use crate::protocol::limits::{
     SIGNAL_TOPICS_PER_CLIENT, SIGNAL_VOUCH_GRACE,
 };
 use crate::rate::{Rate, Verdict};
+use crate::tasks::Tasks;
 
 /// One subscriber: its queue, and how to close it when the queue is full
 /// (none for the host's own, which drops the message instead).
@@ -105,37 +105,30 @@ impl Places {
     }
 }
 
-/// The running server; dropping it stops accepting clients.
+/// The running server. Its tasks (accepting, one per client) belong to
+/// the [`Tasks`] it was bound with: stopping those stops the server.
 #[derive(Clone)]
 pub struct Hub {
     topics: Arc<Mutex<Topics>>,
-    _accept: Arc<AbortOnDrop>,
-}
-
-struct AbortOnDrop(AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    tasks: Tasks,
 }
 
 impl Hub {
     /// Listens on `addr` (port 0: any free port) and returns the bound
     /// address. Any envelope earns a client its place.
     pub async fn bind(addr: SocketAddr) -> Result<(Self, SocketAddr), SignalError> {
-        Self::bind_vouching(addr, Arc::new(|_: &Envelope| true)).await
+        Self::bind_vouching(addr, Arc::new(|_: &Envelope| true), &Tasks::new()).await
     }
 
     /// As [`Hub::bind`], with places kept for clients that publish an
     /// envelope `vouch` accepts.
-    pub async fn bind_vouching(addr: SocketAddr, vouch: Vouch) -> Result<(Self, SocketAddr), SignalError> {
+    pub async fn bind_vouching(addr: SocketAddr, vouch: Vouch, tasks: &Tasks) -> Result<(Self, SocketAddr), SignalError> {
         let err = |source| SignalError::Listen { addr: addr.to_string(), source };
         let listener = TcpListener::bind(addr).await.map_err(err)?;
         let local = listener.local_addr().map_err(err)?;
         let topics = Arc::new(Mutex::new(Topics::default()));
-        let task = tokio::spawn(accept_loop(listener, topics.clone(), vouch));
-        Ok((Self { topics, _accept: Arc::new(AbortOnDrop(task.abort_handle())) }, local))
+        tasks.spawn(accept_loop(listener, topics.clone(), vouch, tasks.clone()));
+        Ok((Self { topics, tasks: tasks.clone() }, local))
     }
 
     /// Subscribes this process to `topic`.
@@ -150,7 +143,7 @@ impl Hub {
         };
         let (in_tx, in_rx) = mpsc::unbounded_channel();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Envelope>();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             while let Some(text) = raw_rx.recv().await {
                 if let Some(env) = envelope_of(&text)
                     && in_tx.send(env).is_err()
@@ -161,7 +154,7 @@ impl Hub {
         });
         let hub = self.clone();
         let topic = topic.to_owned();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             while let Some(env) = out_rx.recv().await {
                 let data = serde_json::to_value(&env).unwrap_or_default();
                 publish(&hub.topics, &topic, data);
@@ -215,7 +208,7 @@ fn unsubscribe(topics: &Mutex<Topics>, id: u64, names: &[String]) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, topics: Arc<Mutex<Topics>>, vouch: Vouch) {
+async fn accept_loop(listener: TcpListener, topics: Arc<Mutex<Topics>>, vouch: Vouch, tasks: Tasks) {
     let places: Arc<Mutex<Places>> = Arc::default();
     loop {
         match listener.accept().await {
@@ -225,7 +218,7 @@ async fn accept_loop(listener: TcpListener, topics: Arc<Mutex<Topics>>, vouch: V
                     continue;
                 };
                 let client = Served { topics: topics.clone(), places: places.clone(), vouch: vouch.clone(), id };
-                tokio::spawn(async move {
+                tasks.spawn(async move {
                     let ended = tokio::select! {
                         ended = serve_client(stream, &client) => ended,
                         () = evict.notified() => Err(Ended::Evicted),
