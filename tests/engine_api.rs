@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nitro_engine::doc::Splice;
-use nitro_engine::engine::{Engine, EngineEvent};
+use nitro_engine::engine::{Engine, EngineEvent, Leaving};
 use nitro_engine::path::RelPath;
 use nitro_tests::{CONVERGE, loopback_config, next_event, write_files};
 
@@ -277,9 +277,9 @@ async fn hosting_counts_the_files_it_reads_and_can_be_cancelled() -> Result<()> 
 
 /// Stopping an engine ends every task it started (links, signaling,
 /// handshakes): `shutdown` reports any task still running after its
-/// deadline, and the other peer sees the stopped one leave.
+/// deadline, and the other peer hears its goodbye.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_leaves_no_task_running_and_the_other_peer_sees_it_leave() -> Result<()> {
+async fn shutdown_says_goodbye_and_leaves_no_task_running() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let proj = tmp.path().join("project");
     write_files(&proj, &[("a.txt", b"a\n")])?;
@@ -290,12 +290,13 @@ async fn shutdown_leaves_no_task_running_and_the_other_peer_sees_it_leave() -> R
     next_event(&mut host_events, |ev| matches!(ev, EngineEvent::PeerJoined { .. }).then_some(())).await?;
 
     guest.shutdown().await.context("the guest's tasks all ended")?;
-    let left = next_event(&mut host_events, |ev| match ev {
-        EngineEvent::PeerLeft { name, .. } => Some(name),
+    let (left, why) = next_event(&mut host_events, |ev| match ev {
+        EngineEvent::PeerLeft { name, why, .. } => Some((name, why)),
         _ => None,
     })
     .await?;
     assert_eq!(left, "bob");
+    assert_eq!(why, Leaving::Goodbye("shutting down".into()), "the host heard the guest's goodbye, not silence");
     host.shutdown().await.context("the host's tasks all ended")?;
     Ok(())
 }

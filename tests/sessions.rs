@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use nitro_engine::engine::{Engine, EngineHandle};
+use nitro_engine::engine::{Engine, EngineEvent, EngineHandle, Leaving};
 use nitro_engine::link::memory::MemNet;
 use nitro_engine::path::RelPath;
 use nitro_engine::protocol::PeerId;
 use nitro_tests::session::{full_mesh, random_edits, same_text, tokens, until};
-use nitro_tests::{CONVERGE, memory_config, read, wait_for, write_files};
+use nitro_tests::{CONVERGE, memory_config, next_event, read, wait_for, write_files};
 use rand::SeedableRng;
 
 /// A host sharing `shared.txt` and `guests` guests that joined it on `net`.
@@ -115,7 +115,14 @@ async fn a_peer_that_crashes_is_seen_leaving_and_catches_up_when_started_again()
     // p2 crashes: nothing it says reaches anyone, and the others see it go.
     let gone = peers.pop().context("p2")?;
     let id = gone.me().clone();
+    let mut host_events = peers[0].subscribe();
     net.remove(&id);
+    let why = next_event(&mut host_events, |ev| match ev {
+        EngineEvent::PeerLeft { peer, why, .. } if peer == id => Some(why),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(why, Leaving::Closed, "no goodbye came from the crashed peer");
     until(CONVERGE, async || Ok(sees(&peers[0], &[], &[&id]).await? && sees(&peers[1], &[], &[&id]).await?)).await.context("p2 is seen leaving")?;
     gone.shutdown().await?;
     kept.extend(random_edits(&peers, &path, "while", 3, &mut rng).await?);

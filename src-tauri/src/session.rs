@@ -162,7 +162,7 @@ async fn forward(engine: Arc<EngineHandle>, ui: Ui) {
 async fn translate(engine: &EngineHandle, ev: EngineEvent) -> Option<UiEvent> {
     Some(match ev {
         EngineEvent::PeerJoined { peer, name } => UiEvent::PeerJoined { peer: peer.to_string(), name },
-        EngineEvent::PeerLeft { peer, name } => UiEvent::PeerLeft { peer: peer.to_string(), name },
+        EngineEvent::PeerLeft { peer, name, why } => UiEvent::PeerLeft { peer: peer.to_string(), name, why: why.to_string() },
         EngineEvent::FilesChanged { paths, tree } => UiEvent::FilesChanged { paths: paths.iter().map(ToString::to_string).collect(), tree },
         EngineEvent::Intake { left } => UiEvent::Intake { left },
         EngineEvent::EditRejected { path, reason } => UiEvent::EditRejected { path: path.to_string(), reason },

@@ -153,6 +153,8 @@ pub enum UiEvent {
     PeerLeft {
         peer: String,
         name: String,
+        /// `left` after a goodbye, else what happened (`went silent`).
+        why: String,
     },
     FilesChanged {
         paths: Vec<String>,

@@ -178,7 +178,7 @@ export type ConnectionState = 'connected' | 'alone' | 'reconnecting' | 'stopped'
 export type UiEvent =
   | { type: 'peers'; peers: PeerView[] }
   | { type: 'peerJoined'; peer: PeerId; name: string }
-  | { type: 'peerLeft'; peer: PeerId; name: string }
+  | { type: 'peerLeft'; peer: PeerId; name: string; why: string }
   | { type: 'filesChanged'; paths: string[]; tree: boolean }
   | { type: 'intake'; left: number }
   | { type: 'editRejected'; path: string; reason: string }

@@ -128,7 +128,7 @@ export class Workspace {
     this.subscriptions = [
       hub.on('peers', (e) => this.setPeers(e.peers)),
       hub.on('peerJoined', (e) => toast(`${e.name} joined`)),
-      hub.on('peerLeft', (e) => toast(`${e.name} left`)),
+      hub.on('peerLeft', (e) => toast(`${e.name} ${e.why}`)),
       hub.on('filesChanged', (e) => {
         this.editor.filesChanged(e.paths);
         if (e.tree) void this.tree.refresh();

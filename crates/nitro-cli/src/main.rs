@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nitro_engine::engine::presence::PeerPresence;
-use nitro_engine::engine::{DEFAULT_MAX_FILE_SIZE, Engine, EngineConfig, EngineEvent, EngineHandle, Invites, PeerInfo};
+use nitro_engine::engine::{DEFAULT_MAX_FILE_SIZE, Engine, EngineConfig, EngineEvent, EngineHandle, Invites, Leaving, PeerInfo};
 use nitro_engine::link::IceServer;
 use nitro_engine::protocol::Invite;
 use nitro_engine::settings::{self, Settings};
@@ -298,7 +298,8 @@ async fn serve(engine: EngineHandle, mut opts: Serve) -> Result<()> {
                         grant_writers(&engine, &opts.grant).await;
                     }
                     Ok(EngineEvent::Terminals) => grant_writers(&engine, &opts.grant).await,
-                    Ok(EngineEvent::PeerLeft { name, .. }) => eprintln!("{name} left"),
+                    Ok(EngineEvent::PeerLeft { name, why: Leaving::Goodbye(_), .. }) => eprintln!("{name} left"),
+                    Ok(EngineEvent::PeerLeft { name, why, .. }) => eprintln!("{name} left ({why})"),
                     Ok(EngineEvent::JoinRequest(request)) => match opts.console.as_mut() {
                         Some(c) => c.ask(request),
                         None => eprintln!("{} waits to be let in, but this terminal is attached to a shell: nobody can answer here", request.name),

@@ -189,6 +189,34 @@ impl EngineConfig {
     }
 }
 
+/// Why a peer's connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leaving {
+    /// It said goodbye, with its reason (`shutting down`, say).
+    Goodbye(String),
+    /// The connection closed or failed without a word.
+    Closed,
+    /// Nothing came from it for 10 s.
+    Silent,
+    /// It connected again: the old connection is let go.
+    Replaced,
+    /// This peer let it go (removed by the host, refused, or for what it
+    /// sent); says what it did.
+    Dropped(String),
+}
+
+impl std::fmt::Display for Leaving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Goodbye(_) => f.write_str("left"),
+            Self::Closed => f.write_str("lost the connection"),
+            Self::Silent => f.write_str("went silent"),
+            Self::Replaced => f.write_str("reconnected"),
+            Self::Dropped(what) => f.write_str(what),
+        }
+    }
+}
+
 /// What the engine tells its user.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
@@ -199,6 +227,7 @@ pub enum EngineEvent {
     PeerLeft {
         peer: PeerId,
         name: String,
+        why: Leaving,
     },
     /// These text files changed (`tree`: entries were added, removed or
     /// moved), by another peer or on this peer's own disk. The files on

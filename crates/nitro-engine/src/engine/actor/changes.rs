@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::{Actor, CATCH_UP_EVERY, EVENTS_SLICE};
+use crate::engine::Leaving;
 
 /// Change messages applied together at most: enough to make one apply of
 /// a burst of keystrokes, few enough that one apply stays short.
@@ -62,7 +63,7 @@ impl Actor {
                                         batches.push((e.link, d));
                                     }
                                 }
-                                Err(err) => self.drop_link(e.link, &format!("sent a change that does not decode ({err})")),
+                                Err(err) => self.drop_link(e.link, Leaving::Dropped(format!("sent a change that does not decode ({err})"))),
                             }
                         }
                         // From a link that has not said hello, or is gone:
@@ -95,7 +96,7 @@ impl Actor {
                     self.catch_up(&[link], &touched);
                     self.apply_remote(&touched);
                 }
-                Err(e) => self.drop_link(link, &format!("sent a change that cannot be applied ({e})")),
+                Err(e) => self.drop_link(link, Leaving::Dropped(format!("sent a change that cannot be applied ({e})"))),
             }
             return;
         }
@@ -117,7 +118,7 @@ impl Actor {
                             self.catch_up(&[link], &t);
                             touched.merge(t);
                         }
-                        Err(e) => self.drop_link(link, &format!("sent a change that cannot be applied ({e})")),
+                        Err(e) => self.drop_link(link, Leaving::Dropped(format!("sent a change that cannot be applied ({e})"))),
                     }
                 }
                 self.apply_remote(&touched);
@@ -166,7 +167,7 @@ impl Actor {
         let only_base = !self.link_access(id).may_edit();
         let items = from_wire(items);
         if let Err(e) = self.ws.doc().check_room(items.iter().map(|(key, _)| key)) {
-            self.drop_link(id, &format!("sent a sync message that was refused ({e})"));
+            self.drop_link(id, Leaving::Dropped(format!("sent a sync message that was refused ({e})")));
             return;
         }
         let result = {
@@ -191,7 +192,7 @@ impl Actor {
                 self.repaired(id, &touched);
                 if !touched.incomplete.is_empty() && !self.strike(id) {
                     self.apply_remote(&touched);
-                    self.drop_link(id, "sent changes whose dependencies never came, again and again");
+                    self.drop_link(id, Leaving::Dropped("sent changes whose dependencies never came, again and again".into()));
                     return;
                 }
                 self.catch_up(&[id], &touched);
@@ -202,7 +203,7 @@ impl Actor {
             (touched, Err(e)) => {
                 // What its message brought before the bad part stays.
                 self.apply_remote(&touched);
-                self.drop_link(id, &format!("sent a sync message that was refused ({e})"));
+                self.drop_link(id, Leaving::Dropped(format!("sent a sync message that was refused ({e})")));
             }
         }
     }

@@ -22,7 +22,7 @@ use super::presence::{LocalPresence, Outgoing, PeerPresence, PresenceTable, defa
 use super::state;
 use super::terminals::Terminals;
 use super::workspace::{FileInfo, SearchQuery, SearchResults, Workspace};
-use super::{EngineError, EngineEvent, EngineHandle, FileOp, Invites, MemberInfo, PeerInfo, SyncStatus};
+use super::{EngineError, EngineEvent, EngineHandle, FileOp, Invites, Leaving, MemberInfo, PeerInfo, SyncStatus};
 use crate::doc::{Member, Splice, Touched, Version};
 use crate::fs::watcher::{FsChange, Watcher};
 use crate::link::{Conn, LinkEvent, LinkEventKind, LinkId};
@@ -484,11 +484,13 @@ impl Actor {
                 match self.links.get_mut(id).map(|s| s.presence_rate.check(Instant::now())) {
                     Some(Verdict::Take) => self.on_presence(id, &bytes),
                     Some(Verdict::Skip) | None => {}
-                    Some(Verdict::Flood) => self.drop_link(id, &format!("sent presence far faster than {} a second", PRESENCE_RATE.per_second)),
+                    Some(Verdict::Flood) => {
+                        self.drop_link(id, Leaving::Dropped(format!("sent presence far faster than {} a second", PRESENCE_RATE.per_second)))
+                    }
                 }
             }
-            LinkEventKind::Malformed(e) => self.drop_link(id, &format!("sent a malformed message ({e})")),
-            LinkEventKind::Closed => self.drop_link(id, "left"),
+            LinkEventKind::Malformed(e) => self.drop_link(id, Leaving::Dropped(format!("sent a malformed message ({e})"))),
+            LinkEventKind::Closed => self.drop_link(id, Leaving::Closed),
         }
     }
 
@@ -502,8 +504,8 @@ impl Actor {
             (StateMsg::Bye(reason), _) => {
                 tracing::debug!(link = id.0, %reason, "peer said goodbye");
                 // A joiner refused before the workspace arrived learns why.
-                self.end_first_sync_if(|f| f.awaits(id), EngineError::Refused(reason));
-                self.drop_link(id, "left");
+                self.end_first_sync_if(|f| f.awaits(id), EngineError::Refused(reason.clone()));
+                self.drop_link(id, Leaving::Goodbye(reason));
             }
             (StateMsg::Sync(items), true) => self.on_sync(id, items),
             // Changes from peers that said hello are applied in batches
@@ -528,7 +530,7 @@ impl Actor {
             (StateMsg::Digest(d), true) => self.on_digest(id, d),
             (StateMsg::Want(hashes), true) => match self.links.get_mut(id).map(|s| s.want_rate.check(Instant::now())) {
                 Some(Verdict::Flood | Verdict::Skip) => {
-                    self.drop_link(id, &format!("asked for texts more than {} times a second", WANT_RATE.per_second))
+                    self.drop_link(id, Leaving::Dropped(format!("asked for texts more than {} times a second", WANT_RATE.per_second)))
                 }
                 _ => self.on_want(id, hashes),
             },
@@ -549,7 +551,7 @@ impl Actor {
                     slot.ping = None;
                 }
             }
-            (_, false) => self.drop_link(id, "spoke before saying hello"),
+            (_, false) => self.drop_link(id, Leaving::Dropped("spoke before saying hello".into())),
         }
     }
 
@@ -575,13 +577,13 @@ impl Actor {
             // say) says why at once instead of waiting for the workspace.
             self.end_first_sync_if(|f| f.host.is_none(), EngineError::CannotJoin(reason.clone()));
             self.send(id, &StateMsg::Bye(reason.clone()));
-            self.drop_link_after(id, &reason, BYE_GRACE);
+            self.drop_link_after(id, Leaving::Dropped(reason), BYE_GRACE);
             return;
         }
         // A peer that reconnects replaces its old, dead connection.
         let stale: Vec<LinkId> = self.links.greeted().filter(|(l, p, _)| *l != id && **p == h.peer).map(|(l, _, _)| l).collect();
         for l in stale {
-            self.drop_link(l, "reconnected");
+            self.drop_link(l, Leaving::Replaced);
         }
         if let Some(slot) = self.links.get_mut(id) {
             slot.peer = Some((h.peer.clone(), h.name.clone()));
@@ -713,17 +715,17 @@ impl Actor {
         self.links.send(id, msg);
     }
 
-    fn drop_link(&mut self, id: LinkId, why: &str) {
+    fn drop_link(&mut self, id: LinkId, why: Leaving) {
         self.drop_link_after(id, why, Duration::ZERO);
     }
 
     /// Drops a link now, and closes its connection after `grace` (time for
     /// a last message, such as a refusal, to leave).
-    fn drop_link_after(&mut self, id: LinkId, why: &str, grace: Duration) {
+    fn drop_link_after(&mut self, id: LinkId, why: Leaving, grace: Duration) {
         let Some(slot) = self.links.remove(id) else {
             return;
         };
-        tracing::debug!(link = id.0, why, "dropping link");
+        tracing::debug!(link = id.0, %why, "dropping link");
         let link = slot.link.clone();
         self.tasks().spawn(async move {
             tokio::time::sleep(grace).await;
@@ -735,7 +737,7 @@ impl Actor {
             tracing::info!(%peer, %name, "peer {why}");
             self.mesh.forget(&peer);
             self.forget_presence(&peer);
-            let _ = self.events.send(EngineEvent::PeerLeft { peer, name });
+            let _ = self.events.send(EngineEvent::PeerLeft { peer, name, why });
             self.gossip();
             self.report_status();
         }
@@ -768,7 +770,7 @@ impl Actor {
         let lacking = self.links.lacking();
         self.catch_up_due(&lacking);
         for l in self.links.silent(now) {
-            self.drop_link(l, "went silent");
+            self.drop_link(l, Leaving::Silent);
         }
         for l in self.links.recovered() {
             self.send_sync(l);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use super::Actor;
-use crate::engine::handshake;
+use crate::engine::{Leaving, handshake};
 use crate::link;
 use crate::protocol::limits::MAX_PENDING_LINKS;
 use crate::protocol::wire::{PeerEntry, PeersMsg, Relay, RelayKind};
@@ -98,7 +98,7 @@ impl Actor {
         skip.insert(host);
         let (dial, expired) = self.mesh.due(&skip, now);
         for link in expired {
-            self.drop_link(link, "did not connect in time");
+            self.drop_link(link, Leaving::Dropped("did not connect in time".into()));
         }
         for (peer, via) in dial {
             let id = self.local.ids.next();

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::{Actor, Door};
 use crate::engine::admission;
 use crate::engine::membership::Access;
-use crate::engine::{EngineError, EngineEvent, Invites, handshake, state};
+use crate::engine::{EngineError, EngineEvent, Invites, Leaving, handshake, state};
 use crate::link::LinkId;
 use crate::protocol::limits::MAX_PENDING_LINKS;
 use crate::protocol::membership::{MembershipError, Role};
@@ -193,7 +193,7 @@ impl Actor {
             Ok(false) => {}
             // The host's own word, too long to take: not the sender's fault.
             Err(e @ MembershipError::TooMany) => tracing::warn!(error = %e, "ignored the host's word"),
-            Err(e) => self.drop_link(id, &format!("passed on a membership the host did not sign ({e})")),
+            Err(e) => self.drop_link(id, Leaving::Dropped(format!("passed on a membership the host did not sign ({e})"))),
         }
     }
 
@@ -203,7 +203,7 @@ impl Actor {
         let removed: Vec<LinkId> = self.links.greeted().filter(|(_, p, _)| self.members.access(p) == Access::Removed).map(|(id, _, _)| id).collect();
         for id in removed {
             self.send(id, &StateMsg::Bye("removed from this session by the host".into()));
-            self.drop_link_after(id, "was removed by the host", super::BYE_GRACE);
+            self.drop_link_after(id, Leaving::Dropped("was removed by the host".into()), super::BYE_GRACE);
         }
         let now = self.access();
         self.ws.set_read_only(!self.may_edit_here());
