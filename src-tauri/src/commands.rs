@@ -7,6 +7,7 @@ use std::sync::{Arc, PoisonError};
 
 use nitro_engine::doc::Kind;
 use nitro_engine::doc::Version;
+use nitro_engine::engine::membership::Access;
 use nitro_engine::engine::presence::{LocalPresence, Selection};
 use nitro_engine::engine::{Engine, EngineConfig, EngineError, EngineHandle, FileOp};
 use nitro_engine::path::{PathError, RelPath};
@@ -19,8 +20,8 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 use crate::AppState;
 use crate::session::{Session, peer_views, term_views};
 use crate::views::{
-    FileEntry, GitView, InviteInfo, InvitesView, OpenedFile, PeerView, Pulled, SearchRequest, SearchView, SelectionView, SessionInfo, SpliceView,
-    SyncView, TermView, UiEvent,
+    EntryKind, FileEntry, GitView, InviteInfo, InvitesView, OpenedFile, PeerView, Pulled, SearchRequest, SearchView, SelectionView, SessionInfo,
+    Side, SpliceView, SyncView, TermView, UiEvent,
 };
 
 /// Bytes of terminal output per message to the window.
@@ -117,7 +118,7 @@ pub async fn start_host(state: State<'_, AppState>, path: PathBuf, name: String,
     *state.scan.lock().unwrap_or_else(PoisonError::into_inner) = None;
     let engine = engine?;
     let session = engine.invite().map(|i| i.session.to_hex()).unwrap_or_default();
-    let info = session_info(&engine, Joined { role: "host", session, host_name: name.trim() }, &path, name.trim()).await;
+    let info = session_info(&engine, Joined { role: Side::Host, session, host_name: name.trim() }, &path, name.trim()).await;
     *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)
 }
@@ -148,7 +149,7 @@ pub async fn join_session(state: State<'_, AppState>, link: String, path: PathBu
     let engine = Engine::join(cfg, invite).await;
     tell.abort();
     let engine = engine?;
-    let info = session_info(&engine, Joined { role: "guest", session, host_name: &host_name }, &path, name.trim()).await;
+    let info = session_info(&engine, Joined { role: Side::Guest, session, host_name: &host_name }, &path, name.trim()).await;
     *state.session.lock().await = Some(Session::start(engine, info.clone(), state.ui.clone()));
     Ok(info)
 }
@@ -179,7 +180,7 @@ impl Drop for Starting<'_> {
 
 /// The session a window shows, as it was started.
 struct Joined<'a> {
-    role: &'static str,
+    role: Side,
     session: String,
     host_name: &'a str,
 }
@@ -200,7 +201,7 @@ async fn session_info(engine: &EngineHandle, joined: Joined<'_>, root: &std::pat
         color,
         invite: invites.as_ref().map(|i| i.edit.to_link()),
         view_invite: invites.as_ref().map(|i| i.view.to_link()),
-        access: engine.access().await.map_or("viewer", |a| a.label()),
+        access: engine.access().await.unwrap_or(Access::Viewer),
         host_name: host_name.to_owned(),
     }
 }
@@ -219,13 +220,7 @@ pub async fn deny_waiting(state: State<'_, AppState>) -> Result<usize> {
 
 /// For a host: `editor`, `viewer` or `removed`.
 #[tauri::command]
-pub async fn set_role(state: State<'_, AppState>, peer: String, role: String) -> Result<()> {
-    let role = match role.as_str() {
-        "editor" => Role::Editor,
-        "viewer" => Role::Viewer,
-        "removed" => Role::Removed,
-        other => return Err(CmdError::Invalid(format!("{other:?} is not a role"))),
-    };
+pub async fn set_role(state: State<'_, AppState>, peer: String, role: Role) -> Result<()> {
     Ok(engine(&state).await?.set_role(peer_id(&peer)?, role).await?)
 }
 
@@ -272,7 +267,7 @@ pub async fn list_files(state: State<'_, AppState>) -> Result<Vec<FileEntry>> {
         .map(|f| FileEntry {
             id: f.id.to_string(),
             path: f.path.to_string(),
-            kind: if f.kind == Kind::Dir { "dir" } else { "file" },
+            kind: if f.kind == Kind::Dir { EntryKind::Dir } else { EntryKind::File },
             shared: matches!(f.kind, Kind::Dir | Kind::Text),
             note: match f.kind {
                 Kind::Binary => Some("binary".into()),

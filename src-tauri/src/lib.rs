@@ -7,6 +7,7 @@ mod session;
 mod settings;
 mod ui;
 mod views;
+mod window_types;
 
 use tauri::Manager;
 use tauri_plugin_deep_link::DeepLinkExt;

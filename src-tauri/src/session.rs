@@ -5,15 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nitro_engine::engine::admission::LinkKind;
 use nitro_engine::engine::{EngineEvent, EngineHandle};
-use nitro_engine::lsp::ServerState;
 use nitro_engine::protocol::TermId;
 use tauri::async_runtime::JoinHandle;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::ui::Ui;
-use crate::views::{PeerView, SelectionView, SessionInfo, TermView, UiEvent};
+use crate::views::{ConnectionState, PeerView, SelectionView, SessionInfo, TermView, UiEvent};
 
 /// Presence moves at up to 60 Hz per peer: the peers list goes to the window
 /// at most this often.
@@ -68,7 +66,7 @@ pub async fn peer_views(engine: &EngineHandle) -> Vec<PeerView> {
                 peer: m.peer.to_string(),
                 name: here.map_or(m.name, |p| p.name.clone()),
                 color: m.color,
-                role: m.access.label().to_owned(),
+                role: m.access,
                 connected: link.is_some() || &m.peer == engine.me(),
                 rtt_ms: link.and_then(|l| l.rtt).map(|d| d.as_millis() as u64),
                 file: here.and_then(|p| p.file.as_ref().map(ToString::to_string)),
@@ -111,11 +109,11 @@ pub async fn term_views(engine: &EngineHandle) -> Vec<TermView> {
 pub fn status(hosting: bool, peers: &[PeerView], me: &str) -> UiEvent {
     let others = peers.iter().filter(|p| p.connected && p.peer != me).count();
     let state = match (others, hosting) {
-        (0, true) => "alone",
-        (0, false) => "reconnecting",
-        _ => "connected",
+        (0, true) => ConnectionState::Alone,
+        (0, false) => ConnectionState::Reconnecting,
+        _ => ConnectionState::Connected,
     };
-    let message = (state == "reconnecting").then(|| "The host is not reachable; trying again".to_owned());
+    let message = (state == ConnectionState::Reconnecting).then(|| "The host is not reachable; trying again".to_owned());
     UiEvent::Status { state, message }
 }
 
@@ -140,7 +138,7 @@ async fn forward(engine: Arc<EngineHandle>, ui: Ui) {
                 }
                 Err(RecvError::Lagged(_)) => peers_due = true,
                 Err(RecvError::Closed) => {
-                    ui.send(UiEvent::Status { state: "stopped", message: Some("The session has ended".into()) });
+                    ui.send(UiEvent::Status { state: ConnectionState::Stopped, message: Some("The session has ended".into()) });
                     return;
                 }
             },
@@ -169,26 +167,11 @@ async fn translate(engine: &EngineHandle, ev: EngineEvent) -> Option<UiEvent> {
         EngineEvent::Terminals => UiEvent::Terminals { terminals: term_views(engine).await },
         EngineEvent::TerminalRefused { term, reason } => UiEvent::TerminalRefused { id: term.to_string(), reason },
         EngineEvent::Sync(s) => UiEvent::Sync(s.into()),
-        EngineEvent::JoinRequest(r) => UiEvent::JoinRequest {
-            peer: r.peer.to_string(),
-            name: r.name,
-            link: match r.link {
-                LinkKind::Edit => "edit",
-                LinkKind::View => "view",
-            },
-        },
+        EngineEvent::JoinRequest(r) => UiEvent::JoinRequest { peer: r.peer.to_string(), name: r.name, link: r.link },
         EngineEvent::JoinWithdrawn { peer } => UiEvent::JoinWithdrawn { peer: peer.to_string() },
-        EngineEvent::Membership => UiEvent::Access { access: engine.access().await.ok()?.label() },
+        EngineEvent::Membership => UiEvent::Access { access: engine.access().await.ok()? },
         EngineEvent::Diagnostics { path, diagnostics } => UiEvent::Diagnostics { path: path.to_string(), diagnostics },
-        EngineEvent::LanguageServer { language, state, message } => UiEvent::LanguageServer {
-            language,
-            state: match state {
-                ServerState::Running => "running",
-                ServerState::Restarting => "restarting",
-                ServerState::Missing => "missing",
-            },
-            message,
-        },
+        EngineEvent::LanguageServer { language, state, message } => UiEvent::LanguageServer { language, state, message },
         EngineEvent::LinksReplaced => {
             let links = engine.invites()?;
             UiEvent::Invites { edit: links.edit.to_link(), view: links.view.to_link() }

@@ -7,14 +7,15 @@ use std::path::PathBuf;
 use nitro_engine::link::IceServer;
 use nitro_engine::settings::{self, Settings};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::commands::{CmdError, Result};
 
 /// How the editor looks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EditorSettings {
-    /// `dark` or `light`.
+    #[ts(type = "'dark' | 'light'")]
     pub theme: String,
     pub font_size: u8,
     pub tab_size: u8,
@@ -28,7 +29,7 @@ impl Default for EditorSettings {
 }
 
 /// The network part as the settings page shows it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkSettings {
     /// An IP address, or empty for every interface.
@@ -42,7 +43,7 @@ pub struct NetworkSettings {
     pub ice_credential: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
     pub network: NetworkSettings,

@@ -1,14 +1,27 @@
-//! What the window sees: the engine's data as the JSON the front end's
-//! `backend.ts` declares. Field names are camelCase on the wire.
+//! What the window sees: the engine's data as JSON, field names in
+//! camelCase. The front end's types are generated from these
+//! (`ui/src/generated/window.ts`, see `window_types`).
 
 use nitro_engine::doc::Splice;
+use nitro_engine::engine::admission::LinkKind;
+use nitro_engine::engine::membership::Access;
+use nitro_engine::fs::git::Change;
+use nitro_engine::lsp::ServerState;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
-#[derive(Debug, Clone, Serialize)]
+/// Whether this window's peer hosts the session or joined it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Host,
+    Guest,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
-    /// `host` or `guest`.
-    pub role: &'static str,
+    pub role: Side,
     /// The session id, 32 hex digits.
     pub session: String,
     pub root: String,
@@ -18,14 +31,14 @@ pub struct SessionInfo {
     /// For a host: the edit link and the read-only link.
     pub invite: Option<String>,
     pub view_invite: Option<String>,
-    /// What the host lets this peer do: `host`, `editor` or `viewer`.
-    pub access: &'static str,
+    /// What the host lets this peer do.
+    pub access: Access,
     pub host_name: String,
     /// Secret files and folders this peer keeps back (their names say so).
     pub withheld: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteInfo {
     pub host_name: String,
@@ -35,20 +48,27 @@ pub struct InviteInfo {
     pub view: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// What a tree entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Dir,
+}
+
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct FileEntry {
     /// Stays with the file through renames and moves: open tabs follow it.
     pub id: String,
     pub path: String,
-    /// `file` or `dir`.
-    pub kind: &'static str,
+    pub kind: EntryKind,
     /// False for binary and over-large files: listed, never shared.
     pub shared: bool,
     pub note: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenedFile {
     pub path: String,
@@ -56,8 +76,10 @@ pub struct OpenedFile {
     pub version: Vec<String>,
 }
 
-/// A splice in UTF-16 code units, as Monaco counts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A splice in UTF-16 code units, as Monaco counts; a list of splices
+/// applies in order.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(rename = "Splice")]
 pub struct SpliceView {
     pub index: usize,
     pub delete: usize,
@@ -76,26 +98,27 @@ impl From<Splice> for SpliceView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Pulled {
     pub splices: Vec<SpliceView>,
     pub version: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(rename = "Selection")]
 pub struct SelectionView {
     pub anchor: usize,
     pub head: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerView {
     pub peer: String,
     pub name: String,
     pub color: String,
-    pub role: String,
+    pub role: Access,
     pub connected: bool,
     pub rtt_ms: Option<u64>,
     pub file: Option<String>,
@@ -106,8 +129,9 @@ pub struct PeerView {
     pub shares_languages: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "TermInfo")]
 pub struct TermView {
     pub id: String,
     pub owner: String,
@@ -124,7 +148,7 @@ pub struct TermView {
 
 /// Whether this peer holds the same workspace as the others; `text` is the
 /// engine's own wording ("in sync with 2 peers").
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncView {
     pub text: String,
@@ -139,8 +163,19 @@ impl From<nitro_engine::engine::SyncStatus> for SyncView {
     }
 }
 
+/// The window's connection to the others: `alone` is a host nobody joined
+/// yet, `reconnecting` a guest whose host is not reachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionState {
+    Connected,
+    Alone,
+    Reconnecting,
+    Stopped,
+}
+
 /// Everything the engine tells the window, in order, on one channel.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum UiEvent {
     Peers {
@@ -176,7 +211,7 @@ pub enum UiEvent {
         reason: String,
     },
     Status {
-        state: &'static str,
+        state: ConnectionState,
         message: Option<String>,
     },
     Sync(SyncView),
@@ -196,26 +231,25 @@ pub enum UiEvent {
     JoinRequest {
         peer: String,
         name: String,
-        /// `edit` or `view`.
-        link: &'static str,
+        link: LinkKind,
     },
     JoinWithdrawn {
         peer: String,
     },
     /// The host changed this peer's role (or someone else's: peers follow).
     Access {
-        access: &'static str,
+        access: Access,
     },
     /// The problems a language server sees in a file now (LSP diagnostics).
     Diagnostics {
         path: String,
+        #[ts(type = "LspDiagnostic[]")]
         diagnostics: serde_json::Value,
     },
     /// A language server started, stopped, or is missing (a quiet note).
     LanguageServer {
         language: String,
-        /// `running`, `restarting` or `missing`.
-        state: &'static str,
+        state: ServerState,
         message: String,
     },
     /// The host's invite links were replaced.
@@ -231,14 +265,15 @@ pub enum UiEvent {
 }
 
 /// A host's two invite links.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(rename = "Invites")]
 pub struct InvitesView {
     pub edit: String,
     pub view: String,
 }
 
 /// A find-in-files request, as the window sends it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchRequest {
     pub pattern: String,
@@ -263,8 +298,9 @@ impl From<SearchRequest> for nitro_engine::engine::workspace::SearchQuery {
 }
 
 /// A match: 1-based line, 1-based UTF-16 column and length, as Monaco counts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "SearchHit")]
 pub struct SearchHitView {
     pub path: String,
     pub line: u32,
@@ -275,10 +311,12 @@ pub struct SearchHitView {
     pub preview_start: u32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "SearchResults")]
 pub struct SearchView {
     pub hits: Vec<SearchHitView>,
+    /// More matched than were sent.
     pub truncated: bool,
 }
 
@@ -301,14 +339,14 @@ impl From<nitro_engine::engine::workspace::SearchResults> for SearchView {
 }
 
 /// A changed file, as the file tree marks it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct GitChangeView {
     pub path: String,
-    pub change: nitro_engine::fs::git::Change,
+    pub change: Change,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct GitView {
     /// `None` without a repository, or when detached.

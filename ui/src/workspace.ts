@@ -143,7 +143,6 @@ export class Workspace {
         if (e.message && (e.state === 'reconnecting' || e.state === 'stopped')) toast(e.message, 'error');
       }),
       hub.on('sync', (e) => this.setSync(e)),
-      hub.on('error', (e) => toast(e.message, 'error')),
       hub.on('joinRequest', (e) => {
         this.waiting = [...this.waiting.filter((w) => w.peer !== e.peer), { peer: e.peer, name: e.name, link: e.link }];
         this.reask?.abort();

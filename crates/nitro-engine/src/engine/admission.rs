@@ -38,7 +38,9 @@ const NOT_LET_IN: &str = "the host did not let you in";
 const TURNED_AWAY_FOR: Duration = Duration::from_secs(600);
 
 /// Which of the host's links an offer came with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum LinkKind {
     Edit,
     View,

@@ -183,7 +183,7 @@ impl MemoryHost {
         let (local, events) = local_on_loopback(PeerId::of_certificate(&identity.fingerprint), "host", identity);
         let inbox = local.inbox.clone();
         let mut actor = super::actor::Actor::new(ws, local, session, events, members);
-        actor.enroll(super::actor::ROLE_HOST).expect("enroll");
+        actor.enroll(super::membership::Access::Host).expect("enroll");
         actor.watch(watcher, changes);
         Self { dir, handle: actor.spawn(None), inbox, session, next: 1.into() }
     }

@@ -19,14 +19,19 @@ use crate::protocol::{PeerId, SessionId};
 
 const FILE: &str = "membership";
 
-/// What a peer may do, by the host's word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a peer may do, by the host's word: the one vocabulary of roles
+/// the engine and the window speak (the host's signed word uses its
+/// `editor`, `viewer` and `removed`, [`Role`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Access {
     Host,
     Editor,
     Viewer,
     Removed,
     /// Not (yet) let in by the host.
+    #[serde(rename = "not let in")]
     Stranger,
 }
 

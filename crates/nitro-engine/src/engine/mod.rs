@@ -674,7 +674,7 @@ impl Engine {
         local.links.tasks.spawn(handshake::accept(me, signal.rx, offers_tx));
 
         let mut actor = Actor::new(ws, local, session, inbox_rx, members);
-        actor.enroll(actor::ROLE_HOST)?;
+        actor.enroll(membership::Access::Host)?;
         actor.save()?;
         actor.watch(watcher, fs_rx);
         actor.keep_alive(hub);
@@ -739,7 +739,7 @@ impl Engine {
         };
         actor.on_first_sync(joined_tx, saved, Rejoin::new(invite.clone(), url));
         if rejoining {
-            actor.enroll(actor::ROLE_EDITOR)?;
+            actor.enroll(membership::Access::Editor)?;
             actor.save()?;
             let root = actor.root();
             let (watcher, fs_rx) = Watcher::spawn(&root)?;

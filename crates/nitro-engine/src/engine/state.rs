@@ -38,6 +38,7 @@ const CHANGES: &str = "document.changes";
 const FILES: &str = "files.json";
 const FILES_LOG: &str = "files.log";
 
+/// Whether this folder hosts its session or joined one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

@@ -13,6 +13,8 @@ use crate::path::RelPath;
 /// A file's state against the last commit, as an editor marks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "GitChange"))]
 pub enum Change {
     Modified,
     Added,

@@ -57,7 +57,10 @@ pub enum LspEvent {
     Status { language: String, state: ServerState, message: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A language server's state, as the window shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ServerState {
     Running,
     /// It exited and is being started again.

@@ -20,6 +20,8 @@ const STATEMENT: &[u8] = b"nitro membership\0";
 /// What the host lets a member do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "MemberRole"))]
 pub enum Role {
     /// Changes files, the tree and (with a grant) terminals.
     Editor,

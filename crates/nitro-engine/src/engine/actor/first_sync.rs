@@ -5,7 +5,8 @@
 
 use tokio::sync::oneshot;
 
-use super::{Actor, ROLE_EDITOR, Rejoin};
+use super::{Actor, Rejoin};
+use crate::engine::membership::Access;
 use crate::engine::EngineError;
 use crate::engine::state::{self, SavedSession};
 use crate::fs::watcher::Watcher;
@@ -59,7 +60,7 @@ impl Actor {
         let result = (|| {
             if self.fs.is_none() {
                 self.ws.rescan()?;
-                self.enroll(ROLE_EDITOR)?;
+                self.enroll(Access::Editor)?;
                 let (w, rx) = Watcher::spawn(self.ws.sandbox().root())?;
                 self.fs = Some((w, rx));
             }

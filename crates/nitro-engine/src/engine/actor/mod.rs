@@ -53,10 +53,6 @@ mod terminals;
 pub use peers::Rejoin;
 pub use terminals::TermCommand;
 
-/// Roles in the roster.
-pub const ROLE_HOST: &str = "host";
-pub const ROLE_EDITOR: &str = "editor";
-
 /// Link events queued for the actor.
 pub const INBOX: usize = 4096;
 /// Offers from signaling queued for the host's admission.
@@ -231,7 +227,7 @@ impl Actor {
     /// Writes this peer into the roster, keeping a color and role it already
     /// has. A peer that may not edit writes nothing (peers show it by the
     /// name it says hello with).
-    pub fn enroll(&mut self, role: &str) -> Result<(), EngineError> {
+    pub fn enroll(&mut self, role: Access) -> Result<(), EngineError> {
         if !self.may_edit_here() {
             return Ok(());
         }
@@ -239,7 +235,7 @@ impl Actor {
         let member = Member {
             name: self.name.clone(),
             color: existing.as_ref().map_or_else(|| default_color(&self.me), |m| m.color.clone()),
-            role: existing.map_or_else(|| role.to_owned(), |m| m.role),
+            role: existing.map_or_else(|| role.label().to_owned(), |m| m.role),
         };
         self.ws.enroll(&self.local.links.identity, member)?;
         Ok(())

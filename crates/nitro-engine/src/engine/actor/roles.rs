@@ -211,7 +211,7 @@ impl Actor {
             tracing::info!(role = now.label(), "the host changed this peer's role");
             if now.may_edit() && self.fs.is_some() {
                 // Now it may write its roster entry (a viewer has none).
-                if let Err(e) = self.enroll(super::ROLE_EDITOR) {
+                if let Err(e) = self.enroll(Access::Editor) {
                     tracing::warn!(error = %e, "could not write our roster entry");
                 }
             }
