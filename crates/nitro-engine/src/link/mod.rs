@@ -442,14 +442,25 @@ async fn write_state(link: LinkId, dc: Arc<dyn DataChannel>, mut out: Outbox, mu
         return;
     }
     while let Some(msg) = out.rx.recv().await {
-        for chunk in frame::split(&msg) {
+        let len = msg.len();
+        // Deflating a large message takes milliseconds: not on a thread
+        // the engine's other tasks wait for.
+        let chunks = if len >= frame::DEFLATE_FROM {
+            match tokio::task::spawn_blocking(move || frame::split(&msg)).await {
+                Ok(chunks) => chunks,
+                Err(_) => return,
+            }
+        } else {
+            frame::split(&msg)
+        };
+        for chunk in chunks {
             traffic.sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             if let Err(e) = dc.send(BytesMut::from(&chunk[..])).await {
                 tracing::debug!(link = link.0, error = %e, "state channel send failed");
                 return;
             }
         }
-        out.queued.fetch_sub(msg.len(), Ordering::AcqRel);
+        out.queued.fetch_sub(len, Ordering::AcqRel);
         out.drained.notify_one();
     }
 }

@@ -35,7 +35,7 @@ use super::{PeerId, TermId};
 
 /// Peers with a different protocol version refuse each other with a clear
 /// message instead of misreading bytes.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {

@@ -6,8 +6,8 @@
 use tokio::sync::oneshot;
 
 use super::{Actor, Rejoin};
-use crate::engine::membership::Access;
 use crate::engine::EngineError;
+use crate::engine::membership::Access;
 use crate::engine::state::{self, SavedSession};
 use crate::fs::watcher::Watcher;
 use crate::link::LinkId;
