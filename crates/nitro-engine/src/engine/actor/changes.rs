@@ -226,7 +226,7 @@ impl Actor {
         let Some(changes) = self.ws.doc().take_changes() else {
             return;
         };
-        self.dirty = true;
+        self.saving.changed();
         for part in split(to_wire(changes), GATHER_BYTES) {
             self.links.broadcast(&StateMsg::Changes(part));
         }

@@ -35,7 +35,9 @@ impl Actor {
     /// not); `session` is saved then. `rejoin` is how to reach the host
     /// again whenever its link is lost.
     pub fn on_first_sync(&mut self, done: oneshot::Sender<Result<(), EngineError>>, session: SavedSession, rejoin: Rejoin) {
-        self.persist = self.ws.doc().is_initialized();
+        if !self.ws.doc().is_initialized() {
+            self.saving.hold();
+        }
         self.first_sync = Some(FirstSync { done, session, host: None, ready: false });
         self.rejoin = Some(rejoin);
     }
@@ -94,7 +96,7 @@ impl Actor {
         let result = (|| {
             state::save_session(self.ws.sandbox(), &first.session)?;
             state::save_identity(self.ws.sandbox(), &self.local.links.identity)?;
-            self.persist = true;
+            self.saving.start();
             self.save()
         })();
         if let Err(e) = &result {

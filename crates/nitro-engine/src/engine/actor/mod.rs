@@ -39,6 +39,7 @@ use crate::term::pty::PtyEvent;
 use crate::term::{TermInfo, TermView};
 use first_sync::FirstSync;
 use links::Links;
+use saving::Saving;
 
 mod blobs;
 mod changes;
@@ -49,6 +50,7 @@ mod links;
 mod peers;
 mod presence;
 mod roles;
+mod saving;
 mod terminals;
 pub use peers::Rejoin;
 pub use terminals::TermCommand;
@@ -58,7 +60,6 @@ pub const INBOX: usize = 4096;
 /// Offers from signaling queued for the host's admission.
 pub const OFFERS: usize = 256;
 const TICK: Duration = Duration::from_millis(250);
-const SAVE_EVERY: Duration = Duration::from_secs(2);
 /// How long a refused peer's connection stays open for the refusal to arrive.
 const BYE_GRACE: Duration = Duration::from_millis(500);
 /// Events taken from the inbox at once, so changes that arrived together are
@@ -139,10 +140,7 @@ pub struct Actor {
     first_sync: Option<FirstSync>,
     /// The signaling server a host runs, as long as the actor lives.
     _hub: Option<Hub>,
-    /// False until a fresh joiner has the workspace: nothing is saved before.
-    persist: bool,
-    dirty: bool,
-    last_save: Instant,
+    saving: Saving,
     /// Everyone else's presence.
     presence: PresenceTable,
     /// Ours, sent when due.
@@ -192,9 +190,7 @@ impl Actor {
             fs: None,
             first_sync: None,
             _hub: None,
-            persist: true,
-            dirty: false,
-            last_save: Instant::now(),
+            saving: Saving::new(Instant::now()),
             presence: PresenceTable::default(),
             outgoing: Outgoing::new(Instant::now()),
             terms,
@@ -680,7 +676,7 @@ impl Actor {
         if touched.is_empty() {
             return;
         }
-        self.dirty = true;
+        self.saving.changed();
         if touched.terminals {
             self.reconcile_terminals();
         }
@@ -771,8 +767,7 @@ impl Actor {
         for l in self.links.recovered() {
             self.send_sync(l);
         }
-        if self.dirty
-            && now.duration_since(self.last_save) >= SAVE_EVERY
+        if self.saving.due(now)
             && let Err(e) = self.checkpoint()
         {
             tracing::error!(error = %e, "could not save the document");
@@ -782,26 +777,20 @@ impl Actor {
     /// Appends what changed to the state logs; a full snapshot only when
     /// the logs have grown large (or none was taken yet).
     fn checkpoint(&mut self) -> Result<(), EngineError> {
-        if !self.persist {
-            self.last_save = Instant::now();
-            return Ok(());
-        }
-        if self.ws.checkpoint()? {
+        if self.saving.persists() && self.ws.checkpoint()? {
             return self.save();
         }
-        self.last_save = Instant::now();
-        self.dirty = false;
+        self.saving.saved(Instant::now());
         Ok(())
     }
 
     /// A full snapshot of the document and the file records; the logs start
     /// over from it, and every later write is journaled.
     pub fn save(&mut self) -> Result<(), EngineError> {
-        self.last_save = Instant::now();
-        if !self.persist {
+        self.saving.saved(Instant::now());
+        if !self.saving.persists() {
             return Ok(());
         }
-        self.dirty = false;
         let records = self.ws.records();
         let (sb, doc) = self.ws.parts();
         state::save_document(sb, doc, &records)?;
