@@ -82,9 +82,9 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) -> Result<Duration> {
     Ok(t.elapsed())
 }
 
-/// Links dropped, as the peers' logs say (`NAME left`).
+/// Links dropped, as the peers' logs say (`NAME left`, or `NAME left (why)`).
 fn dropped(peers: &[&Peer]) -> usize {
-    peers.iter().map(|p| p.log().lines().filter(|l| l.ends_with(" left")).count()).sum()
+    peers.iter().map(|p| p.log().lines().filter(|l| l.ends_with(" left") || l.contains(" left (")).count()).sum()
 }
 
 /// A guest's disk watched for a tree: each look reads again only the
@@ -195,6 +195,11 @@ fn main() -> Result<()> {
     );
     println!("| baseline: `git checkout` alone, same run | {} |", ms(git_checkout));
     println!("| baseline: copying the {CHANGED} changed files, same run | {} |", ms(copy_changed));
+    if std::env::var_os("NITRO_BENCH_KEEP").is_some() {
+        drop(guests);
+        drop(host);
+        println!("the peers' folders and logs (RUST_LOG) are kept in {}", tmp.keep().display());
+    }
     if links_dropped > 0 {
         bail!("peers dropped {links_dropped} links during the switch");
     }

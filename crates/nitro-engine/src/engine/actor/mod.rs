@@ -60,6 +60,8 @@ pub const INBOX: usize = 4096;
 /// Offers from signaling queued for the host's admission.
 pub const OFFERS: usize = 256;
 const TICK: Duration = Duration::from_millis(250);
+/// A turn of the loop this long is logged (at debug level) with what it did.
+const SLOW_TURN: Duration = Duration::from_millis(50);
 /// How long a refused peer's connection stays open for the refusal to arrive.
 const BYE_GRACE: Duration = Duration::from_millis(500);
 /// Events taken from the inbox at once, so changes that arrived together are
@@ -259,8 +261,11 @@ impl Actor {
         let mut queue: VecDeque<LinkEvent> = VecDeque::new();
         loop {
             let presence_due = self.outgoing.wake_at();
+            let turn = Instant::now();
+            let what;
             tokio::select! {
                 c = cmd.recv() => {
+                    what = "commands";
                     let Some(first) = c else { break };
                     if self.handle_commands(first, &mut cmd) {
                         break;
@@ -268,6 +273,7 @@ impl Actor {
                     self.ws.write_edits();
                 }
                 ev = self.inbox.recv(), if queue.len() < BATCH => {
+                    what = "peers' messages";
                     let Some(ev) = ev else { break };
                     queue.push_back(ev);
                     while queue.len() < BATCH {
@@ -279,13 +285,18 @@ impl Actor {
                     self.handle_events(&mut queue);
                 }
                 // What the last slice left, when nothing new came.
-                () = std::future::ready(()), if !queue.is_empty() => self.handle_events(&mut queue),
+                () = std::future::ready(()), if !queue.is_empty() => {
+                    what = "peers' messages";
+                    self.handle_events(&mut queue);
+                }
                 relay = self.relay_rx.recv() => {
+                    what = "relay";
                     if let Some((via, relay)) = relay {
                         self.send_to_peer(&via, &StateMsg::Relay(relay));
                     }
                 }
                 mut batch = next_fs_batch(&mut self.fs) => {
+                    what = "disk changes";
                     // Every batch the watcher has sent joins the intake at
                     // once: one per turn would leave a user's save behind
                     // the reports of hundreds of this peer's own writes.
@@ -297,18 +308,42 @@ impl Actor {
                 }
                 // The rest of a mass change, a slice per turn: links and
                 // commands are served between slices.
-                () = std::future::ready(()), if self.ws.intake_left() > 0 => self.take_in_slice(false),
-                Some(ev) = next_lsp_event(&mut self.lsp.events) => self.on_lsp_event(ev),
-                offer = next_offer(&mut self.door) => self.on_offer(offer),
+                () = std::future::ready(()), if self.ws.intake_left() > 0 => {
+                    what = "disk changes";
+                    self.take_in_slice(false);
+                }
+                Some(ev) = next_lsp_event(&mut self.lsp.events) => {
+                    what = "language servers";
+                    self.on_lsp_event(ev);
+                }
+                offer = next_offer(&mut self.door) => {
+                    what = "joiners";
+                    self.on_offer(offer);
+                }
                 _ = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now).into()), if presence_due.is_some() => {
+                    what = "presence";
                     self.send_presence_if_due(Instant::now());
                 }
-                Some(ev) = self.term_rx.recv() => self.on_pty(ev),
-                () = self.drained.notified() => self.pump_terminals(None),
-                _ = tick.tick() => self.on_tick(),
+                Some(ev) = self.term_rx.recv() => {
+                    what = "terminals";
+                    self.on_pty(ev);
+                }
+                () = self.drained.notified() => {
+                    what = "terminals";
+                    self.pump_terminals(None);
+                }
+                _ = tick.tick() => {
+                    what = "tick";
+                    self.on_tick();
+                }
             }
             self.flush();
             self.lsp_catch_up();
+            // What held the loop, for whoever looks into a stall.
+            let took = turn.elapsed();
+            if took >= SLOW_TURN {
+                tracing::debug!(took_ms = took.as_millis() as u64, what, "a slow turn of the engine's loop");
+            }
         }
         self.stop().await
     }
