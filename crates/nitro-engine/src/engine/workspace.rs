@@ -134,6 +134,10 @@ pub struct Workspace {
     ignores_owned: bool,
     /// Changes seen on disk and not yet taken in (see [`Self::take_in_for`]).
     intake: VecDeque<FsChange>,
+    /// Reports of files this peer itself replaced a moment ago, mostly its
+    /// own writes coming back: taken in after everything else, so that a
+    /// user's save is not queued behind hundreds of them in a mass change.
+    echoes: VecDeque<RelPath>,
 }
 
 const IGNORE_FILE: &str = ".gitignore";
@@ -257,6 +261,7 @@ impl Workspace {
             read_only: false,
             ignores_owned: false,
             intake: VecDeque::new(),
+            echoes: VecDeque::new(),
         };
         ws.roster.refresh(ws.doc.enrollments());
         Ok(ws)
@@ -517,15 +522,27 @@ impl Workspace {
         if batch.contains(&FsChange::Rescan) {
             // A rescan covers whatever else waited.
             self.intake.clear();
+            self.echoes.clear();
             self.intake.push_back(FsChange::Rescan);
             return;
         }
-        self.intake.extend(batch);
+        for change in batch {
+            match change {
+                FsChange::Changed(path) if self.replaced_lately(&path) => self.echoes.push_back(path),
+                change => self.intake.push_back(change),
+            }
+        }
+    }
+
+    /// Whether this peer replaced the file at `path` in the last seconds
+    /// (see [`SWAP_WATCH`]): a report of it is most likely that write's.
+    fn replaced_lately(&self, path: &RelPath) -> bool {
+        self.tree.by_path.get(path).is_some_and(|id| self.swapped.contains_key(id))
     }
 
     /// Changes seen on disk still to take in.
     pub fn intake_left(&self) -> usize {
-        self.intake.len()
+        self.intake.len() + self.echoes.len()
     }
 
     /// Takes in queued changes for about `budget` (at least one), so that
@@ -534,10 +551,11 @@ impl Workspace {
     pub fn take_in_for(&mut self, budget: Duration) -> Result<(), WorkspaceError> {
         let start = Instant::now();
         let mut gitignore_changed = false;
-        while let Some(change) = self.intake.pop_front() {
+        while let Some(change) = self.intake.pop_front().or_else(|| self.echoes.pop_front().map(FsChange::Changed)) {
             match change {
                 FsChange::Rescan => {
                     self.intake.clear();
+                    self.echoes.clear();
                     return self.rescan();
                 }
                 FsChange::Changed(path) => {
@@ -559,6 +577,7 @@ impl Workspace {
             // Our own user's rules may share files they ignored before.
             self.rules.save(&self.sandbox)?;
             self.intake.clear();
+            self.echoes.clear();
             return self.rescan();
         }
         if gitignore_changed {

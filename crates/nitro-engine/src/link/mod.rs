@@ -441,17 +441,26 @@ async fn write_state(link: LinkId, dc: Arc<dyn DataChannel>, mut out: Outbox, mu
     if open.wait_for(|n| *n >= 2).await.is_err() {
         return;
     }
+    let mut deflater = frame::Deflater::default();
     while let Some(msg) = out.rx.recv().await {
         let len = msg.len();
         // Deflating a large message takes milliseconds: not on a thread
         // the engine's other tasks wait for.
         let chunks = if len >= frame::DEFLATE_FROM {
-            match tokio::task::spawn_blocking(move || frame::split(&msg)).await {
-                Ok(chunks) => chunks,
+            match tokio::task::spawn_blocking(move || {
+                let chunks = deflater.split(&msg);
+                (deflater, chunks)
+            })
+            .await
+            {
+                Ok((d, chunks)) => {
+                    deflater = d;
+                    chunks
+                }
                 Err(_) => return,
             }
         } else {
-            frame::split(&msg)
+            deflater.split(&msg)
         };
         for chunk in chunks {
             traffic.sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);

@@ -8,11 +8,10 @@
 //! when deflated, and the data channel, not the CPU, bounds how fast a
 //! workspace arrives.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
-use flate2::Compression;
 use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
+use miniz_oxide::deflate::core::{CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params};
 
 use super::WireError;
 use super::limits::MAX_MESSAGE;
@@ -32,9 +31,59 @@ const DEFLATED: u8 = 0x02;
 /// Splits an encoded message into chunks ready to send, deflated when that
 /// pays (see [`DEFLATE_FROM`]).
 pub fn split(msg: &[u8]) -> Vec<Vec<u8>> {
-    let packed = (msg.len() >= DEFLATE_FROM).then(|| deflate(msg)).flatten().filter(|d| d.len() <= msg.len() - msg.len() / 8);
-    let (body, deflated) = match &packed {
-        Some(d) => (d.as_slice(), DEFLATED),
+    Deflater::default().split(msg)
+}
+
+/// Deflates the messages of one connection, one after another, with one
+/// compressor kept between them (its state is a few hundred kilobytes:
+/// made anew for every message, it churns memory while a terminal floods).
+pub struct Deflater(Box<CompressorOxide>);
+
+impl Default for Deflater {
+    fn default() -> Self {
+        // Level 1, no zlib header (a window size of 0 asks for raw DEFLATE).
+        Self(Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(1, 0, 0))))
+    }
+}
+
+impl Deflater {
+    /// [`split`], with this compressor.
+    pub fn split(&mut self, msg: &[u8]) -> Vec<Vec<u8>> {
+        let packed = if msg.len() >= DEFLATE_FROM {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.deflate(msg))) {
+                Ok(packed) => packed.filter(|d| d.len() <= msg.len() - msg.len() / 8),
+                Err(_) => {
+                    // A compressor that failed is not trusted again; the
+                    // message goes as it is.
+                    tracing::warn!("deflating a message failed; it is sent as it is");
+                    *self = Self::default();
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        chunks(msg, packed.as_deref())
+    }
+
+    /// Raw DEFLATE (RFC 1951) at the fastest level, always to the end of
+    /// the stream (room for the worst case: stored blocks cost 5 bytes per
+    /// 64 KiB).
+    fn deflate(&mut self, msg: &[u8]) -> Option<Vec<u8>> {
+        self.0.reset();
+        let mut out = vec![0; msg.len() + msg.len() / 1024 + 64];
+        let (status, read, written) = compress(&mut self.0, msg, &mut out, TDEFLFlush::Finish);
+        (status == TDEFLStatus::Done && read == msg.len()).then(|| {
+            out.truncate(written);
+            out
+        })
+    }
+}
+
+/// The chunks of `msg`, carrying `packed` (its deflated form) instead when given.
+fn chunks(msg: &[u8], packed: Option<&[u8]>) -> Vec<Vec<u8>> {
+    let (body, deflated) = match packed {
+        Some(d) => (d, DEFLATED),
         None => (msg, 0),
     };
     let mut parts: Vec<Vec<u8>> = body
@@ -51,13 +100,6 @@ pub fn split(msg: &[u8]) -> Vec<Vec<u8>> {
         None => parts.push(vec![LAST]),
     }
     parts
-}
-
-/// Raw DEFLATE (RFC 1951) at the fastest level.
-fn deflate(msg: &[u8]) -> Option<Vec<u8>> {
-    let mut enc = DeflateEncoder::new(Vec::with_capacity(msg.len() / 2), Compression::fast());
-    enc.write_all(msg).ok()?;
-    enc.finish().ok()
 }
 
 /// Inflates a deflated message, refusing one that would grow past
@@ -160,6 +202,29 @@ mod tests {
         assert_eq!(join(&chunks).expect("valid"), Some(msg));
     }
 
+    /// One compressor serves a connection's messages one after another,
+    /// whatever came before: shrinking, not shrinking, short.
+    #[test]
+    fn one_deflater_carries_any_run_of_messages() {
+        use rand::{RngCore, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let mut d = Deflater::default();
+        let text = "fn main() { println!(\"hello\"); }\n".repeat(3_000).into_bytes();
+        for round in 0..40 {
+            let mut noise = vec![0u8; 16 * 1024 + round * 997];
+            rng.fill_bytes(&mut noise);
+            let mut half = text.clone();
+            half.extend_from_slice(&noise[..noise.len() / 2]);
+            for msg in [&text, &noise, &half, &b"short".to_vec()] {
+                let chunks = d.split(msg);
+                assert_eq!(join(&chunks).expect("valid"), Some(msg.clone()), "round {round}");
+                if msg == &text {
+                    assert!(chunks[0][0] & DEFLATED != 0, "round {round}: text is deflated");
+                }
+            }
+        }
+    }
+
     #[test]
     fn what_does_not_shrink_or_is_short_travels_as_it_is() {
         use rand::{RngCore, SeedableRng};
@@ -177,7 +242,7 @@ mod tests {
     /// message may hold is refused before it is inflated past the limit.
     #[test]
     fn a_deflated_message_that_would_grow_past_the_limit_is_refused() {
-        let bomb = deflate(&vec![0u8; MAX_MESSAGE + 1024]).expect("deflate");
+        let bomb = Deflater::default().deflate(&vec![0u8; MAX_MESSAGE + 1024]).expect("deflate");
         assert!(bomb.len() * 100 < MAX_MESSAGE, "{} bytes", bomb.len());
         let chunks: Vec<Vec<u8>> = bomb
             .chunks(CHUNK_PAYLOAD)

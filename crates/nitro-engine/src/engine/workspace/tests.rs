@@ -207,6 +207,30 @@ fn a_write_to_a_file_as_it_was_replaced_is_kept_however_many_replacements_follow
     assert_eq!(guest.read("log.txt"), host.read("log.txt"));
 }
 
+/// In a mass change a peer's watcher reports every file it wrote for the
+/// others; its user's own save is taken in before those reports.
+#[test]
+fn a_users_save_is_taken_in_before_the_reports_of_this_peers_own_writes() {
+    let (mut host, mut guest) = pair(&[("a.txt", b"one\n"), ("b.txt", b"mine\n")]);
+    host.write("a.txt", "one\ntwo\n");
+    host.changed("a.txt");
+    host.send_to(&mut guest);
+    assert_eq!(guest.read("a.txt").as_deref(), Some("one\ntwo\n"), "the guest replaced a.txt");
+    guest.write("b.txt", "mine\nsaved\n");
+    let path = |p: &str| RelPath::new(p).expect("path");
+    guest.ws.doc().take_changes();
+    // The watcher reports the guest's own write of a.txt first, then the save.
+    guest.ws.queue_intake(vec![FsChange::Changed(path("a.txt")), FsChange::Changed(path("b.txt"))]);
+    guest.ws.take_in_for(Duration::ZERO).expect("one change");
+    assert_eq!(guest.ws.intake_left(), 1, "one change per zero budget");
+    assert_eq!(guest.ws.text(&path("b.txt")).expect("text").0, "mine\nsaved\n", "the user's save went first");
+    guest.ws.take_in_for(Duration::ZERO).expect("the echo");
+    assert_eq!(guest.ws.intake_left(), 0);
+    let b = guest.ws.text_id(&path("b.txt")).expect("b.txt is shared");
+    let changes = guest.ws.doc().take_changes().unwrap_or_default();
+    assert!(!changes.is_empty() && changes.iter().all(|(k, _)| *k == crate::doc::DocKey::File(b.clone())), "only the save made changes");
+}
+
 #[test]
 fn renames_and_deletes_propagate() {
     let (mut host, mut guest) = pair(&[("d/x.txt", b"x"), ("gone.txt", b"bye")]);
