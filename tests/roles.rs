@@ -1,6 +1,7 @@
 //! Who may do what, enforced by every peer: read-only links, the host's
 //! approval, roles changed live, removal and new links. Engines in this
-//! process over real WebRTC on loopback.
+//! process on the in-memory net (handshakes, admission and certificates
+//! as over WebRTC; signaling real, on loopback).
 
 use std::path::Path;
 
@@ -8,13 +9,14 @@ use anyhow::{Context, Result, ensure};
 use nitro_engine::doc::Splice;
 use nitro_engine::engine::membership::Access;
 use nitro_engine::engine::{Engine, EngineError, EngineEvent, EngineHandle};
+use nitro_engine::link::memory::MemNet;
 use nitro_engine::path::RelPath;
 use nitro_engine::protocol::Invite;
 use nitro_engine::protocol::membership::Role;
-use nitro_tests::{CONVERGE, loopback_config, next_event, read, wait_for, write_files};
+use nitro_tests::{CONVERGE, memory_config, next_event, read, wait_for, write_files};
 
-async fn join(dir: &Path, name: &str, invite: Invite) -> Result<EngineHandle, EngineError> {
-    Engine::join(loopback_config(dir, name), invite).await
+async fn join(net: &MemNet, dir: &Path, name: &str, invite: Invite) -> Result<EngineHandle, EngineError> {
+    Engine::join(memory_config(dir, name, net), invite).await
 }
 
 /// Types `text` at the end of `path` through the engine, as an editor does.
@@ -45,13 +47,14 @@ async fn access_becomes(engine: &EngineHandle, want: Access) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_sees_everything_and_changes_nothing_on_any_other_disk() -> Result<()> {
     let tmp = tempfile::tempdir()?;
+    let net = MemNet::default();
     let (ada_dir, bob_dir, vic_dir) = (tmp.path().join("ada"), tmp.path().join("bob"), tmp.path().join("vic"));
     write_files(&ada_dir, &[("notes.md", b"shared notes\n")])?;
-    let ada = Engine::host(loopback_config(&ada_dir, "ada")).await?;
+    let ada = Engine::host(memory_config(&ada_dir, "ada", &net)).await?;
     let links = ada.invites().context("links")?;
     assert!(links.view.to_link().ends_with("&r=view") && !links.edit.to_link().contains("&r="));
-    let bob = join(&bob_dir, "bob", links.edit.clone()).await?;
-    let vic = join(&vic_dir, "vic", links.view.clone()).await?;
+    let bob = join(&net, &bob_dir, "bob", links.edit.clone()).await?;
+    let vic = join(&net, &vic_dir, "vic", links.view.clone()).await?;
     assert_eq!(vic.access().await?, Access::Viewer);
     assert_eq!(bob.access().await?, Access::Editor);
     assert_eq!(read(&vic_dir.join("notes.md")).as_deref(), Some("shared notes\n"), "a viewer gets the workspace");
@@ -93,15 +96,16 @@ async fn a_viewer_sees_everything_and_changes_nothing_on_any_other_disk() -> Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_lets_one_joiner_in_and_turns_another_away() -> Result<()> {
     let tmp = tempfile::tempdir()?;
+    let net = MemNet::default();
     write_files(&tmp.path().join("ada"), &[("a.txt", b"a\n")])?;
-    let mut cfg = loopback_config(&tmp.path().join("ada"), "ada");
+    let mut cfg = memory_config(&tmp.path().join("ada"), "ada", &net);
     cfg.approve = true;
     let ada = Engine::host(cfg).await?;
     let invite = ada.invite().context("invite")?;
     let mut requests = ada.subscribe();
 
     // Bob waits, and knows it, until the host's user lets him in.
-    let cfg = loopback_config(&tmp.path().join("bob"), "bob");
+    let cfg = memory_config(&tmp.path().join("bob"), "bob", &net);
     let mut bob_waits = cfg.waiting.subscribe();
     let bob = tokio::spawn(Engine::join(cfg, invite.clone()));
     let asked = next_event(&mut requests, |ev| match ev {
@@ -117,7 +121,7 @@ async fn the_host_lets_one_joiner_in_and_turns_another_away() -> Result<()> {
     assert_eq!(read(&tmp.path().join("bob/a.txt")).as_deref(), Some("a\n"));
 
     // Eve is turned away, and gets nothing.
-    let eve = tokio::spawn(Engine::join(loopback_config(&tmp.path().join("eve"), "eve"), invite.clone()));
+    let eve = tokio::spawn(Engine::join(memory_config(&tmp.path().join("eve"), "eve", &net), invite.clone()));
     let asked = next_event(&mut requests, |ev| match ev {
         EngineEvent::JoinRequest(r) if r.name == "eve" => Some(r),
         _ => None,
@@ -129,7 +133,7 @@ async fn the_host_lets_one_joiner_in_and_turns_another_away() -> Result<()> {
     assert!(read(&tmp.path().join("eve/a.txt")).is_none());
 
     // Cyd waits when the host goes away: told so, not left hanging.
-    let cyd = tokio::spawn(Engine::join(loopback_config(&tmp.path().join("cyd"), "cyd"), invite));
+    let cyd = tokio::spawn(Engine::join(memory_config(&tmp.path().join("cyd"), "cyd", &net), invite));
     next_event(&mut requests, |ev| matches!(ev, EngineEvent::JoinRequest(r) if r.name == "cyd").then_some(())).await?;
     ada.shutdown().await?;
     let gone = cyd.await?.err().context("cyd cannot join a host that left")?;
@@ -141,12 +145,13 @@ async fn the_host_lets_one_joiner_in_and_turns_another_away() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_change_live_and_a_removed_member_cannot_come_back() -> Result<()> {
     let tmp = tempfile::tempdir()?;
+    let net = MemNet::default();
     let dir = |n: &str| tmp.path().join(n);
     write_files(&dir("ada"), &[("plan.md", b"plan\n")])?;
-    let ada = Engine::host(loopback_config(&dir("ada"), "ada")).await?;
+    let ada = Engine::host(memory_config(&dir("ada"), "ada", &net)).await?;
     let links = ada.invites().context("links")?;
-    let bob = join(&dir("bob"), "bob", links.edit.clone()).await?;
-    let cyd = join(&dir("cyd"), "cyd", links.edit.clone()).await?;
+    let bob = join(&net, &dir("bob"), "bob", links.edit.clone()).await?;
+    let cyd = join(&net, &dir("cyd"), "cyd", links.edit.clone()).await?;
     let term = ada.open_terminal(80, 24).await?;
     ada.grant_terminal(term, bob.me().clone(), true).await?;
     let mut bob_events = bob.subscribe();
@@ -202,17 +207,17 @@ async fn roles_change_live_and_a_removed_member_cannot_come_back() -> Result<()>
         ensure!(!engine.peers().await?.iter().any(|p| p.peer == cyd_id), "{who} is still connected to cyd");
     }
     cyd.shutdown().await?;
-    let again = join(&dir("cyd"), "cyd", links.edit.clone()).await.err().context("cyd is not let back in")?;
+    let again = join(&net, &dir("cyd"), "cyd", links.edit.clone()).await.err().context("cyd is not let back in")?;
     assert!(matches!(&again, EngineError::Denied(r) if r.contains("removed")), "{again}");
-    let other = join(&dir("cyd2"), "cyd", links.edit.clone()).await.err().context("the old link lets nobody new in")?;
+    let other = join(&net, &dir("cyd2"), "cyd", links.edit.clone()).await.err().context("the old link lets nobody new in")?;
     assert!(matches!(&other, EngineError::Denied(r) if r.contains("replaced")), "{other}");
 
     // Members already in come back with the link they hold; the new link works.
     bob.shutdown().await?;
-    let bob = join(&dir("bob"), "bob", links.edit.clone()).await?;
+    let bob = join(&net, &dir("bob"), "bob", links.edit.clone()).await?;
     let fresh = ada.invites().context("links")?;
     assert_ne!(fresh.edit, links.edit);
-    let dan = join(&dir("dan"), "dan", fresh.view.clone()).await?;
+    let dan = join(&net, &dir("dan"), "dan", fresh.view.clone()).await?;
     assert_eq!(dan.access().await?, Access::Viewer);
     for e in [dan, bob, ada] {
         e.shutdown().await?;
