@@ -400,8 +400,8 @@ mod tests {
         /// An offer as a joiner makes it, under a new identity (or `identity`'s).
         fn offer_of(&self, link: LinkKind, identity: &Identity, name: &str) -> Envelope {
             let peer = PeerId::of_certificate(&identity.fingerprint);
-            let fp: Vec<String> = identity.fingerprint.iter().map(|b| format!("{b:02X}")).collect();
-            let sdp = format!("v=0\r\no=- {} 1 IN IP4 127.0.0.1\r\na=fingerprint:sha-256 {}\r\n", rand::random::<u32>(), fp.join(":"));
+            let line = crate::link::identity::sdp_fingerprint_line(&identity.fingerprint);
+            let sdp = format!("v=0\r\no=- {} 1 IN IP4 127.0.0.1\r\n{line}\r\n", rand::random::<u32>());
             self.key(link).seal(Kind::Offer, &peer, None, &Plain { sdp, peer: peer.clone(), name: name.into() })
         }
 

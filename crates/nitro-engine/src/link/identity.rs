@@ -100,6 +100,12 @@ pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
     crate::protocol::invite::unhex::<32>(&s.replace(':', "").to_ascii_lowercase())
 }
 
+/// The SDP line announcing `fingerprint`, as [`sdp_fingerprint`] reads it.
+pub fn sdp_fingerprint_line(fingerprint: &[u8; 32]) -> String {
+    let hex: Vec<String> = fingerprint.iter().map(|b| format!("{b:02X}")).collect();
+    format!("a=fingerprint:sha-256 {}", hex.join(":"))
+}
+
 /// The SHA-256 fingerprint an SDP announces (`a=fingerprint:sha-256 ..`).
 pub fn sdp_fingerprint(sdp: &str) -> Option<[u8; 32]> {
     sdp.lines().find_map(|line| {
@@ -139,5 +145,6 @@ mod tests {
         let fp = sdp_fingerprint(sdp).expect("found");
         assert_eq!(fp[0..2], [0x0a, 0xff]);
         assert_eq!(sdp_fingerprint("v=0\r\n"), None);
+        assert_eq!(sdp_fingerprint_line(&fp), sdp.lines().nth(2).expect("line"), "written as it is read");
     }
 }

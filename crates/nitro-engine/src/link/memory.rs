@@ -125,8 +125,7 @@ impl MemNet {
 /// What an offer or answer on a [`MemNet`] says: the end's token, and the
 /// certificate fingerprint as an SDP states it.
 fn description(token: u64, fingerprint: &[u8; 32]) -> String {
-    let fp: Vec<String> = fingerprint.iter().map(|b| format!("{b:02X}")).collect();
-    format!("x-nitro-memory {token}\r\na=fingerprint:sha-256 {}\r\n", fp.join(":"))
+    format!("x-nitro-memory {token}\r\n{}\r\n", super::identity::sdp_fingerprint_line(fingerprint))
 }
 
 fn token_of(sdp: &str) -> Result<u64, LinkError> {

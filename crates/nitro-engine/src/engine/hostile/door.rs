@@ -28,8 +28,7 @@ fn joiner(dir: &std::path::Path, name: &str) -> EngineConfig {
 fn made_up_offer(key: &SignalKey, name: &str) -> Envelope {
     let identity = Identity::generate().expect("identity");
     let peer = PeerId::of_certificate(&identity.fingerprint);
-    let fp: Vec<String> = identity.fingerprint.iter().map(|b| format!("{b:02X}")).collect();
-    let sdp = format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\na=fingerprint:sha-256 {}\r\n", fp.join(":"));
+    let sdp = format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n{}\r\n", crate::link::identity::sdp_fingerprint_line(&identity.fingerprint));
     key.seal(Kind::Offer, &peer, None, &Plain { sdp, peer: peer.clone(), name: name.into() })
 }
 
