@@ -109,12 +109,15 @@ impl MemNet {
         self.net().gone.remove(peer);
     }
 
-    fn register(&self, end: &Arc<End>) -> u64 {
+    /// A token no end on this net has had.
+    fn token(&self) -> u64 {
         let mut net = self.net();
         net.next += 1;
-        let token = net.next;
-        net.ends.insert(token, Arc::downgrade(end));
-        token
+        net.next
+    }
+
+    fn register(&self, end: &Arc<End>) {
+        self.net().ends.insert(end.token, Arc::downgrade(end));
     }
 
     fn end(&self, token: u64) -> Option<Arc<End>> {
@@ -138,7 +141,7 @@ fn token_of(sdp: &str) -> Result<u64, LinkError> {
 /// The offering side of a link on `net`: the link, and its offer.
 pub async fn offer(net: &MemNet, cfg: &LinkConfig, id: LinkId, events: mpsc::Sender<LinkEvent>) -> Result<(MemLink, String), LinkError> {
     let link = MemLink::create(net, cfg, id, events).await?;
-    let sdp = description(link.0.token.get().copied().unwrap_or_default(), &link.0.mine);
+    let sdp = description(link.0.token, &link.0.mine);
     Ok((link, sdp))
 }
 
@@ -154,7 +157,7 @@ pub async fn answer(
     let theirs = net.end(token_of(&offer)?).ok_or_else(|| LinkError::Certificate("the offering side is gone".into()))?;
     let link = MemLink::create(net, cfg, id, events).await?;
     let _ = link.0.far.set(Arc::downgrade(&theirs));
-    let sdp = description(link.0.token.get().copied().unwrap_or_default(), &link.0.mine);
+    let sdp = description(link.0.token, &link.0.mine);
     Ok((link, sdp))
 }
 
@@ -170,7 +173,8 @@ struct End {
     /// The peer that holds this end.
     peer: PeerId,
     net: Option<MemNet>,
-    token: OnceLock<u64>,
+    /// What offers and answers name this end by (0 for a [`pair`]'s).
+    token: u64,
     /// The other end, once known.
     far: OnceLock<Weak<End>>,
     /// Where this end's engine takes its events.
@@ -238,7 +242,7 @@ impl MemLink {
             mine: cfg.identity.fingerprint,
             peer: PeerId::of_certificate(&cfg.identity.fingerprint),
             net: Some(net.clone()),
-            token: OnceLock::new(),
+            token: net.token(),
             far: OnceLock::new(),
             events: events.clone(),
             out: Some(out),
@@ -246,7 +250,7 @@ impl MemLink {
             phase: watch::channel(Phase::Pending).0,
             closed: AtomicBool::new(false),
         });
-        let _ = end.token.set(net.register(&end));
+        net.register(&end);
         let phase = end.phase.subscribe();
         spawn_delivery(&cfg.tasks, Arc::downgrade(&end), Outbox { rx, queued, phase, drained: cfg.drained.clone() });
         let link = Self(end);
@@ -341,7 +345,7 @@ pub fn pair(a: Side, b: Side) -> (MemLink, MemLink) {
             mine: s.fingerprint,
             peer: PeerId::of_certificate(&s.fingerprint),
             net: None,
-            token: OnceLock::new(),
+            token: 0,
             far: OnceLock::new(),
             events: s.inbox,
             out: None,
