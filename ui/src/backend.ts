@@ -6,22 +6,20 @@ export type PeerId = string;
 /** Opaque; passed back exactly as received. */
 export type Version = string[];
 
+// The types the shell sends and takes are generated from its Rust ones.
+export type * from './generated/window';
+export type * from './lsp-types';
 import type {
-  Access,
-  ConnectionState,
   EditorSettings,
   FileEntry,
-  GitChange,
   GitView,
   InviteInfo,
   Invites,
-  LinkKind,
   MemberRole,
   NetworkSettings,
   OpenedFile,
   PeerView,
   Pulled,
-  SearchHit,
   SearchRequest,
   SearchResults,
   Selection,
@@ -32,36 +30,6 @@ import type {
   TermInfo,
   UiEvent,
 } from './generated/window';
-import type { LspDiagnostic, LspPosition, LspRange } from './lsp-types';
-
-export type {
-  Access,
-  ConnectionState,
-  EditorSettings,
-  FileEntry,
-  GitChange,
-  GitView,
-  InviteInfo,
-  Invites,
-  LinkKind,
-  MemberRole,
-  NetworkSettings,
-  OpenedFile,
-  PeerView,
-  Pulled,
-  SearchHit,
-  SearchRequest,
-  SearchResults,
-  Selection,
-  SessionInfo,
-  SettingsView,
-  Splice,
-  SyncView,
-  TermInfo,
-  UiEvent,
-};
-
-export type { LspDiagnostic, LspPosition, LspRange };
 
 export interface Presence {
   file: string | null;
